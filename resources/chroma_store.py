@@ -1,0 +1,127 @@
+"""Chroma collections of contract chunks: embedded PersistentClient by default, a Chroma server when configured.
+
+Dagster-free. Embeddings are computed by our own embedder and passed in; the collection also carries
+an embedding function wrapping that embedder, so Chroma never falls back to its downloading default.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from .embedders import Embedder
+
+
+@register_embedding_function
+class ProjectEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma face of a project embedder (registered, so a persisted collection can name it)."""
+
+    def __init__(self, embedder: Embedder | None = None, embedder_name: str = ""):
+        self.embedder = embedder
+        self.embedder_name = embedder.name if embedder is not None else embedder_name
+
+    def __call__(self, input: Documents) -> Embeddings:
+        if self.embedder is None:
+            raise RuntimeError(f"collection embeds with {self.embedder_name!r}: open it through ChromaStore")
+        return list(self.embedder.embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "selfinstruct"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embedder_name": self.embedder_name}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "ProjectEmbeddingFunction":
+        return ProjectEmbeddingFunction(embedder_name=config.get("embedder_name", ""))
+
+
+@dataclass
+class IndexStats:
+    total: int
+    added: int
+    removed: int
+    embed_seconds: float
+    write_seconds: float
+
+
+class ChromaStore:
+    """One Chroma client; `collection_name` is suffixed with the embedder so vectors never mix."""
+
+    def __init__(self, client, embedder: Embedder, collection_name: str = "contract_chunks"):
+        self.client = client
+        self.embedder = embedder
+        self.collection_name = f"{collection_name}__{_slug(embedder.name)}"
+
+    def collection(self):
+        return self.client.get_or_create_collection(
+            self.collection_name, embedding_function=ProjectEmbeddingFunction(self.embedder),
+            metadata={"hnsw:space": "cosine"})
+
+    def existing_ids(self) -> set[str]:
+        col = self.collection()
+        ids: set[str] = set()
+        offset, page = 0, 5000
+        while True:
+            got = col.get(include=[], limit=page, offset=offset)["ids"]
+            ids.update(got)
+            if len(got) < page:
+                return ids
+            offset += page
+
+    def sync(self, chunks: list[dict], batch: int = 1024) -> IndexStats:
+        """Upsert chunks whose id is new, delete ids no longer present; unchanged chunks embed nothing."""
+        col = self.collection()
+        have = self.existing_ids()
+        want = {c["chunk_id"] for c in chunks}
+        new = [c for c in chunks if c["chunk_id"] not in have]
+        stale = sorted(have - want)
+        embed_s = write_s = 0.0
+        for i in range(0, len(stale), 5000):
+            col.delete(ids=stale[i : i + 5000])
+        for i in range(0, len(new), batch):
+            part = new[i : i + batch]
+            t0 = time.perf_counter()
+            vecs = self.embedder.embed([c["text"] for c in part])
+            t1 = time.perf_counter()
+            col.upsert(ids=[c["chunk_id"] for c in part], embeddings=vecs,
+                       documents=[c["text"] for c in part],
+                       metadatas=[{"contract_id": c["contract_id"], "start": int(c["start"]), "end": int(c["end"])}
+                                  for c in part])
+            embed_s += t1 - t0
+            write_s += time.perf_counter() - t1
+        return IndexStats(total=col.count(), added=len(new), removed=len(stale),
+                          embed_seconds=embed_s, write_seconds=write_s)
+
+    def search(self, query_vecs: np.ndarray, contract_ids: list[str], k: int) -> list[list[dict]]:
+        """Top-k chunks per query, each query restricted to its own contract."""
+        col = self.collection()
+        out = []
+        for vec, cid in zip(query_vecs, contract_ids):
+            res = col.query(query_embeddings=[vec], n_results=k, where={"contract_id": cid},
+                            include=["metadatas", "distances"])
+            out.append([{"chunk_id": i, **m, "distance": d}
+                        for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])])
+        return out
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")[:40]
+
+
+def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 8000, ssl: bool = False):
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if mode == "embedded":
+        return chromadb.PersistentClient(path=path, settings=settings)
+    if mode == "http":
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+    raise ValueError(f"chroma mode must be 'embedded' or 'http', got {mode!r}")

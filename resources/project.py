@@ -1,0 +1,75 @@
+"""Dagster resources for the project's home folder and its external systems (embedder, Chroma).
+
+Every path is resolved when a step runs, never at import: `SELFINSTRUCT_HOME` (default
+`./.selfinstruct`) holds the Dagster instance, the DuckDB file, Chroma data, caches and artifacts.
+"""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from .chroma_store import ChromaStore, make_client
+from .embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder
+
+
+def project_home() -> Path:
+    return Path(os.environ.get("SELFINSTRUCT_HOME") or Path.cwd() / ".selfinstruct").resolve()
+
+
+def duckdb_path() -> str:
+    return str(project_home() / "selfinstruct.duckdb")
+
+
+class ProjectHome(dg.ConfigurableResource):
+    """The folder holding caches and artifacts; empty `path` means SELFINSTRUCT_HOME."""
+
+    path: str = ""
+
+    def root(self) -> Path:
+        root = Path(self.path).resolve() if self.path else project_home()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    def subdir(self, name: str) -> Path:
+        d = self.root() / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """Text embedder: `minilm` (packaged all-MiniLM-L6-v2, default), `titan` (Bedrock) or `hashing` (tests)."""
+
+    backend: str = "minilm"
+    batch_size: int = 64
+    bedrock_model_id: str = "amazon.titan-embed-text-v2:0"
+    aws_region: str = ""
+    _embedder: Embedder | None = PrivateAttr(default=None)
+
+    def get(self) -> Embedder:
+        if self._embedder is None:
+            if self.backend == "minilm":
+                self._embedder = MiniLMEmbedder(batch_size=self.batch_size)
+            elif self.backend == "titan":
+                self._embedder = TitanEmbedder(self.bedrock_model_id, region=self.aws_region or None)
+            elif self.backend == "hashing":
+                self._embedder = HashingEmbedder()
+            else:
+                raise ValueError(f"embedder backend must be minilm, titan or hashing, got {self.backend!r}")
+        return self._embedder
+
+
+class ChromaResource(dg.ConfigurableResource):
+    """Chroma: `embedded` PersistentClient under the home folder (default) or an `http` Chroma server."""
+
+    mode: str = "embedded"
+    path: str = ""
+    host: str = "localhost"
+    port: int = 8000
+    ssl: bool = False
+
+    def store(self, embedder: Embedder) -> ChromaStore:
+        path = self.path or str(project_home() / "chroma")
+        return ChromaStore(make_client(self.mode, path, self.host, self.port, self.ssl), embedder)

@@ -1,0 +1,4 @@
+"""Asset group names."""
+
+CORPUS = "corpus"
+RETRIEVAL = "retrieval"

@@ -1,0 +1,69 @@
+"""The 41 CUAD categories, their descriptions, and the natural question each one asks."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+
+_CATEGORY = re.compile(r"^\s*Category:\s*(.+?)\s*$")
+_DESCRIPTION = re.compile(r"^\s*Description:\s*(.+?)\s*$")
+
+
+def descriptions_from_readme(readme: str) -> dict[str, str]:
+    """Parse the 'CATEGORY LIST' of CUAD_v1_README.txt into {category: description}."""
+    out: dict[str, str] = {}
+    current: str | None = None
+    for line in readme.splitlines():
+        if m := _CATEGORY.match(line):
+            current = m.group(1).strip()
+        elif (m := _DESCRIPTION.match(line)) and current:
+            out[current] = m.group(1).strip()
+            current = None
+    return out
+
+
+def descriptions_from_csv(data: str) -> dict[str, str]:
+    """Parse category_descriptions.csv ('Category: X', 'Description: Y', ...; may carry a BOM)."""
+    reader = csv.reader(io.StringIO(data.lstrip("\ufeff")))
+    next(reader, None)
+    out = {}
+    for row in reader:
+        if len(row) >= 2:
+            cat = row[0].split(":", 1)[-1].strip()
+            out[cat] = row[1].split(":", 1)[-1].strip()
+    return out
+
+
+_INTERROGATIVES = {"is", "are", "does", "do", "what", "which", "who", "on", "when", "how", "can"}
+_CARVEOUT = "this category includes "
+
+
+def question_for(category: str, description: str | None) -> str:
+    """A natural question from a category description: 'The name of the contract' -> 'What is the name of the contract?'."""
+    if not description:
+        return f"What does the contract say about {category.lower()}?"
+    d = " ".join(description.split()).rstrip(".")
+    first = d.split(" ", 1)[0].lower()
+    if first in _INTERROGATIVES and "?" in d:
+        return d[: d.index("?") + 1]
+    if d.lower().startswith(_CARVEOUT):
+        return f"What are {d[len(_CARVEOUT):]}?"
+    if first in {"the", "a", "an"}:
+        return f"What is {first} {d.split(' ', 1)[1]}?"
+    return f"What is the {d[0].lower()}{d[1:]}?"
+
+
+def match_descriptions(categories: list[str], descriptions: dict[str, str], fold) -> dict[str, str | None]:
+    """Pair each category with its description; names differ slightly between CUAD's files
+    ('Price Restrictions' vs 'Price Restriction'), so the closest folded name wins."""
+    folded = {fold(k): v for k, v in descriptions.items()}
+    out: dict[str, str | None] = {}
+    for cat in categories:
+        key = fold(cat)
+        if key not in folded:
+            close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.8)
+            key = close[0] if close else key
+        out[cat] = folded.get(key)
+    return out

@@ -1,0 +1,42 @@
+"""Wires assets, checks, jobs and resources; nothing else lives here.
+
+Resources resolve SELFINSTRUCT_HOME when a step runs, so loading these definitions reads no settings.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dagster_duckdb_polars import DuckDBPolarsIOManager
+
+from resources.project import ChromaResource, EmbedderResource, ProjectHome, duckdb_path
+
+from .checks import CHECKS
+from .constants import CORPUS, RETRIEVAL
+from .corpus import assets as corpus_assets
+from .retrieval import assets as retrieval_assets
+
+ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets])
+
+main_job = dg.define_asset_job(
+    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL),
+    description="Every asset on the embedded defaults, as `make demo` runs it.")
+
+def default_resources(database: str | None = None) -> dict:
+    database = database or duckdb_path()
+    return {
+        "io_manager": DuckDBPolarsIOManager(database=database, schema="main"),
+        "duckdb": DuckDBResource(database=database),
+        "home": ProjectHome(),
+        "embedder": EmbedderResource(),
+        "chroma": ChromaResource(),
+    }
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=CHECKS,
+        jobs=[main_job],
+        resources=default_resources(),
+        # One process: the DuckDB file has a single writer and torch loads once per run.
+        executor=dg.in_process_executor,
+    )

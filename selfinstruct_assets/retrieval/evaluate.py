@@ -1,0 +1,104 @@
+"""Recall@k of chunk retrieval against CUAD's located gold spans, per contract.
+
+Dagster-free. A retrieved chunk is a hit when its character range overlaps a gold span by at
+least half of the shorter of the two; a question counts as recalled at k if any of its top-k
+chunks is a hit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+KS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class Question:
+    contract_id: str
+    category: str
+    question: str
+    spans: tuple[tuple[int, int], ...]
+
+
+def eval_questions(annotations: Sequence[dict], eval_contract_ids: set[str]) -> list[Question]:
+    """Answerable questions with at least one located gold span, on eval-split contracts only."""
+    out = []
+    for a in annotations:
+        if a["contract_id"] in eval_contract_ids and not a["is_impossible"] and len(a["answer_starts"]):
+            spans = tuple(zip((int(s) for s in a["answer_starts"]), (int(e) for e in a["answer_ends"])))
+            out.append(Question(a["contract_id"], a["category"], a["question"], spans))
+    return out
+
+
+def is_hit(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    for s, e in spans:
+        overlap = min(end, e) - max(start, s)
+        if overlap > 0 and overlap >= 0.5 * min(end - start, e - s):
+            return True
+    return False
+
+
+def recall_rows(method: str, questions: Sequence[Question], ranked: Sequence[Sequence[tuple[int, int]]],
+                ks: Sequence[int] = KS) -> list[dict]:
+    """One row per k: the share of questions with a hit among their first k ranked (start, end) chunks."""
+    rows = []
+    for k in ks:
+        hits = sum(any(is_hit(s, e, q.spans) for s, e in r[:k]) for q, r in zip(questions, ranked))
+        rows.append({"method": method, "k": k, "recall": hits / len(questions) if questions else 0.0,
+                     "n": len(questions)})
+    return rows
+
+
+def _by_contract(chunks: Sequence[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for c in chunks:
+        grouped[c["contract_id"]].append(c)
+    return grouped
+
+
+def rank_dense(questions: Sequence[Question], chunks: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
+               k: int) -> list[list[tuple[int, int]]]:
+    """Brute-force cosine ranking within each question's contract (vectors are unit-normalised)."""
+    grouped = _by_contract(chunks)
+    needed = [c for cid in {q.contract_id for q in questions} for c in grouped.get(cid, [])]
+    vecs = dict(zip((c["chunk_id"] for c in needed), embed([c["text"] for c in needed]))) if needed else {}
+    qtexts = sorted({q.question for q in questions})
+    qvecs = dict(zip(qtexts, embed(qtexts))) if qtexts else {}
+    ranked = []
+    for q in questions:
+        cands = grouped.get(q.contract_id, [])
+        if not cands:
+            ranked.append([])
+            continue
+        scores = np.stack([vecs[c["chunk_id"]] for c in cands]) @ qvecs[q.question]
+        order = np.argsort(-scores, kind="stable")[:k]
+        ranked.append([(cands[i]["start"], cands[i]["end"]) for i in order])
+    return ranked
+
+
+def rank_bm25(questions: Sequence[Question], chunks: Sequence[dict], k: int) -> list[list[tuple[int, int]]]:
+    """BM25 (bm25s) over each contract's chunks, with English stop words."""
+    import bm25s
+
+    grouped = _by_contract(chunks)
+    retrievers: dict[str, bm25s.BM25] = {}
+    ranked = []
+    for q in questions:
+        cands = grouped.get(q.contract_id, [])
+        if not cands:
+            ranked.append([])
+            continue
+        if q.contract_id not in retrievers:
+            r = bm25s.BM25()
+            r.index(bm25s.tokenize([c["text"] for c in cands], stopwords="en", show_progress=False),
+                    show_progress=False)
+            retrievers[q.contract_id] = r
+        kk = min(k, len(cands))
+        idx, _ = retrievers[q.contract_id].retrieve(
+            bm25s.tokenize([q.question], stopwords="en", show_progress=False), k=kk, show_progress=False)
+        ranked.append([(cands[i]["start"], cands[i]["end"]) for i in idx[0]])
+    return ranked

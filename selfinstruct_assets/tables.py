@@ -1,0 +1,45 @@
+"""Read-only access to the project's DuckDB file, for people and scripts."""
+
+import random
+import time
+from pathlib import Path
+
+import duckdb
+
+from resources.project import duckdb_path
+
+
+class QueryError(RuntimeError):
+    pass
+
+
+def query_readonly(sql: str, database: str | None = None, attempts: int = 8) -> tuple[list[str], list[tuple]]:
+    """Run `sql` on a read-only connection; a writer holding the file lock is waited out with backoff."""
+    path = database or duckdb_path()
+    if not Path(path).exists():
+        raise QueryError(f"{path} does not exist yet: run `make demo` (or materialise assets) first.")
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(path, read_only=True) as conn:
+                cur = conn.execute(sql)
+                return [d[0] for d in cur.description], cur.fetchall()
+        except duckdb.IOException as exc:  # lock held by a writer
+            if attempt == attempts - 1:
+                raise QueryError(f"{path} stayed locked by a writer: {exc}") from exc
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (1 + random.random()))
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> str:
+    def cell(v) -> str:
+        s = f"{v:.3f}" if isinstance(v, float) else str(v)
+        s = s.replace("\n", " ")
+        return s if len(s) <= max_width else s[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda vals: " | ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    out = [line(columns), "-+-".join("-" * w for w in widths)] + [line(r) for r in cells]
+    return "\n".join(out) + f"\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
