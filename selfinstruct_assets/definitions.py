@@ -5,7 +5,7 @@ Resources resolve SELFINSTRUCT_HOME when a step runs, so loading these definitio
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dagster_duckdb_polars import DuckDBPolarsIOManager
+from resources.duckdb_tables import DuckDBTablesIOManager
 
 from resources.project import ChromaResource, EmbedderResource, ProjectHome, duckdb_path
 
@@ -23,7 +23,7 @@ main_job = dg.define_asset_job(
 def default_resources(database: str | None = None) -> dict:
     database = database or duckdb_path()
     return {
-        "io_manager": DuckDBPolarsIOManager(database=database, schema="main"),
+        "io_manager": DuckDBTablesIOManager(database=database, schema="main"),
         "duckdb": DuckDBResource(database=database),
         "home": ProjectHome(),
         "embedder": EmbedderResource(),

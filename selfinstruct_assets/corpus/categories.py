@@ -19,7 +19,7 @@ def descriptions_from_readme(readme: str) -> dict[str, str]:
         if m := _CATEGORY.match(line):
             current = m.group(1).strip()
         elif (m := _DESCRIPTION.match(line)) and current:
-            out[current] = m.group(1).strip()
+            out[current] = " ".join(m.group(1).split())
             current = None
     return out
 

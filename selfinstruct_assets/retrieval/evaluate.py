@@ -44,12 +44,16 @@ def is_hit(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
 
 def recall_rows(method: str, questions: Sequence[Question], ranked: Sequence[Sequence[tuple[int, int]]],
                 ks: Sequence[int] = KS) -> list[dict]:
-    """One row per k: the share of questions with a hit among their first k ranked (start, end) chunks."""
+    """One row per k: the share of questions with a hit among their first k ranked (start, end) chunks,
+    and the mean characters of context those k chunks hand to a generator (recall grows with chunk size,
+    so methods are compared at equal context)."""
     rows = []
+    n = len(questions)
     for k in ks:
         hits = sum(any(is_hit(s, e, q.spans) for s, e in r[:k]) for q, r in zip(questions, ranked))
-        rows.append({"method": method, "k": k, "recall": hits / len(questions) if questions else 0.0,
-                     "n": len(questions)})
+        chars = sum(sum(e - s for s, e in r[:k]) for r in ranked)
+        rows.append({"method": method, "k": k, "recall": hits / n if n else 0.0, "n": n,
+                     "mean_context_chars": chars / n if n else 0.0})
     return rows
 
 
