@@ -32,7 +32,7 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 64, device: str | None = None):
+    def __init__(self, batch_size: int = 32, device: str | None = None):
         self.batch_size = batch_size
         self.device = device
 

@@ -43,7 +43,7 @@ class EmbedderResource(dg.ConfigurableResource):
     """Text embedder: `minilm` (packaged all-MiniLM-L6-v2, default), `titan` (Bedrock) or `hashing` (tests)."""
 
     backend: str = "minilm"
-    batch_size: int = 64
+    batch_size: int = 32
     bedrock_model_id: str = "amazon.titan-embed-text-v2:0"
     aws_region: str = ""
     _embedder: Embedder | None = PrivateAttr(default=None)
