@@ -1,0 +1,61 @@
+"""Seed set selection and self-instruct generation/filters with fake teachers."""
+
+import dspy
+from dspy.utils.dummies import DummyLM
+
+from resources.embedders import HashingEmbedder
+from selfinstruct_assets.synthetic.generate import filter_candidates, generate_candidates, parse_raw_qa
+from selfinstruct_assets.synthetic.seed import seed_examples
+
+TEXT = "Preamble. " * 50 + "This Agreement shall be governed by the laws of Delaware. " + "Filler text. " * 50
+
+
+def _ann(cid, cat, start, end, impossible=False):
+    return {"contract_id": cid, "category": cat, "question": f"What is {cat}?", "is_impossible": impossible,
+            "answer_starts": [] if impossible else [start], "answer_ends": [] if impossible else [end]}
+
+
+def test_seed_uses_train_contracts_only_and_spreads_categories():
+    s = TEXT.index("governed")
+    contracts = {"tr": {"split": "train", "text": TEXT}, "ev": {"split": "eval", "text": TEXT}}
+    anns = [_ann("tr", "Law", s, s + 40), _ann("tr", "Date", 0, 9), _ann("ev", "Law", s, s + 40),
+            _ann("tr", "None", 0, 0, impossible=True), _ann("tr", "Long", 0, 400)]
+    rows = seed_examples(anns, contracts, size=10, context_chars=200)
+    assert {r["contract_id"] for r in rows} == {"tr"}
+    assert sorted(r["category"] for r in rows) == ["Date", "Law"]
+    law = next(r for r in rows if r["category"] == "Law")
+    assert law["answer"] == TEXT[s:s + 40].strip() and law["answer"] in law["context"] and len(law["context"]) <= 260
+    assert seed_examples(anns, contracts, size=1, context_chars=200)[0]["seed_id"] in {r["seed_id"] for r in rows}
+
+
+def test_generate_rotates_seed_demos_and_parses_output():
+    seeds = [{"seed_id": f"s{i}", "context": f"ctx {i}", "question": f"q{i}?", "answer": f"a{i}"} for i in range(3)]
+    chunks = [{"chunk_id": f"c{i}", "contract_id": "k", "text": TEXT} for i in range(2)]
+    lm = DummyLM([{"question": "Which law governs the Agreement?", "answer": "the laws of Delaware"}] * 2)
+    with dspy.context(lm=lm):
+        cands = generate_candidates(chunks, seeds, n_demos=2)
+    assert [c["seed_ids"] for c in cands] == [["s0", "s1"], ["s1", "s2"]]
+    assert cands[0]["answer"] == "the laws of Delaware"
+
+
+def test_parse_raw_qa_reads_plain_replies():
+    assert parse_raw_qa("Question: Who signs?\nAnswer: the Parties") == ("Who signs?", "the Parties")
+    assert parse_raw_qa("nonsense") == ("", "")
+
+
+def test_filters_reject_with_reasons_and_keep_grounded():
+    base = {"chunk_id": "c", "contract_id": "k", "context": TEXT, "seed_ids": []}
+    cands = [
+        {**base, "question": "Which law governs the Agreement?", "answer": "the laws   of Delaware"},
+        {**base, "question": "Which law governs this Agreement?", "answer": "laws of Delaware"},
+        {**base, "question": "Which law governs?", "answer": "the laws of Texas"},
+        {**base, "question": "Law", "answer": "Delaware"},
+        {**base, "question": "What is the seed question?", "answer": "Delaware"},
+    ]
+    kept, rejected = filter_candidates(cands, HashingEmbedder().embed, dup_threshold=0.75,
+                                       exclude_questions=["What is the seed question?"])
+    assert [k["answer"] for k in kept] == ["the laws   of Delaware"]
+    reasons = sorted(r["reason"].split(" (")[0] for r in rejected)
+    assert reasons == ["answer not grounded in context", "near-duplicate question", "near-duplicate question",
+                       "question length 3 outside 10-300"]
+    assert len(kept) + len(rejected) == len(cands)
