@@ -105,9 +105,9 @@ class ChromaStore:
         out = []
         for vec, cid in zip(query_vecs, contract_ids):
             res = col.query(query_embeddings=[vec], n_results=k, where={"contract_id": cid},
-                            include=["metadatas", "distances"])
-            out.append([{"chunk_id": i, **m, "distance": d}
-                        for i, m, d in zip(res["ids"][0], res["metadatas"][0], res["distances"][0])])
+                            include=["metadatas", "distances", "documents"])
+            out.append([{"chunk_id": i, **m, "distance": d, "text": t} for i, m, d, t in
+                        zip(res["ids"][0], res["metadatas"][0], res["distances"][0], res["documents"][0])])
         return out
 
 

@@ -2,3 +2,5 @@
 
 CORPUS = "corpus"
 RETRIEVAL = "retrieval"
+SYNTHETIC = "synthetic"
+RAG = "rag"

