@@ -7,17 +7,22 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from resources.duckdb_tables import DuckDBTablesIOManager
 
+from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome, duckdb_path
 
 from .checks import CHECKS
-from .constants import CORPUS, RETRIEVAL
+from .constants import CORPUS, RAG, RETRIEVAL, SYNTHETIC
 from .corpus import assets as corpus_assets
+from .rag import assets as rag_assets
+from .rag.checks import RAG_CHECKS
 from .retrieval import assets as retrieval_assets
+from .synthetic import assets as synthetic_assets
 
-ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets])
+ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, synthetic_assets, rag_assets])
+ALL_CHECKS = CHECKS + RAG_CHECKS
 
 main_job = dg.define_asset_job(
-    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL),
+    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG),
     description="Every asset on the embedded defaults, as `make demo` runs it.")
 
 def default_resources(database: str | None = None) -> dict:
@@ -28,13 +33,14 @@ def default_resources(database: str | None = None) -> dict:
         "home": ProjectHome(),
         "embedder": EmbedderResource(),
         "chroma": ChromaResource(),
+        "llm": LLMResource(),
     }
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=CHECKS,
+        asset_checks=ALL_CHECKS,
         jobs=[main_job],
         resources=default_resources(),
         # One process: the DuckDB file has a single writer and torch loads once per run.

@@ -1,0 +1,81 @@
+"""Answer held-out questions with a RAG program and score every answer (judges + deterministic metrics).
+
+Dagster-free. LMs are bound by the caller's `dspy.context`; the judge LM is passed explicitly so the
+generator and the judge can be different models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+
+import dspy
+
+from ..evaluation.judges import agreement, judge_factuality, judge_retrieval
+from ..evaluation.metrics import cuad_match, exact_match, token_f1
+
+
+def sample_questions(annotations: Sequence[dict], contracts: dict[str, dict], split: str, n: int,
+                     max_answer_chars: int = 300, seed: int = 0) -> list[dict]:
+    """Up to `n` answerable questions of `split` contracts with short located gold spans, in a stable order."""
+    rows = []
+    for a in annotations:
+        c = contracts.get(a["contract_id"])
+        if c is None or c["split"] != split or a["is_impossible"] or not len(a["answer_starts"]):
+            continue
+        golds = [c["text"][s:e].strip() for s, e in zip(a["answer_starts"], a["answer_ends"])]
+        golds = [g for g in golds if len(g) <= max_answer_chars]
+        if golds:
+            key = hashlib.sha256(f"{seed}:{a['contract_id']}:{a['category']}".encode()).hexdigest()
+            rows.append({"question_id": key[:16], "contract_id": a["contract_id"], "category": a["category"],
+                         "question": a["question"], "gold_answers": golds, "_k": key})
+    rows.sort(key=lambda r: r["_k"])
+    return [{k: v for k, v in r.items() if k != "_k"} for r in rows[:n]]
+
+
+def score_answer(question: dict, answer: str, context: list[str], judge_lm: dspy.BaseLM | None) -> dict:
+    golds = question["gold_answers"]
+    row = {"cuad_match": cuad_match(answer, golds), "token_f1": token_f1(answer, golds),
+           "exact_match": exact_match(answer, golds)}
+    if judge_lm is None:
+        return {**row, "judge_score": None, "judge_flagged": False, "judge_missing_reason": "no judge",
+                "judge_critique": "", "retrieval_judged": None}
+    fact = judge_factuality(judge_lm, question["question"], golds[0], answer)
+    ret = judge_retrieval(judge_lm, question["question"], "\n\n".join(context), golds[0])
+    return {**row, "judge_score": fact.score, "judge_flagged": fact.flagged,
+            "judge_missing_reason": fact.missing_reason, "judge_critique": fact.critique,
+            "retrieval_judged": ret.score}
+
+
+def evaluate_program(method: str, program: dspy.Module, questions: Sequence[dict],
+                     judge_lm: dspy.BaseLM | None) -> list[dict]:
+    """One row per question: the answer, its latency, and every score."""
+    rows = []
+    for q in questions:
+        t0 = time.perf_counter()
+        pred = program(question=q["question"], contract_id=q["contract_id"])
+        latency = time.perf_counter() - t0
+        scores = score_answer(q, pred.answer, pred.context, judge_lm)
+        rows.append({"method": method, "question_id": q["question_id"], "contract_id": q["contract_id"],
+                     "category": q["category"], "question": q["question"], "gold_answer": q["gold_answers"][0],
+                     "answer": pred.answer, "answer_parsed": bool(pred.parsed), "latency_s": latency, **scores})
+    return rows
+
+
+def summarize(rows: Sequence[dict]) -> list[dict]:
+    """Per-method means (judge mean over scored rows only) and judge/CUAD agreement."""
+    out = []
+    for method in sorted({r["method"] for r in rows}):
+        rs = [r for r in rows if r["method"] == method]
+        judged = [r["judge_score"] for r in rs if r["judge_score"] is not None]
+        agree = agreement([r["judge_score"] for r in rs], [r["cuad_match"] for r in rs])
+        out.append({"method": method, "n": len(rs),
+                    "judge_score": sum(judged) / len(judged) if judged else None,
+                    "judge_missing": len(rs) - len(judged),
+                    "cuad_match": sum(r["cuad_match"] for r in rs) / len(rs),
+                    "token_f1": sum(r["token_f1"] for r in rs) / len(rs),
+                    "exact_match": sum(r["exact_match"] for r in rs) / len(rs),
+                    "mean_latency_s": sum(r["latency_s"] for r in rs) / len(rs),
+                    "judge_cuad_agreement": agree.get("agreement"), "judge_cuad_kappa": agree.get("kappa")})
+    return out

@@ -1,0 +1,67 @@
+"""The human seed set and the self-instructed synthetic QA it scales up."""
+
+import time
+
+import dagster as dg
+import dspy
+import polars as pl
+
+from resources.llm import LLMResource
+from resources.project import EmbedderResource
+
+from ..constants import SYNTHETIC
+from .generate import filter_candidates, generate_candidates
+from .seed import seed_examples
+
+SEED_SCHEMA = {"seed_id": pl.Utf8, "contract_id": pl.Utf8, "category": pl.Utf8, "question": pl.Utf8,
+               "answer": pl.Utf8, "context": pl.Utf8, "context_start": pl.Int64}
+QA_SCHEMA = {"qa_id": pl.Utf8, "chunk_id": pl.Utf8, "contract_id": pl.Utf8, "context": pl.Utf8,
+             "question": pl.Utf8, "answer": pl.Utf8, "seed_ids": pl.List(pl.Utf8)}
+REJECT_SCHEMA = {"chunk_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8, "answer": pl.Utf8,
+                 "reason": pl.Utf8}
+
+
+class SeedConfig(dg.Config):
+    size: int = 32  # the seed notebook used 32 human-labelled examples
+    context_chars: int = 1000  # contract text kept around each gold answer
+
+
+@dg.asset(group_name=SYNTHETIC)
+def seed_qa(config: SeedConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """Small human-labelled seed set (question, short gold answer, context) from train-split contracts."""
+    contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
+    rows = seed_examples(cuad_annotations.to_dicts(), contracts, config.size, config.context_chars)
+    df = pl.DataFrame(rows, schema=SEED_SCHEMA)
+    return dg.Output(df, metadata={"dagster/row_count": len(df), "categories": df["category"].n_unique()})
+
+
+class SyntheticConfig(dg.Config):
+    n_chunks: int = 48  # train-split chunks the teacher reads (one candidate each)
+    n_demos: int = 3  # seed examples shown to the teacher per chunk
+    dup_threshold: float = 0.92  # cosine similarity above which a question is a near-duplicate
+
+
+@dg.multi_asset(group_name=SYNTHETIC, outs={
+    "synthetic_qa": dg.AssetOut(description="Self-instructed (context, question, answer) triplets that passed every filter."),
+    "synthetic_qa_rejects": dg.AssetOut(description="Teacher triplets that failed a filter, with the reason."),
+})
+def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cuad_contracts: pl.DataFrame,
+                 contract_chunks: pl.DataFrame, seed_qa: pl.DataFrame, llm: LLMResource, embedder: EmbedderResource):
+    """The teacher LM writes QA for train-split chunks, prompted with seed demos; ungrounded or duplicate ones are rejected."""
+    train_ids = cuad_contracts.filter(pl.col("split") == "train")["contract_id"]
+    chunks = (contract_chunks.filter(pl.col("contract_id").is_in(train_ids))
+              .with_columns(pl.col("chunk_id").hash(seed=0).alias("_order")).sort("_order")
+              .head(config.n_chunks).drop("_order").to_dicts())
+    t0 = time.perf_counter()
+    with dspy.context(**llm.context("teacher")):
+        cands = generate_candidates(chunks, seed_qa.to_dicts(), config.n_demos)
+    kept, rejected = filter_candidates(cands, embedder.get().embed, config.dup_threshold,
+                                       exclude_questions=seed_qa["question"].to_list())
+    seconds = time.perf_counter() - t0
+    grounded = sum(r["reason"] != "answer not grounded in context" for r in rejected) + len(kept)
+    context.log.info(f"synthetic_qa: {len(cands)} generated, {len(kept)} kept in {seconds:.0f} s")
+    yield dg.Output(pl.DataFrame(kept, schema=QA_SCHEMA), output_name="synthetic_qa", metadata={
+        "generated": len(cands), "kept": len(kept), "grounded_rate": grounded / len(cands) if cands else 0.0,
+        "seconds": round(seconds, 1), "teacher": llm.describe("teacher"), "dagster/row_count": len(kept)})
+    yield dg.Output(pl.DataFrame(rejected, schema=REJECT_SCHEMA), output_name="synthetic_qa_rejects",
+                    metadata={"dagster/row_count": len(rejected)})
