@@ -6,6 +6,7 @@ import pytest
 
 from resources.project import EmbedderResource
 from selfinstruct_assets.checks import CHECKS
+from selfinstruct_assets.constants import CORPUS, RETRIEVAL
 from selfinstruct_assets.definitions import ASSETS, default_resources, defs
 
 EXPECTED = {"cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index", "retrieval_eval"}
@@ -16,7 +17,9 @@ def run(small_cuad, selection=None, chunk_size=1000):
     resources["embedder"] = EmbedderResource(backend="hashing")
     config = {"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
                       "contract_chunks": {"config": {"chunk_size": chunk_size, "chunk_overlap": 100}}}}
-    if selection:
+    if selection is None:
+        selection = dg.AssetSelection.groups(CORPUS, RETRIEVAL)
+    else:
         ops = ({"contract_chunks"} & set(selection)) | ({"cuad_corpus"} if any(s.startswith("cuad_") for s in selection) else set())
         config["ops"] = {k: v for k, v in config["ops"].items() if k in ops}
         selection = dg.AssetSelection.assets(*selection)
