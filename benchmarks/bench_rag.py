@@ -1,0 +1,80 @@
+"""RAG and self-instruct benchmark on the embedded SmolLM2 (issue: compound AI system performance).
+
+    .venv/bin/python benchmarks/bench_rag.py --home .selfinstruct --out benchmarks/results_rag.json
+
+Needs a home where `make demo` has run (corpus, index, programs). Measures, in one process:
+  1. answers/s of the local backend on the same held-out prompts, one by one vs batched;
+  2. rag_eval materialised twice with unchanged inputs: second ÷ first (the LM call cache);
+  3. synthetic_qa seconds per kept triplet (from its last materialisation's metadata);
+  4. standard vs optimised RAG scores on held-out contracts (rag_eval_summary).
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def answers_per_second(llm, n: int) -> dict:
+    import duckdb
+
+    from resources.project import duckdb_path
+
+    with duckdb.connect(duckdb_path(), read_only=True) as conn:
+        qs = conn.execute("select question, gold_answer from rag_eval where method = 'standard_rag' "
+                          "order by question_id limit ?", [n]).fetchall()
+    lm = llm.lm("generator")
+    prompts = [[{"role": "user", "content": f"Question: {q}\nAnswer briefly."}] for q, _ in qs]
+    lm.use_cache = False  # measure generation, not the cache
+    t0 = time.perf_counter()
+    for p in prompts:
+        lm.generate_batch([p])
+    single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lm.generate_batch(prompts)
+    batched = time.perf_counter() - t0
+    return {"n": len(prompts), "one_by_one_answers_per_s": len(prompts) / single,
+            "batched_answers_per_s": len(prompts) / batched}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--home", default=str(ROOT / ".selfinstruct"))
+    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_rag.json"))
+    args = ap.parse_args()
+    os.environ["SELFINSTRUCT_HOME"] = str(Path(args.home).resolve())
+    import dagster as dg
+
+    from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
+    from selfinstruct_assets.tables import query_readonly
+
+    resources = default_resources()
+    out: dict = {"answers": answers_per_second(resources["llm"], args.n)}
+    lm_cache = Path(args.home).resolve() / "cache" / "lm"
+    if lm_cache.exists():  # the first run must be cold
+        lm_cache.rename(lm_cache.with_name(f"lm.before-bench-{int(time.time())}"))
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        res = dg.materialize(ASSETS + ALL_CHECKS, resources=resources,
+                             selection=dg.AssetSelection.assets("rag_eval", "rag_eval_summary"))
+        assert res.success
+        times.append(time.perf_counter() - t0)
+    out["rag_eval_first_s"], out["rag_eval_second_s"] = times
+    out["rag_eval_ratio"] = times[1] / times[0]
+    cols, rows = query_readonly("select * from rag_eval_summary order by method")
+    out["rag_eval_summary"] = [dict(zip(cols, r)) for r in rows]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    out.update(machine=f"{platform.machine()} {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d"), commit=commit)
+    Path(args.out).write_text(json.dumps(out, indent=1, default=str))
+    print(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
