@@ -14,6 +14,10 @@ SUMMARY_SQL = {
     "retrieval_eval (recall on held-out contracts)":
         "pivot (select method, 'recall@' || k as k, round(recall, 3) as recall, n from retrieval_eval) "
         "on k using first(recall) group by method, n order by method",
+    "rag_eval_summary (held-out questions)":
+        "select method, n, round(judge_score, 3) as judge, judge_missing, round(cuad_match, 3) as cuad_match, "
+        "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(judge_cuad_agreement, 3) as agreement, "
+        "round(mean_latency_s, 2) as latency_s from rag_eval_summary order by method",
     "corpus": "select (select count(*) from cuad_contracts) as contracts, "
               "(select count(*) from cuad_contracts where split = 'eval') as eval_contracts, "
               "(select count(*) from cuad_annotations where not is_impossible) as answerable, "
