@@ -1,0 +1,228 @@
+"""A DSPy LM that runs a local transformers model folder (plus an optional LoRA adapter), greedily.
+
+    lm = LocalLM(prepare_base_model(Path(".selfinstruct/models")), cache_dir=Path(".selfinstruct/cache/lm"))
+    with dspy.context(lm=lm):
+        dspy.Predict("question -> answer")(question="...")
+    lm.generate_batch([[{"role": "user", "content": "..."}], ...])  # many prompts, left-padded batches
+
+Dagster-free. Decoding is greedy and seeded, so a call is a pure function of (model weights, adapter
+weights, messages, max_tokens): results go to a disk cache keyed by content hashes of both folders,
+and repeating a call costs no generation. The model loads on first use, once per instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import dspy
+
+log = logging.getLogger(__name__)
+
+BACKEND = "transformers"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+_fingerprints: dict[tuple, str] = {}  # (folder, file stats) -> hash; weights are hashed once per process
+
+
+def _hash_files(root: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _memo_hash(root: Path, files: list[Path]) -> str:
+    stats = tuple((f.relative_to(root).as_posix(), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(files))
+    key = (str(root.resolve()), stats)
+    if key not in _fingerprints:
+        _fingerprints[key] = _hash_files(root, files)
+    return _fingerprints[key]
+
+
+def adapter_hash(path: str | Path) -> str:
+    """sha256 over a peft adapter's config and weights (the files peft loads), by name and content."""
+    root = Path(path)
+    files = [root / name for name in ADAPTER_FILES if (root / name).is_file()]
+    if not any(f.name.startswith("adapter_model") for f in files):
+        raise FileNotFoundError(f"{root} holds no adapter_model.safetensors or adapter_model.bin")
+    return _memo_hash(root, files)
+
+
+def model_hash(path: str | Path) -> str:
+    """sha256 over every file of a model folder (weights, config, tokenizer, chat template)."""
+    root = Path(path)
+    files = [f for f in root.rglob("*") if f.is_file()]
+    if not files:
+        raise FileNotFoundError(f"{root} is not a model folder")
+    return _memo_hash(root, files)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content or []:
+        if not (isinstance(part, dict) and part.get("type") == "text"):
+            raise ValueError(f"LocalLM reads text only; got content part {part!r:.80}")
+        parts.append(part["text"])
+    return "".join(parts)
+
+
+def normalize(messages: list[dict]) -> list[dict]:
+    """Chat messages as plain {role, content: str} dicts, the form chat templates and cache keys use."""
+    return [{"role": m["role"], "content": _text(m.get("content"))} for m in messages]
+
+
+class LocalLM(dspy.BaseLM):
+    """`dspy.BaseLM` over a transformers causal LM folder on CPU (CUDA when present), with a disk cache."""
+
+    def __init__(self, model_dir: str | Path, adapter_path: str | Path | None = None, *,
+                 cache_dir: str | Path | None = None, max_tokens: int = 256, seed: int = 0,
+                 batch_size: int = 8, device: str | None = None, **kwargs):
+        if max_tokens < 1 or batch_size < 1:
+            raise ValueError("max_tokens and batch_size must be at least 1")
+        for key in ("model", "model_type", "cache", "temperature"):
+            kwargs.pop(key, None)  # fixed here; BaseLM.load_state hands them back
+        self.model_dir = Path(model_dir)
+        self.adapter_path = Path(adapter_path) if adapter_path else None
+        name = self.model_dir.name + (f"+{self.adapter_path.name}" if self.adapter_path else "")
+        # DSPy's own response cache is off: ours is keyed by content hashes, not by a folder name.
+        super().__init__(model=f"local/{name}", temperature=0.0, max_tokens=max_tokens, cache=False, **kwargs)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.seed = seed
+        self.batch_size = batch_size
+        self.device = device
+        # One mutable holder, so that copies made by `lm.copy()` (DSPy makes many) share one loaded model.
+        self._rt = SimpleNamespace(lock=threading.RLock(), loaded=None, store=None, ids=None)
+
+    def __repr__(self) -> str:
+        return f"LocalLM(model_dir={str(self.model_dir)!r}, adapter_path={self.adapter_path and str(self.adapter_path)!r})"
+
+    def copy(self, **kwargs):
+        if {"model_dir", "adapter_path"} & set(kwargs):
+            raise ValueError("a copy shares the loaded weights; build a new LocalLM for another model or adapter")
+        return super().copy(**kwargs)
+
+    def __deepcopy__(self, memo):
+        # Programs are deep-copied by DSPy optimizers; weights and the cache handle are shared, not cloned.
+        return self.copy()
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(self) -> tuple:
+        """(tokenizer, model, stop ids), loaded on first use and kept for the instance's life."""
+        rt = self._rt
+        with rt.lock:
+            if rt.loaded is None:
+                import torch
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+                tok = AutoTokenizer.from_pretrained(self.model_dir)
+                tok.padding_side = "left"  # generation continues from the right edge of every row
+                if tok.pad_token is None:
+                    tok.pad_token = tok.eos_token
+                model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
+                if self.adapter_path:
+                    from peft import PeftModel
+
+                    model = PeftModel.from_pretrained(model, self.adapter_path)
+                model.to(device).eval()
+                stops = {tok.eos_token_id, *(tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")
+                                             if t in tok.get_vocab())}
+                rt.loaded = (tok, model, sorted(i for i in stops if i is not None))
+                log.info("LocalLM loaded %s on %s", self.model, device)
+            return rt.loaded
+
+    def _identity(self) -> tuple[str, str | None]:
+        if self._rt.ids is None:
+            self._rt.ids = (model_hash(self.model_dir), adapter_hash(self.adapter_path) if self.adapter_path else None)
+        return self._rt.ids
+
+    def _cache(self):
+        if self._rt.store is None and self.cache_dir is not None:
+            import diskcache
+
+            self._rt.store = diskcache.Cache(str(self.cache_dir))
+        return self._rt.store
+
+    def cache_key(self, messages: list[dict], max_tokens: int) -> str:
+        model_id, adapter_id = self._identity()
+        payload = {"backend": BACKEND, "model": model_id, "adapter": adapter_id, "messages": normalize(messages),
+                   "params": {"max_tokens": max_tokens, "decoding": "greedy", "seed": self.seed}}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    # -- generation ----------------------------------------------------------------------------------
+    def _generate(self, batch: list[list[dict]], max_tokens: int) -> list[dict]:
+        """One left-padded greedy `generate` over a batch of conversations (no cache)."""
+        import torch
+
+        tok, model, stops = self.load()
+        texts = [tok.apply_chat_template(normalize(m), tokenize=False, add_generation_prompt=True) for m in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with self._rt.lock, torch.inference_mode():
+            torch.manual_seed(self.seed)
+            out = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, temperature=None, top_p=None,
+                                 top_k=None, pad_token_id=tok.pad_token_id, eos_token_id=stops)
+        width = enc["input_ids"].shape[1]
+        results = []
+        for row, mask in zip(out[:, width:].tolist(), enc["attention_mask"].sum(dim=1).tolist()):
+            end = next((i for i, t in enumerate(row) if t in stops), len(row))
+            results.append({"text": tok.decode(row[:end], skip_special_tokens=True).strip(),
+                            "prompt_tokens": int(mask), "completion_tokens": end,
+                            "finish_reason": "stop" if end < len(row) else "length"})
+        return results
+
+    def complete(self, conversations: list[list[dict]], max_tokens: int | None = None) -> list[dict]:
+        """Result dicts (text, token counts, finish_reason, cached) for many conversations, cache first."""
+        max_tokens = int(max_tokens or self.kwargs.get("max_tokens") or 256)
+        store = self._cache()
+        keys = [self.cache_key(m, max_tokens) for m in conversations]
+        found = {k: store.get(k) for k in set(keys)} if store is not None else {}
+        todo = {k: m for k, m in zip(keys, conversations) if found.get(k) is None}
+        fresh: dict[str, dict] = {}
+        pending = list(todo.items())
+        for start in range(0, len(pending), self.batch_size):
+            chunk = pending[start:start + self.batch_size]
+            for (key, _), result in zip(chunk, self._generate([m for _, m in chunk], max_tokens)):
+                fresh[key] = result
+                if store is not None:
+                    store.set(key, result)
+        return [{**fresh[k], "cached": False} if k in fresh else {**found[k], "cached": True} for k in keys]
+
+    def generate_batch(self, conversations: list[list[dict]], max_tokens: int | None = None) -> list[str]:
+        """Answer texts for many chat conversations, in order; cached ones cost no generation."""
+        return [r["text"] for r in self.complete(conversations, max_tokens)]
+
+    # -- DSPy contract -------------------------------------------------------------------------------
+    def forward(self, prompt=None, messages=None, **kwargs):
+        merged = {**self.kwargs, **kwargs}
+        if (merged.get("temperature") or 0) > 0:
+            log.debug("LocalLM decodes greedily; temperature=%s is ignored", merged["temperature"])
+        [result] = self.complete([messages or [{"role": "user", "content": prompt}]], merged.get("max_tokens"))
+        n = merged.get("n") or 1  # greedy: n candidates are n copies
+        choices = [SimpleNamespace(index=i, finish_reason=result["finish_reason"],
+                                   message=SimpleNamespace(role="assistant", content=result["text"], tool_calls=None))
+                   for i in range(n)]
+        spent = 0 if result["cached"] else 1
+        usage = {"prompt_tokens": result["prompt_tokens"] * spent, "completion_tokens": result["completion_tokens"] * spent}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return SimpleNamespace(model=self.model, choices=choices, usage=usage, cache_hit=result["cached"])
+
+    async def aforward(self, prompt=None, messages=None, **kwargs):
+        return await asyncio.to_thread(self.forward, prompt=prompt, messages=messages, **kwargs)
+
+    def dump_state(self) -> dict[str, Any]:
+        state = super().dump_state()
+        keep = {k: v for k, v in state.items() if k not in ("model", "model_type", "cache", "temperature", "num_retries")}
+        return {**keep, "model_dir": str(self.model_dir), "adapter_path": self.adapter_path and str(self.adapter_path),
+                "cache_dir": self.cache_dir and str(self.cache_dir), "seed": self.seed, "batch_size": self.batch_size}

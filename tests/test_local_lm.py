@@ -1,0 +1,164 @@
+"""LocalLM on the tiny random model: greedy batches, the content-keyed disk cache, and the DSPy contract.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_local_lm.py
+"""
+
+import os
+import shutil
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import dspy  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from resources.local_lm import LocalLM, adapter_hash, model_hash  # noqa: E402
+from training.base_model import make_tiny_model  # noqa: E402
+
+QUESTIONS = ["Who pays the fee?", "What is the governing law of this agreement, in one word?", "Term?"]
+
+
+def chat(question: str) -> list[dict]:
+    return [{"role": "system", "content": "Answer from the contract."}, {"role": "user", "content": question}]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+def make_adapter(tiny, out, seed):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    # init_lora_weights=False: B is random too, so the adapter really changes the outputs.
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny),
+                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny, tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapters")
+    return make_adapter(tiny, root / "a", seed=1), make_adapter(tiny, root / "b", seed=2)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Rows LocalLM._generate was asked for, one list per call."""
+    calls = []
+    real = LocalLM._generate
+
+    def spy(self, batch, max_tokens):
+        calls.append(len(batch))
+        return real(self, batch, max_tokens)
+
+    monkeypatch.setattr(LocalLM, "_generate", spy)
+    return calls
+
+
+def test_adapter_hash_follows_content_not_location(adapters, tmp_path):
+    a, b = adapters
+    copy = shutil.copytree(a, tmp_path / "copy")
+    assert adapter_hash(a) == adapter_hash(copy) != adapter_hash(b)
+    (copy / "README.md").write_text("notes do not change the weights")
+    assert adapter_hash(copy) == adapter_hash(a)
+    with open(copy / "adapter_model.safetensors", "r+b") as fh:
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+        fh.seek(-1, os.SEEK_END)
+        fh.write(bytes([last[0] ^ 1]))
+    assert adapter_hash(copy) != adapter_hash(a)
+    with pytest.raises(FileNotFoundError):
+        adapter_hash(tmp_path)
+
+
+def test_model_hash_differs_by_seed(tiny, tmp_path):
+    assert model_hash(tiny) == model_hash(make_tiny_model(tmp_path / "same", seed=0))
+    assert model_hash(tiny) != model_hash(make_tiny_model(tmp_path / "other", seed=1))
+
+
+def test_greedy_batch_matches_single_calls_and_is_loaded_once(tiny, counted):
+    lm = LocalLM(tiny, max_tokens=10, batch_size=2)
+    batched = lm.generate_batch([chat(q) for q in QUESTIONS])
+    assert counted == [2, 1]  # three rows in batches of two
+    singles = [lm.generate_batch([chat(q)])[0] for q in QUESTIONS]
+    assert batched == singles  # left padding does not change a row's answer
+    assert all(isinstance(t, str) and t for t in batched) and len(set(batched)) > 1
+    assert lm.load()[0].padding_side == "left"
+    assert lm.load()[1] is lm.copy(max_tokens=4).load()[1]
+    with pytest.raises(ValueError, match="new LocalLM"):
+        lm.copy(adapter_path="elsewhere")
+
+
+def test_max_tokens_bounds_the_answer(tiny):
+    lm = LocalLM(tiny, max_tokens=3)
+    [short] = lm.complete([chat(QUESTIONS[0])])
+    [longer] = lm.complete([chat(QUESTIONS[0])], max_tokens=8)
+    assert short["completion_tokens"] <= 3 < longer["completion_tokens"] <= 8
+    assert short["finish_reason"] == "length" and not short["cached"]
+
+
+def test_cache_hit_costs_no_generation_and_survives_the_instance(tiny, tmp_path, counted):
+    lm = LocalLM(tiny, cache_dir=tmp_path / "cache", max_tokens=8)
+    first = lm.generate_batch([chat(q) for q in QUESTIONS[:2]])
+    assert counted == [2]
+    assert lm.generate_batch([chat(q) for q in QUESTIONS[:2]]) == first
+    assert counted == [2]
+    again = LocalLM(tiny, cache_dir=tmp_path / "cache", max_tokens=8)
+    assert again(messages=chat(QUESTIONS[0])) == [first[0]]
+    assert counted == [2]
+    assert again.history[-1]["usage"]["total_tokens"] == 0  # a hit spends nothing
+    # One new conversation among cached ones: only it reaches the model.
+    mixed = lm.generate_batch([chat(QUESTIONS[1]), chat(QUESTIONS[2]), chat(QUESTIONS[0])])
+    assert counted == [2, 1] and mixed[0] == first[1] and mixed[2] == first[0]
+    lm.generate_batch([chat(QUESTIONS[0])], max_tokens=4)  # other generation params: a miss
+    assert counted == [2, 1, 1]
+
+
+def test_a_different_adapter_misses_the_cache(tiny, adapters, tmp_path, counted):
+    a, b = adapters
+    cache = tmp_path / "cache"
+    plain = LocalLM(tiny, cache_dir=cache, max_tokens=8)
+    with_a = LocalLM(tiny, adapter_path=a, cache_dir=cache, max_tokens=8)
+    with_b = LocalLM(tiny, adapter_path=b, cache_dir=cache, max_tokens=8)
+    keys = {lm.cache_key(chat(QUESTIONS[0]), 8) for lm in (plain, with_a, with_b)}
+    assert len(keys) == 3
+    answers = [lm.generate_batch([chat(QUESTIONS[0])])[0] for lm in (plain, with_a, with_b, with_a)]
+    assert counted == [1, 1, 1]  # the repeat of adapter a was a hit
+    assert answers[1] == answers[3] and len(set(answers[:3])) > 1  # the adapters are really applied
+
+
+def test_raw_call_returns_strings_and_records_history(tiny):
+    lm = LocalLM(tiny, max_tokens=6)
+    outputs = lm(messages=chat(QUESTIONS[0]))
+    assert isinstance(outputs, list) and len(outputs) == 1 and isinstance(outputs[0], str)
+    assert lm("Who pays the fee?", n=2) == [lm("Who pays the fee?")[0]] * 2
+    entry = lm.history[0]
+    assert entry["model"] == "local/model" and entry["outputs"] == outputs
+    assert 0 < entry["usage"]["completion_tokens"] <= 6 and entry["usage"]["prompt_tokens"] > 10
+
+
+def test_predict_inside_dspy_context_goes_through_the_lm(tiny, tmp_path):
+    lm = LocalLM(tiny, cache_dir=tmp_path / "cache", max_tokens=12)
+    with dspy.context(lm=lm, adapter=dspy.ChatAdapter(use_json_adapter_fallback=False)):
+        try:
+            answer = dspy.Predict("question -> answer")(question="What law governs the contract?").answer
+        except dspy.utils.exceptions.AdapterParseError:
+            answer = None  # a random 2-layer model does not write [[ ## answer ## ]] markers
+    entry = lm.history[-1]
+    assert any("What law governs the contract?" in m["content"] for m in entry["messages"])
+    assert entry["outputs"] == lm.generate_batch([entry["messages"]])
+    assert answer is None or isinstance(answer, str)
+
+
+def test_state_round_trips_and_rejects_bad_settings(tiny, adapters, tmp_path):
+    lm = LocalLM(tiny, adapter_path=adapters[0], cache_dir=tmp_path / "c", max_tokens=7, seed=3)
+    back = dspy.BaseLM.load_state(lm.dump_state(), allow_custom_lm_class=True)
+    assert isinstance(back, LocalLM) and back.model == lm.model == "local/model+a"
+    assert (back.model_dir, back.adapter_path, back.cache_dir, back.seed) == (tiny, adapters[0], tmp_path / "c", 3)
+    assert back.kwargs["max_tokens"] == 7
+    with pytest.raises(ValueError):
+        LocalLM(tiny, max_tokens=0)
