@@ -26,6 +26,7 @@ class LMSpec(dg.Config):
     api_key: str = ""  # openai: pass dg.EnvVar("OPENAI_API_KEY"); never logged
     region: str = ""  # bedrock: AWS region (empty = the AWS environment's)
     max_tokens: int = 64  # answers are short
+    cache: bool = True  # bedrock/openai: answer repeated requests from the disk cache (local always caches)
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -50,7 +51,7 @@ class LLMResource(dg.ConfigurableResource):
 
     def lm(self, role: str) -> dspy.BaseLM:
         s = self.spec(role)
-        key = (s.backend, s.model, s.adapter_path, s.base_url, s.region, s.max_tokens)
+        key = (s.backend, s.model, s.adapter_path, s.base_url, s.region, s.max_tokens, s.cache)
         if key not in self._lms:
             self._lms[key] = self._build(s)
         return self._lms[key]
@@ -74,9 +75,15 @@ class LLMResource(dg.ConfigurableResource):
         if s.backend == "bedrock":
             from .bedrock_lm import BedrockConverseLM
 
-            return BedrockConverseLM(model=s.model, region=s.region or None, max_tokens=s.max_tokens)
-        if s.backend == "openai":
+            remote = BedrockConverseLM(model=s.model, region=s.region or None, max_tokens=s.max_tokens)
+        elif s.backend == "openai":
             from .openai_lm import openai_compatible_lm
 
-            return openai_compatible_lm(s.model, s.base_url, s.api_key, max_tokens=s.max_tokens)
-        raise ValueError(f"LM backend must be local, bedrock or openai, got {s.backend!r}")
+            remote = openai_compatible_lm(s.model, s.base_url, s.api_key, max_tokens=s.max_tokens)
+        else:
+            raise ValueError(f"LM backend must be local, bedrock or openai, got {s.backend!r}")
+        if not s.cache:
+            return remote
+        from .lm_cache import CachedLM
+
+        return CachedLM(remote, backend=s.backend, cache_dir=self._root() / "cache" / "lm")

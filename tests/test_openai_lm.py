@@ -130,3 +130,17 @@ def test_rejected_key_raises_without_echoing_it(server):
         lm("hello")
     assert len(server.requests) == 1
     assert KEY not in str(info.value) and KEY not in repr(info.value)
+
+
+def test_resource_serves_repeated_predictions_from_its_disk_cache(server, tmp_path):
+    from resources.llm import LLMResource, LMSpec
+
+    def ask(question: str) -> str:
+        llm = LLMResource(home=str(tmp_path), generator=LMSpec(backend="openai", model=MODEL, base_url=server.base_url))
+        with dspy.context(**llm.context("generator")):
+            return dspy.Predict("question -> answer")(question=question).answer
+
+    assert ask("What is the capital of France?") == ask("What is the capital of France?") == "Paris"
+    assert len(server.requests) == 1  # the second resource (a new run) read the answer from disk
+    ask("And of Italy?")
+    assert len(server.requests) == 2
