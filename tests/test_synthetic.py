@@ -4,7 +4,7 @@ import dspy
 from dspy.utils.dummies import DummyLM
 
 from resources.embedders import HashingEmbedder
-from selfinstruct_assets.synthetic.generate import filter_candidates, generate_candidates, parse_raw_qa
+from selfinstruct_assets.synthetic.generate import align_answer, filter_candidates, generate_candidates, parse_raw_qa
 from selfinstruct_assets.synthetic.seed import seed_examples
 
 TEXT = "Preamble. " * 50 + "This Agreement shall be governed by the laws of Delaware. " + "Filler text. " * 50
@@ -51,11 +51,33 @@ def test_filters_reject_with_reasons_and_keep_grounded():
         {**base, "question": "Which law governs?", "answer": "the laws of Texas"},
         {**base, "question": "Law", "answer": "Delaware"},
         {**base, "question": "What is the seed question?", "answer": "Delaware"},
+        # Same question as the first, other contract: new data, kept.
+        {**base, "contract_id": "k2", "question": "Which law governs the Agreement?", "answer": "Delaware"},
     ]
     kept, rejected = filter_candidates(cands, HashingEmbedder().embed, dup_threshold=0.75,
-                                       exclude_questions=["What is the seed question?"])
-    assert [k["answer"] for k in kept] == ["the laws   of Delaware"]
+                                       exclude=[("k", "What is the seed question?"), ("k2", "Unrelated seed?")])
+    assert [(k["contract_id"], k["answer"], k["grounding"]) for k in kept] == [
+        ("k", "the laws   of Delaware", "exact"), ("k2", "Delaware", "exact")]
     reasons = sorted(r["reason"].split(" (")[0] for r in rejected)
     assert reasons == ["answer not grounded in context", "near-duplicate question", "near-duplicate question",
                        "question length 3 outside 10-300"]
     assert len(kept) + len(rejected) == len(cands)
+
+
+def test_align_answer_copies_the_sentence_a_near_quote_came_from():
+    # One word changed: the sentence from the context becomes the answer, verbatim.
+    span, how = align_answer("This Agreement is governed by the laws of Delaware.", TEXT)
+    assert (span, how) == ("This Agreement shall be governed by the laws of Delaware.", "aligned")
+    assert span in TEXT
+    assert align_answer("the laws of Delaware", TEXT) == ("the laws of Delaware", "exact")
+    # Short answers and paraphrases with too few shared words are not grounded.
+    assert align_answer("No.", TEXT)[1] is None
+    assert align_answer("Yes, the contract names a governing law somewhere", TEXT)[1] is None
+
+
+def test_aligned_answer_is_kept_with_the_raw_text_beside_it():
+    cand = {"chunk_id": "c", "contract_id": "k", "context": TEXT, "seed_ids": [],
+            "question": "Which law governs the Agreement?", "answer": "This Agreement is governed by the laws of Delaware"}
+    [kept], rejected = filter_candidates([cand], HashingEmbedder().embed)
+    assert not rejected and kept["grounding"] == "aligned" and kept["answer"] in TEXT
+    assert kept["raw_answer"] == cand["answer"]

@@ -16,7 +16,8 @@ from .seed import seed_examples
 SEED_SCHEMA = {"seed_id": pl.Utf8, "contract_id": pl.Utf8, "category": pl.Utf8, "question": pl.Utf8,
                "answer": pl.Utf8, "context": pl.Utf8, "context_start": pl.Int64}
 QA_SCHEMA = {"qa_id": pl.Utf8, "chunk_id": pl.Utf8, "contract_id": pl.Utf8, "context": pl.Utf8,
-             "question": pl.Utf8, "answer": pl.Utf8, "seed_ids": pl.List(pl.Utf8)}
+             "question": pl.Utf8, "answer": pl.Utf8, "raw_answer": pl.Utf8, "grounding": pl.Utf8,
+             "seed_ids": pl.List(pl.Utf8)}
 REJECT_SCHEMA = {"chunk_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8, "answer": pl.Utf8,
                  "reason": pl.Utf8}
 
@@ -56,12 +57,14 @@ def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cua
     with dspy.context(**llm.context("teacher")):
         cands = generate_candidates(chunks, seed_qa.to_dicts(), config.n_demos)
     kept, rejected = filter_candidates(cands, embedder.get().embed, config.dup_threshold,
-                                       exclude_questions=seed_qa["question"].to_list())
+                                       exclude=list(zip(seed_qa["contract_id"], seed_qa["question"])))
     seconds = time.perf_counter() - t0
     grounded = sum(r["reason"] != "answer not grounded in context" for r in rejected) + len(kept)
     context.log.info(f"synthetic_qa: {len(cands)} generated, {len(kept)} kept in {seconds:.0f} s")
     yield dg.Output(pl.DataFrame(kept, schema=QA_SCHEMA), output_name="synthetic_qa", metadata={
         "generated": len(cands), "kept": len(kept), "grounded_rate": grounded / len(cands) if cands else 0.0,
+        "kept_exact": sum(k["grounding"] == "exact" for k in kept),
+        "kept_aligned": sum(k["grounding"] == "aligned" for k in kept),
         "seconds": round(seconds, 1), "teacher": llm.describe("teacher"), "dagster/row_count": len(kept)})
     yield dg.Output(pl.DataFrame(rejected, schema=REJECT_SCHEMA), output_name="synthetic_qa_rejects",
                     metadata={"dagster/row_count": len(rejected)})

@@ -2,7 +2,14 @@
 
 Dagster-free. `generate_candidates` asks the teacher; `filter_candidates` keeps a triplet only when
 its answer is grounded in its context, its lengths are sane and its question is not a near-duplicate
-of one already kept. Every rejected triplet is returned with its reason.
+of one already kept for the same contract. Every rejected triplet is returned with its reason.
+
+Grounding: an answer found verbatim (whitespace- and case-normalised) in its context is `exact`. A small
+teacher often quotes a clause with a word changed or a phrase dropped; when nearly all of the answer's
+words occur in one sentence of the context, that sentence, copied from the context, becomes the answer
+(`aligned`, the teacher's text kept as `raw_answer`). Anything else is rejected as not grounded.
+CUAD questions are category templates, so the same question on another contract is new data: questions
+are de-duplicated within a contract, against the kept ones and the seed set.
 """
 
 from __future__ import annotations
@@ -60,13 +67,40 @@ def generate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], n_demos: 
     return out
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE = re.compile(r"[^.;\n]+(?:[.;]|$)")
+MAX_ANSWER_CHARS = 300  # after grounding: a clause, not a page
+ALIGN_MIN_WORDS = 4  # shorter answers must match exactly: "No." or "10 years" cannot be aligned
+ALIGN_MIN_CONTAINMENT = 0.8  # share of the answer's words that must occur in the sentence
+
+
+def align_answer(answer: str, context: str) -> tuple[str, str | None]:
+    """(answer as stored, 'exact' | 'aligned' | None): the answer grounded in `context`, if it can be."""
+    if answer and normalize_ws(answer).lower() in normalize_ws(context).lower():
+        return answer, "exact"
+    words = _WORD.findall(answer.lower())
+    if len(words) < ALIGN_MIN_WORDS:
+        return answer, None
+    best, best_score = None, 0.0
+    for m in _SENTENCE.finditer(context):
+        sentence = m.group(0).strip()
+        have = set(_WORD.findall(sentence.lower()))
+        score = sum(w in have for w in words) / len(words)
+        # Prefer the shortest sentence among equal scores: the tightest span that holds the answer.
+        if score > best_score or (score == best_score and best is not None and len(sentence) < len(best)):
+            best, best_score = sentence, score
+    if best is not None and best_score >= ALIGN_MIN_CONTAINMENT:
+        return best, "aligned"
+    return answer, None
+
+
 def _length_problem(question: str, answer: str, context: str) -> str | None:
     if not 10 <= len(question) <= 300:
         return f"question length {len(question)} outside 10-300"
     if not question.rstrip().endswith("?"):
         return "question does not end with '?'"
-    if not 1 <= len(answer) <= 300:
-        return f"answer length {len(answer)} outside 1-300"
+    if not answer.strip():
+        return "empty answer"
     if normalize_ws(answer).lower() == normalize_ws(question).lower():
         return "answer repeats the question"
     if len(answer) > 0.8 * len(context):
@@ -75,24 +109,35 @@ def _length_problem(question: str, answer: str, context: str) -> str | None:
 
 
 def filter_candidates(cands: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
-                      dup_threshold: float = 0.92, exclude_questions: Sequence[str] = ()) -> tuple[list[dict], list[dict]]:
-    """(kept, rejected); rejects carry `reason`. Questions too similar to a kept or excluded one are rejected."""
+                      dup_threshold: float = 0.92,
+                      exclude: Sequence[tuple[str, str]] = ()) -> tuple[list[dict], list[dict]]:
+    """(kept, rejected); rejects carry `reason`. `exclude` holds (contract_id, question) pairs (the seeds):
+    a question too similar to a kept or excluded one of the same contract is rejected."""
     kept, rejected, survivors = [], [], []
     for c in cands:
         problem = _length_problem(c["question"], c["answer"], c["context"])
-        if problem is None and normalize_ws(c["answer"]).lower() not in normalize_ws(c["context"]).lower():
+        answer, how = align_answer(c["answer"], c["context"]) if problem is None else (c["answer"], None)
+        if problem is None and how is None:
             problem = "answer not grounded in context"
-        (rejected.append({**c, "reason": problem}) if problem else survivors.append(c))
+        if problem is None and len(answer) > MAX_ANSWER_CHARS:
+            problem = f"answer length {len(answer)} over {MAX_ANSWER_CHARS}"
+        if problem:
+            rejected.append({**c, "reason": problem})
+        else:
+            survivors.append({**c, "answer": answer, "raw_answer": c["answer"], "grounding": how})
     if not survivors:
         return kept, rejected
     vecs = embed([c["question"] for c in survivors])
-    known = list(embed(list(exclude_questions))) if exclude_questions else []
+    known: dict[str, list] = {}
+    if exclude:
+        for (cid, _), v in zip(exclude, embed([q for _, q in exclude])):
+            known.setdefault(cid, []).append(v)
     for c, v in zip(survivors, vecs):
-        sims = [float(v @ k) for k in known]
+        sims = [float(v @ k) for k in known.get(c["contract_id"], [])]
         if sims and max(sims) >= dup_threshold:
             rejected.append({**c, "reason": f"near-duplicate question (cosine {max(sims):.2f})"})
             continue
-        known.append(v)
+        known.setdefault(c["contract_id"], []).append(v)
         qa_id = hashlib.sha256(f"{c['chunk_id']}\x00{c['question']}\x00{c['answer']}".encode()).hexdigest()[:16]
         kept.append({**c, "qa_id": qa_id})
     return kept, rejected

@@ -1,0 +1,257 @@
+"""Pieces the four trainers share: row checks, device choice, progress and NaN guard, atomic publishing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from transformers import TrainerCallback
+
+from training.config import TrainSettings
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+METRICS_FILE = "training_metrics.json"
+ROW_KEYS = {
+    "sft": ("prompt", "completion"),
+    "dpo": ("prompt", "chosen", "rejected"),
+    "orpo": ("prompt", "chosen", "rejected"),
+    "grpo": ("prompt", "answers"),
+}
+
+
+class TrainingAborted(RuntimeError):
+    """Training stopped because it diverged; nothing was published."""
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def _check_messages(index: int, key: str, value, role: str | None) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"row {index}: {key!r} must be a non-empty list of chat messages, got {type(value).__name__}")
+    for message in value:
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str) or "role" not in message:
+            raise ValueError(f"row {index}: {key!r} holds a message without a 'role' and a string 'content'")
+    if role is not None and value[-1]["role"] != role:
+        raise ValueError(f"row {index}: the last message of {key!r} must have role {role!r}, got {value[-1]['role']!r}")
+
+
+def check_rows(kind: str, dataset) -> list[dict]:
+    """The rows as plain dicts holding only the keys trainer `kind` reads; ValueError on anything malformed."""
+    rows = dataset.to_list() if hasattr(dataset, "to_list") else list(dataset)
+    if not rows:
+        raise ValueError(f"{kind}: no rows to train on")
+    keys = ROW_KEYS[kind]
+    clean = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(f"row {i}: expected a dict, got {type(row).__name__}")
+        for key in keys:
+            if key not in row:
+                raise ValueError(f"row {i}: missing key {key!r} (a {kind} row needs {', '.join(keys)})")
+        _check_messages(i, "prompt", row["prompt"], "user")
+        for key in keys[1:]:
+            if key == "answers":
+                answers = row["answers"]
+                if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+                    raise ValueError(f"row {i}: 'answers' must be a non-empty list of strings")
+            else:
+                _check_messages(i, key, row[key], "assistant")
+        clean.append({key: row[key] for key in keys})
+    if kind in ("dpo", "orpo"):
+        same = [i for i, row in enumerate(clean) if row["chosen"] == row["rejected"]]
+        if len(same) == len(clean):
+            raise ValueError(f"row {same[0]}: 'rejected' equals 'chosen' in every row, "
+                             "so there is no preference to learn")
+    return clean
+
+
+# ---------------------------------------------------------------------------------------------------- device
+
+
+def resolve_device(device: str) -> tuple[str, "object", dict]:
+    """(device, model dtype, TrainingArguments precision kwargs) for `auto`, `cpu` or `cuda`."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA device; use device='auto' or 'cpu'")
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    # trl's configs default bf16 to True (autocast even on CPU); fp32 is asked for explicitly.
+    return device, dtype, {"use_cpu": device == "cpu", "bf16": bf16, "fp16": False}
+
+
+def common_args(settings: TrainSettings, scratch: str, precision: dict) -> dict:
+    """TrainingArguments shared by every trl config: no checkpoints, no trackers, fp32 on CPU."""
+    return dict(
+        output_dir=scratch, report_to="none", save_strategy="no", logging_strategy="steps",
+        logging_steps=settings.logging_steps, logging_nan_inf_filter=False, disable_tqdm=True,
+        learning_rate=settings.learning_rate, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
+        seed=settings.seed, data_seed=settings.seed, activation_checkpointing=False, dataloader_num_workers=0,
+        **precision,
+    )
+
+
+def lora_config(settings: TrainSettings):
+    from peft import LoraConfig
+
+    lora = settings.lora
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
+
+
+# ---------------------------------------------------------------------------------------------------- progress
+
+
+def count_tokens(inputs: dict) -> int:
+    """Non-padding tokens in one batch as each trainer lays it out."""
+    if "attention_mask" in inputs:  # SFT, and DPO's stacked chosen+rejected batch
+        masks = [inputs["attention_mask"]]
+    elif "chosen_attention_mask" in inputs:  # ORPO: prompt tokens are already inside both sequences
+        masks = [inputs["chosen_attention_mask"], inputs["rejected_attention_mask"]]
+    else:  # GRPO
+        masks = [inputs[k] for k in ("prompt_mask", "completion_mask") if k in inputs]
+    return int(sum(int(m.sum()) for m in masks))
+
+
+class Progress(TrainerCallback):
+    """Collects (step, loss) pairs and non-padding token counts, and forwards each log event to `on_log`."""
+
+    def __init__(self, kind: str, on_log: Callable[[dict], None] | None):
+        self.kind, self.sink = kind, on_log  # not self.on_log: that is the callback hook
+        self.tokens, self.losses, self.started = 0, [], None
+
+    def tokens_per_s(self) -> float:
+        elapsed = time.perf_counter() - self.started if self.started else 0.0
+        return self.tokens / elapsed if elapsed > 0 else 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs:
+            return  # the end-of-training summary carries train_loss instead
+        loss = float(logs["loss"])
+        if not math.isfinite(loss):
+            raise TrainingAborted(abort_message(self.kind, state.global_step, loss))
+        self.losses.append((state.global_step, loss))
+        if self.sink is not None:
+            self.sink({"step": state.global_step, "loss": loss, "tokens_per_s": self.tokens_per_s()})
+
+
+def abort_message(kind: str, step: int, loss: float) -> str:
+    return (f"{kind} training diverged: loss is {loss} at step {step}. Nothing was published; "
+            f"lower the learning rate (or check the data for empty completions) and run again.")
+
+
+def guarded(trainer_cls, kind: str, progress: Progress):
+    """`trainer_cls` with a compute_loss that counts tokens and raises TrainingAborted on a non-finite loss."""
+
+    class Guarded(trainer_cls):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                       num_items_in_batch=num_items_in_batch)
+            loss = out[0] if isinstance(out, tuple) else out
+            if not bool(loss.detach().isfinite().all()):
+                # Raised before backward, so the optimizer never applies a NaN update.
+                value = float(loss.detach().float().mean())
+                raise TrainingAborted(abort_message(kind, self.state.global_step + 1, value))
+            if model.training:
+                progress.tokens += count_tokens(inputs)
+            return out
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded{trainer_cls.__name__}"
+    return Guarded
+
+
+def param_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, leaving out the frozen 'ref' adapter trl adds when continuing an adapter."""
+    trainable = total = 0
+    for name, param in model.named_parameters():
+        if ".ref." in name:
+            continue
+        total += param.numel()
+        trainable += param.numel() if param.requires_grad else 0
+    return trainable, total
+
+
+# ---------------------------------------------------------------------------------------------------- publishing
+
+
+def save_adapter(model, folder: Path, metrics: dict, extra: dict) -> None:
+    """Write the trained ('default') adapter and its metrics into `folder`, and nothing else."""
+    model.save_pretrained(str(folder), selected_adapters=["default"], safe_serialization=True)
+    for path in folder.iterdir():  # peft also writes a README model card
+        if path.name not in ADAPTER_FILES:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    missing = [name for name in ADAPTER_FILES if not (folder / name).is_file()]
+    if missing:
+        raise RuntimeError(f"peft did not write {', '.join(missing)} into {folder}")
+    (folder / METRICS_FILE).write_text(json.dumps({**metrics, **extra}, indent=2, default=str))
+
+
+def publish(build: Callable[[Path], None], final: Path) -> Path:
+    """Run `build(tmp)` in a sibling temp folder, then swap it in for `final` by rename.
+
+    An existing `final` is renamed aside first and deleted only after the new folder is in place, so
+    `final` is never half-written; a failing `build` leaves `final` as it was and no temp folder behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    old = None
+    try:
+        build(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the published folder should read like any other
+        if final.exists():
+            old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+        try:
+            os.rename(tmp, final)
+        except BaseException:
+            if old is not None and not final.exists():
+                os.rename(old, final)
+                old = None
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+# ---------------------------------------------------------------------------------------------------- rewards
+
+_ARTICLES = {"a", "an", "the"}
+
+
+def normalize_answer(text: str) -> list[str]:
+    """Lower-cased words with punctuation and the articles a/an/the removed (SQuAD-style)."""
+    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text.lower())
+    return [w for w in cleaned.split() if w not in _ARTICLES]
+
+
+def word_jaccard(a: str, b: str) -> float:
+    x, y = set(normalize_answer(a)), set(normalize_answer(b))
+    if not x and not y:
+        return 1.0
+    return len(x & y) / len(x | y)
+
+
+def cuad_match_reward(completions: list[str], answers: list[list[str]]) -> list[float]:
+    """1.0 when a completion's word Jaccard with any gold answer is at least 0.5, else the best Jaccard."""
+    scores = []
+    for text, gold in zip(completions, answers, strict=True):
+        best = max((word_jaccard(text, g) for g in gold), default=0.0)
+        scores.append(1.0 if best >= 0.5 else best)
+    return scores
