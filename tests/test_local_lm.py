@@ -162,3 +162,40 @@ def test_state_round_trips_and_rejects_bad_settings(tiny, adapters, tmp_path):
     assert back.kwargs["max_tokens"] == 7
     with pytest.raises(ValueError):
         LocalLM(tiny, max_tokens=0)
+
+
+def test_concurrent_calls_are_gathered_into_one_batch(tiny, counted):
+    import threading
+
+    lm = LocalLM(tiny, max_tokens=10, batch_size=8)
+    lm.gather_s = 0.3  # generous, so that all threads join even on a loaded CI machine
+    expected = [lm.generate_batch([chat(q)])[0] for q in QUESTIONS]
+    counted.clear()
+    barrier, out = threading.Barrier(len(QUESTIONS)), {}
+
+    def ask(i, q):
+        barrier.wait()
+        out[i] = lm(messages=chat(q + " (again)"))[0]
+
+    threads = [threading.Thread(target=ask, args=(i, q)) for i, q in enumerate(QUESTIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counted == [len(QUESTIONS)]  # one generate for all concurrent callers
+    assert [out[i] for i in range(len(QUESTIONS))] == [lm.generate_batch([chat(q + " (again)")])[0] for q in QUESTIONS]
+    assert expected  # the warm-up answered too
+
+
+def test_a_failed_batch_reaches_every_waiting_caller(tiny, monkeypatch):
+    from selfinstruct_assets.evaluation.parallel import thread_map
+
+    lm = LocalLM(tiny, max_tokens=4)
+
+    def boom(self, batch, max_tokens):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(LocalLM, "_generate", boom)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        thread_map(lambda q: lm(messages=chat(q)), QUESTIONS, threads=3)
+    assert lm._rt.pending == [] and lm._rt.draining is False

@@ -23,6 +23,7 @@ import numpy as np
 from dspy.utils.exceptions import AdapterParseError
 
 from ..corpus.spans import normalize_ws
+from ..evaluation.parallel import thread_map
 
 
 class WriteContractQA(dspy.Signature):
@@ -49,22 +50,23 @@ def parse_raw_qa(raw: str) -> tuple[str, str]:
     return (q.group(1).strip() if q else ""), (a.group(1).strip() if a else "")
 
 
-def generate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], n_demos: int = 3) -> list[dict]:
+def generate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], n_demos: int = 3,
+                        threads: int = 8) -> list[dict]:
     """One candidate triplet per chunk, using the LM bound with `dspy.context`; seeds rotate as demos."""
-    writer = dspy.Predict(WriteContractQA)
-    out = []
-    for i, chunk in enumerate(chunks):
+    def write(item: tuple[int, dict]) -> dict:
+        i, chunk = item
         demos = [seeds[(i + j) % len(seeds)] for j in range(min(n_demos, len(seeds)))] if seeds else []
+        writer = dspy.Predict(WriteContractQA)
         writer.demos = [dspy.Example(context=d["context"], question=d["question"], answer=d["answer"]) for d in demos]
         try:
             pred = writer(context=chunk["text"])
             question, answer = str(pred.question), str(pred.answer)
         except (AdapterParseError, ValueError) as exc:
             question, answer = parse_raw_qa(getattr(exc, "lm_response", "") or "")
-        out.append({"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
-                    "question": question.strip(), "answer": answer.strip(),
-                    "seed_ids": [d["seed_id"] for d in demos]})
-    return out
+        return {"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
+                "question": question.strip(), "answer": answer.strip(), "seed_ids": [d["seed_id"] for d in demos]}
+
+    return thread_map(write, list(enumerate(chunks)), threads)
 
 
 _WORD = re.compile(r"[a-z0-9]+")
