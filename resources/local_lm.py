@@ -9,7 +9,8 @@ Calls made at the same time from several threads (`thread_map` in the evaluation
 `Parallel`) are gathered into one batched `generate`: on a CPU a batch of 8 costs little more than
 one answer, since decoding time is dominated by per-step overhead.
 
-Dagster-free. Decoding is greedy and seeded, so a call is a pure function of (model weights, adapter
+Dagster-free. Decoding is greedy (or, with `sample_temperature > 0`, sampled with a fixed seed, for
+several candidates per question) and seeded, so a call is a pure function of (model weights, adapter
 weights, messages, max_tokens): results go to a disk cache keyed by content hashes of both folders,
 and repeating a call costs no generation. The model loads on first use, once per instance.
 """
@@ -94,7 +95,7 @@ class LocalLM(dspy.BaseLM):
 
     def __init__(self, model_dir: str | Path, adapter_path: str | Path | None = None, *,
                  cache_dir: str | Path | None = None, max_tokens: int = 256, seed: int = 0,
-                 batch_size: int = 8, device: str | None = None, **kwargs):
+                 batch_size: int = 8, device: str | None = None, sample_temperature: float = 0.0, **kwargs):
         if max_tokens < 1 or batch_size < 1:
             raise ValueError("max_tokens and batch_size must be at least 1")
         for key in ("model", "model_type", "cache", "temperature"):
@@ -106,6 +107,7 @@ class LocalLM(dspy.BaseLM):
         super().__init__(model=f"local/{name}", temperature=0.0, max_tokens=max_tokens, cache=False, **kwargs)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.seed = seed
+        self.sample_temperature = float(sample_temperature)  # 0 = greedy; DSPy's `temperature` is not used
         self.batch_size = batch_size
         self.device = device
         # One mutable holder, so that copies made by `lm.copy()` (DSPy makes many) share one loaded model.
@@ -166,7 +168,8 @@ class LocalLM(dspy.BaseLM):
     def cache_key(self, messages: list[dict], max_tokens: int) -> str:
         model_id, adapter_id = self._identity()
         payload = {"backend": BACKEND, "model": model_id, "adapter": adapter_id, "messages": normalize(messages),
-                   "params": {"max_tokens": max_tokens, "decoding": "greedy", "seed": self.seed}}
+                   "params": {"max_tokens": max_tokens, "seed": self.seed,
+                              "decoding": f"sample@{self.sample_temperature}" if self.sample_temperature else "greedy"}}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     # -- generation ----------------------------------------------------------------------------------
@@ -179,8 +182,10 @@ class LocalLM(dspy.BaseLM):
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with self._rt.lock, torch.inference_mode():
             torch.manual_seed(self.seed)
-            out = model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, temperature=None, top_p=None,
-                                 top_k=None, pad_token_id=tok.pad_token_id, eos_token_id=stops)
+            sampling = {"do_sample": True, "temperature": self.sample_temperature, "top_p": 0.95, "top_k": 50} \
+                if self.sample_temperature > 0 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            out = model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, eos_token_id=stops,
+                                 **sampling)
         width = enc["input_ids"].shape[1]
         results = []
         for row, mask in zip(out[:, width:].tolist(), enc["attention_mask"].sum(dim=1).tolist()):
@@ -271,4 +276,5 @@ class LocalLM(dspy.BaseLM):
         state = super().dump_state()
         keep = {k: v for k, v in state.items() if k not in ("model", "model_type", "cache", "temperature", "num_retries")}
         return {**keep, "model_dir": str(self.model_dir), "adapter_path": self.adapter_path and str(self.adapter_path),
-                "cache_dir": self.cache_dir and str(self.cache_dir), "seed": self.seed, "batch_size": self.batch_size}
+                "cache_dir": self.cache_dir and str(self.cache_dir), "seed": self.seed, "batch_size": self.batch_size,
+                "sample_temperature": self.sample_temperature}

@@ -199,3 +199,16 @@ def test_a_failed_batch_reaches_every_waiting_caller(tiny, monkeypatch):
     with pytest.raises(RuntimeError, match="out of memory"):
         thread_map(lambda q: lm(messages=chat(q)), QUESTIONS, threads=3)
     assert lm._rt.pending == [] and lm._rt.draining is False
+
+
+def test_sampling_is_seeded_and_keyed_apart_from_greedy(tiny, tmp_path):
+    greedy = LocalLM(tiny, max_tokens=8, cache_dir=tmp_path / "c")
+    s1 = LocalLM(tiny, max_tokens=8, cache_dir=tmp_path / "c", sample_temperature=1.0, seed=1)
+    s1_again = LocalLM(tiny, max_tokens=8, sample_temperature=1.0, seed=1)
+    s2 = LocalLM(tiny, max_tokens=8, cache_dir=tmp_path / "c", sample_temperature=1.0, seed=2)
+    convs = [chat(q) for q in QUESTIONS]
+    keys = {lm.cache_key(convs[0], 8) for lm in (greedy, s1, s2)}
+    assert len(keys) == 3  # a sampled answer never stands in for the greedy one, nor for another seed's
+    a, b = s1.generate_batch(convs), s1_again.generate_batch(convs)
+    assert a == b  # same seed, same batch: same samples, cached or not
+    assert a != s2.generate_batch(convs) and a != greedy.generate_batch(convs)
