@@ -60,6 +60,24 @@ class LLMResource(dg.ConfigurableResource):
         """Keyword arguments for `dspy.context`: the role's LM, and no JSON-adapter retry (it doubles calls)."""
         return {"lm": self.lm(role), "adapter": dspy.ChatAdapter(use_json_adapter_fallback=False)}
 
+    def base_model_dir(self) -> Path:
+        """The local model folder adapters are trained on: the generator's local model, else packaged SmolLM2."""
+        s = self.generator
+        if s.backend == "local" and s.model:
+            return Path(s.model)
+        from training.base_model import prepare_base_model
+
+        return prepare_base_model(self._root() / "models")
+
+    def local_lm(self, adapter_path: str | Path | None = None, *, max_tokens: int | None = None,
+                 sample_temperature: float = 0.0, seed: int = 0):
+        """A LocalLM on `base_model_dir()` (plus an adapter), sharing this resource's LM cache."""
+        from .local_lm import LocalLM
+
+        return LocalLM(self.base_model_dir(), adapter_path=adapter_path or None, cache_dir=self._root() / "cache" / "lm",
+                       max_tokens=max_tokens or self.generator.max_tokens, sample_temperature=sample_temperature,
+                       seed=seed)
+
     def _root(self) -> Path:
         return Path(self.home).resolve() if self.home else project_home()
 

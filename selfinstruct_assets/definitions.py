@@ -11,18 +11,21 @@ from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome, duckdb_path
 
 from .checks import CHECKS
-from .constants import CORPUS, RAG, RETRIEVAL, SYNTHETIC
+from .constants import CORPUS, FINETUNE, RAG, RETRIEVAL, SYNTHETIC
 from .corpus import assets as corpus_assets
+from .finetune import adapter_assets, data_assets, scores
+from .finetune.checks import FINETUNE_CHECKS
 from .rag import assets as rag_assets
 from .rag.checks import RAG_CHECKS
 from .retrieval import assets as retrieval_assets
 from .synthetic import assets as synthetic_assets
 
-ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, synthetic_assets, rag_assets])
-ALL_CHECKS = CHECKS + RAG_CHECKS
+ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, synthetic_assets, rag_assets, data_assets,
+                                      adapter_assets, scores])
+ALL_CHECKS = CHECKS + RAG_CHECKS + FINETUNE_CHECKS
 
 main_job = dg.define_asset_job(
-    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG),
+    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, FINETUNE),
     description="Every asset on the embedded defaults, as `make demo` runs it.")
 
 def default_resources(database: str | None = None) -> dict:

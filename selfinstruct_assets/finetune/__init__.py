@@ -1,0 +1,1 @@
+"""Fine-tuning from feedback: Dagster-free logic beside thin asset modules."""

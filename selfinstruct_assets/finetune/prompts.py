@@ -1,0 +1,50 @@
+"""The chat prompt fine-tuned models are trained and evaluated on: instruction, retrieved excerpts, question.
+
+    messages = rag_messages("What is the governing law?", ["excerpt 1", "excerpt 2"])
+    row = sft_row(messages, "the laws of Delaware")  # {"prompt": [...], "completion": [...]}
+
+Dagster-free. One function builds the prompt for training rows, candidate answers and the benchmark,
+so a model is always evaluated on the format it learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..corpus.spans import normalize_ws
+
+INSTRUCTION = ("You answer questions about a contract using only the excerpts given. Reply with the shortest "
+               "phrase from the excerpts that answers the question, or 'Not stated' if they do not answer it.")
+
+
+def fit_passages(passages: Sequence[str], max_chars: int, must_include: str | None = None) -> list[str]:
+    """Passages in order, within `max_chars`; `must_include` (the source of a training answer) always kept.
+
+    A training target must be readable in its prompt: when retrieval missed the passage the answer came
+    from, that passage goes first, so the model never learns to answer from nothing.
+    """
+    out = [p for p in passages if p.strip()]
+    if must_include and not any(normalize_ws(must_include) in normalize_ws(p) for p in out):
+        out = [must_include] + out
+    kept, used = [], 0
+    for p in out:
+        if kept and used + len(p) > max_chars:
+            break
+        kept.append(p[:max_chars])
+        used += len(kept[-1])
+    return kept
+
+
+def rag_messages(question: str, passages: Sequence[str]) -> list[dict]:
+    excerpts = "\n\n---\n\n".join(passages) if passages else "(no excerpt found)"
+    return [{"role": "system", "content": INSTRUCTION},
+            {"role": "user", "content": f"Contract excerpts:\n{excerpts}\n\nQuestion: {question}"}]
+
+
+def sft_row(messages: list[dict], answer: str) -> dict:
+    return {"prompt": messages, "completion": [{"role": "assistant", "content": answer}]}
+
+
+def preference_row(messages: list[dict], chosen: str, rejected: str) -> dict:
+    return {"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}]}

@@ -1,0 +1,89 @@
+"""`benchmark_scores`: every method on the same held-out questions, appended per materialisation."""
+
+import json
+import time
+from datetime import datetime, timezone
+
+import dagster as dg
+import dspy
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from resources.llm import LLMResource
+from resources.local_lm import adapter_hash
+from resources.project import ChromaResource, EmbedderResource, ProjectHome
+
+from ..constants import FINETUNE
+from ..rag.assets import _retriever
+from ..rag.evaluate import sample_questions
+from .benchmark import answer_questions, prompts_for, score_rows, summarize_methods
+from .plots import bar_chart_md
+
+ADAPTERS = ("sft", "dpo", "orpo", "grpo")
+INPUTS = ("cuad_contracts", "sft_dataset", "preference_pairs", "sft_adapter", "dpo_adapter", "orpo_adapter",
+          "grpo_adapter", "optimized_rag_program")
+
+
+class BenchmarkConfig(dg.Config):
+    k: int = 3
+    max_context_chars: int = 2000  # as in the fine-tuning prompts
+
+
+def _data_versions(context: dg.AssetExecutionContext) -> str:
+    out = {}
+    for name in INPUTS:
+        ev = context.instance.get_latest_materialization_event(dg.AssetKey(name))
+        out[name] = ev.run_id[:8] if ev else None
+    return json.dumps(out)
+
+
+@dg.asset(group_name=FINETUNE, deps=["sft_adapter", "dpo_adapter", "orpo_adapter", "grpo_adapter"])
+def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig, home: ProjectHome,
+                     cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame, rag_eval: pl.DataFrame,
+                     llm: LLMResource, embedder: EmbedderResource, chroma: ChromaResource,
+                     duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Standard and optimised RAG (from rag_eval), the base model and each adapter on rag_eval's held-out
+    questions; one row per method appended to the `benchmark_scores` table (history stays queryable)."""
+    contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
+    ids = set(rag_eval["question_id"])
+    questions = [q for q in sample_questions(cuad_annotations.to_dicts(), contracts, "eval", len(contracts) * 100)
+                 if q["question_id"] in ids]
+    prompts = prompts_for(questions, _retriever(embedder, chroma), config.k, config.max_context_chars)
+    rows = [r for r in rag_eval.to_dicts() if r["method"] in ("standard_rag", "optimized_rag")]
+    adapters_dir = home.subdir("adapters")
+    models = {"base": None, **{a: adapters_dir / a for a in ADAPTERS if (adapters_dir / a).is_dir()}}
+    ids_by_method = {m: "" for m in ("standard_rag", "optimized_rag", "base")}
+    t0 = time.perf_counter()
+    with dspy.context(**llm.context("judge")):
+        for method, path in models.items():
+            fresh = answer_questions(method, llm.local_lm(path), questions, prompts)
+            rows += score_rows(fresh, llm.lm("judge"))
+            ids_by_method[method] = adapter_hash(path)[:12] if path else ""
+            context.log.info(f"benchmark_scores: {method} answered and scored {len(fresh)} questions")
+    summary = summarize_methods(rows)
+    stamp, versions = datetime.now(timezone.utc).replace(tzinfo=None), _data_versions(context)
+    table = pl.DataFrame([{**s, "model": llm.describe("generator") if s["method"].endswith("_rag")
+                           else f"local:{llm.base_model_dir().name}", "adapter_id": ids_by_method.get(s["method"], ""),
+                           "judge": llm.describe("judge"), "data_versions": versions, "run_id": context.run_id,
+                           "created_at": stamp} for s in summary], infer_schema_length=None)
+    _append(duckdb, "benchmark_scores", table)
+    labels = [s["method"] for s in summary]
+    chart = bar_chart_md(labels, {"judge": [s["judge_score"] for s in summary],
+                                  "CUAD match": [s["cuad_match"] for s in summary]}, "held-out scores")
+    return dg.MaterializeResult(metadata={
+        "questions": len(questions), "methods": ", ".join(labels), "seconds": round(time.perf_counter() - t0, 1),
+        "scores": dg.MetadataValue.md(_md(summary) + "\n\n" + chart), "dagster/row_count": table.height})
+
+
+def _append(duckdb: DuckDBResource, name: str, frame: pl.DataFrame) -> None:
+    new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
+    with duckdb.get_connection() as conn:
+        conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
+        conn.execute(f"insert into {name} by name select * from new_rows")
+
+
+def _md(rows: list[dict]) -> str:
+    cols = ["method", "n", "judge_score", "cuad_match", "token_f1", "exact_match", "improvement_pct", "cuad_ratio"]
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                     + ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows])

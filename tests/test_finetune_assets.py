@@ -1,0 +1,82 @@
+"""The fine-tuning group end to end on a tiny random model and a fake judge: data, adapters, benchmark."""
+
+import json
+
+import dagster as dg
+import duckdb
+import pytest
+from fakes import FakeLLMResource
+
+from resources.llm import LMSpec
+from resources.project import EmbedderResource
+from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
+from training.base_model import make_tiny_model
+
+TRAIN = {"max_steps": 2, "batch_size": 2, "max_length": 384}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def _config(small_cuad, **overrides):
+    ops = {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
+           "synthetic_qa": {"config": {"n_chunks": 4}},
+           "optimized_rag_program": {"config": {"n_train_questions": 3}},
+           "rag_eval": {"config": {"n_questions": 4}},
+           "sft_dataset": {"config": {"max_context_chars": 300}},
+           "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
+           "benchmark_scores": {"config": {"max_context_chars": 300}},
+           "sft_adapter": {"config": TRAIN}, "dpo_adapter": {"config": TRAIN}, "orpo_adapter": {"config": TRAIN},
+           "grpo_adapter": {"config": {"enabled": False}}}
+    ops.update(overrides)
+    return {"ops": ops}
+
+
+def _write_inbox(home, rows: list[str]):
+    inbox = home / "inbox" / "feedback"
+    inbox.mkdir(parents=True)
+    (inbox / "a.jsonl").write_text("\n".join(rows) + "\n")
+
+
+def test_finetune_group_end_to_end(small_cuad, home, tiny):
+    resources = {**default_resources(), "embedder": EmbedderResource(backend="hashing"),
+                 "llm": FakeLLMResource(generator=LMSpec(model=str(tiny)))}
+    _write_inbox(home, [json.dumps({"event_id": "e1", "question": "Who are the parties?", "answer": "Acme",
+                                    "contract_id": "no-such-contract", "score": 1}),
+                        "{not json"])
+    result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=_config(small_cuad))
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    for name in ("sft_dataset_held_out", "rag_responses_held_out", "preference_pairs_held_out",
+                 "preference_pairs_minimum"):
+        assert checks[name], name
+    with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
+        split = dict(conn.execute("select contract_id, split from cuad_contracts").fetchall())
+        for table in ("sft_dataset", "rag_responses", "preference_pairs"):
+            cids = [c for (c,) in conn.execute(f"select contract_id from {table}").fetchall()]
+            assert cids and {split[c] for c in cids} == {"train"}, table
+        assert conn.execute("select count(*) from human_feedback").fetchone() == (0,)
+        assert conn.execute("select count(*) from human_feedback_rejects").fetchone() == (2,)
+        origins = {o for (o,) in conn.execute("select distinct origin from rag_responses").fetchall()}
+        assert origins == {"base", "sft", "sft_sample_1"}
+        pairs = conn.execute("select chosen, rejected, margin from preference_pairs").fetchall()
+        assert all(c != r and m >= 0.3 for c, r, m in pairs)
+        scores = conn.execute("select method, n, adapter_id, improvement_pct from benchmark_scores").fetchall()
+    methods = {m: (n, a) for m, n, a, _ in scores}
+    assert set(methods) == {"standard_rag", "optimized_rag", "base", "sft", "dpo", "orpo"}
+    assert len({n for n, _ in methods.values()}) == 1  # every method on the same questions
+    assert all(methods[m][1] for m in ("sft", "dpo", "orpo")) and len({methods[m][1] for m in ("sft", "dpo", "orpo")}) == 3
+    for name in ("sft", "dpo", "orpo"):
+        assert (home / "adapters" / name / "adapter_model.safetensors").is_file()
+    assert not (home / "adapters" / "grpo").exists()
+
+    # Re-materialising the benchmark appends a second set of rows: history stays queryable.
+    only = {"ops": {"benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
+    again = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=only,
+                           selection=dg.AssetSelection.assets("benchmark_scores"))
+    assert again.success
+    with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
+        runs = conn.execute("select count(distinct run_id), count(*) from benchmark_scores").fetchone()
+    assert runs == (2, 2 * len(methods))
