@@ -29,6 +29,11 @@ SUMMARY_SQL = {
         "select method, n, round(judge_score, 3) as judge, judge_missing, round(cuad_match, 3) as cuad_match, "
         "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(judge_cuad_agreement, 3) as agreement, "
         "round(mean_latency_s, 2) as latency_s from rag_eval_summary order by method",
+    "benchmark_scores (held-out questions, latest run)":
+        "select method, n, round(judge_score, 3) as judge, round(cuad_match, 3) as cuad_match, "
+        "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(improvement_pct, 1) as improvement_pct, "
+        "round(cuad_ratio, 2) as cuad_ratio, round(mean_latency_s, 2) as latency_s from benchmark_scores "
+        "where run_id = (select run_id from benchmark_scores order by created_at desc limit 1) order by method",
     "corpus": "select (select count(*) from cuad_contracts) as contracts, "
               "(select count(*) from cuad_contracts where split = 'eval') as eval_contracts, "
               "(select count(*) from cuad_annotations where not is_impossible) as answerable, "
