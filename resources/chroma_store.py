@@ -64,24 +64,29 @@ class ChromaStore:
             self.collection_name, embedding_function=ProjectEmbeddingFunction(self.embedder),
             metadata={"hnsw:space": "cosine"})
 
-    def existing_ids(self) -> set[str]:
+    def existing_ids(self, where: dict | None = None) -> set[str]:
         col = self.collection()
         ids: set[str] = set()
         offset, page = 0, 5000
         while True:
-            got = col.get(include=[], limit=page, offset=offset)["ids"]
+            got = col.get(where=where, include=[], limit=page, offset=offset)["ids"]
             ids.update(got)
             if len(got) < page:
                 return ids
             offset += page
 
-    def sync(self, chunks: list[dict], batch: int = 1024) -> IndexStats:
-        """Upsert chunks whose id is new, delete ids no longer present; unchanged chunks embed nothing."""
+    def sync(self, chunks: list[dict], batch: int = 1024, scope: dict | None = None) -> IndexStats:
+        """Upsert chunks whose id is new, delete ids no longer present; unchanged chunks embed nothing.
+
+        `scope` (a Chroma `where` filter) limits deletion to the ids this call owns, e.g. one added
+        contract's chunks, so syncing one part of the collection never removes another part.
+        """
         col = self.collection()
         have = self.existing_ids()
         want = {c["chunk_id"] for c in chunks}
         new = [c for c in chunks if c["chunk_id"] not in have]
-        stale = sorted(have - want)
+        owned = have if scope is None else self.existing_ids(scope)
+        stale = sorted(owned - want)
         embed_s = write_s = 0.0
         for i in range(0, len(stale), 5000):
             col.delete(ids=stale[i : i + 5000])
@@ -98,6 +103,13 @@ class ChromaStore:
             write_s += time.perf_counter() - t1
         return IndexStats(total=col.count(), added=len(new), removed=len(stale),
                           embed_seconds=embed_s, write_seconds=write_s)
+
+    def embeddings(self, ids: list[str]) -> np.ndarray:
+        """Stored vectors of `ids` (those present), so statistics over indexed text need no re-embedding."""
+        if not ids:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        got = self.collection().get(ids=list(ids), include=["embeddings"])
+        return np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
 
     def search(self, query_vecs: np.ndarray, contract_ids: list[str], k: int) -> list[list[dict]]:
         """Top-k chunks per query, each query restricted to its own contract."""

@@ -4,8 +4,6 @@ Every path is resolved when a step runs, never at import: `SELFINSTRUCT_HOME` (d
 `./.selfinstruct`) holds the Dagster instance, the DuckDB file, Chroma data, caches and artifacts.
 """
 
-
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -13,14 +11,7 @@ from pydantic import PrivateAttr
 
 from .chroma_store import ChromaStore, make_client
 from .embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder
-
-
-def project_home() -> Path:
-    return Path(os.environ.get("SELFINSTRUCT_HOME") or Path.cwd() / ".selfinstruct").resolve()
-
-
-def duckdb_path() -> str:
-    return str(project_home() / "selfinstruct.duckdb")
+from .paths import duckdb_path, project_home  # noqa: F401  (re-exported: resources read by path)
 
 
 class ProjectHome(dg.ConfigurableResource):
@@ -73,3 +64,17 @@ class ChromaResource(dg.ConfigurableResource):
     def store(self, embedder: Embedder) -> ChromaStore:
         path = self.path or str(project_home() / "chroma")
         return ChromaStore(make_client(self.mode, path, self.host, self.port, self.ssl), embedder)
+
+
+class InboxResource(dg.ConfigurableResource):
+    """Inboxes where feedback, query logs and new contracts arrive: a local folder or an `s3://` prefix.
+
+    Empty `root` means SELFINSTRUCT_INBOX, else `<SELFINSTRUCT_HOME>/inbox`; each kind is a sub-folder.
+    """
+
+    root: str = ""
+
+    def get(self, kind: str):
+        from .inbox import inbox_for
+
+        return inbox_for(kind, self.root or None)

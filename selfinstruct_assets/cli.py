@@ -4,6 +4,7 @@
     selfinstruct query "select * from retrieval_eval"
     selfinstruct feedback add --question Q --answer A --contract-id C --score 4 --scale 1-5
     selfinstruct feedback import ratings.jsonl
+    selfinstruct promote --list       # served adapters, newest last; --to previous | METHOD | ADAPTER_ID rolls back
 """
 
 import argparse
@@ -13,12 +14,13 @@ import time
 import uuid
 from pathlib import Path
 
-import duckdb
+from resources.inbox import inbox_for
+from resources.paths import duckdb_path, project_home
 
-from resources.project import duckdb_path, project_home
-
-from .finetune.feedback import (FeedbackError, feedback_inbox, parse_feedback_line, read_feedback_file,
-                                read_feedback_inbox, write_feedback_file)
+from .finetune.feedback import (FeedbackError, parse_feedback_line, read_feedback_file, read_feedback_inbox,
+                                write_feedback_file)
+from .loop.known import read_known, splits
+from .loop.serving import add_promote_parser
 from .tables import QueryError, format_table, query_readonly
 
 SUMMARY_SQL = {
@@ -69,20 +71,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def known_contracts() -> dict[str, str]:
-    """contract_id -> split from cuad_contracts, read-only; QueryError naming `make demo` when it is missing."""
-    try:
-        _, rows = query_readonly("select contract_id, split from cuad_contracts")
-    except QueryError as exc:
-        if Path(duckdb_path()).exists() and not isinstance(exc.__cause__, duckdb.CatalogException):
-            raise  # e.g. locked by a writer: `make demo` would not help
-        raise QueryError(f"no cuad_contracts table in {duckdb_path()} yet; feedback must name a contract_id "
-                         "from it: run `make demo` first.") from exc
-    return dict(rows)
+    """contract_id -> split of CUAD's and added contracts, read-only; QueryError naming `make demo` when missing."""
+    missing = QueryError(f"no cuad_contracts table in {duckdb_path()} yet; feedback must name a contract_id "
+                         "from it: run `make demo` first.")
+    if not Path(duckdb_path()).exists():
+        raise missing
+    known = splits(read_known(lambda sql: query_readonly(sql)[1]))
+    if not known:
+        raise missing
+    return known
 
 
 def _inbox_event_ids(contracts: dict[str, str]) -> list[str]:
     # Rows the inbox already holds: writing their event ids again would only produce rejects later.
-    return [r["event_id"] for r in read_feedback_inbox(feedback_inbox(project_home()), contracts)[0]]
+    return [r["event_id"] for r in read_feedback_inbox(inbox_for("feedback"), contracts)[0]]
 
 
 def cmd_feedback_add(args: argparse.Namespace) -> int:
@@ -98,7 +100,7 @@ def cmd_feedback_add(args: argparse.Namespace) -> int:
     except FeedbackError as exc:
         print(f"selfinstruct: feedback rejected: {exc}", file=sys.stderr)
         return 1
-    print(write_feedback_file(feedback_inbox(project_home()), [row]))
+    print(write_feedback_file(inbox_for("feedback"), [row]))
     return 0
 
 
@@ -109,7 +111,7 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
         return 2
     contracts = known_contracts()
     rows, rejects = read_feedback_file(path, contracts, _inbox_event_ids(contracts))
-    written = write_feedback_file(feedback_inbox(project_home()), rows) if rows else None
+    written = write_feedback_file(inbox_for("feedback"), rows) if rows else None
     print(f"{path}: {len(rows)} valid row(s), {len(rejects)} rejected")
     for r in rejects:
         print(f"  line {r['line']}: {r['reason']}")
@@ -118,7 +120,8 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
 
 
 def _add_feedback_parser(sub) -> None:
-    fb = sub.add_parser("feedback", help="add scored answers to the feedback inbox ($SELFINSTRUCT_HOME/inbox/feedback)")
+    fb = sub.add_parser("feedback", help="add scored answers to the feedback inbox "
+                                         "($SELFINSTRUCT_INBOX/feedback, default $SELFINSTRUCT_HOME/inbox/feedback)")
     fsub = fb.add_subparsers(dest="feedback_command", required=True)
     add = fsub.add_parser("add", help="validate one rating and write it to the inbox")
     add.add_argument("--question", required=True)
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="materialise every asset on the embedded defaults and print a summary")
     d.set_defaults(func=cmd_demo)
     _add_feedback_parser(sub)
+    add_promote_parser(sub, project_home)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

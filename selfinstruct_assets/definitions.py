@@ -1,51 +1,67 @@
-"""Wires assets, checks, jobs and resources; nothing else lives here.
+"""Wires assets, checks, jobs, sensors and resources; nothing else lives here.
 
-Resources resolve SELFINSTRUCT_HOME when a step runs, so loading these definitions reads no settings.
+Resources resolve SELFINSTRUCT_HOME when a step runs. Two overrides are read when the definitions load:
+SELFINSTRUCT_BASE_MODEL (a local model folder every local LM role and the trainers use, e.g. a tiny model
+for a smoke run) and SELFINSTRUCT_EMBEDDER (minilm, titan or hashing).
 """
+
+import os
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from resources.duckdb_tables import DuckDBTablesIOManager
 
-from resources.llm import LLMResource
-from resources.project import ChromaResource, EmbedderResource, ProjectHome, duckdb_path
+from resources.duckdb_tables import DuckDBTablesIOManager
+from resources.llm import LLMResource, LMSpec
+from resources.project import ChromaResource, EmbedderResource, InboxResource, ProjectHome, duckdb_path
 
 from .checks import CHECKS
-from .constants import CORPUS, FINETUNE, RAG, RETRIEVAL, SYNTHETIC
 from .corpus import assets as corpus_assets
 from .finetune import adapter_assets, data_assets, scores
 from .finetune.checks import FINETUNE_CHECKS
+from .loop import contract_assets, drift_assets, intake_assets, serving_assets
+from .loop.jobs import LOOP_JOBS, contract_refresh_job, feedback_refresh_job, main_job, query_log_job, regenerate_job
+from .loop.sensors import drift_sensor, feedback_sensor, new_contracts_sensor
 from .rag import assets as rag_assets
 from .rag.checks import RAG_CHECKS
 from .retrieval import assets as retrieval_assets
 from .synthetic import assets as synthetic_assets
 
 ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, synthetic_assets, rag_assets, data_assets,
-                                      adapter_assets, scores])
-ALL_CHECKS = CHECKS + RAG_CHECKS + FINETUNE_CHECKS
+                                      adapter_assets, scores, intake_assets, contract_assets, drift_assets,
+                                      serving_assets])
+ALL_CHECKS = CHECKS + RAG_CHECKS + FINETUNE_CHECKS + [serving_assets.candidate_not_worse]
+SENSORS = [feedback_sensor(feedback_refresh_job), new_contracts_sensor(contract_refresh_job),
+           drift_sensor(query_log_job, regenerate_job)]
+# drift_report's automation condition is evaluated by this sensor, on by default like the loop's sensors.
+AUTOMATION = dg.AutomationConditionSensorDefinition(
+    "loop_automation_sensor", target=dg.AssetSelection.assets("drift_report"),
+    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)
 
-main_job = dg.define_asset_job(
-    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, FINETUNE),
-    description="Every asset on the embedded defaults, as `make demo` runs it.")
 
-def default_resources(database: str | None = None) -> dict:
+def default_resources(database: str | None = None, base_model: str = "", embedder: str = "minilm") -> dict:
     database = database or duckdb_path()
+    local = {"model": base_model} if base_model else {}
     return {
         "io_manager": DuckDBTablesIOManager(database=database, schema="main"),
         "duckdb": DuckDBResource(database=database),
         "home": ProjectHome(),
-        "embedder": EmbedderResource(),
+        "inbox": InboxResource(),
+        "embedder": EmbedderResource(backend=embedder),
         "chroma": ChromaResource(),
-        "llm": LLMResource(),
+        "llm": LLMResource(generator=LMSpec(**local), teacher=LMSpec(max_tokens=96, **local),
+                           judge=LMSpec(max_tokens=48, **local)),
     }
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=ALL_CHECKS,
-        jobs=[main_job],
-        resources=default_resources(),
-        # One process: the DuckDB file has a single writer and torch loads once per run.
+        jobs=[main_job, *LOOP_JOBS],
+        sensors=[*SENSORS, AUTOMATION],
+        resources=default_resources(base_model=os.environ.get("SELFINSTRUCT_BASE_MODEL", ""),
+                                    embedder=os.environ.get("SELFINSTRUCT_EMBEDDER", "minilm")),
+        # One process: torch loads once per run, and DuckDB steps are serialised by the pool anyway.
         executor=dg.in_process_executor,
     )

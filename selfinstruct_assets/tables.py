@@ -1,4 +1,4 @@
-"""Read-only access to the project's DuckDB file, for people and scripts."""
+"""The project's DuckDB file: read-only queries for people and scripts, and appends for history tables."""
 
 import random
 import time
@@ -6,7 +6,18 @@ from pathlib import Path
 
 import duckdb
 
-from resources.project import duckdb_path
+from resources.paths import duckdb_path
+
+
+def append_rows(duckdb, name: str, frame) -> None:
+    """Append a Polars frame to table `name` (created from the frame's schema the first time), so history stays.
+
+    `duckdb` is anything with `get_connection()` (the Dagster DuckDB resource); columns are matched by name.
+    """
+    new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
+    with duckdb.get_connection() as conn:
+        conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
+        conn.execute(f"insert into {name} by name select * from new_rows")
 
 
 class QueryError(RuntimeError):

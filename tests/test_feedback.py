@@ -3,13 +3,16 @@
 import json
 from pathlib import Path
 
+import boto3
 import duckdb
 import pytest
+from moto import mock_aws
 
+from resources.inbox import Inbox
 from selfinstruct_assets.cli import main
 from selfinstruct_assets.finetune.feedback import (FEEDBACK_COLUMNS, REJECT_COLUMNS, FeedbackError, feedback_inbox,
-                                                   parse_feedback_line, read_feedback_file, read_feedback_inbox,
-                                                   write_feedback_file)
+                                                   parse_feedback_line, read_feedback_bytes, read_feedback_file,
+                                                   read_feedback_inbox, write_feedback_file)
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 
@@ -155,84 +158,56 @@ def test_write_feedback_file_is_atomic_and_round_trips(tmp_path):
     assert len(list(inbox.iterdir())) == 2
 
 
-# --- the CLI -----------------------------------------------------------------------------------------------
+def test_read_feedback_bytes_checks_one_file_and_shares_seen_ids():
+    data = (line(event_id="a") + "\n" + line(event_id="b", score=9) + "\n").encode()
+    rows, rejects = read_feedback_bytes("one.jsonl", data, CONTRACTS, {"a"})
+    assert rows == [] and [(r["file"], r["line"]) for r in rejects] == [("one.jsonl", 1), ("one.jsonl", 2)]
+    assert "seen_event_ids" in rejects[0]["reason"] and "out of range" in rejects[1]["reason"]
+    seen: dict[str, str] = {}
+    assert len(read_feedback_bytes("one.jsonl", data, CONTRACTS, seen)[0]) == 1
+    assert seen == {"a": "in file one.jsonl line 1"}  # a dict grows, so the next file sees "a"
+    rows, rejects = read_feedback_bytes("two.jsonl", data, CONTRACTS, seen)
+    assert rows == [] and rejects[0]["reason"] == "duplicate event_id 'a' (already seen in file one.jsonl line 1)"
+
+
+def test_a_local_inbox_object_reads_like_its_folder(tmp_path):
+    drop(tmp_path, "1.jsonl", [line(event_id="x"), "oops"])
+    drop(tmp_path, "2.json", [line(event_id="y")])
+    assert read_feedback_inbox(Inbox(str(tmp_path)), CONTRACTS) == read_feedback_inbox(tmp_path, CONTRACTS)
+    rows, rejects = read_feedback_inbox(str(tmp_path), CONTRACTS)
+    assert [r["event_id"] for r in rows] == ["x"] and [r["line"] for r in rejects] == [2]
+    written = write_feedback_file(Inbox(str(tmp_path)), rows)
+    assert isinstance(written, str) and Path(written).parent == tmp_path and written.endswith(".jsonl")
+
 
 @pytest.fixture
-def cli_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("SELFINSTRUCT_HOME", str(home))
-    return home
+def s3(monkeypatch):
+    # Fake credentials so nothing can reach a real account; moto answers every call.
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="feedback-inbox")
+        yield client
 
 
-def make_contracts_table(home: Path) -> None:
-    with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
-        conn.execute("create table cuad_contracts (contract_id varchar, split varchar)")
-        conn.execute("insert into cuad_contracts values ('c-train', 'train'), ('c-eval', 'eval')")
+def test_s3_inbox_round_trips_written_rows(s3):
+    inbox = Inbox("s3://feedback-inbox/in/")
+    assert read_feedback_inbox(inbox, CONTRACTS) == ([], [])  # empty prefix
+    parsed = [parse_feedback_line(line(event_id=f"e{i}", score=s, comment="né\u2028x"), CONTRACTS)
+              for i, s in enumerate([1, 4, 0.2])]
+    first = write_feedback_file(inbox, parsed)
+    assert isinstance(first, str) and first.startswith("s3://feedback-inbox/in/") and first.endswith(".jsonl")
+    for key, body in [("in/zz.jsonl.tmp", "half"), ("in/old/a.jsonl", line(event_id="old")),  # unfinished, deeper
+                      ("in/zz.jsonl", line(event_id="e1") + "\nnope\n")]:
+        s3.put_object(Bucket="feedback-inbox", Key=key, Body=body.encode())
+    rows, rejects = read_feedback_inbox(inbox, CONTRACTS)
+    assert [{k: r[k] for k in parsed[0]} for r in rows] == parsed
+    assert rows[0]["file"] == first.rsplit("/", 1)[1] and [r["line"] for r in rows] == [1, 2, 3]
+    assert [(r["file"], r["line"]) for r in rejects] == [("zz.jsonl", 1), ("zz.jsonl", 2)]
+    assert rejects[0]["reason"].startswith("duplicate event_id 'e1' (already seen in file 2")
+    assert rejects[1]["reason"].startswith("invalid JSON")
 
 
-def inbox_rows(home: Path) -> list[dict]:
-    rows, rejects = read_feedback_inbox(feedback_inbox(home), CONTRACTS)
-    assert rejects == []
-    return rows
-
-
-def test_cli_feedback_add_writes_one_validated_row(cli_home, capsys):
-    make_contracts_table(cli_home)
-    args = ["feedback", "add", "--question", "Who may terminate?", "--answer", "Either party.",
-            "--contract-id", "c-train"]
-    assert main(args + ["--score", "4", "--comment", "good", "--event-id", "ev-1"]) == 0
-    written = Path(capsys.readouterr().out.strip())
-    assert written.parent == feedback_inbox(cli_home) and written.exists()
-    assert main(args + ["--score", "1", "--scale", "1-5", "--source", "ai"]) == 0
-    rows = inbox_rows(cli_home)
-    by_id = {r["event_id"]: r for r in rows}
-    assert by_id["ev-1"]["score"] == 0.75 and by_id["ev-1"]["comment"] == "good"
-    other = next(r for r in rows if r["event_id"] != "ev-1")
-    assert len(other["event_id"]) == 32 and other["score"] == 0.0 and other["source"] == "ai"
-
-    assert main(args + ["--score", "7"]) == 1
-    assert "score 7.0 is out of range" in capsys.readouterr().err
-    assert main(["feedback", "add", "--question", "q", "--answer", "a", "--contract-id", "nope", "--score", "1"]) == 1
-    assert "unknown contract_id 'nope'" in capsys.readouterr().err
-    assert main(args + ["--score", "1", "--event-id", "ev-1"]) == 1
-    assert "duplicate event_id 'ev-1'" in capsys.readouterr().err
-    assert len(inbox_rows(cli_home)) == 2
-
-
-def test_cli_feedback_import_writes_valid_rows_and_lists_rejects(cli_home, tmp_path, capsys):
-    make_contracts_table(cli_home)
-    src = drop(tmp_path / "src", "ratings.jsonl", [line(event_id="i1"), line(event_id="i2", score=99), "",
-                                                   line(event_id="i3", contract_id="c-eval", score=5),
-                                                   line(event_id="i1")])
-    assert main(["feedback", "import", str(src)]) == 0
-    out = capsys.readouterr().out
-    assert "2 valid row(s), 2 rejected" in out
-    assert "line 2: score 99 is out of range" in out and "line 5: duplicate event_id 'i1'" in out
-    assert [(r["event_id"], r["score"]) for r in inbox_rows(cli_home)] == [("i1", 0.5), ("i3", 1.0)]
-
-    again = drop(tmp_path / "src", "again.jsonl", [line(event_id="i1"), "not json"])
-    assert main(["feedback", "import", str(again)]) == 1  # i1 is already in the inbox
-    out = capsys.readouterr().out
-    assert "0 valid row(s), 2 rejected" in out and "nothing written" in out
-    assert len(list(feedback_inbox(cli_home).iterdir())) == 1
-    assert main(["feedback", "import", str(tmp_path / "missing.jsonl")]) == 2
-
-
-@pytest.mark.parametrize("make_db", [False, True])
-def test_cli_feedback_asks_for_make_demo_when_cuad_contracts_is_missing(cli_home, tmp_path, capsys, make_db):
-    if make_db:  # the file exists, the table does not
-        duckdb.connect(str(cli_home / "selfinstruct.duckdb")).close()
-    src = drop(tmp_path, "r.jsonl", [line()])
-    assert main(["feedback", "add", "--question", "q", "--answer", "a", "--contract-id", "c-train",
-                 "--score", "1"]) == 2
-    assert "run `make demo` first" in capsys.readouterr().err
-    assert main(["feedback", "import", str(src)]) == 2
-    assert "run `make demo` first" in capsys.readouterr().err
-    assert not feedback_inbox(cli_home).exists()
-
-
-def test_cli_query_still_works(cli_home, capsys):
-    make_contracts_table(cli_home)
-    assert main(["query", "select count(*) as n from cuad_contracts"]) == 0
-    assert "2" in capsys.readouterr().out
+# --- the CLI -----------------------------------------------------------------------------------------------

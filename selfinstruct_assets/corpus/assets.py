@@ -7,7 +7,7 @@ import polars as pl
 
 from resources.project import ProjectHome
 
-from ..constants import CORPUS
+from ..constants import CORPUS, DUCKDB_POOL
 from .chunking import chunk_contracts
 from .cuad import load_cuad
 from .source import cuad_uri_from_env, open_cuad_source
@@ -28,6 +28,7 @@ class CuadConfig(dg.Config):
 
 @dg.multi_asset(
     group_name=CORPUS,
+    pool=DUCKDB_POOL,
     outs={
         "cuad_contracts": dg.AssetOut(description="One row per CUAD contract: text, sha256 and train/eval split."),
         "cuad_annotations": dg.AssetOut(description="One row per (contract, category): question, gold clauses and their offsets."),
@@ -65,7 +66,7 @@ class ChunkConfig(dg.Config):
     chunk_size: int = 1000  # characters per chunk
     chunk_overlap: int = 200  # characters shared by neighbouring chunks
 
-@dg.asset(group_name=CORPUS)
+@dg.asset(pool=DUCKDB_POOL, group_name=CORPUS)
 def contract_chunks(config: ChunkConfig, cuad_contracts: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Overlapping character chunks of every contract, with content-addressed ids."""
     rows = chunk_contracts(cuad_contracts.select("contract_id", "text").iter_rows(named=True),

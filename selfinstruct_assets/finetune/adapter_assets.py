@@ -12,7 +12,7 @@ import polars as pl
 from resources.llm import LLMResource
 from resources.project import ProjectHome
 
-from ..constants import FINETUNE
+from ..constants import DUCKDB_POOL, FINETUNE
 from .plots import line_chart_md
 from .prompts import preference_row, sft_row
 
@@ -62,7 +62,7 @@ def _result(kind: str, metrics: dict, rows: int, extra: dict | None = None) -> d
         "loss_curve": dg.MetadataValue.md(line_chart_md(metrics["losses"], f"{kind} loss")), **(extra or {})})
 
 
-@dg.asset(group_name=FINETUNE)
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def sft_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: ProjectHome, llm: LLMResource,
                 sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """LoRA supervised fine-tuning of the base model on `sft_dataset`."""
@@ -84,7 +84,7 @@ def _skip(kind: str, n: int) -> dg.MaterializeResult:
                                           "trained; add feedback or lower the pair margin", "rows": n})
 
 
-@dg.asset(group_name=FINETUNE, deps=["sft_adapter"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter"])
 def dpo_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: ProjectHome, llm: LLMResource,
                 preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """DPO on the preference pairs, continuing from the SFT adapter (which is also the reference policy)."""
@@ -99,7 +99,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: Pr
     return _result("dpo", metrics, len(rows), {"start_adapter": str(adapters / "sft")})
 
 
-@dg.asset(group_name=FINETUNE)
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def orpo_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: ProjectHome, llm: LLMResource,
                  preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """ORPO on the preference pairs, from the base model (ORPO needs no SFT stage)."""
@@ -118,7 +118,7 @@ class GrpoConfig(TrainConfig):
     max_steps: int = 8
 
 
-@dg.asset(group_name=FINETUNE, deps=["sft_adapter"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter"])
 def grpo_adapter(context: dg.AssetExecutionContext, config: GrpoConfig, home: ProjectHome, llm: LLMResource,
                  sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """GRPO (trl's maintained RL trainer; PPO is gone from trl 1.16) from the SFT adapter, rewarded by CUAD match."""

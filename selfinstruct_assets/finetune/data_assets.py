@@ -9,13 +9,12 @@ import polars as pl
 from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
 
-from ..constants import FINETUNE
+from ..constants import DUCKDB_POOL, FINETUNE
 from ..evaluation.judges import judge_factuality
 from ..evaluation.metrics import cuad_match, token_f1
 from ..evaluation.parallel import thread_map
 from ..rag.assets import _retriever
 from ..rag.evaluate import sample_questions
-from .feedback import feedback_inbox, read_feedback_inbox
 from .preferences import build_preference_pairs, grade
 from .prompts import fit_passages, rag_messages
 
@@ -25,7 +24,7 @@ class PromptConfig(dg.Config):
     max_context_chars: int = 2000  # excerpt characters per prompt (keeps prompt + answer within max_length)
 
 
-@dg.asset(group_name=FINETUNE, deps=["vector_index"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index"])
 def sft_dataset(config: PromptConfig, cuad_contracts: pl.DataFrame, seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame,
                 embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
     """Prompt (instruction + retrieved excerpts + question) and short answer, from seed and synthetic QA of
@@ -59,7 +58,7 @@ class ResponsesConfig(PromptConfig):
     temperature: float = 0.8
 
 
-@dg.asset(group_name=FINETUNE, deps=["sft_adapter", "vector_index"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "vector_index"])
 def rag_responses(config: ResponsesConfig, home: ProjectHome, cuad_contracts: pl.DataFrame,
                   cuad_annotations: pl.DataFrame, llm: LLMResource, embedder: EmbedderResource,
                   chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
@@ -88,7 +87,7 @@ class FeedbackConfig(dg.Config):
     judge_weight: float = 0.5  # grade = w * judge score + (1 - w) * token F1 against the gold answers
 
 
-@dg.asset(group_name=FINETUNE)
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def ai_feedback(config: FeedbackConfig, rag_responses: pl.DataFrame, llm: LLMResource) -> dg.Output[pl.DataFrame]:
     """The judge grades every candidate (0-1 with a one-line critique); token F1 and CUAD match sit beside it."""
     judge = llm.lm("judge")
@@ -110,34 +109,13 @@ def ai_feedback(config: FeedbackConfig, rag_responses: pl.DataFrame, llm: LLMRes
                                     "mean_grade": float(out["grade"].mean()) if out.height else None})
 
 
-@dg.multi_asset(group_name=FINETUNE, outs={
-    "human_feedback": dg.AssetOut(description="Valid user ratings from the feedback inbox (score normalised to 0-1)."),
-    "human_feedback_rejects": dg.AssetOut(description="Inbox lines that failed validation: file, line, reason."),
-})
-def human_feedback(home: ProjectHome, cuad_contracts: pl.DataFrame):
-    """Reads every complete *.jsonl file of the feedback inbox; malformed rows are quarantined with a reason."""
-    contracts = dict(zip(cuad_contracts["contract_id"], cuad_contracts["split"]))
-    rows, rejects = read_feedback_inbox(feedback_inbox(home.root()), contracts)
-    rows = [{**r, "split": contracts[r["contract_id"]]} for r in rows]
-    yield dg.Output(pl.DataFrame(rows, schema=HUMAN_SCHEMA), output_name="human_feedback",
-                    metadata={"dagster/row_count": len(rows), "rejects": len(rejects)})
-    yield dg.Output(pl.DataFrame(rejects, schema=REJECT_SCHEMA), output_name="human_feedback_rejects",
-                    metadata={"dagster/row_count": len(rejects)})
-
-
-HUMAN_SCHEMA = {"event_id": pl.Utf8, "question": pl.Utf8, "answer": pl.Utf8, "contract_id": pl.Utf8,
-                "score": pl.Float64, "comment": pl.Utf8, "source": pl.Utf8, "file": pl.Utf8, "line": pl.Int64,
-                "split": pl.Utf8}
-REJECT_SCHEMA = {"file": pl.Utf8, "line": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8}
-
-
 class PairsConfig(dg.Config):
     margin: float = 0.3  # a rejected answer is graded at least this far below the chosen one
     chosen: str = "gold"  # 'gold' (the CUAD answer) or 'best' (the best-graded candidate)
     max_pairs_per_question: int = 2
 
 
-@dg.asset(group_name=FINETUNE)
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def preference_pairs(config: PairsConfig, rag_responses: pl.DataFrame, ai_feedback: pl.DataFrame,
                      human_feedback: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """prompt / chosen / rejected from AI-graded candidates and human ratings (train-split contracts only)."""

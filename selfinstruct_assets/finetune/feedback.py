@@ -2,14 +2,16 @@
 
     selfinstruct feedback add --question Q --answer A --contract-id C --score 4 --scale 1-5
     selfinstruct feedback import rows.jsonl
+    rows, rejects = read_feedback_inbox(Inbox("s3://bucket/inbox/feedback/"), {"c-1": "train"})
 
-Dagster-free. Writers put `NAME.jsonl.tmp` (any name not ending in `.jsonl`) in the inbox, by default
-`$SELFINSTRUCT_HOME/inbox/feedback/`, and rename it to `NAME.jsonl` when it is complete, so a reader
-never sees half a file: names not ending in `.jsonl` and dot-files are neither read nor rejected.
+Dagster-free. The inbox is a local folder, by default `$SELFINSTRUCT_HOME/inbox/feedback/`, or any
+`resources.inbox.Inbox` (an S3 prefix too). Writers put `NAME.jsonl.tmp` there and rename it to
+`NAME.jsonl` when it is complete, so a reader never sees half a file: names not ending in `.jsonl` and
+dot-files are neither read nor rejected.
 
 One JSON object per line with `event_id`, `question`, `answer`, `contract_id`, `score` and optionally
 `comment` (default ""), `source` ("human" default, or "ai") and `scale` ("0-1" or "1-5"). Any other key is
-rejected, so a typo never passes silently. Blank lines are skipped.
+rejected, so a typo never passes silently. Blank lines are skipped; a BOM and CRLF line ends are tolerated.
 
 Score rule, to 0–1: with `scale` "0-1" the score must lie in [0, 1] and is kept; with `scale` "1-5" it must
 lie in [1, 5] and becomes (score - 1) / 4. Without `scale`, a score in [0, 1] is read as 0–1 and a score in
@@ -26,11 +28,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+
+from resources.inbox import Inbox, as_inbox
 
 FEEDBACK_COLUMNS = ("event_id", "question", "answer", "contract_id", "score", "comment", "source", "file", "line")
 REJECT_COLUMNS = ("file", "line", "reason", "raw")
@@ -41,8 +44,8 @@ SOURCES = ("human", "ai")
 SCALES = ("0-1", "1-5")
 MAX_CHARS = {"question": 4000, "answer": 4000, "comment": 2000, "event_id": 200}
 MAX_RAW_CHARS = 500
-_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null",
-               list: "array", dict: "object"}
+_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null", list: "array",
+               dict: "object"}
 
 
 class FeedbackError(ValueError):
@@ -53,10 +56,62 @@ def feedback_inbox(home: Path) -> Path:
     return Path(home) / "inbox" / "feedback"
 
 
-def _show(value: object, limit: int = 80) -> str:
+def show_value(value: object, limit: int = 80) -> str:
     # Reasons quote the offending value, cut short so a 10 MB field does not become a 10 MB reason.
     text = value if isinstance(value, str) else json.dumps(value)
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def json_type(value: object) -> str:
+    return _JSON_TYPES.get(type(value), "value")
+
+
+# The checks below take the error class to raise, so other JSON Lines logs (loop.queries) give the same reasons.
+
+def load_object(text: str, error: type[ValueError] = FeedbackError) -> dict:
+    """The JSON object on one line; `error` with the reason when the line is not one."""
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"invalid JSON: {exc.msg} (line char {exc.colno})") from None
+    except RecursionError:
+        raise error("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # Python refuses integers of over 4300 digits; the reason is before the advice
+        raise error(f"invalid JSON: {str(exc).split(':')[0]}") from None
+    if not isinstance(row, dict):
+        raise error(f"not a JSON object (got {json_type(row)})")
+    return row
+
+
+def check_fields(row: dict, required: Sequence[str], optional: Sequence[str],
+                 error: type[ValueError] = FeedbackError) -> None:
+    unknown = sorted(set(row) - set(required) - set(optional))
+    if unknown:
+        raise error(f"unknown field(s) {', '.join(map(show_value, unknown))}; allowed: "
+                    f"{', '.join((*required, *optional))}")
+    for field in required:
+        if field not in row:
+            raise error(f"missing field {field}")
+
+
+def check_types(row: dict, fields: Sequence[str], want: tuple[type, ...], name: str,
+                error: type[ValueError] = FeedbackError) -> None:
+    """Each of `fields` that the row holds is of a type in `want` (a boolean is no number); `name` says which."""
+    for field in (f for f in fields if f in row):
+        if isinstance(row[field], bool) and bool not in want or not isinstance(row[field], want):
+            raise error(f"wrong type for {field} (expected {name}, got {json_type(row[field])})")
+
+
+def check_lengths(row: dict, limits: Mapping[str, int], error: type[ValueError] = FeedbackError) -> None:
+    for field, limit in limits.items():
+        if len(row.get(field, "")) > limit:
+            raise error(f"oversize {field}: {len(row[field])} chars, at most {limit} allowed")
+
+
+def check_contract(contract_id: str, contracts: Mapping[str, str], error: type[ValueError] = FeedbackError) -> None:
+    if contract_id not in contracts:
+        raise error(f"unknown contract_id {show_value(contract_id)}: it must be a contract_id from "
+                    "cuad_contracts (selfinstruct query \"select contract_id from cuad_contracts\")")
 
 
 def normalise_score(score: float, scale: str | None) -> float:
@@ -76,124 +131,105 @@ def normalise_score(score: float, scale: str | None) -> float:
     raise FeedbackError(f"score {score} is out of range for scale {scale!r}: allowed are {low} to {high}")
 
 
-def _check_type(row: dict, field: str, want: tuple[type, ...], name: str) -> None:
-    value = row[field]
-    if isinstance(value, bool) and bool not in want or not isinstance(value, want):
-        raise FeedbackError(f"wrong type for {field} (expected {name}, got {_JSON_TYPES.get(type(value), 'value')})")
-
-
 def parse_feedback_line(text: str, contracts: Mapping[str, str]) -> dict:
     """One JSON line checked and normalised to the feedback fields (without file/line); FeedbackError if bad."""
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FeedbackError(f"invalid JSON: {exc.msg} (line char {exc.colno})") from None
-    except RecursionError:
-        raise FeedbackError("invalid JSON: nested too deeply") from None
-    if not isinstance(row, dict):
-        raise FeedbackError(f"not a JSON object (got {_JSON_TYPES.get(type(row), 'value')})")
-    unknown = sorted(set(row) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise FeedbackError(f"unknown field(s) {', '.join(map(_show, unknown))}; allowed: "
-                            f"{', '.join(REQUIRED + OPTIONAL)}")
-    for field in REQUIRED:
-        if field not in row:
-            raise FeedbackError(f"missing field {field}")
-    for field in ("event_id", "question", "answer", "contract_id", "comment", "source", "scale"):
-        if field in row:
-            _check_type(row, field, (str,), "a string")
-    _check_type(row, "score", (int, float), "a number")
+    row = load_object(text)
+    check_fields(row, REQUIRED, OPTIONAL)
+    strings = ("event_id", "question", "answer", "contract_id", "comment", "source", "scale")
+    check_types(row, strings, (str,), "a string")
+    check_types(row, ("score",), (int, float), "a number")
     for field in ("event_id", "question", "answer"):
         if not row[field].strip():
             raise FeedbackError(f"empty {field}")
-    for field, limit in MAX_CHARS.items():
-        if len(row.get(field, "")) > limit:
-            raise FeedbackError(f"oversize {field}: {len(row[field])} chars, at most {limit} allowed")
+    check_lengths(row, MAX_CHARS)
     if row.get("source", "human") not in SOURCES:
-        raise FeedbackError(f"wrong value for source: {_show(row['source'])} (expected 'human' or 'ai')")
+        raise FeedbackError(f"wrong value for source: {show_value(row['source'])} (expected 'human' or 'ai')")
     if row.get("scale", "0-1") not in SCALES:
-        raise FeedbackError(f"wrong value for scale: {_show(row['scale'])} (expected '0-1' or '1-5')")
-    if row["contract_id"] not in contracts:
-        raise FeedbackError(f"unknown contract_id {_show(row['contract_id'])}: it must be a contract_id from "
-                            "cuad_contracts (selfinstruct query \"select contract_id from cuad_contracts\")")
+        raise FeedbackError(f"wrong value for scale: {show_value(row['scale'])} (expected '0-1' or '1-5')")
+    check_contract(row["contract_id"], contracts)
     return {"event_id": row["event_id"], "question": row["question"], "answer": row["answer"],
             "contract_id": row["contract_id"], "score": normalise_score(row["score"], row.get("scale")),
             "comment": row.get("comment", ""), "source": row.get("source", "human")}
 
 
-def _read_file(path: Path, contracts: Mapping[str, str], seen: dict[str, str]) -> tuple[list[dict], list[dict]]:
-    """Rows and rejects of one file; `seen` maps accepted event ids to where they were first seen, and grows."""
-    rows: list[dict] = []
-    rejects: list[dict] = []
+def jsonl_lines(data: bytes) -> Iterator[tuple[int, str, str | None]]:
+    """(number, text, None) per non-blank line, BOM and CRLF tolerated; (number, raw, reason) if not UTF-8."""
     # Split on \n only: str.splitlines would also cut at U+2028 and friends, which JSON strings may hold.
-    for number, data in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
-        data = data.removesuffix(b"\r")
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        line = line.removesuffix(b"\r")
         try:
-            text = data.decode("utf-8")
+            text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raw = data.decode("utf-8", errors="replace")[:MAX_RAW_CHARS]
-            reason = f"not valid UTF-8: byte 0x{data[exc.start]:02x} at position {exc.start}"
-            rejects.append({"file": path.name, "line": number, "reason": reason, "raw": raw})
+            yield (number, line.decode("utf-8", errors="replace")[:MAX_RAW_CHARS],
+                   f"not valid UTF-8: byte 0x{line[exc.start]:02x} at position {exc.start}")
             continue
-        if not text.strip():
-            continue
-        try:
-            row = parse_feedback_line(text, contracts)
-            first = seen.get(row["event_id"])
-            if first is not None:
-                raise FeedbackError(f"duplicate event_id {_show(row['event_id'])} (already seen {first})")
-        except FeedbackError as exc:
-            rejects.append({"file": path.name, "line": number, "reason": str(exc), "raw": text[:MAX_RAW_CHARS]})
-            continue
-        seen[row["event_id"]] = f"in file {path.name} line {number}"
-        rows.append({**row, "file": path.name, "line": number})
-    return rows, rejects
+        if text.strip():
+            yield number, text, None
 
 
 def _seen(seen_event_ids: Iterable[str]) -> dict[str, str]:
     return {event_id: "in seen_event_ids (accepted before)" for event_id in seen_event_ids}
 
 
+def read_feedback_bytes(name: str, data: bytes, contracts: Mapping[str, str],
+                        seen: Mapping[str, str] | Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
+    """Rows and rejects of one file's bytes named `name`. `seen`: ids accepted before; a dict (id -> where first
+    seen) grows in place with this file's ids, so files read in turn share it; other iterables are copied."""
+    seen = seen if isinstance(seen, dict) else _seen(seen)
+    rows, rejects = [], []
+    for number, text, not_utf8 in jsonl_lines(data):
+        try:
+            if not_utf8:
+                raise FeedbackError(not_utf8)
+            row = parse_feedback_line(text, contracts)
+            first = seen.get(row["event_id"])
+            if first is not None:
+                raise FeedbackError(f"duplicate event_id {show_value(row['event_id'])} (already seen {first})")
+        except FeedbackError as exc:
+            rejects.append({"file": name, "line": number, "reason": str(exc), "raw": text[:MAX_RAW_CHARS]})
+            continue
+        seen[row["event_id"]] = f"in file {name} line {number}"
+        rows.append({**row, "file": name, "line": number})
+    return rows, rejects
+
+
 def read_feedback_file(path: Path, contracts: Mapping[str, str],
                        seen_event_ids: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
-    """Valid rows and rejects of one file, whatever its name (the same rules as the inbox)."""
-    return _read_file(Path(path), contracts, _seen(seen_event_ids))
+    """Valid rows and rejects of one local file, whatever its name (the same rules as the inbox)."""
+    path = Path(path)
+    return read_feedback_bytes(path.name, path.read_bytes(), contracts, _seen(seen_event_ids))
 
 
 def inbox_files(folder: Path) -> list[Path]:
-    """The complete files of the inbox in name order: `*.jsonl`, not hidden."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted((p for p in folder.iterdir() if p.name.endswith(".jsonl") and not p.name.startswith(".")
-                   and p.is_file()), key=lambda p: p.name)
+    """The complete files of a local inbox folder in name order: `*.jsonl`, not hidden."""
+    return [Path(folder) / f.name for f in Inbox(str(folder)).files()]
 
 
-def read_feedback_inbox(folder: Path, contracts: Mapping[str, str],
+def read_feedback_inbox(inbox_or_folder: Inbox | Path | str, contracts: Mapping[str, str],
                         seen_event_ids: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
-    """(valid rows, rejects) of every complete file in `folder`, read in sorted name order."""
+    """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order."""
+    inbox = as_inbox(inbox_or_folder)
     seen = _seen(seen_event_ids)
-    rows: list[dict] = []
-    rejects: list[dict] = []
-    for path in inbox_files(folder):
+    rows, rejects = [], []
+    for file in inbox.files():
         try:
-            file_rows, file_rejects = _read_file(path, contracts, seen)
+            data = inbox.read(file.name)
         except FileNotFoundError:  # moved away by a consumer between listing and reading
             continue
+        file_rows, file_rejects = read_feedback_bytes(file.name, data, contracts, seen)
         rows += file_rows
         rejects += file_rejects
     return rows, rejects
 
 
-def write_feedback_file(folder: Path, rows: Sequence[dict]) -> Path:
-    """Publish validated rows as one new inbox file; returns its path.
+def write_feedback_file(inbox_or_folder: Inbox | Path | str, rows: Sequence[dict]) -> Path | str:
+    """Publish validated rows as one new inbox file; returns its Path for a folder, its location for an Inbox.
 
     Rows are as `parse_feedback_line` or the readers return them; their file and line are not written.
-
     Scores are already on 0–1, so each line is written with `scale` "0-1" and reads back unchanged.
-    The file is written as `NAME.jsonl.tmp`, synced, then renamed: readers see all of it or nothing.
+    `Inbox.write` publishes the file whole: readers see all of it or nothing.
     """
     if not rows:
         raise ValueError("no feedback rows to write")
@@ -207,17 +243,7 @@ def write_feedback_file(folder: Path, rows: Sequence[dict]) -> Path:
         record = {k: row[k] for k in REQUIRED}
         record.update(comment=row.get("comment", ""), source=row.get("source", "human"), scale="0-1")
         lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"{stamp}-{uuid.uuid4().hex}.jsonl"
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    name, data = f"{stamp}-{uuid.uuid4().hex}.jsonl", ("\n".join(lines) + "\n").encode("utf-8")
+    written = as_inbox(inbox_or_folder).write(name, data)
+    return written if isinstance(inbox_or_folder, Inbox) else Path(written)

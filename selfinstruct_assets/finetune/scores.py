@@ -3,6 +3,7 @@
 import json
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import dspy
@@ -13,13 +14,17 @@ from resources.llm import LLMResource
 from resources.local_lm import adapter_hash
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
 
-from ..constants import FINETUNE
+from ..constants import DUCKDB_POOL, FINETUNE
+from ..loop.serving import current
 from ..rag.assets import _retriever
 from ..rag.evaluate import sample_questions
+from ..tables import append_rows
 from .benchmark import answer_questions, prompts_for, score_rows, summarize_methods
 from .plots import bar_chart_md
 
 ADAPTERS = ("sft", "dpo", "orpo", "grpo")
+ANSWER_COLUMNS = ("method", "question_id", "contract_id", "question", "gold_answer", "answer", "cuad_match",
+                  "token_f1", "exact_match", "judge_score", "latency_s")
 INPUTS = ("cuad_contracts", "sft_dataset", "preference_pairs", "sft_adapter", "dpo_adapter", "orpo_adapter",
           "grpo_adapter", "optimized_rag_program")
 
@@ -37,13 +42,13 @@ def _data_versions(context: dg.AssetExecutionContext) -> str:
     return json.dumps(out)
 
 
-@dg.asset(group_name=FINETUNE, deps=["sft_adapter", "dpo_adapter", "orpo_adapter", "grpo_adapter"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "dpo_adapter", "orpo_adapter", "grpo_adapter"])
 def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig, home: ProjectHome,
                      cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame, rag_eval: pl.DataFrame,
                      llm: LLMResource, embedder: EmbedderResource, chroma: ChromaResource,
                      duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Standard and optimised RAG (from rag_eval), the base model and each adapter on rag_eval's held-out
-    questions; one row per method appended to the `benchmark_scores` table (history stays queryable)."""
+    questions; one row per method appended to `benchmark_scores`, one per answer to `benchmark_answers`."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     ids = set(rag_eval["question_id"])
     questions = [q for q in sample_questions(cuad_annotations.to_dicts(), contracts, "eval", len(contracts) * 100)
@@ -52,6 +57,9 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     rows = [r for r in rag_eval.to_dicts() if r["method"] in ("standard_rag", "optimized_rag")]
     adapters_dir = home.subdir("adapters")
     models = {"base": None, **{a: adapters_dir / a for a in ADAPTERS if (adapters_dir / a).is_dir()}}
+    served = current(home.subdir("serving"))
+    if served is not None:  # the gate compares candidates with the served adapter on this very run's questions
+        models["serving"] = Path(served["path"])
     ids_by_method = {m: "" for m in ("standard_rag", "optimized_rag", "base")}
     t0 = time.perf_counter()
     with dspy.context(**llm.context("judge")):
@@ -66,20 +74,16 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
                            else f"local:{llm.base_model_dir().name}", "adapter_id": ids_by_method.get(s["method"], ""),
                            "judge": llm.describe("judge"), "data_versions": versions, "run_id": context.run_id,
                            "created_at": stamp} for s in summary], infer_schema_length=None)
-    _append(duckdb, "benchmark_scores", table)
+    append_rows(duckdb, "benchmark_scores", table)
+    append_rows(duckdb, "benchmark_answers", pl.DataFrame(
+        [{"run_id": context.run_id, "created_at": stamp, **{k: r.get(k) for k in ANSWER_COLUMNS}} for r in rows],
+        infer_schema_length=None))
     labels = [s["method"] for s in summary]
     chart = bar_chart_md(labels, {"judge": [s["judge_score"] for s in summary],
                                   "CUAD match": [s["cuad_match"] for s in summary]}, "held-out scores")
     return dg.MaterializeResult(metadata={
         "questions": len(questions), "methods": ", ".join(labels), "seconds": round(time.perf_counter() - t0, 1),
         "scores": dg.MetadataValue.md(_md(summary) + "\n\n" + chart), "dagster/row_count": table.height})
-
-
-def _append(duckdb: DuckDBResource, name: str, frame: pl.DataFrame) -> None:
-    new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
-    with duckdb.get_connection() as conn:
-        conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
-        conn.execute(f"insert into {name} by name select * from new_rows")
 
 
 def _md(rows: list[dict]) -> str:

@@ -7,7 +7,7 @@ import polars as pl
 from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
 
-from ..constants import RAG
+from ..constants import DUCKDB_POOL, RAG
 from .evaluate import evaluate_program, sample_questions, summarize
 from .optimize import compile_program
 from .program import ContractRAG, load_program, save_program
@@ -31,7 +31,7 @@ class RagConfig(dg.Config):
     max_demos: int = 2  # few-shot demos the optimiser may add
 
 
-@dg.asset(group_name=RAG, deps=["vector_index"])
+@dg.asset(pool=DUCKDB_POOL, group_name=RAG, deps=["vector_index"])
 def rag_program(config: RagConfig, home: ProjectHome, embedder: EmbedderResource,
                 chroma: ChromaResource) -> dg.MaterializeResult:
     """Standard DSPy RAG (retrieve k chunks of the question's contract, then answer), saved as DSPy JSON."""
@@ -40,7 +40,7 @@ def rag_program(config: RagConfig, home: ProjectHome, embedder: EmbedderResource
     return dg.MaterializeResult(metadata={"path": str(path), "k": config.k, "demos": 0})
 
 
-@dg.asset(group_name=RAG, deps=[rag_program])
+@dg.asset(pool=DUCKDB_POOL, group_name=RAG, deps=[rag_program])
 def optimized_rag_program(config: RagConfig, home: ProjectHome, cuad_contracts: pl.DataFrame,
                           cuad_annotations: pl.DataFrame, llm: LLMResource, embedder: EmbedderResource,
                           chroma: ChromaResource) -> dg.MaterializeResult:
@@ -61,7 +61,7 @@ class RagEvalConfig(dg.Config):
     k: int = 3
 
 
-@dg.multi_asset(group_name=RAG, deps=[rag_program, optimized_rag_program], outs={
+@dg.multi_asset(pool=DUCKDB_POOL, group_name=RAG, deps=[rag_program, optimized_rag_program], outs={
     "rag_eval": dg.AssetOut(description="One row per (method, held-out question): answer, judge and metric scores."),
     "rag_eval_summary": dg.AssetOut(description="Per-method means of rag_eval and judge/CUAD-match agreement."),
 })

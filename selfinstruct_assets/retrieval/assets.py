@@ -7,18 +7,21 @@ import polars as pl
 
 from resources.project import ChromaResource, EmbedderResource
 
-from ..constants import RETRIEVAL
+from ..constants import DUCKDB_POOL, RETRIEVAL
+from ..partitions import ADDED_CONTRACTS
 from .evaluate import KS, eval_questions, rank_bm25, rank_dense, recall_rows
 from ..corpus.chunking import chunk_contracts
 
-@dg.asset(group_name=RETRIEVAL, deps=["contract_chunks"])
+@dg.asset(pool=DUCKDB_POOL, group_name=RETRIEVAL, deps=["contract_chunks"])
 def vector_index(context: dg.AssetExecutionContext, contract_chunks: pl.DataFrame,
                  embedder: EmbedderResource, chroma: ChromaResource) -> dg.MaterializeResult:
     """Chroma collection holding every chunk; only chunks with new ids are embedded."""
     emb = embedder.get()
     store = chroma.store(emb)
+    # Contracts added through the inbox live in the same collection as their own partitions: not ours to remove.
+    added = context.instance.get_dynamic_partitions(ADDED_CONTRACTS.name)
     t0 = time.perf_counter()
-    stats = store.sync(contract_chunks.to_dicts())
+    stats = store.sync(contract_chunks.to_dicts(), scope={"contract_id": {"$nin": added}} if added else None)
     seconds = time.perf_counter() - t0
     context.log.info(f"index {store.collection_name}: +{stats.added} -{stats.removed} = {stats.total}")
     return dg.MaterializeResult(metadata={
@@ -32,7 +35,7 @@ class RetrievalEvalConfig(dg.Config):
     seed_chunk_size: int = 5000  # the seed notebook's configuration, scored as a baseline
     seed_chunk_overlap: int = 30
 
-@dg.asset(group_name=RETRIEVAL, deps=[vector_index])
+@dg.asset(pool=DUCKDB_POOL, group_name=RETRIEVAL, deps=[vector_index])
 def retrieval_eval(config: RetrievalEvalConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
                    contract_chunks: pl.DataFrame, embedder: EmbedderResource,
                    chroma: ChromaResource) -> dg.Output[pl.DataFrame]:

@@ -9,7 +9,7 @@ import polars as pl
 from resources.llm import LLMResource
 from resources.project import EmbedderResource
 
-from ..constants import SYNTHETIC
+from ..constants import DUCKDB_POOL, SYNTHETIC
 from .generate import filter_candidates, generate_candidates
 from .seed import seed_examples
 
@@ -27,7 +27,7 @@ class SeedConfig(dg.Config):
     context_chars: int = 1000  # contract text kept around each gold answer
 
 
-@dg.asset(group_name=SYNTHETIC)
+@dg.asset(pool=DUCKDB_POOL, group_name=SYNTHETIC)
 def seed_qa(config: SeedConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Small human-labelled seed set (question, short gold answer, context) from train-split contracts."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
@@ -42,7 +42,7 @@ class SyntheticConfig(dg.Config):
     dup_threshold: float = 0.92  # cosine similarity above which a question is a near-duplicate
 
 
-@dg.multi_asset(group_name=SYNTHETIC, outs={
+@dg.multi_asset(pool=DUCKDB_POOL, group_name=SYNTHETIC, outs={
     "synthetic_qa": dg.AssetOut(description="Self-instructed (context, question, answer) triplets that passed every filter."),
     "synthetic_qa_rejects": dg.AssetOut(description="Teacher triplets that failed a filter, with the reason."),
 })

@@ -1,0 +1,200 @@
+"""Inboxes: folders of complete files where other systems drop work, on local disk or under an S3 prefix.
+
+    inbox = inbox_for("feedback")         # $SELFINSTRUCT_INBOX/feedback, else $SELFINSTRUCT_HOME/inbox/feedback
+    for f in inbox.files():               # complete *.jsonl files, sorted by name
+        handle(f.name, inbox.read(f.name))
+    inbox.write("batch-0001.jsonl", data) # local: NAME.tmp, fsync, rename; S3: one put_object
+
+    Inbox("s3://my-bucket/selfinstruct/inbox/queries/").files()
+
+Dagster-free. A file is complete when its name ends with one of the inbox's suffixes and does not start
+with '.' (and, on disk, it is a regular file). Writers publish `NAME.tmp` and rename it to `NAME`, so a
+reader never sees half a file; `.tmp` suffixes are refused for that reason. Sub-folders (on S3: keys with a
+further '/' below the prefix) belong to someone else and are neither listed nor read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = {"feedback": (".jsonl",), "queries": (".jsonl",), "contracts": (".txt", ".zip")}
+TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """One complete file of an inbox."""
+
+    name: str        # file name inside the inbox: no folders
+    size: int        # bytes
+    modified: float  # POSIX seconds (S3: LastModified)
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ValueError(f"inbox URI {uri!r} names no bucket; write it as s3://BUCKET/PREFIX/")
+    prefix = prefix.rstrip("/")
+    return bucket, prefix + "/" if prefix else ""
+
+
+class Inbox:
+    """A local folder or an `s3://bucket/prefix/` holding complete files; see the module docstring."""
+
+    def __init__(self, uri: str, suffixes: tuple[str, ...] = (".jsonl",), s3_client=None):
+        uri = str(uri)
+        if not uri:
+            raise ValueError("inbox location is empty; pass a folder path or s3://BUCKET/PREFIX/")
+        # A bare string would be split into characters by tuple(); it is surely meant as one suffix.
+        self.suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
+        if not self.suffixes or any(not s or s.endswith(TMP_SUFFIX) for s in self.suffixes):
+            raise ValueError(f"inbox suffixes {self.suffixes!r} must be non-empty and none may end in "
+                             f"{TMP_SUFFIX!r} (files being written end so); pass e.g. ('.jsonl',)")
+        self._client = s3_client
+        if uri.startswith("s3://"):
+            self.bucket, self.prefix = _split_s3(uri)
+            self.folder = None
+            self.location = f"s3://{self.bucket}/{self.prefix}"
+        else:
+            self.bucket = self.prefix = None
+            self.folder = Path(uri)
+            self.location = uri
+
+    def __repr__(self) -> str:
+        return f"Inbox({self.location!r}, suffixes={self.suffixes!r})"
+
+    def is_complete(self, name: str) -> bool:
+        """Whether `name` is one a reader takes: the right suffix, not hidden, no folder part."""
+        return name.endswith(self.suffixes) and not name.startswith(".") and "/" not in name and "\\" not in name
+
+    def _check_name(self, name: str) -> None:
+        # Reading or writing only complete names keeps `.tmp` files and other folders out of reach.
+        if not self.is_complete(name):
+            raise ValueError(f"{name!r} is not a complete file name of inbox {self.location}: it must end with "
+                             f"one of {', '.join(self.suffixes)}, not start with '.', and hold no '/'")
+
+    def _s3(self):
+        if self._client is None:
+            import boto3  # only S3 inboxes pay for importing boto3, and only when first used
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def _s3_missing(self, exc: Exception, name: str = "") -> Exception:
+        """FileNotFoundError for a missing bucket or key, else the error itself."""
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code == "NoSuchBucket":
+            return FileNotFoundError(f"bucket {self.bucket!r} of inbox {self.location} does not exist; create it "
+                                     "or point SELFINSTRUCT_INBOX at another location")
+        if code in ("NoSuchKey", "404"):
+            return FileNotFoundError(f"{self.location}{name} is gone (taken by another reader?)")
+        return exc
+
+    def files(self) -> list[InboxFile]:
+        """The complete files, sorted by name; a missing local folder or an empty prefix gives []."""
+        found = self._s3_files() if self.folder is None else self._local_files()
+        return sorted(found, key=lambda f: f.name)
+
+    def _local_files(self) -> list[InboxFile]:
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for entry in os.scandir(self.folder):
+            if not self.is_complete(entry.name):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except FileNotFoundError:  # taken by a consumer between listing and stat
+                continue
+            found.append(InboxFile(entry.name, stat.st_size, stat.st_mtime))
+        return found
+
+    def _s3_files(self) -> list[InboxFile]:
+        from botocore.exceptions import ClientError
+
+        # Delimiter "/" puts deeper keys in CommonPrefixes, so Contents holds only this folder's own files.
+        pages = self._s3().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+        found = []
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(self.prefix):]
+                    if self.is_complete(name):
+                        found.append(InboxFile(name, obj["Size"], obj["LastModified"].timestamp()))
+        except ClientError as exc:
+            raise self._s3_missing(exc) from exc
+        return found
+
+    def read(self, name: str) -> bytes:
+        """The bytes of one complete file; FileNotFoundError if it vanished since it was listed."""
+        self._check_name(name)
+        if self.folder is not None:
+            return (self.folder / name).read_bytes()
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._s3().get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
+        except ClientError as exc:
+            raise self._s3_missing(exc, name) from exc
+
+    def write(self, name: str, data: bytes) -> str:
+        """Publish `data` whole as `name` (replacing a file of that name); returns where it was written."""
+        self._check_name(name)
+        if self.folder is None:
+            from botocore.exceptions import ClientError
+
+            try:  # one put_object is atomic: readers see the old object, or all of the new one
+                self._s3().put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
+            except ClientError as exc:
+                raise self._s3_missing(exc, name) from exc
+            return self.location + name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path, tmp = self.folder / name, self.folder / (name + TMP_SUFFIX)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # the bytes reach the disk before the name does
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if os.name == "posix":  # the rename itself survives a crash only once the folder is synced
+            fd = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return str(path)
+
+
+def as_inbox(inbox_or_folder: Inbox | str | os.PathLike, suffixes: tuple[str, ...] = (".jsonl",)) -> Inbox:
+    """An Inbox as it is; a folder path or s3:// URI wrapped as `Inbox(str(folder), suffixes)`."""
+    if isinstance(inbox_or_folder, Inbox):
+        return inbox_or_folder
+    if not isinstance(inbox_or_folder, (str, os.PathLike)):
+        raise TypeError(f"expected an Inbox, a folder path or an s3:// URI, got {type(inbox_or_folder).__name__}")
+    return Inbox(str(inbox_or_folder), suffixes)
+
+
+def inbox_root() -> str:
+    """`SELFINSTRUCT_INBOX` (a folder or s3:// URI), else `<SELFINSTRUCT_HOME>/inbox`; read at each call."""
+    root = os.environ.get("SELFINSTRUCT_INBOX")
+    if root:
+        return root
+    from resources.paths import project_home
+
+    return str(project_home() / "inbox")
+
+
+def inbox_for(kind: str, root: str | None = None, suffixes: tuple[str, ...] | None = None,
+              s3_client=None) -> Inbox:
+    """The inbox `root/kind` (root: `inbox_root()` when empty) with the suffixes that kind's writers use."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown inbox kind {kind!r}; expected one of {', '.join(KINDS)}")
+    base = str(root or inbox_root()).rstrip("/")
+    return Inbox(f"{base}/{kind}", KINDS[kind] if suffixes is None else suffixes, s3_client)

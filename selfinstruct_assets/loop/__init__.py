@@ -1,0 +1,1 @@
+"""The continuous loop: inboxes, drift, serving; Dagster-free logic beside thin asset modules."""

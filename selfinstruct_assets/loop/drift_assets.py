@@ -1,0 +1,71 @@
+"""`drift_report`: are production queries, new contracts or quality drifting from what the adapters learned?
+
+Declarative automation keeps it current: it re-materialises whenever one of its inputs changes (new
+queries, new contracts, new feedback, a new benchmark), and `drift_sensor` acts on its decision.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from resources.project import ChromaResource, EmbedderResource
+
+from ..constants import DUCKDB_POOL, LOOP
+from ..tables import append_rows
+from .drift import DriftThresholds, category_mix, decide, embedding_shift, flatten, quality_drop
+from .drift_inputs import DriftInputs, read_drift_inputs
+
+# Any input update re-runs it; unlike `eager()` a never-materialised input (no queries yet) does not block it.
+ON_ANY_INPUT_UPDATE = (dg.AutomationCondition.any_deps_updated().since_last_handled()
+                       & ~dg.AutomationCondition.any_deps_in_progress()
+                       & ~dg.AutomationCondition.in_progress()).with_label("on any input update")
+
+
+class DriftConfig(dg.Config):
+    recent_queries: int = 500  # the latest N production queries are compared with the training questions
+    reference_chunks: int = 1000  # train-split chunks sampled as the contracts' reference
+    quality_window: int = 50  # the latest N feedback scores are compared with the earlier ones
+    embedding_shift: float = 0.10  # squared MMD threshold (see loop/drift.py)
+    category_tvd: float = 0.30
+    quality_drop: float = 0.15
+    min_samples: int = 20
+
+
+def drift_statistics(inputs: DriftInputs, embed, stored) -> dict[str, dict]:
+    """Every drift source, always present (empty sides come back as None), so the table keeps one shape."""
+    train_q = embed(inputs.training_questions)
+    recent_q = embed(inputs.recent_questions)
+    return {
+        "queries_embedding": embedding_shift(train_q, recent_q),
+        "queries_category": category_mix(train_q, recent_q, embed(inputs.category_questions), inputs.categories),
+        "contracts_embedding": embedding_shift(stored(inputs.reference_chunk_ids), stored(inputs.added_chunk_ids)),
+        "feedback_quality": quality_drop(inputs.feedback_baseline, inputs.feedback_recent),
+        "eval_quality": quality_drop(inputs.eval_baseline, inputs.eval_recent),
+    }
+
+
+@dg.asset(group_name=LOOP, pool=DUCKDB_POOL, automation_condition=ON_ANY_INPUT_UPDATE,
+          deps=["sft_dataset", "query_log", "human_feedback", "benchmark_scores", "added_contract_chunks"])
+def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, duckdb: DuckDBResource,
+                 embedder: EmbedderResource, chroma: ChromaResource) -> dg.MaterializeResult:
+    """Embedding shift and category mix of recent queries and new contracts, and quality trends; appended."""
+    with duckdb.get_connection() as conn:
+        inputs = read_drift_inputs(lambda sql: conn.execute(sql).fetchall(), config.recent_queries,
+                                   config.reference_chunks, config.quality_window)
+    emb = embedder.get()
+    store = chroma.store(emb)
+    stats = drift_statistics(inputs, lambda texts: emb.embed(list(texts)) if texts else np.zeros((0, emb.dim)),
+                             store.embeddings)
+    thresholds = DriftThresholds(config.embedding_shift, config.category_tvd, config.quality_drop, config.min_samples)
+    drifted, reasons = decide(stats, thresholds)
+    row = {"run_id": context.run_id, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+           "drifted": drifted, "reasons": "; ".join(reasons), **flatten(stats)}
+    append_rows(duckdb, "drift_report", pl.DataFrame([row], infer_schema_length=None))
+    context.log.info(f"drift_report: drifted={drifted}; " + "; ".join(reasons))
+    return dg.MaterializeResult(metadata={"drifted": drifted, "reasons": dg.MetadataValue.md(
+        "\n".join(f"- {r}" for r in reasons) or "(none)"), "recent_queries": len(inputs.recent_questions),
+        "added_chunks": len(inputs.added_chunk_ids), **{k: v for k, v in flatten(stats).items()
+                                                        if isinstance(v, (int, float)) and v is not None}})
