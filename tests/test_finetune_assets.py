@@ -10,6 +10,7 @@ from fakes import FakeLLMResource
 from resources.llm import LMSpec
 from resources.project import EmbedderResource
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
+from selfinstruct_assets.loop.jobs import main_job
 from training.base_model import make_tiny_model
 
 TRAIN = {"max_steps": 2, "batch_size": 2, "max_length": 384}
@@ -46,7 +47,8 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     _write_inbox(home, [json.dumps({"event_id": "e1", "question": "Who are the parties?", "answer": "Acme",
                                     "contract_id": "no-such-contract", "score": 1}),
                         "{not json"])
-    result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=_config(small_cuad))
+    result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=_config(small_cuad),
+                            selection=main_job.selection)
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     for name in ("sft_dataset_held_out", "rag_responses_held_out", "preference_pairs_held_out",
@@ -58,19 +60,21 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
             cids = [c for (c,) in conn.execute(f"select contract_id from {table}").fetchall()]
             assert cids and {split[c] for c in cids} == {"train"}, table
         assert conn.execute("select count(*) from human_feedback").fetchone() == (0,)
-        assert conn.execute("select count(*) from human_feedback_rejects").fetchone() == (2,)
+        assert conn.execute("select count(*) from feedback_rejects").fetchone() == (2,)
         origins = {o for (o,) in conn.execute("select distinct origin from rag_responses").fetchall()}
         assert origins == {"base", "sft", "sft_sample_1"}
         pairs = conn.execute("select chosen, rejected, margin from preference_pairs").fetchall()
         assert all(c != r and m >= 0.3 for c, r, m in pairs)
         scores = conn.execute("select method, n, adapter_id, improvement_pct from benchmark_scores").fetchall()
     methods = {m: (n, a) for m, n, a, _ in scores}
-    assert set(methods) == {"standard_rag", "optimized_rag", "base", "sft", "dpo", "orpo"}
+    assert set(methods) == {"standard_rag", "optimized_rag", "base", "sft", "dpo", "orpo"}  # nothing served yet
     assert len({n for n, _ in methods.values()}) == 1  # every method on the same questions
     assert all(methods[m][1] for m in ("sft", "dpo", "orpo")) and len({methods[m][1] for m in ("sft", "dpo", "orpo")}) == 3
     for name in ("sft", "dpo", "orpo"):
         assert (home / "adapters" / name / "adapter_model.safetensors").is_file()
     assert not (home / "adapters" / "grpo").exists()
+    served = json.loads((home / "serving" / "current.json").read_text())  # the first candidate passes its gate
+    assert checks["candidate_not_worse"] and served["adapter_id"] == methods[served["method"]][1]
 
     # Re-materialising the benchmark appends a second set of rows: history stays queryable.
     only = {"ops": {"benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
@@ -79,4 +83,9 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     assert again.success
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         runs = conn.execute("select count(distinct run_id), count(*) from benchmark_scores").fetchone()
-    assert runs == (2, 2 * len(methods))
+        second = {m for (m,) in conn.execute("select method from benchmark_scores where run_id = ?",
+                                             [again.run_id]).fetchall()}
+        answers = conn.execute("select count(*) from benchmark_answers where run_id = ?", [again.run_id]).fetchone()
+    assert runs == (2, 2 * len(methods) + 1)
+    assert second == set(methods) | {"serving"}  # the served adapter is scored on the same questions
+    assert answers == (len(second) * methods["sft"][0],)

@@ -23,8 +23,14 @@ from .benchmark import answer_questions, prompts_for, score_rows, summarize_meth
 from .plots import bar_chart_md
 
 ADAPTERS = ("sft", "dpo", "orpo", "grpo")
-ANSWER_COLUMNS = ("method", "question_id", "contract_id", "question", "gold_answer", "answer", "cuad_match",
-                  "token_f1", "exact_match", "judge_score", "latency_s")
+# Explicit schemas: a first run whose column is all null must not fix that column's type for every later run.
+_F, _S, _I = pl.Float64, pl.Utf8, pl.Int64
+SCORES_SCHEMA = {"method": _S, "n": _I, "judge_score": _F, "judge_missing": _I, "cuad_match": _F, "token_f1": _F,
+                 "exact_match": _F, "mean_latency_s": _F, "improvement_pct": _F, "cuad_ratio": _F, "model": _S,
+                 "adapter_id": _S, "judge": _S, "data_versions": _S, "run_id": _S, "created_at": pl.Datetime("us")}
+ANSWERS_SCHEMA = {"run_id": _S, "created_at": pl.Datetime("us"), "method": _S, "question_id": _S, "contract_id": _S,
+                  "question": _S, "gold_answer": _S, "answer": _S, "cuad_match": _F, "token_f1": _F,
+                  "exact_match": _F, "judge_score": _F, "latency_s": _F}
 INPUTS = ("cuad_contracts", "sft_dataset", "preference_pairs", "sft_adapter", "dpo_adapter", "orpo_adapter",
           "grpo_adapter", "optimized_rag_program")
 
@@ -73,11 +79,10 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     table = pl.DataFrame([{**s, "model": llm.describe("generator") if s["method"].endswith("_rag")
                            else f"local:{llm.base_model_dir().name}", "adapter_id": ids_by_method.get(s["method"], ""),
                            "judge": llm.describe("judge"), "data_versions": versions, "run_id": context.run_id,
-                           "created_at": stamp} for s in summary], infer_schema_length=None)
+                           "created_at": stamp} for s in summary], schema=SCORES_SCHEMA)
     append_rows(duckdb, "benchmark_scores", table)
     append_rows(duckdb, "benchmark_answers", pl.DataFrame(
-        [{"run_id": context.run_id, "created_at": stamp, **{k: r.get(k) for k in ANSWER_COLUMNS}} for r in rows],
-        infer_schema_length=None))
+        [{**r, "run_id": context.run_id, "created_at": stamp} for r in rows], schema=ANSWERS_SCHEMA))
     labels = [s["method"] for s in summary]
     chart = bar_chart_md(labels, {"judge": [s["judge_score"] for s in summary],
                                   "CUAD match": [s["cuad_match"] for s in summary]}, "held-out scores")

@@ -34,13 +34,24 @@ class DriftConfig(dg.Config):
     min_samples: int = 20
 
 
+def _schema(row: dict) -> dict:
+    """Stable column types whatever this run's values (a statistic may be None today and a number tomorrow)."""
+    text = ("run_id", "reasons", "_mix", "top_shift")
+    return {k: pl.Datetime("us") if k == "created_at" else pl.Boolean if k == "drifted"
+            else pl.Utf8 if k.endswith(text) else pl.Float64 for k in row}
+
+
 def drift_statistics(inputs: DriftInputs, embed, stored) -> dict[str, dict]:
     """Every drift source, always present (empty sides come back as None), so the table keeps one shape."""
     train_q = embed(inputs.training_questions)
     recent_q = embed(inputs.recent_questions)
     return {
         "queries_embedding": embedding_shift(train_q, recent_q),
-        "queries_category": category_mix(train_q, recent_q, embed(inputs.category_questions), inputs.categories),
+        # Without categories (no annotations loaded) nothing can be assigned: both sides count as empty.
+        "queries_category": category_mix(train_q if inputs.categories else train_q[:0],
+                                         recent_q if inputs.categories else recent_q[:0],
+                                         embed(inputs.category_questions or ["(no category)"]),
+                                         inputs.categories or ["(no category)"]),
         "contracts_embedding": embedding_shift(stored(inputs.reference_chunk_ids), stored(inputs.added_chunk_ids)),
         "feedback_quality": quality_drop(inputs.feedback_baseline, inputs.feedback_recent),
         "eval_quality": quality_drop(inputs.eval_baseline, inputs.eval_recent),
@@ -63,7 +74,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, duckdb:
     drifted, reasons = decide(stats, thresholds)
     row = {"run_id": context.run_id, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
            "drifted": drifted, "reasons": "; ".join(reasons), **flatten(stats)}
-    append_rows(duckdb, "drift_report", pl.DataFrame([row], infer_schema_length=None))
+    append_rows(duckdb, "drift_report", pl.DataFrame([row], schema=_schema(row)))
     context.log.info(f"drift_report: drifted={drifted}; " + "; ".join(reasons))
     return dg.MaterializeResult(metadata={"drifted": drifted, "reasons": dg.MetadataValue.md(
         "\n".join(f"- {r}" for r in reasons) or "(none)"), "recent_queries": len(inputs.recent_questions),

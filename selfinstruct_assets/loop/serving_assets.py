@@ -24,6 +24,11 @@ SERVING_SCHEMA = {"entry_id": pl.Utf8, "method": pl.Utf8, "adapter_id": pl.Utf8,
                   "cuad_match": pl.Float64, "judge_score": pl.Float64, "benchmark_run_id": pl.Utf8,
                   "promoted_at": pl.Utf8, "reason": pl.Utf8, "is_current": pl.Boolean}
 
+DECISIONS_SCHEMA = {"run_id": pl.Utf8, "created_at": pl.Datetime("us"), "candidate_method": pl.Utf8,
+                    "candidate_adapter_id": pl.Utf8, "served_adapter_id": pl.Utf8, "metric": pl.Utf8,
+                    "candidate_score": pl.Float64, "served_score": pl.Float64, "tolerance": pl.Float64,
+                    "passed": pl.Boolean, "reason": pl.Utf8}
+
 
 class ServingConfig(dg.Config):
     metric: str = "cuad_match"  # the held-out score the gate compares
@@ -77,7 +82,7 @@ def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, 
         "served_adapter_id": (current(root) or {}).get("adapter_id"), "metric": config.metric,
         "candidate_score": decision.get("candidate"), "served_score": decision.get("current"),
         "tolerance": config.tolerance, "passed": decision["passed"], "reason": decision["reason"]}],
-        infer_schema_length=None))
+        schema=DECISIONS_SCHEMA))
     return dg.MaterializeResult(metadata={"passed": decision["passed"], "reason": decision["reason"],
                                           "candidate": (cand or {}).get("method", "none")})
 
