@@ -9,21 +9,16 @@ Needs Chromium at /usr/bin/chromium (`make chromium`); Playwright's own browser 
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
+from procs import REPO, free_port, start, stop, wait_http
 from selfinstruct_assets.definitions import defs
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -31,38 +26,14 @@ FIXED = {"cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks"
 SERVER_START_S = 120
 RENDER_TIMEOUT_MS = 90_000  # shared by all names and pages
 SCREENSHOT_COPY = Path("/tmp/ui_screenshot.png")
-# Direct opener: a proxy from the environment must not sit between the test and the loopback server.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+VIEWPORT = {"width": 3840, "height": 2600}
+TILE = (1920, 1300)  # each group's screenshot at half size in the tiled picture
 
 
 def expected_assets() -> dict[str, str]:
     """{asset name: group name} read from the definitions the workspace loads."""
     graph = defs().resolve_asset_graph()
     return {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def log_tail(log: Path, n: int = 60) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-n:]) if log.exists() else "(no log)"
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (webserver + code server), SIGKILL it if it lingers."""
-    for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @pytest.fixture
@@ -72,26 +43,10 @@ def webserver(tmp_path):
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dagster"), SELFINSTRUCT_HOME=str(tmp_path / "home"),
                HF_HUB_OFFLINE="1", DAGSTER_DISABLE_TELEMETRY="1")
     (tmp_path / "dagster").mkdir()
-    script = Path(sys.executable).parent / "dagster-webserver"
-    cmd = [str(script), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    proc = start("dagster-webserver", ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, log)
     try:
-        base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + SERVER_START_S
-        while True:
-            try:
-                with OPENER.open(f"{base}/server_info", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"dagster-webserver exited with {proc.returncode}:\n{log_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver gave no /server_info within {SERVER_START_S} s:\n{log_tail(log)}")
-            time.sleep(0.5)
-        yield base
+        wait_http(f"http://127.0.0.1:{port}/server_info", proc, log, SERVER_START_S)
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
 
@@ -110,7 +65,8 @@ def test_lineage_graphs_show_every_asset(webserver, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            # A large viewport: the graph opens at 100 % zoom, so a big group would otherwise be partly off-screen.
+            context = browser.new_context(viewport=VIEWPORT)
             # The loopback UI opens a "Join the Dagster community" dialog until this key is set.
             context.add_init_script("window.localStorage.setItem('communityNux', '1')")
             page = context.new_page()
@@ -127,10 +83,10 @@ def test_lineage_graphs_show_every_asset(webserver, tmp_path):
                 page.screenshot(path=str(shots[-1]))
         finally:
             browser.close()
-    grid = Image.new("RGB", (1600 * min(2, len(shots)), 1000 * ((len(shots) + 1) // 2)), "white")
+    grid = Image.new("RGB", (TILE[0] * min(2, len(shots)), TILE[1] * ((len(shots) + 1) // 2)), "white")
     for i, shot in enumerate(shots):
         with Image.open(shot) as im:
-            grid.paste(im.convert("RGB"), (1600 * (i % 2), 1000 * (i // 2)))
+            grid.paste(im.convert("RGB").resize(TILE), (TILE[0] * (i % 2), TILE[1] * (i // 2)))
     grid.save(tmp_path / "ui_screenshot.png")
     shutil.copyfile(tmp_path / "ui_screenshot.png", SCREENSHOT_COPY)
     assert not missing, f"not shown on the group lineage pages: {missing} (screenshots {SCREENSHOT_COPY})"

@@ -161,7 +161,7 @@ def _tiny_tokenizer():
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     core.train_from_iterator(_CORPUS * 4, trainer=trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                  pad_token="<|im_end|>", unk_token="<|endoftext|>", model_max_length=512)
+                                  pad_token="<|im_end|>", unk_token="<|endoftext|>", model_max_length=4096)
     tok.chat_template = CHATML_TEMPLATE
     return tok
 
@@ -174,8 +174,9 @@ def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
     def build(tmp: Path) -> None:
         tok = _tiny_tokenizer()
         # Untied head: with tied random embeddings every seed just repeats the prompt's last token ("\n").
+        # 4,096 positions: the pipeline's default prompts (2,000 excerpt chars) fit, so smoke runs need no config.
         config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
+                             num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
                              tie_word_embeddings=False, bos_token_id=tok.bos_token_id,
                              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
         torch.manual_seed(seed)
