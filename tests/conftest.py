@@ -86,3 +86,29 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(h / "dagster"))
     (h / "dagster").mkdir(parents=True)
     return h
+
+
+TRAIN = {"max_steps": 2, "batch_size": 2, "max_length": 384}
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> Path:
+    """A random 2-layer Llama with a locally trained tokenizer (training.base_model.make_tiny_model)."""
+    from training.base_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def small_pipeline_config(small_cuad: Path, **overrides) -> dict:
+    """Run config that takes every asset through on a few contracts, questions and training steps."""
+    ops = {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
+           "synthetic_qa": {"config": {"n_chunks": 4}},
+           "optimized_rag_program": {"config": {"n_train_questions": 3}},
+           "rag_eval": {"config": {"n_questions": 4}},
+           "sft_dataset": {"config": {"max_context_chars": 300}},
+           "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
+           "benchmark_scores": {"config": {"max_context_chars": 300}},
+           "sft_adapter": {"config": TRAIN}, "dpo_adapter": {"config": TRAIN}, "orpo_adapter": {"config": TRAIN},
+           "grpo_adapter": {"config": {"enabled": False}}}
+    ops.update(overrides)
+    return {"ops": ops}

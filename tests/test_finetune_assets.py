@@ -4,36 +4,13 @@ import json
 
 import dagster as dg
 import duckdb
-import pytest
 from fakes import FakeLLMResource
 
 from resources.llm import LMSpec
 from resources.project import EmbedderResource
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
 from selfinstruct_assets.loop.jobs import main_job
-from training.base_model import make_tiny_model
-
-TRAIN = {"max_steps": 2, "batch_size": 2, "max_length": 384}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-def _config(small_cuad, **overrides):
-    ops = {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
-           "synthetic_qa": {"config": {"n_chunks": 4}},
-           "optimized_rag_program": {"config": {"n_train_questions": 3}},
-           "rag_eval": {"config": {"n_questions": 4}},
-           "sft_dataset": {"config": {"max_context_chars": 300}},
-           "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
-           "benchmark_scores": {"config": {"max_context_chars": 300}},
-           "sft_adapter": {"config": TRAIN}, "dpo_adapter": {"config": TRAIN}, "orpo_adapter": {"config": TRAIN},
-           "grpo_adapter": {"config": {"enabled": False}}}
-    ops.update(overrides)
-    return {"ops": ops}
-
+from conftest import small_pipeline_config as _config
 
 def _write_inbox(home, rows: list[str]):
     inbox = home / "inbox" / "feedback"
