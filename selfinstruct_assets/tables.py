@@ -24,23 +24,28 @@ class QueryError(RuntimeError):
     pass
 
 
-def query_readonly(sql: str, database: str | None = None, attempts: int = 8) -> tuple[list[str], list[tuple]]:
-    """Run `sql` on a read-only connection; a writer holding the file lock is waited out with backoff."""
+def query_readonly(sql: str, database: str | None = None, patience_s: float = 120.0) -> tuple[list[str], list[tuple]]:
+    """Run `sql` on a read-only connection; a writer holding the file lock is waited out with backoff.
+
+    Writers hold the lock only while one step reads or writes its tables (seconds), and DuckDB steps run
+    one at a time (the instance's pool), so waiting up to `patience_s` means a reader does not fail.
+    """
     path = database or duckdb_path()
     if not Path(path).exists():
         raise QueryError(f"{path} does not exist yet: run `make demo` (or materialise assets) first.")
-    for attempt in range(attempts):
+    deadline, attempt = time.monotonic() + patience_s, 0
+    while True:
         try:
             with duckdb.connect(path, read_only=True) as conn:
                 cur = conn.execute(sql)
                 return [d[0] for d in cur.description], cur.fetchall()
         except duckdb.IOException as exc:  # lock held by a writer
-            if attempt == attempts - 1:
-                raise QueryError(f"{path} stayed locked by a writer: {exc}") from exc
-            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (1 + random.random()))
+            if time.monotonic() >= deadline:
+                raise QueryError(f"{path} stayed locked by a writer for {patience_s:.0f} s: {exc}") from exc
+            time.sleep(min(1.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
+            attempt += 1
         except duckdb.Error as exc:
             raise QueryError(f"query failed: {exc}") from exc
-    raise AssertionError("unreachable")
 
 
 def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> str:

@@ -21,8 +21,11 @@ from .triggers import contracts_decision, drift_decision, feedback_decision, new
 TICK_S = 30
 
 
+SENSOR_PATIENCE_S = 20  # well inside the daemon's 60 s limit per tick; a locked file means "skip, try next tick"
+
+
 def _known(duckdb: DuckDBResource) -> dict[str, tuple[str, str]]:
-    return read_known(lambda sql: query_readonly(sql, database=duckdb.database)[1])
+    return read_known(lambda sql: query_readonly(sql, database=duckdb.database, patience_s=SENSOR_PATIENCE_S)[1])
 
 
 def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
@@ -57,8 +60,8 @@ def new_contracts_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
     def _sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, duckdb: DuckDBResource):
         try:
             known = _known(duckdb)
-            cuad = {cid for (cid,) in query_readonly("select contract_id from cuad_contracts",
-                                                     database=duckdb.database)[1]}
+            cuad = {cid for (cid,) in query_readonly("select contract_id from cuad_contracts", database=duckdb.database,
+                                                     patience_s=SENSOR_PATIENCE_S)[1]}
         except QueryError as exc:
             return dg.SkipReason(f"cannot read the contracts yet: {exc}")
         d, rejects = contracts_decision(inbox.get("contracts"), context.cursor, known, cuad)
