@@ -81,3 +81,23 @@ def test_aligned_answer_is_kept_with_the_raw_text_beside_it():
     [kept], rejected = filter_candidates([cand], HashingEmbedder().embed)
     assert not rejected and kept["grounding"] == "aligned" and kept["answer"] in TEXT
     assert kept["raw_answer"] == cand["answer"]
+
+
+def test_backtranslation_picks_the_clause_most_like_a_seed_answer_and_asks_for_its_question():
+    from selfinstruct_assets.synthetic.backtranslate import answer_spans, backtranslate_candidates
+
+    seeds = [{"seed_id": "law", "context": "", "question": "Which law governs the contract?",
+              "answer": "This Agreement shall be governed by the laws of New York."},
+             {"seed_id": "term", "context": "", "question": "Can either party terminate?",
+              "answer": "Either party may terminate on thirty days notice."}]
+    chunks = [{"chunk_id": "c1", "contract_id": "k", "text": TEXT},
+              {"chunk_id": "c2", "contract_id": "k", "text": "Tiny. Words."}]
+    assert answer_spans(TEXT) == ["This Agreement shall be governed by the laws of Delaware."]
+    lm = DummyLM([{"question": "Which law governs the Agreement?"}])
+    with dspy.context(lm=lm):
+        cands = backtranslate_candidates(chunks, seeds, HashingEmbedder().embed, n_demos=1)
+    assert cands[0]["answer"] == "This Agreement shall be governed by the laws of Delaware."
+    assert cands[0]["question"] == "Which law governs the Agreement?" and cands[0]["seed_ids"] == ["law"]
+    assert cands[1]["answer"] == "" and cands[1]["question"] == ""  # no sentence of answer length: no call
+    kept, rejected = filter_candidates(cands, HashingEmbedder().embed)
+    assert [k["grounding"] for k in kept] == ["exact"] and rejected[0]["reason"].startswith("question length 0")

@@ -10,6 +10,7 @@ from resources.llm import LLMResource
 from resources.project import EmbedderResource
 
 from ..constants import DUCKDB_POOL, SYNTHETIC
+from .backtranslate import backtranslate_candidates
 from .generate import filter_candidates, generate_candidates
 from .seed import seed_examples
 
@@ -40,6 +41,9 @@ class SyntheticConfig(dg.Config):
     n_chunks: int = 48  # train-split chunks the teacher reads (one candidate each)
     n_demos: int = 3  # seed examples shown to the teacher per chunk
     dup_threshold: float = 0.92  # cosine similarity above which a question is a near-duplicate
+    # 'backtranslate': the answer is a clause of the chunk and the teacher writes its question;
+    # 'qa': the teacher writes question and answer (kept only when the answer is grounded).
+    mode: str = "backtranslate"
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=SYNTHETIC, outs={
@@ -54,9 +58,15 @@ def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cua
               .with_columns(pl.col("chunk_id").hash(seed=0).alias("_order")).sort("_order")
               .head(config.n_chunks).drop("_order").to_dicts())
     t0 = time.perf_counter()
+    embed = embedder.get().embed
     with dspy.context(**llm.context("teacher")):
-        cands = generate_candidates(chunks, seed_qa.to_dicts(), config.n_demos)
-    kept, rejected = filter_candidates(cands, embedder.get().embed, config.dup_threshold,
+        if config.mode == "backtranslate":
+            cands = backtranslate_candidates(chunks, seed_qa.to_dicts(), embed, config.n_demos)
+        elif config.mode == "qa":
+            cands = generate_candidates(chunks, seed_qa.to_dicts(), config.n_demos)
+        else:
+            raise ValueError(f"synthetic_qa mode must be 'backtranslate' or 'qa', got {config.mode!r}")
+    kept, rejected = filter_candidates(cands, embed, config.dup_threshold,
                                        exclude=list(zip(seed_qa["contract_id"], seed_qa["question"])))
     seconds = time.perf_counter() - t0
     grounded = sum(r["reason"] != "answer not grounded in context" for r in rejected) + len(kept)
@@ -65,6 +75,7 @@ def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cua
         "generated": len(cands), "kept": len(kept), "grounded_rate": grounded / len(cands) if cands else 0.0,
         "kept_exact": sum(k["grounding"] == "exact" for k in kept),
         "kept_aligned": sum(k["grounding"] == "aligned" for k in kept),
-        "seconds": round(seconds, 1), "teacher": llm.describe("teacher"), "dagster/row_count": len(kept)})
+        "seconds": round(seconds, 1), "teacher": llm.describe("teacher"), "mode": config.mode,
+        "dagster/row_count": len(kept)})
     yield dg.Output(pl.DataFrame(rejected, schema=REJECT_SCHEMA), output_name="synthetic_qa_rejects",
                     metadata={"dagster/row_count": len(rejected)})
