@@ -34,14 +34,15 @@ chromium:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
 demo: install
-	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
 	$(BIN)/selfinstruct demo
 
 test: install chromium
 	$(BIN)/python -m pytest -q -ra
 
+# The UI plus the daemon that runs the loop's sensors and automation (see README, "The continuous loop").
 ui: install
-	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:

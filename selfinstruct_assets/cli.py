@@ -9,6 +9,7 @@
 
 import argparse
 import json
+import resource
 import sys
 import time
 import uuid
@@ -36,6 +37,10 @@ SUMMARY_SQL = {
         "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(improvement_pct, 1) as improvement_pct, "
         "round(cuad_ratio, 2) as cuad_ratio, round(mean_latency_s, 2) as latency_s from benchmark_scores "
         "where run_id = (select run_id from benchmark_scores order by created_at desc limit 1) order by method",
+    "serving_model (the adapter to serve)":
+        "select method, adapter_id, round(cuad_match, 3) as cuad_match, promoted_at, reason from serving_model "
+        "where is_current",
+    "drift_report (latest)": "select created_at, drifted, reasons from drift_report order by created_at desc limit 1",
     "corpus": "select (select count(*) from cuad_contracts) as contracts, "
               "(select count(*) from cuad_contracts where split = 'eval') as eval_contracts, "
               "(select count(*) from cuad_annotations where not is_impossible) as answerable, "
@@ -60,10 +65,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
+        steps = instance.get_run_step_stats(result.run_id)
     if not result.success:
         print("main_job failed; see the run in the Dagster UI (make ui) or the log above.", file=sys.stderr)
         return 1
-    print(f"\nmain_job materialised every asset in {time.perf_counter() - t0:.0f} s (run {result.run_id})\n")
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    print(f"\nmain_job materialised every asset in {time.perf_counter() - t0:.0f} s (run {result.run_id}), "
+          f"peak RSS {peak_gib:.2f} GiB\n")
+    rows = [(s.step_key, round(s.end_time - s.start_time, 1)) for s in sorted(steps, key=lambda s: s.start_time or 0)
+            if s.start_time and s.end_time and (s.end_time - s.start_time) >= 0.5]
+    print(f"steps of 0.5 s or more\n{format_table(['step', 'seconds'], rows)}\n")
     for title, sql in SUMMARY_SQL.items():
         columns, rows = query_readonly(sql)
         print(f"{title}\n{format_table(columns, rows)}\n")
