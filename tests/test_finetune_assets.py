@@ -66,3 +66,17 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     assert runs == (2, 2 * len(methods) + 1)
     assert second == set(methods) | {"serving"}  # the served adapter is scored on the same questions
     assert answers == (len(second) * methods["sft"][0],)
+
+    # No preference survives a margin of 1: DPO and ORPO skip with a reason, the check fails, nothing crashes.
+    empty = {"ops": {"preference_pairs": {"config": {"margin": 1.0}},
+                     "benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
+    third = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=empty, raise_on_error=False,
+                           selection=dg.AssetSelection.assets("preference_pairs", "dpo_adapter", "orpo_adapter",
+                                                              "benchmark_scores"))
+    assert third.success
+    md = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
+          for e in third.get_asset_materialization_events()}
+    assert md["preference_pairs"]["dagster/row_count"].value == 0
+    assert all("0 preference pairs < 4" in md[a]["skipped"].value for a in ("dpo_adapter", "orpo_adapter"))
+    assert {e.check_name: e.passed for e in third.get_asset_check_evaluations()}["preference_pairs_minimum"] is False
+    assert "benchmark_scores" in md
