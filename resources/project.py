@@ -35,6 +35,7 @@ class EmbedderResource(dg.ConfigurableResource):
 
     backend: str = "minilm"
     batch_size: int = 32
+    precision: str = "auto"  # minilm: auto (bfloat16 where the CPU has native bf16), float32 or bfloat16
     bedrock_model_id: str = "amazon.titan-embed-text-v2:0"
     aws_region: str = ""
     _embedder: Embedder | None = PrivateAttr(default=None)
@@ -42,7 +43,7 @@ class EmbedderResource(dg.ConfigurableResource):
     def get(self) -> Embedder:
         if self._embedder is None:
             if self.backend == "minilm":
-                self._embedder = MiniLMEmbedder(batch_size=self.batch_size)
+                self._embedder = MiniLMEmbedder(batch_size=self.batch_size, precision=self.precision)
             elif self.backend == "titan":
                 self._embedder = TitanEmbedder(self.bedrock_model_id, region=self.aws_region or None)
             elif self.backend == "hashing":

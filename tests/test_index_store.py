@@ -21,6 +21,16 @@ def test_minilm_loads_offline_and_ranks_paraphrases(minilm):
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.1
 
 
+def test_bfloat16_vectors_match_float32_ones(minilm):
+    texts = ["This agreement shall be governed by the laws of New York.", "Either party may terminate. " * 30]
+    full = MiniLMEmbedder(precision="float32").embed(texts)
+    half = MiniLMEmbedder(precision="bfloat16").embed(texts)
+    assert half.dtype == np.float32 and np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)
+    assert (full * half).sum(axis=1).min() > 0.99
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
+        MiniLMEmbedder(precision="fp8")
+
+
 def _chunks(n, contract="k1", prefix="clause"):
     return [{"chunk_id": f"{contract}-{i}", "contract_id": contract, "start": i * 10, "end": i * 10 + 9,
              "text": f"{prefix} {i} about {'payment' if i % 2 else 'termination'}"} for i in range(n)]

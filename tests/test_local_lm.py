@@ -131,6 +131,16 @@ def test_a_different_adapter_misses_the_cache(tiny, adapters, tmp_path, counted)
     assert answers[1] == answers[3] and len(set(answers[:3])) > 1  # the adapters are really applied
 
 
+def test_bfloat16_runs_in_bf16_and_is_keyed_apart(tiny, tmp_path, counted):
+    full = LocalLM(tiny, cache_dir=tmp_path / "cache", max_tokens=8)
+    half = LocalLM(tiny, cache_dir=tmp_path / "cache", max_tokens=8, precision="bfloat16")
+    assert full.cache_key(chat(QUESTIONS[0]), 8) != half.cache_key(chat(QUESTIONS[0]), 8)
+    assert isinstance(half.generate_batch([chat(QUESTIONS[0])])[0], str) and counted == [1]
+    assert str(half.load()[1].dtype) == "torch.bfloat16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        LocalLM(tiny, precision="half")
+
+
 def test_raw_call_returns_strings_and_records_history(tiny):
     lm = LocalLM(tiny, max_tokens=6)
     outputs = lm(messages=chat(QUESTIONS[0]))
