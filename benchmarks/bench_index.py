@@ -6,8 +6,9 @@ Each run, in its own subprocess and temporary SELFINSTRUCT_HOME:
   1. materialise cuad_corpus from CUAD minus one contract (untimed);
   2. time contract_chunks + vector_index (the full build) with the packaged MiniLM and embedded Chroma;
   3. time the embedder alone on a fixed sample of the same chunks (raw throughput, the limit);
-  4. add the held-back contract and time cuad_corpus + contract_chunks + vector_index again;
-  5. record peak RSS. Run 1 also materialises retrieval_eval.
+  4. add the held-back contract to the CUAD source and time cuad_corpus + contract_chunks + vector_index again;
+  5. drop a renamed copy of it in the contracts inbox and time its partition (row, chunks, vectors);
+  6. record peak RSS. Run 1 also materialises retrieval_eval.
 """
 
 import argparse
@@ -51,6 +52,31 @@ def minus_one(src: Path, dst: Path) -> str:
     return held
 
 
+def add_through_inbox(cuad: Path, held: str, resources: dict) -> float:
+    """Seconds from the held-back contract's txt in the contracts inbox to its vectors in the index: the
+    new_contracts_sensor path (one dynamic partition: row, chunks, vectors), run here without the daemon."""
+    import dagster as dg
+
+    from selfinstruct_assets.definitions import ASSETS
+    from selfinstruct_assets.loop.contract_inbox import read_contract_files
+    from selfinstruct_assets.partitions import ADDED_CONTRACTS
+    from resources.inbox import inbox_for
+
+    inbox = inbox_for("contracts")
+    # CUAD already holds the held-back contract by now: a copy under another name and first line is new.
+    with zipfile.ZipFile(cuad) as z:
+        inbox.write(Path(held).stem + " - inbox copy.txt", b"INBOX COPY\n" + z.read(held))
+    t0 = time.perf_counter()
+    [contract], _ = read_contract_files(inbox)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(ADDED_CONTRACTS.name, [contract["contract_id"]])
+        res = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=contract["contract_id"],
+                             selection=dg.AssetSelection.assets("added_contracts", "added_contract_chunks",
+                                                                "added_contract_index"))
+    assert res.success
+    return time.perf_counter() - t0
+
+
 def one_run(cuad: str, with_eval: bool, sample: int) -> dict:
     import dagster as dg
 
@@ -84,9 +110,11 @@ def one_run(cuad: str, with_eval: bool, sample: int) -> dict:
     embedder.embed(picked)
     raw_cps = len(picked) / (time.perf_counter() - t0)
     incremental = mat(cuad, ["cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index"])
+    partition = add_through_inbox(Path(cuad), held, resources)
     out = {"chunks_before": len(texts), "full_build_s": full, "build_chunks_per_s": len(texts) / full,
            "raw_chunks_per_s": raw_cps, "raw_sample": len(picked), "add_one_contract_s": incremental,
-           "held_back": held}
+           "add_one_contract_partition_s": partition, "held_back": held,
+           "embed_precision": getattr(embedder, "resolved_precision", lambda: "float32")()}
     if with_eval:
         t0 = time.perf_counter()
         mat("", ["retrieval_eval"])
