@@ -101,3 +101,24 @@ def test_backtranslation_picks_the_clause_most_like_a_seed_answer_and_asks_for_i
     assert cands[1]["answer"] == "" and cands[1]["question"] == ""  # no sentence of answer length: no call
     kept, rejected = filter_candidates(cands, HashingEmbedder().embed)
     assert [k["grounding"] for k in kept] == ["exact"] and rejected[0]["reason"].startswith("question length 0")
+
+
+def test_relevance_filter_rejects_a_question_unrelated_to_its_answer():
+    base = {"chunk_id": "c", "contract_id": "k", "context": TEXT, "seed_ids": []}
+    cands = [{**base, "question": "Which law governs this Agreement?",
+              "answer": "This Agreement shall be governed by the laws of Delaware."},
+             {**base, "contract_id": "k2", "question": "How many preamble filler texts are there?",
+              "answer": "This Agreement shall be governed by the laws of Delaware."}]
+    kept, rejected = filter_candidates(cands, HashingEmbedder().embed, min_relevance=0.2)  # cosines 0.28 and 0
+    assert [k["contract_id"] for k in kept] == ["k"]
+    assert rejected[0]["contract_id"] == "k2" and rejected[0]["reason"].startswith("question and answer unrelated")
+    assert len(filter_candidates(cands, HashingEmbedder().embed)[0]) == 2  # off by default
+
+
+def test_backtranslation_skips_debris_and_restores_question_marks():
+    from selfinstruct_assets.synthetic.backtranslate import answer_spans, as_question
+
+    assert answer_spans("12 Months 88 2 '!n]'' ,, 77 99. The Licensee shall pay all fees within thirty days.") == [
+        "The Licensee shall pay all fees within thirty days."]
+    assert as_question("What is the notice period\nextra") == "What is the notice period?"
+    assert as_question("The notice period.") == "The notice period."  # not a question: left for the filter

@@ -44,6 +44,7 @@ class SyntheticConfig(dg.Config):
     # 'backtranslate': the answer is a clause of the chunk and the teacher writes its question;
     # 'qa': the teacher writes question and answer (kept only when the answer is grounded).
     mode: str = "backtranslate"
+    min_relevance: float = 0.3  # least question-answer cosine (MiniLM) of a kept triplet; 0 turns the filter off
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=SYNTHETIC, outs={
@@ -66,7 +67,7 @@ def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cua
             cands = generate_candidates(chunks, seed_qa.to_dicts(), config.n_demos)
         else:
             raise ValueError(f"synthetic_qa mode must be 'backtranslate' or 'qa', got {config.mode!r}")
-    kept, rejected = filter_candidates(cands, embed, config.dup_threshold,
+    kept, rejected = filter_candidates(cands, embed, config.dup_threshold, min_relevance=config.min_relevance,
                                        exclude=list(zip(seed_qa["contract_id"], seed_qa["question"])))
     seconds = time.perf_counter() - t0
     grounded = sum(r["reason"] != "answer not grounded in context" for r in rejected) + len(kept)

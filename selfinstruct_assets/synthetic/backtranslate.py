@@ -24,6 +24,9 @@ from ..evaluation.parallel import thread_map
 from .generate import parse_raw_qa
 
 _SENTENCE = re.compile(r"[^.;\n]+(?:[.;]|$)")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_ASKING = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "does", "do",
+           "can", "may", "must", "shall", "will", "has", "have"}
 
 
 class WriteQuestion(dspy.Signature):
@@ -33,10 +36,24 @@ class WriteQuestion(dspy.Signature):
     question: str = dspy.OutputField(desc="one short question ending with '?'")
 
 
+def _prose(span: str) -> bool:
+    """Mostly words, not a table row, a page number or OCR debris."""
+    chars = span.replace(" ", "")
+    return len(_WORD.findall(span)) >= 4 and sum(ch.isalpha() for ch in chars) >= 0.6 * len(chars)
+
+
 def answer_spans(text: str, min_chars: int = 20, max_chars: int = 300) -> list[str]:
-    """The chunk's sentences of a sane answer length, whitespace-normalised, in order."""
+    """The chunk's prose sentences of a sane answer length, whitespace-normalised, in order."""
     spans = (" ".join(m.group(0).split()) for m in _SENTENCE.finditer(text))
-    return [s for s in spans if min_chars <= len(s) <= max_chars]
+    return [s for s in spans if min_chars <= len(s) <= max_chars and _prose(s)]
+
+
+def as_question(text: str) -> str:
+    """The reply's first line; a question word that lost its '?' gets it back (small teachers often drop it)."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if line and not line.endswith("?") and line.split()[0].lower() in _ASKING:
+        line = line.rstrip(" .:") + "?"
+    return line
 
 
 def pick_clauses(chunks: Sequence[dict], seeds: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
@@ -72,6 +89,6 @@ def backtranslate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], embe
             except (AdapterParseError, ValueError) as exc:
                 question = parse_raw_qa(getattr(exc, "lm_response", "") or "")[0]
         return {"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
-                "question": question.strip(), "answer": clause, "seed_ids": [d["seed_id"] for d in demos]}
+                "question": as_question(question), "answer": clause, "seed_ids": [d["seed_id"] for d in demos]}
 
     return thread_map(write, list(zip(chunks, picks)), threads)
