@@ -27,7 +27,7 @@ class LMSpec(dg.Config):
     region: str = ""  # bedrock: AWS region (empty = the AWS environment's)
     max_tokens: int = 64  # answers are short
     cache: bool = True  # bedrock/openai: answer repeated requests from the disk cache (local always caches)
-    precision: str = "float32"  # local: float32, bfloat16, or auto (bfloat16 where the CPU has native bf16)
+    precision: str = "auto"  # local: auto (bfloat16 where the CPU has native bf16, ~1.4x faster), float32, bfloat16
 
 
 class LLMResource(dg.ConfigurableResource):
