@@ -18,7 +18,7 @@ from pathlib import Path
 from resources.inbox import inbox_for
 from resources.paths import duckdb_path, project_home
 
-from .finetune.feedback import (FeedbackError, parse_feedback_line, read_feedback_file, read_feedback_inbox,
+from .loop.feedback import (FeedbackError, parse_feedback_line, read_feedback_file, read_feedback_inbox,
                                 write_feedback_file)
 from .loop.known import read_known, splits
 from .loop.serving import add_promote_parser

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from selfinstruct_assets.cli import main
-from selfinstruct_assets.finetune.feedback import feedback_inbox, read_feedback_inbox
+from selfinstruct_assets.loop.feedback import feedback_inbox, read_feedback_inbox
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 

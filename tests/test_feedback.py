@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from resources.inbox import Inbox
 from selfinstruct_assets.cli import main
-from selfinstruct_assets.finetune.feedback import (FEEDBACK_COLUMNS, REJECT_COLUMNS, FeedbackError, feedback_inbox,
+from selfinstruct_assets.loop.feedback import (FEEDBACK_COLUMNS, REJECT_COLUMNS, FeedbackError, feedback_inbox,
                                                    parse_feedback_line, read_feedback_bytes, read_feedback_file,
                                                    read_feedback_inbox, write_feedback_file)
 

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 from resources.project import InboxResource
 
 from ..constants import DUCKDB_POOL, LOOP
-from ..finetune.feedback import read_feedback_inbox
+from .feedback import read_feedback_inbox
 from .known import read_known, splits
 from .queries import read_query_inbox
 

@@ -32,11 +32,10 @@ from datetime import datetime, timedelta, timezone
 
 from resources.inbox import Inbox, as_inbox
 
-from ..finetune.feedback import (MAX_RAW_CHARS, check_contract, check_fields, check_lengths, check_types, json_type,
-                                 jsonl_lines, load_object, show_value)
+from .jsonl import (REJECT_COLUMNS, check_contract, check_fields, check_lengths, check_types,  # noqa: F401
+                    json_type, load_object, read_inbox_rows, read_rows, show_value)
 
 QUERY_COLUMNS = ("query_id", "question", "contract_id", "asked_at", "answer", "latency_s", "file", "line")
-REJECT_COLUMNS = ("file", "line", "reason", "raw")
 
 REQUIRED = ("question", "contract_id", "timestamp")
 OPTIONAL = ("query_id", "answer", "latency_s")
@@ -117,26 +116,14 @@ def default_query_id(file: str, line: int, text: str) -> str:
     return hashlib.sha256(f"{file}\0{line}\0{text}".encode("utf-8")).hexdigest()[:16]
 
 
-def _read_file(name: str, data: bytes, contracts: Mapping[str, str], now: datetime,
-               seen: dict[str, str]) -> tuple[list[dict], list[dict]]:
-    """Rows and rejects of one file; `seen` maps accepted query ids to where they were first seen, and grows."""
-    rows, rejects = [], []
-    for number, text, not_utf8 in jsonl_lines(data):
-        try:
-            if not_utf8:
-                raise QueryLogError(not_utf8)
-            row = parse_query_line(text, contracts, now)
-            if row["query_id"] is None:
-                row["query_id"] = default_query_id(name, number, text)
-            first = seen.get(row["query_id"])
-            if first is not None:
-                raise QueryLogError(f"duplicate query_id {show_value(row['query_id'])} (already seen {first})")
-        except QueryLogError as exc:
-            rejects.append({"file": name, "line": number, "reason": str(exc), "raw": text[:MAX_RAW_CHARS]})
-            continue
-        seen[row["query_id"]] = f"in file {name} line {number}"
-        rows.append({**row, "file": name, "line": number})
-    return rows, rejects
+def _parse(name: str, contracts: Mapping[str, str], now: datetime):
+    def parse(text: str, number: int) -> dict:
+        row = parse_query_line(text, contracts, now)
+        if row["query_id"] is None:
+            row["query_id"] = default_query_id(name, number, text)
+        return row
+
+    return parse
 
 
 def read_query_inbox(inbox: Inbox | str | os.PathLike, contracts: Mapping[str, str],
@@ -146,16 +133,6 @@ def read_query_inbox(inbox: Inbox | str | os.PathLike, contracts: Mapping[str, s
     Rows hold QUERY_COLUMNS in that order, rejects REJECT_COLUMNS. `now` (default: the current time) is
     fixed once for the whole read, so every line is held to the same future limit.
     """
-    inbox = as_inbox(inbox)
     now = _now(now)
-    seen: dict[str, str] = {}
-    rows, rejects = [], []
-    for file in inbox.files():
-        try:
-            data = inbox.read(file.name)
-        except FileNotFoundError:  # moved away by a consumer between listing and reading
-            continue
-        file_rows, file_rejects = _read_file(file.name, data, contracts, now, seen)
-        rows += file_rows
-        rejects += file_rejects
-    return rows, rejects
+    return read_inbox_rows(as_inbox(inbox), lambda name, data, seen: read_rows(
+        name, data, _parse(name, contracts, now), "query_id", QueryLogError, seen))

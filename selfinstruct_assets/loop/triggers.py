@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..finetune.feedback import read_feedback_bytes
+from .feedback import read_feedback_bytes
 
 
 @dataclass

@@ -29,23 +29,22 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from resources.inbox import Inbox, as_inbox
 
+from .jsonl import (REJECT_COLUMNS, check_contract, check_fields, check_lengths, check_types,  # noqa: F401
+                    load_object, read_inbox_rows, read_rows, show_value)
+
 FEEDBACK_COLUMNS = ("event_id", "question", "answer", "contract_id", "score", "comment", "source", "file", "line")
-REJECT_COLUMNS = ("file", "line", "reason", "raw")
 
 REQUIRED = ("event_id", "question", "answer", "contract_id", "score")
 OPTIONAL = ("comment", "source", "scale")
 SOURCES = ("human", "ai")
 SCALES = ("0-1", "1-5")
 MAX_CHARS = {"question": 4000, "answer": 4000, "comment": 2000, "event_id": 200}
-MAX_RAW_CHARS = 500
-_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null", list: "array",
-               dict: "object"}
 
 
 class FeedbackError(ValueError):
@@ -54,64 +53,6 @@ class FeedbackError(ValueError):
 
 def feedback_inbox(home: Path) -> Path:
     return Path(home) / "inbox" / "feedback"
-
-
-def show_value(value: object, limit: int = 80) -> str:
-    # Reasons quote the offending value, cut short so a 10 MB field does not become a 10 MB reason.
-    text = value if isinstance(value, str) else json.dumps(value)
-    return repr(text if len(text) <= limit else text[:limit] + "…")
-
-
-def json_type(value: object) -> str:
-    return _JSON_TYPES.get(type(value), "value")
-
-
-# The checks below take the error class to raise, so other JSON Lines logs (loop.queries) give the same reasons.
-
-def load_object(text: str, error: type[ValueError] = FeedbackError) -> dict:
-    """The JSON object on one line; `error` with the reason when the line is not one."""
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"invalid JSON: {exc.msg} (line char {exc.colno})") from None
-    except RecursionError:
-        raise error("invalid JSON: nested too deeply") from None
-    except ValueError as exc:  # Python refuses integers of over 4300 digits; the reason is before the advice
-        raise error(f"invalid JSON: {str(exc).split(':')[0]}") from None
-    if not isinstance(row, dict):
-        raise error(f"not a JSON object (got {json_type(row)})")
-    return row
-
-
-def check_fields(row: dict, required: Sequence[str], optional: Sequence[str],
-                 error: type[ValueError] = FeedbackError) -> None:
-    unknown = sorted(set(row) - set(required) - set(optional))
-    if unknown:
-        raise error(f"unknown field(s) {', '.join(map(show_value, unknown))}; allowed: "
-                    f"{', '.join((*required, *optional))}")
-    for field in required:
-        if field not in row:
-            raise error(f"missing field {field}")
-
-
-def check_types(row: dict, fields: Sequence[str], want: tuple[type, ...], name: str,
-                error: type[ValueError] = FeedbackError) -> None:
-    """Each of `fields` that the row holds is of a type in `want` (a boolean is no number); `name` says which."""
-    for field in (f for f in fields if f in row):
-        if isinstance(row[field], bool) and bool not in want or not isinstance(row[field], want):
-            raise error(f"wrong type for {field} (expected {name}, got {json_type(row[field])})")
-
-
-def check_lengths(row: dict, limits: Mapping[str, int], error: type[ValueError] = FeedbackError) -> None:
-    for field, limit in limits.items():
-        if len(row.get(field, "")) > limit:
-            raise error(f"oversize {field}: {len(row[field])} chars, at most {limit} allowed")
-
-
-def check_contract(contract_id: str, contracts: Mapping[str, str], error: type[ValueError] = FeedbackError) -> None:
-    if contract_id not in contracts:
-        raise error(f"unknown contract_id {show_value(contract_id)}: it must be a contract_id from "
-                    "cuad_contracts (selfinstruct query \"select contract_id from cuad_contracts\")")
 
 
 def normalise_score(score: float, scale: str | None) -> float:
@@ -133,40 +74,23 @@ def normalise_score(score: float, scale: str | None) -> float:
 
 def parse_feedback_line(text: str, contracts: Mapping[str, str]) -> dict:
     """One JSON line checked and normalised to the feedback fields (without file/line); FeedbackError if bad."""
-    row = load_object(text)
-    check_fields(row, REQUIRED, OPTIONAL)
+    row = load_object(text, FeedbackError)
+    check_fields(row, REQUIRED, OPTIONAL, FeedbackError)
     strings = ("event_id", "question", "answer", "contract_id", "comment", "source", "scale")
-    check_types(row, strings, (str,), "a string")
-    check_types(row, ("score",), (int, float), "a number")
+    check_types(row, strings, (str,), "a string", FeedbackError)
+    check_types(row, ("score",), (int, float), "a number", FeedbackError)
     for field in ("event_id", "question", "answer"):
         if not row[field].strip():
             raise FeedbackError(f"empty {field}")
-    check_lengths(row, MAX_CHARS)
+    check_lengths(row, MAX_CHARS, FeedbackError)
     if row.get("source", "human") not in SOURCES:
         raise FeedbackError(f"wrong value for source: {show_value(row['source'])} (expected 'human' or 'ai')")
     if row.get("scale", "0-1") not in SCALES:
         raise FeedbackError(f"wrong value for scale: {show_value(row['scale'])} (expected '0-1' or '1-5')")
-    check_contract(row["contract_id"], contracts)
+    check_contract(row["contract_id"], contracts, FeedbackError)
     return {"event_id": row["event_id"], "question": row["question"], "answer": row["answer"],
             "contract_id": row["contract_id"], "score": normalise_score(row["score"], row.get("scale")),
             "comment": row.get("comment", ""), "source": row.get("source", "human")}
-
-
-def jsonl_lines(data: bytes) -> Iterator[tuple[int, str, str | None]]:
-    """(number, text, None) per non-blank line, BOM and CRLF tolerated; (number, raw, reason) if not UTF-8."""
-    # Split on \n only: str.splitlines would also cut at U+2028 and friends, which JSON strings may hold.
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
-        line = line.removesuffix(b"\r")
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield (number, line.decode("utf-8", errors="replace")[:MAX_RAW_CHARS],
-                   f"not valid UTF-8: byte 0x{line[exc.start]:02x} at position {exc.start}")
-            continue
-        if text.strip():
-            yield number, text, None
 
 
 def _seen(seen_event_ids: Iterable[str]) -> dict[str, str]:
@@ -178,21 +102,7 @@ def read_feedback_bytes(name: str, data: bytes, contracts: Mapping[str, str],
     """Rows and rejects of one file's bytes named `name`. `seen`: ids accepted before; a dict (id -> where first
     seen) grows in place with this file's ids, so files read in turn share it; other iterables are copied."""
     seen = seen if isinstance(seen, dict) else _seen(seen)
-    rows, rejects = [], []
-    for number, text, not_utf8 in jsonl_lines(data):
-        try:
-            if not_utf8:
-                raise FeedbackError(not_utf8)
-            row = parse_feedback_line(text, contracts)
-            first = seen.get(row["event_id"])
-            if first is not None:
-                raise FeedbackError(f"duplicate event_id {show_value(row['event_id'])} (already seen {first})")
-        except FeedbackError as exc:
-            rejects.append({"file": name, "line": number, "reason": str(exc), "raw": text[:MAX_RAW_CHARS]})
-            continue
-        seen[row["event_id"]] = f"in file {name} line {number}"
-        rows.append({**row, "file": name, "line": number})
-    return rows, rejects
+    return read_rows(name, data, lambda text, _: parse_feedback_line(text, contracts), "event_id", FeedbackError, seen)
 
 
 def read_feedback_file(path: Path, contracts: Mapping[str, str],
@@ -210,18 +120,8 @@ def inbox_files(folder: Path) -> list[Path]:
 def read_feedback_inbox(inbox_or_folder: Inbox | Path | str, contracts: Mapping[str, str],
                         seen_event_ids: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
     """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order."""
-    inbox = as_inbox(inbox_or_folder)
-    seen = _seen(seen_event_ids)
-    rows, rejects = [], []
-    for file in inbox.files():
-        try:
-            data = inbox.read(file.name)
-        except FileNotFoundError:  # moved away by a consumer between listing and reading
-            continue
-        file_rows, file_rejects = read_feedback_bytes(file.name, data, contracts, seen)
-        rows += file_rows
-        rejects += file_rejects
-    return rows, rejects
+    return read_inbox_rows(as_inbox(inbox_or_folder), lambda name, data, seen: read_feedback_bytes(
+        name, data, contracts, seen), _seen(seen_event_ids))
 
 
 def write_feedback_file(inbox_or_folder: Inbox | Path | str, rows: Sequence[dict]) -> Path | str:
