@@ -85,6 +85,15 @@ def test_non_utf8_is_repaired_and_recorded(cuad_members, tmp_path):
     assert corpus.contracts[0]["text"].endswith("Signed in Z\u00fcrich \u2013 end")
 
 
+def test_mac_resource_forks_are_not_contracts(cuad_members, tmp_path):
+    row = cuad_members["rows"][0]
+    name = txt_name_for(row[0], cuad_members["texts"])
+    fork = f"__MACOSX/{ROOT}/full_contract_txt/._" + name.rsplit("/", 1)[1]
+    corpus = load(write_archive(tmp_path / "a.zip", cuad_members["header"], [row],
+                                {name: cuad_members["texts"][name], fork: b"\x00\x05\x16\x07 Mac OS X"}), tmp_path)
+    assert corpus.stats["contracts"] == 1 and corpus.rejects == []
+
+
 def test_empty_and_duplicate_contracts_are_counted(cuad_members, tmp_path):
     rows = cuad_members["rows"][:2]
     names = [txt_name_for(r[0], cuad_members["texts"]) for r in rows]

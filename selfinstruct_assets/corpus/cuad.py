@@ -82,7 +82,9 @@ def load_contract_texts(archive: CuadArchive, names: list[str], corpus: CuadCorp
     by_sha: dict[str, str] = {}
     duplicates = corpus.stats.setdefault("_duplicates", {})
     # Shortest name first, so 'X.txt' is kept and its copy 'X(1).txt' is the reported duplicate.
-    txt_names = [n for n in names if "full_contract_txt/" in n and n.lower().endswith(".txt")]
+    # Archives zipped on a Mac carry __MACOSX/.../._NAME resource forks beside each file: metadata, not contracts.
+    txt_names = [n for n in names if "full_contract_txt/" in n and n.lower().endswith(".txt")
+                 and "__MACOSX/" not in n and not PurePosixPath(n).name.startswith("._")]
     for name in sorted(txt_names, key=lambda n: (len(n), n)):
         text = _decode(corpus, name, archive.read(name))
         key = fold_name(name)
