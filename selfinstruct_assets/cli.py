@@ -22,6 +22,7 @@ from .loop.feedback import (FeedbackError, parse_feedback_line, read_feedback_fi
                                 write_feedback_file)
 from .loop.known import read_known, splits
 from .loop.serving import add_promote_parser
+from .loop.serving_table import write_serving_table
 from .tables import QueryError, format_table, query_readonly
 
 SUMMARY_SQL = {
@@ -163,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     add_promote_parser(sub, project_home)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        if args.command == "promote" and args.to and code == 0 and Path(duckdb_path()).exists():
+            # current.json moved: bring the SQL view of it along (the files stay the truth if this waits out)
+            if not write_serving_table(project_home() / "serving", duckdb_path()):
+                print("selfinstruct: the DuckDB file stayed locked; serving_model is refreshed at its next "
+                      "materialisation (serving/current.json is already updated)", file=sys.stderr)
+        return code
     except QueryError as exc:
         print(f"selfinstruct: {exc}", file=sys.stderr)
         return 2

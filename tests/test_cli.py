@@ -122,3 +122,25 @@ def test_cli_promote_lists_nothing_before_a_promotion(cli_home, capsys):
     assert "nothing yet in" in capsys.readouterr().err
     assert main(["promote", "--to", "previous"]) == 1
     assert "no promoted entry matches 'previous'" in capsys.readouterr().err
+
+
+def test_cli_rollback_moves_the_pointer_and_the_serving_model_table(cli_home, capsys):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from selfinstruct_assets.loop.serving import promote, snapshot_adapter
+
+    make_contracts_table(cli_home)
+    for i, method in enumerate(("sft", "dpo")):
+        src = cli_home / "adapters" / method
+        src.mkdir(parents=True)
+        (src / "adapter_config.json").write_text("{}")
+        save_file({"w": np.full((2, 2), i, dtype=np.float32)}, str(src / "adapter_model.safetensors"))
+        snap = snapshot_adapter(src, cli_home / "serving", f"{method}000000id")
+        promote(cli_home / "serving", {"method": method, "adapter_id": f"{method}000000id", "path": str(snap),
+                                       "scores": {"cuad_match": 0.1 * i}, "benchmark_run_id": "r"}, reason="gate")
+    assert main(["promote", "--to", "previous"]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "sft"
+    with duckdb.connect(str(cli_home / "selfinstruct.duckdb"), read_only=True) as conn:
+        rows = conn.execute("select method, is_current from serving_model order by promoted_at").fetchall()
+    assert rows == [("sft", False), ("dpo", False), ("sft", True)]

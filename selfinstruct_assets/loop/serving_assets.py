@@ -18,11 +18,8 @@ from resources.project import ProjectHome
 
 from ..constants import DUCKDB_POOL, LOOP
 from ..tables import append_rows
-from .serving import current, gate, history, pick_candidate, promote, snapshot_adapter
-
-SERVING_SCHEMA = {"entry_id": pl.Utf8, "method": pl.Utf8, "adapter_id": pl.Utf8, "path": pl.Utf8,
-                  "cuad_match": pl.Float64, "judge_score": pl.Float64, "benchmark_run_id": pl.Utf8,
-                  "promoted_at": pl.Utf8, "reason": pl.Utf8, "is_current": pl.Boolean}
+from .serving import current, gate, pick_candidate, promote, snapshot_adapter
+from .serving_table import serving_table
 
 DECISIONS_SCHEMA = {"run_id": pl.Utf8, "created_at": pl.Datetime("us"), "candidate_method": pl.Utf8,
                     "candidate_adapter_id": pl.Utf8, "served_adapter_id": pl.Utf8, "metric": pl.Utf8,
@@ -93,15 +90,6 @@ def candidate_not_worse(home: ProjectHome) -> dg.AssetCheckResult:
     decision = json.loads(_candidate_file(home).read_text())["decision"]
     return dg.AssetCheckResult(passed=bool(decision["passed"]), metadata={
         k: v for k, v in decision.items() if isinstance(v, (str, int, float, bool))})
-
-
-def serving_table(root) -> pl.DataFrame:
-    """Every promoted entry, the current one flagged: what `selfinstruct query` shows as `serving_model`."""
-    now = (current(root) or {}).get("entry_id")
-    rows = [{**{k: e.get(k) for k in SERVING_SCHEMA if k in e}, "cuad_match": (e.get("scores") or {}).get("cuad_match"),
-             "judge_score": (e.get("scores") or {}).get("judge_score"), "is_current": e["entry_id"] == now}
-            for e in history(root)]
-    return pl.DataFrame(rows, schema=SERVING_SCHEMA)
 
 
 @dg.asset(group_name=LOOP, pool=DUCKDB_POOL, deps=[serving_candidate])
