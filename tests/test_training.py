@@ -110,6 +110,7 @@ def test_settings_defaults():
     (SFTSettings, {"grad_accum": 1.5}, "grad_accum"),
     (SFTSettings, {"max_length": 4}, "max_length"),
     (SFTSettings, {"device": "tpu"}, "device"),
+    (SFTSettings, {"precision": "fp16"}, "precision"),
     (SFTSettings, {"logging_steps": 0}, "logging_steps"),
     (DPOSettings, {"beta": 0.0}, "beta"),
     (ORPOSettings, {"beta": -1.0}, "beta"),
@@ -340,3 +341,14 @@ def test_smollm_sft_then_dpo(tmp_path_factory):
                                   return_dict=True)
     generated = model.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
     assert generated.shape[1] > enc["input_ids"].shape[1]
+
+
+def test_cpu_training_autocasts_bf16_only_when_asked_or_native():
+    import torch
+
+    from resources.cpu import cpu_has_bf16
+    from training._common import resolve_device
+
+    assert resolve_device("cpu", "float32") == ("cpu", torch.float32, {"use_cpu": True, "bf16": False, "fp16": False})
+    assert resolve_device("cpu", "bfloat16") == ("cpu", torch.float32, {"use_cpu": True, "bf16": True, "fp16": False})
+    assert resolve_device("cpu", "auto")[2]["bf16"] == cpu_has_bf16()  # master weights stay float32 either way

@@ -76,16 +76,25 @@ def check_rows(kind: str, dataset) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------- device
 
 
-def resolve_device(device: str) -> tuple[str, "object", dict]:
-    """(device, model dtype, TrainingArguments precision kwargs) for `auto`, `cpu` or `cuda`."""
+def resolve_device(device: str, precision: str = "auto") -> tuple[str, "object", dict]:
+    """(device, model dtype, TrainingArguments precision kwargs) for `auto`, `cpu` or `cuda`.
+
+    On a GPU, bf16 weights where supported. On a CPU the weights stay float32 and bf16 is autocast, which is
+    about twice as fast where the CPU multiplies bf16 natively (benchmarks/RESULTS.md) and slow elsewhere.
+    """
     import torch
+
+    from resources.cpu import cpu_has_bf16
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but torch sees no CUDA device; use device='auto' or 'cpu'")
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    dtype = torch.bfloat16 if bf16 else torch.float32
+    if precision == "auto":
+        native = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_has_bf16()
+        precision = "bfloat16" if native else "float32"
+    bf16 = precision == "bfloat16"
+    dtype = torch.bfloat16 if bf16 and device == "cuda" else torch.float32
     # trl's configs default bf16 to True (autocast even on CPU); fp32 is asked for explicitly.
     return device, dtype, {"use_cpu": device == "cpu", "bf16": bf16, "fp16": False}
 

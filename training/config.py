@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16")
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -69,6 +70,9 @@ class TrainSettings:
     seed: int = field(default=0, metadata={"help": "Seed for adapter init, shuffling and sampling."})
     device: str = field(
         default="auto", metadata={"help": "auto (CUDA when available, bf16 where supported), cpu or cuda."})
+    precision: str = field(
+        default="auto", metadata={"help": "auto (bf16 on a bf16 GPU, bf16 autocast on a CPU with native bf16, "
+                                          "else float32), float32 or bfloat16."})
     logging_steps: int = field(default=1, metadata={"help": "Optimizer steps between progress reports."})
 
     def __post_init__(self):
@@ -88,6 +92,8 @@ class TrainSettings:
         _check_int("seed", self.seed, 0, 2**32 - 1)
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         _check_int("logging_steps", self.logging_steps, 1, 1_000_000)
 
 

@@ -56,7 +56,7 @@ def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSet
 
     rows = check_rows(kind, dataset)
     base_model, out_dir = Path(base_model), Path(out_dir)
-    _, dtype, precision = resolve_device(settings.device)
+    _, dtype, precision = resolve_device(settings.device, settings.precision)
     tok, model = _load(base_model, dtype, Path(start_adapter) if start_adapter else None)
     peft_config = None if start_adapter else lora_config(settings)
     progress = Progress(kind, on_log)
@@ -68,7 +68,8 @@ def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSet
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
-        trained = trainer.accelerator.unwrap_model(trainer.model)
+        # keep_fp32_wrapper=False: drop the bf16 autocast that mixed precision wrapped around forward()
+        trained = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     trainable, total = param_counts(trained)
     metrics = {
         "trainer": kind, "steps": trainer.state.global_step,
@@ -76,6 +77,7 @@ def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSet
         "trainable_params": trainable, "total_params": total,
         "tokens_per_s": progress.tokens / seconds if seconds > 0 else 0.0, "seconds": round(seconds, 3),
         "adapter_path": str(out_dir), "base_model": str(base_model),
+        "precision": "bfloat16" if precision["bf16"] else "float32",
     }
     extra = {"settings": asdict(settings), "start_adapter": str(start_adapter) if start_adapter else None,
              "rows": len(rows)}
