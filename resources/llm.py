@@ -33,7 +33,7 @@ class LMSpec(dg.Config):
 class LLMResource(dg.ConfigurableResource):
     """Hands out one DSPy LM per role; the instances are built lazily and reused within a run."""
 
-    generator: LMSpec = LMSpec()
+    generator: LMSpec = LMSpec(max_tokens=96)  # a CUAD clause of 300 characters is about 70 tokens
     teacher: LMSpec = LMSpec(max_tokens=96)
     judge: LMSpec = LMSpec(max_tokens=48)
     home: str = ""  # where caches live; empty = SELFINSTRUCT_HOME

@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from concurrent.futures import Future
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,6 +36,19 @@ from .cpu import resolve_precision
 log = logging.getLogger(__name__)
 
 BACKEND = "transformers"
+
+
+class _Weights:
+    """A loaded tokenizer and model; one generate at a time runs on it, whichever instance asks."""
+
+    __slots__ = ("tok", "model", "stops", "lock", "__weakref__")
+
+    def __init__(self, tok, model, stops: list[int]):
+        self.tok, self.model, self.stops, self.lock = tok, model, stops, threading.Lock()
+
+
+_SHARED: "weakref.WeakValueDictionary[tuple, _Weights]" = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 _fingerprints: dict[tuple, str] = {}  # (folder, file stats) -> hash; weights are hashed once per process
 
@@ -135,30 +149,43 @@ class LocalLM(dspy.BaseLM):
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self) -> tuple:
-        """(tokenizer, model, stop ids), loaded on first use and kept for the instance's life."""
+        """(tokenizer, model, stop ids), loaded on first use; instances of the same folder, adapter, precision
+        and device share one copy (a run holds several: generator, judge, teacher, samplers)."""
         rt = self._rt
         with rt.lock:
             if rt.loaded is None:
                 import torch
-                from transformers import AutoModelForCausalLM, AutoTokenizer
 
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-                tok = AutoTokenizer.from_pretrained(self.model_dir)
-                tok.padding_side = "left"  # generation continues from the right edge of every row
-                if tok.pad_token is None:
-                    tok.pad_token = tok.eos_token
-                dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
-                model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
-                if self.adapter_path:
-                    from peft import PeftModel
+                key = (str(self.model_dir.resolve()), self.adapter_path and str(self.adapter_path.resolve()),
+                       self.precision, device)
+                with _SHARED_LOCK:
+                    weights = _SHARED.get(key)
+                    if weights is None:
+                        weights = _SHARED[key] = self._load_weights(device)
+                rt.loaded = weights  # a strong reference: the shared copy lives while an instance uses it
+            w = rt.loaded
+            return w.tok, w.model, w.stops
 
-                    model = PeftModel.from_pretrained(model, self.adapter_path)
-                model.to(device).eval()
-                stops = {tok.eos_token_id, *(tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")
-                                             if t in tok.get_vocab())}
-                rt.loaded = (tok, model, sorted(i for i in stops if i is not None))
-                log.info("LocalLM loaded %s on %s", self.model, device)
-            return rt.loaded
+    def _load_weights(self, device: str) -> "_Weights":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(self.model_dir)
+        tok.padding_side = "left"  # generation continues from the right edge of every row
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
+        if self.adapter_path:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, self.adapter_path)
+        model.to(device).eval()
+        stops = {tok.eos_token_id, *(tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")
+                                     if t in tok.get_vocab())}
+        log.info("LocalLM loaded %s on %s", self.model, device)
+        return _Weights(tok, model, sorted(i for i in stops if i is not None))
 
     def _identity(self) -> tuple[str, str | None]:
         if self._rt.ids is None:
@@ -188,7 +215,7 @@ class LocalLM(dspy.BaseLM):
         tok, model, stops = self.load()
         texts = [tok.apply_chat_template(normalize(m), tokenize=False, add_generation_prompt=True) for m in batch]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        with self._rt.lock, torch.inference_mode():
+        with self._rt.loaded.lock, torch.inference_mode():
             torch.manual_seed(self.seed)
             sampling = {"do_sample": True, "temperature": self.sample_temperature, "top_p": 0.95, "top_k": 50} \
                 if self.sample_temperature > 0 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}

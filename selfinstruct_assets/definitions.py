@@ -48,7 +48,7 @@ def default_resources(database: str | None = None, base_model: str = "", embedde
         "inbox": InboxResource(),
         "embedder": EmbedderResource(backend=embedder),
         "chroma": ChromaResource(),
-        "llm": LLMResource(generator=LMSpec(**local), teacher=LMSpec(max_tokens=96, **local),
+        "llm": LLMResource(generator=LMSpec(max_tokens=96, **local), teacher=LMSpec(max_tokens=96, **local),
                            judge=LMSpec(max_tokens=48, **local)),
     }
 

@@ -222,3 +222,11 @@ def test_sampling_is_seeded_and_keyed_apart_from_greedy(tiny, tmp_path):
     a, b = s1.generate_batch(convs), s1_again.generate_batch(convs)
     assert a == b  # same seed, same batch: same samples, cached or not
     assert a != s2.generate_batch(convs) and a != greedy.generate_batch(convs)
+
+
+def test_instances_of_the_same_weights_share_one_loaded_model(tiny, adapters):
+    a = LocalLM(tiny, max_tokens=4)
+    b = LocalLM(tiny, max_tokens=9)  # another role: same folder and precision, other settings
+    with_adapter = LocalLM(tiny, adapter_path=adapters[0], max_tokens=4)
+    assert a.load()[1] is b.load()[1]
+    assert with_adapter.load()[1] is not a.load()[1]

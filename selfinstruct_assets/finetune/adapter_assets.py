@@ -19,24 +19,41 @@ from .prompts import preference_row, sft_row
 MIN_PAIRS = 4  # below this DPO/ORPO are skipped (and the preference_pairs_minimum check fails)
 
 
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
 class TrainConfig(dg.Config):
     epochs: float = 1.0
     max_steps: int = -1  # -1: run `epochs`
-    learning_rate: float = 0.0  # 0: the trainer's default (SFT 2e-4, DPO 5e-5, ORPO 8e-5, GRPO 1e-5)
-    batch_size: int = 4
-    grad_accum: int = 1
+    learning_rate: float = 0.0  # 0: the trainer's default (DPO 5e-5, GRPO 1e-5; 2e-4 lost to 5e-5 for DPO)
+    # One row per micro-batch: with the vocabulary's 49k logits per token, a batch of 4 DPO pairs peaked at
+    # 12 GB on the CPU and one at 4.8 GB (benchmarks/RESULTS.md); accumulation keeps the step at 4 rows.
+    batch_size: int = 1
+    grad_accum: int = 4
     max_length: int = 768  # tokens of prompt + answer
-    lora_r: int = 8
-    lora_alpha: int = 16
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_targets: list[str] = ALL_LINEAR  # every linear layer of the Llama block
     beta: float = 0.1  # DPO/ORPO only
     seed: int = 0
+
+
+class SftConfig(TrainConfig):
+    # A few epochs at a LoRA-sized learning rate: one epoch at 2e-4 left the base model's answers unchanged.
+    epochs: float = 3.0
+    learning_rate: float = 1e-3
+
+
+class OrpoConfig(TrainConfig):
+    learning_rate: float = 1e-3  # ORPO starts from the base model, so it needs SFT's rate to learn the answer form
 
 
 def _settings(kind: str, c: TrainConfig):
     from training.config import settings_from_dict
 
     values = {"epochs": c.epochs, "max_steps": c.max_steps, "batch_size": c.batch_size, "grad_accum": c.grad_accum,
-              "max_length": c.max_length, "seed": c.seed, "lora": {"r": c.lora_r, "alpha": c.lora_alpha}}
+              "max_length": c.max_length, "seed": c.seed,
+              "lora": {"r": c.lora_r, "alpha": c.lora_alpha, "target_modules": list(c.lora_targets)}}
     if c.learning_rate > 0:
         values["learning_rate"] = c.learning_rate
     if kind in ("dpo", "orpo"):
@@ -63,7 +80,7 @@ def _result(kind: str, metrics: dict, rows: int, extra: dict | None = None) -> d
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def sft_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: ProjectHome, llm: LLMResource,
+def sft_adapter(context: dg.AssetExecutionContext, config: SftConfig, home: ProjectHome, llm: LLMResource,
                 sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """LoRA supervised fine-tuning of the base model on `sft_dataset`."""
     from training.trainers import train_sft
@@ -100,7 +117,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: Pr
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def orpo_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: ProjectHome, llm: LLMResource,
+def orpo_adapter(context: dg.AssetExecutionContext, config: OrpoConfig, home: ProjectHome, llm: LLMResource,
                  preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """ORPO on the preference pairs, from the base model (ORPO needs no SFT stage)."""
     from training.trainers import train_orpo
