@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,11 +64,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="fresh `selfinstruct demo` runs")
     ap.add_argument("--harvest", default=None, help="a home where `make demo` already ran, added as a run")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_demo.json"))
+    ap.add_argument("--keep", default=None, help="move the last fresh run's home here (for bench_rag/bench_loop)")
     args = ap.parse_args()
     runs = [{**read_run(Path(args.harvest).resolve()), "harvested": True}] if args.harvest else []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(dir="/work" if Path("/work").is_dir() else None) as tmp:
             runs.append(fresh_run(Path(tmp)))
+            if args.keep and i == args.runs - 1:
+                shutil.move(str(Path(tmp) / "home"), args.keep)
         print(json.dumps({k: v for k, v in runs[-1].items() if k not in ("steps", "summary")}), flush=True)
     keys = sorted({k for r in runs for k in r["steps"]})
     median = {k: statistics.median(r["steps"][k] for r in runs if k in r["steps"]) for k in keys}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from selfinstruct_assets.loop import serving
-from selfinstruct_assets.loop.serving import (add_promote_parser, current, gate, history, pick_candidate, promote,
-                                              rollback, snapshot_adapter)
+from selfinstruct_assets.loop.serving import (adapter_dir, add_promote_parser, current, gate, history,
+                                              pick_candidate, promote, rollback, snapshot_adapter)
 
 
 def row(method: str, cuad, judge=0.5, run_id="run-1") -> dict:
@@ -185,7 +185,8 @@ def test_rollback_by_entry_id_and_previous_toggling_and_a_no_op(tmp_path, three)
     assert rollback(root, "previous")["adapter_id"] == "aaaaaa111111"
     serve(tmp_path, "sft", "aaaaaa111111")  # the served adapter promoted again: "previous" looks past it
     assert rollback(root, "previous")["adapter_id"] == "cccccc333333"
-    shutil.rmtree(three[0]["path"])  # a snapshot deleted by hand is never pointed at again
+    assert three[0]["path"] == "adapters/aaaaaa111111"  # relative to the serving root: a moved home still serves
+    shutil.rmtree(adapter_dir(root, three[0]))  # a snapshot deleted by hand is never pointed at again
     with pytest.raises(ValueError, match="has no adapter_model.safetensors"):
         rollback(root, "previous")
 

@@ -3,7 +3,6 @@
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 import dspy
@@ -15,7 +14,7 @@ from resources.local_lm import adapter_hash
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
 
 from ..constants import DUCKDB_POOL, FINETUNE
-from ..loop.serving import current
+from ..loop.serving import adapter_dir, current
 from ..rag.assets import _retriever
 from ..rag.evaluate import sample_questions
 from ..tables import append_rows
@@ -65,7 +64,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     models = {"base": None, **{a: adapters_dir / a for a in ADAPTERS if (adapters_dir / a).is_dir()}}
     served = current(home.subdir("serving"))
     if served is not None:  # the gate compares candidates with the served adapter on this very run's questions
-        models["serving"] = Path(served["path"])
+        models["serving"] = adapter_dir(home.subdir("serving"), served)
     ids_by_method = {m: "" for m in ("standard_rag", "optimized_rag", "base")}
     t0 = time.perf_counter()
     with dspy.context(**llm.context("judge")):

@@ -156,21 +156,30 @@ def _write_json(path: Path, record: dict) -> None:
         raise
 
 
+def adapter_dir(serving_root: Path, entry: dict) -> Path:
+    """The folder an entry serves: its `path`, taken relative to the serving root unless absolute."""
+    path = Path(entry["path"])
+    return (path if path.is_absolute() else Path(serving_root) / path).resolve()
+
+
 def promote(serving_root: Path, entry: dict, reason: str) -> dict:
     """Serve `entry` (a snapshot and its scores): append it to the history, then point current.json at it."""
     missing = [key for key in ENTRY_KEYS if key not in entry]
     if missing or not isinstance(entry["scores"], dict):
         raise ValueError(f"promote: the entry lacks {', '.join(missing) or 'a dict of scores'}; it needs "
                          f"{', '.join(ENTRY_KEYS)}, scores being a dict such as {{'cuad_match': 0.4}}")
-    if not (Path(entry["path"]) / "adapter_model.safetensors").is_file():
-        raise ValueError(f"promote: {entry['path']} has no adapter_model.safetensors; promote the folder "
+    root = Path(serving_root)
+    folder = adapter_dir(root, entry)
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise ValueError(f"promote: {folder} has no adapter_model.safetensors; promote the folder "
                          "snapshot_adapter() returned, never a training output that the next run overwrites")
     if not isinstance(reason, str) or not reason.strip():
         raise ValueError("promote: give a reason (a sentence such as gate()'s), so the history explains itself")
-    root = Path(serving_root)
     root.mkdir(parents=True, exist_ok=True)
+    # Snapshots under the serving root are recorded relative to it, so a moved or copied home still serves.
+    stored = folder.relative_to(root.resolve()) if folder.resolve().is_relative_to(root.resolve()) else folder
     stamp = {"entry_id": uuid.uuid4().hex[:10], "promoted_at": datetime.now(timezone.utc).isoformat(), "reason": reason}
-    record = {**{k: v for k, v in entry.items() if k not in stamp}, "path": str(entry["path"]), **stamp}
+    record = {**{k: v for k, v in entry.items() if k not in stamp}, "path": str(stored), **stamp}
     # History first: a kill in between leaves an entry that was never served, not a pointer without a record.
     _append_line(root / "history.jsonl", json.dumps(record, default=str) + "\n")
     _write_json(root / "current.json", record)

@@ -18,7 +18,7 @@ from resources.project import ProjectHome
 
 from ..constants import DUCKDB_POOL, LOOP
 from ..tables import append_rows
-from .serving import current, gate, pick_candidate, promote, snapshot_adapter
+from .serving import adapter_dir, current, gate, pick_candidate, promote, snapshot_adapter
 from .serving_table import serving_table
 
 DECISIONS_SCHEMA = {"run_id": pl.Utf8, "created_at": pl.Datetime("us"), "candidate_method": pl.Utf8,
@@ -103,5 +103,6 @@ def serving_model(context: dg.AssetExecutionContext, home: ProjectHome) -> dg.Ou
     else:
         now = promote(root, record["entry"], reason=record["decision"]["reason"])
     table = serving_table(root)
-    return dg.Output(table, metadata={"method": now["method"], "adapter_id": now["adapter_id"], "path": now["path"],
+    return dg.Output(table, metadata={"method": now["method"], "adapter_id": now["adapter_id"],
+                                      "path": str(adapter_dir(root, now)),
                                       "entries": table.height})
