@@ -105,6 +105,17 @@ def test_contracts_decision_indexes_new_and_changed_texts_and_rejects_the_rest(t
     assert not again.request and again.reason == "no new complete contract files"
 
 
+def test_a_contract_without_final_newline_is_taken_once_it_settled(tmp_path):
+    inbox = Inbox(str(tmp_path), suffixes=(".txt", ".zip"))
+    path = tmp_path / "Late Supply Agreement.txt"
+    path.write_text("This Supply Agreement is made between A and B.")  # no final newline, like most contracts
+    os.utime(path, (NOW, NOW))
+    fresh, _ = contracts_decision(inbox, None, {}, cuad_ids=set(), now=NOW + 2)
+    assert not fresh.request  # modified 2 s ago: maybe still being copied
+    settled, _ = contracts_decision(inbox, None, {}, cuad_ids=set(), now=NOW + 15)
+    assert settled.request and [cid for cid, _ in settled.items] == [contract_id_for(path.name)]
+
+
 def test_drift_requests_regeneration_once_per_report_and_respects_the_cooldown():
     assert drift_decision({}, None, False, "", NOW, 600).reason == "no new drift_report"
     calm = drift_decision({}, 5, False, "", NOW, 600)

@@ -64,7 +64,7 @@ def new_contracts_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
                                                      patience_s=SENSOR_PATIENCE_S)[1]}
         except QueryError as exc:
             return dg.SkipReason(f"cannot read the contracts yet: {exc}")
-        d, rejects = contracts_decision(inbox.get("contracts"), context.cursor, known, cuad)
+        d, rejects = contracts_decision(inbox.get("contracts"), context.cursor, known, cuad, now=time.time())
         for r in rejects:  # the tick log in the UI is where a dropped file is explained
             context.log.warning(f"contracts inbox: {r['source']}: {r['reason']} ({r['action']})")
         if not d.request:
@@ -87,7 +87,8 @@ def drift_sensor(query_job: dg.JobDefinition, regenerate_job: dg.JobDefinition) 
     def _sensor(context: dg.SensorEvaluationContext, inbox: InboxResource):
         state = json.loads(context.cursor or "{}")
         source = inbox.get("queries")
-        queries = new_files_decision(source.files(), source.read, json.dumps(state.get("queries", {})), "query")
+        queries = new_files_decision(source.files(), source.read, json.dumps(state.get("queries", {})), "query",
+                                     time.time())
         state["queries"] = json.loads(queries.cursor)
         requests = []
         if queries.request:

@@ -4,7 +4,8 @@
     if decision.request: ...  # one run for decision.new_rows rows; store decision.cursor either way
 
 A file counts once it is complete: writers publish by rename, and a file whose last byte is not a newline
-is only taken once it has not changed between two ticks. Rows are counted by event id, so a file dropped
+is only taken once it has not changed between two ticks or was last modified `SETTLE_S` seconds before
+the tick (a contract's text rarely ends in a newline). Rows are counted by event id, so a file dropped
 twice, or a row repeated in another file, never triggers a second run; consumed ids are kept in the
 cursor as short hashes.
 """
@@ -17,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .feedback import read_feedback_bytes
+
+SETTLE_S = 10.0  # seconds unmodified after which a file without a final newline counts as complete
 
 
 @dataclass
@@ -42,7 +45,7 @@ def _load(cursor: str | None) -> dict:
 
 
 def changed_files(files: Sequence, read: Callable[[str], bytes], taken: Mapping[str, list],
-                  last_seen: Mapping[str, list]) -> tuple[dict[str, bytes], dict[str, list]]:
+                  last_seen: Mapping[str, list], now: float | None = None) -> tuple[dict[str, bytes], dict[str, list]]:
     """(complete new-or-changed files' bytes, stats of every new-or-changed file) against `taken`."""
     fresh, stats = {}, {}
     for f in files:
@@ -53,7 +56,8 @@ def changed_files(files: Sequence, read: Callable[[str], bytes], taken: Mapping[
             data = read(f.name)
         except FileNotFoundError:  # moved away between listing and reading
             continue
-        if data.endswith(b"\n") or last_seen.get(f.name) == _stat(f):
+        settled = now is not None and now - float(f.modified) >= SETTLE_S
+        if data.endswith(b"\n") or settled or last_seen.get(f.name) == _stat(f):
             fresh[f.name] = data
     return fresh, stats
 
@@ -63,7 +67,7 @@ def feedback_decision(files: Sequence, read: Callable[[str], bytes], contracts: 
     """Request a refresh when >= `min_rows` new valid rows wait, or the oldest of them waited `max_wait_s`."""
     state = _load(cursor)
     taken, consumed = state.get("files", {}), set(state.get("ids", []))
-    fresh, stats = changed_files(files, read, taken, state.get("seen", {}))
+    fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now)
     modified = {f.name: float(f.modified) for f in files}
     new_ids: dict[str, float] = {}  # short id -> when its file arrived
     for name, data in fresh.items():
@@ -86,11 +90,12 @@ def feedback_decision(files: Sequence, read: Callable[[str], bytes], contracts: 
     return Decision(False, reason, json.dumps({**state, "seen": stats}), new_rows=len(new_ids))
 
 
-def new_files_decision(files: Sequence, read: Callable[[str], bytes], cursor: str | None, what: str) -> Decision:
+def new_files_decision(files: Sequence, read: Callable[[str], bytes], cursor: str | None, what: str,
+                       now: float | None = None) -> Decision:
     """Request a run when complete files are new or changed since the last request (the query log's trigger)."""
     state = _load(cursor)
     taken = state.get("files", {})
-    fresh, stats = changed_files(files, read, taken, state.get("seen", {}))
+    fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now)
     if not fresh:
         return Decision(False, f"no new complete {what} files", json.dumps({**state, "seen": stats}))
     names = sorted(fresh)
@@ -101,7 +106,7 @@ def new_files_decision(files: Sequence, read: Callable[[str], bytes], cursor: st
 
 
 def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str, str]], cuad_ids: set[str],
-                       eval_fraction: float = 0.2) -> tuple[Decision, list[dict]]:
+                       eval_fraction: float = 0.2, now: float | None = None) -> tuple[Decision, list[dict]]:
     """(decision, rejects) for the contracts inbox: `items` are (contract_id, sha256) of contracts to (re)index.
 
     `known` maps contract_id -> (split, sha256) of every contract loaded so far, `cuad_ids` those of the
@@ -111,7 +116,8 @@ def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str,
     from .contract_inbox import read_contract_files
 
     state = _load(cursor)
-    fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}))
+    fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}),
+                                 now)
     if not fresh:
         return Decision(False, "no new complete contract files", json.dumps({**state, "seen": stats})), []
     others = {sha: cid for cid, (_, sha) in known.items()}
