@@ -177,7 +177,8 @@ def promote(serving_root: Path, entry: dict, reason: str) -> dict:
         raise ValueError("promote: give a reason (a sentence such as gate()'s), so the history explains itself")
     root.mkdir(parents=True, exist_ok=True)
     # Snapshots under the serving root are recorded relative to it, so a moved or copied home still serves.
-    stored = folder.relative_to(root.resolve()) if folder.resolve().is_relative_to(root.resolve()) else folder
+    base = root.resolve()
+    stored = folder.relative_to(base) if folder.is_relative_to(base) else folder  # adapter_dir() resolved it
     stamp = {"entry_id": uuid.uuid4().hex[:10], "promoted_at": datetime.now(timezone.utc).isoformat(), "reason": reason}
     record = {**{k: v for k, v in entry.items() if k not in stamp}, "path": str(stored), **stamp}
     # History first: a kill in between leaves an entry that was never served, not a pointer without a record.
