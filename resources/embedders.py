@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .cpu import resolve_precision
+from selfinstruct_core.cpu import resolve_precision
 
 
 class Embedder(Protocol):

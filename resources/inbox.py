@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfinstruct_core.artifacts import publish_bytes
+
 KINDS = {"feedback": (".jsonl",), "queries": (".jsonl",), "contracts": (".txt", ".zip")}
 TMP_SUFFIX = ".tmp"
 
@@ -153,22 +155,8 @@ class Inbox:
             except ClientError as exc:
                 raise self._s3_missing(exc, name) from exc
             return self.location + name
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path, tmp = self.folder / name, self.folder / (name + TMP_SUFFIX)
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())  # the bytes reach the disk before the name does
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        if os.name == "posix":  # the rename itself survives a crash only once the folder is synced
-            fd = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        # NAME.tmp is the inboxes' protocol for a file being written (readers refuse the suffix).
+        path = publish_bytes(self.folder / name, data, tmp_name=name + TMP_SUFFIX)
         return str(path)
 
 
@@ -186,7 +174,7 @@ def inbox_root() -> str:
     root = os.environ.get("SELFINSTRUCT_INBOX")
     if root:
         return root
-    from resources.paths import project_home
+    from selfinstruct_core.paths import project_home
 
     return str(project_home() / "inbox")
 

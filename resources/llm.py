@@ -13,7 +13,8 @@ import dagster as dg
 import dspy
 from pydantic import PrivateAttr
 
-from .project import project_home
+from selfinstruct_core.base_model import locate_base_model
+from selfinstruct_core.paths import project_home
 
 ROLES = ("generator", "teacher", "judge")
 
@@ -61,21 +62,12 @@ class LLMResource(dg.ConfigurableResource):
         """Keyword arguments for `dspy.context`: the role's LM, and no JSON-adapter retry (it doubles calls)."""
         return {"lm": self.lm(role), "adapter": dspy.ChatAdapter(use_json_adapter_fallback=False)}
 
-    def base_model_dir(self) -> Path:
-        """The local model folder adapters are trained on: the generator's local model, else packaged SmolLM2."""
-        s = self.generator
-        if s.backend == "local" and s.model:
-            return Path(s.model)
-        from training.base_model import prepare_base_model
-
-        return prepare_base_model(self._root() / "models")
-
-    def local_lm(self, adapter_path: str | Path | None = None, *, max_tokens: int | None = None,
-                 sample_temperature: float = 0.0, seed: int = 0):
-        """A LocalLM on `base_model_dir()` (plus an adapter), sharing this resource's LM cache."""
+    def local_lm(self, base_model: str | Path, adapter_path: str | Path | None = None, *,
+                 max_tokens: int | None = None, sample_temperature: float = 0.0, seed: int = 0):
+        """A LocalLM on the `base_model` folder (plus an adapter), sharing this resource's LM cache."""
         from .local_lm import LocalLM
 
-        return LocalLM(self.base_model_dir(), adapter_path=adapter_path or None, cache_dir=self._root() / "cache" / "lm",
+        return LocalLM(Path(base_model), adapter_path=adapter_path or None, cache_dir=self._root() / "cache" / "lm",
                        max_tokens=max_tokens or self.generator.max_tokens, sample_temperature=sample_temperature,
                        seed=seed, precision=self.generator.precision)
 
@@ -84,12 +76,9 @@ class LLMResource(dg.ConfigurableResource):
 
     def _build(self, s: LMSpec) -> dspy.BaseLM:
         if s.backend == "local":
-            from training.base_model import prepare_base_model
-
             from .local_lm import LocalLM
 
-            model_dir = Path(s.model) if s.model else prepare_base_model(self._root() / "models")
-            return LocalLM(model_dir, adapter_path=s.adapter_path or None,
+            return LocalLM(locate_base_model(s.model, self._root()), adapter_path=s.adapter_path or None,
                            cache_dir=self._root() / "cache" / "lm", max_tokens=s.max_tokens, precision=s.precision)
         if s.backend == "bedrock":
             from .bedrock_lm import BedrockConverseLM

@@ -31,7 +31,7 @@ from typing import Any
 
 import dspy
 
-from .cpu import resolve_precision
+from selfinstruct_core.cpu import resolve_precision
 
 log = logging.getLogger(__name__)
 

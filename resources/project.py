@@ -1,4 +1,4 @@
-"""Dagster resources for the project's home folder and its external systems (embedder, Chroma).
+"""Dagster resources for the project's home folder, the base model and external systems (embedder, Chroma).
 
 Every path is resolved when a step runs, never at import: `SELFINSTRUCT_HOME` (default
 `./.selfinstruct`) holds the Dagster instance, the DuckDB file, Chroma data, caches and artifacts.
@@ -9,9 +9,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from selfinstruct_core.base_model import locate_base_model
+from selfinstruct_core.paths import project_home
+
 from .chroma_store import ChromaStore, make_client
 from .embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder
-from .paths import duckdb_path, project_home  # noqa: F401  (re-exported: resources read by path)
 
 
 class ProjectHome(dg.ConfigurableResource):
@@ -28,6 +30,16 @@ class ProjectHome(dg.ConfigurableResource):
         d = self.root() / name
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+class BaseModelResource(dg.ConfigurableResource):
+    """The local model folder adapters are trained on and local LMs run: `path`, else packaged SmolLM2."""
+
+    path: str = ""  # a local HF model folder (SELFINSTRUCT_BASE_MODEL); empty = SmolLM2, dequantised once
+    home: str = ""  # where the dequantised SmolLM2 is kept (under models/); empty = SELFINSTRUCT_HOME
+
+    def dir(self) -> Path:
+        return locate_base_model(self.path, Path(self.home).resolve() if self.home else project_home())
 
 
 class EmbedderResource(dg.ConfigurableResource):

@@ -1,12 +1,11 @@
 """The project's DuckDB file: read-only queries for people and scripts, and appends for history tables."""
 
-import random
-import time
 from pathlib import Path
 
 import duckdb
 
-from resources.paths import duckdb_path
+from selfinstruct_core.duckdb_lock import retry_locked
+from selfinstruct_core.paths import duckdb_path
 
 
 def append_rows(duckdb, name: str, frame) -> None:
@@ -33,19 +32,18 @@ def query_readonly(sql: str, database: str | None = None, patience_s: float = 12
     path = database or duckdb_path()
     if not Path(path).exists():
         raise QueryError(f"{path} does not exist yet: run `make demo` (or materialise assets) first.")
-    deadline, attempt = time.monotonic() + patience_s, 0
-    while True:
-        try:
-            with duckdb.connect(path, read_only=True) as conn:
-                cur = conn.execute(sql)
-                return [d[0] for d in cur.description], cur.fetchall()
-        except duckdb.IOException as exc:  # lock held by a writer
-            if time.monotonic() >= deadline:
-                raise QueryError(f"{path} stayed locked by a writer for {patience_s:.0f} s: {exc}") from exc
-            time.sleep(min(1.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
-            attempt += 1
-        except duckdb.Error as exc:
-            raise QueryError(f"query failed: {exc}") from exc
+
+    def run() -> tuple[list[str], list[tuple]]:
+        with duckdb.connect(path, read_only=True) as conn:
+            cur = conn.execute(sql)
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    try:
+        return retry_locked(run, patience_s)
+    except duckdb.IOException as exc:  # a writer kept the lock past patience_s
+        raise QueryError(f"{path} stayed locked by a writer for {patience_s:.0f} s: {exc}") from exc
+    except duckdb.Error as exc:
+        raise QueryError(f"query failed: {exc}") from exc
 
 
 def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> str:

@@ -93,8 +93,8 @@ TRAIN = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 384}
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Path:
-    """A random 2-layer Llama with a locally trained tokenizer (training.base_model.make_tiny_model)."""
-    from training.base_model import make_tiny_model
+    """A random 2-layer Llama with a locally trained tokenizer (selfinstruct_core.base_model.make_tiny_model)."""
+    from selfinstruct_core.base_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 

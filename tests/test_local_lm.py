@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from resources.local_lm import LocalLM, adapter_hash, model_hash  # noqa: E402
-from training.base_model import make_tiny_model  # noqa: E402
+from selfinstruct_core.base_model import make_tiny_model  # noqa: E402
 
 QUESTIONS = ["Who pays the fee?", "What is the governing law of this agreement, in one word?", "Term?"]
 

@@ -20,8 +20,9 @@ from safetensors.torch import load_file  # noqa: E402
 
 from training import trainers  # noqa: E402
 from training.__main__ import main as cli_main  # noqa: E402
-from training._common import cuad_match_reward, normalize_answer, publish  # noqa: E402
-from training.base_model import make_tiny_model, prepare_base_model  # noqa: E402
+from selfinstruct_core.artifacts import publish_dir as publish  # noqa: E402
+from selfinstruct_core.base_model import make_tiny_model, prepare_base_model  # noqa: E402
+from training._common import cuad_match_reward  # noqa: E402
 from training.config import DPOSettings, GRPOSettings, ORPOSettings, SFTSettings  # noqa: E402
 from training.trainers import TrainingAborted, load_adapted, train_dpo, train_grpo, train_orpo, train_sft  # noqa: E402
 
@@ -89,19 +90,17 @@ def capture_saved(tiny, monkeypatch):
 # ------------------------------------------------------------------------------------------------ settings
 
 
+# The reward is the benchmark's CUAD match (selfinstruct_core.metrics): 1 at word Jaccard >= 0.5, else 0.
 @pytest.mark.parametrize("completion, gold, expected", [
     ("The laws of New York.", ["the laws of New York"], 1.0),
-    ("New York law", ["the laws of the State of New York"], 2 / 6),  # {new, york} of {new, york, law, laws, of, state}
+    ("New York law", ["the laws of the State of New York"], 0.0),  # {new, york} of {new, york, law, laws, of, state}
     ("Delaware", ["New York"], 0.0),
     ("laws of Delaware", ["New York", "laws of Delaware state"], 1.0),  # best of several gold answers: 3/4
-    ("laws of Delaware", ["laws of New York"], 2 / 5),
+    ("laws of Delaware", ["laws of New York"], 0.0),  # 2/5
+    ("", [""], 0.0),  # two empty answers agree on nothing, as in the benchmark
 ])
 def test_cuad_match_reward(completion, gold, expected):
     assert cuad_match_reward([completion], [gold]) == [pytest.approx(expected)]
-
-
-def test_normalize_answer_drops_case_punctuation_and_articles():
-    assert normalize_answer("The Laws of an  Ohio-State, a Party!") == ["laws", "of", "ohio", "state", "party"]
 
 
 # ------------------------------------------------------------------------------------------------ training

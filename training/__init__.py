@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 python -m training sft --config sft.json
 
-`base_model` builds the plain HF folders, `config` holds the settings dataclasses, `trainers` the
-`train_*` functions that publish one adapter folder each. Nothing here imports Dagster.
+`config` holds the settings dataclasses, `trainers` the `train_*` functions that publish one adapter folder
+each. Base model folders, publishing and the reward metric come from `selfinstruct_core`; nothing here
+imports Dagster, `resources` or `selfinstruct_assets`.
 """

@@ -6,8 +6,8 @@ The config file is JSON:
     {"base_model": "models/smollm2-135m-instruct", "dataset": "data/sft.jsonl", "out_dir": "adapters/sft",
      "start_adapter": null, "settings": {"max_steps": 100, "lora": {"r": 16}}}
 `dataset` is a JSONL file of rows in the trainer's format (see training/_common.py ROW_KEYS). `start_adapter`
-is read by dpo and grpo only. grpo is rewarded with the word-overlap CUAD match (`cuad_match_reward`), since
-the LLM judge lives behind Dagster resources. Relative paths are taken from the config file's folder.
+is read by dpo and grpo only. grpo is rewarded with the benchmark's CUAD match (`cuad_match_reward`, from
+selfinstruct_core.metrics), since the LLM judge lives behind Dagster resources. Relative paths are taken from the config file's folder.
 """
 
 from __future__ import annotations

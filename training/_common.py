@@ -1,22 +1,21 @@
-"""Pieces the four trainers share: row checks, device choice, progress and NaN guard, atomic publishing."""
+"""Pieces the four trainers share: row checks, device choice, progress and NaN guard, saving, the reward."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Callable
 
 from transformers import TrainerCallback
 
+from selfinstruct_core.artifacts import ADAPTER_FILES, missing_adapter_files
+from selfinstruct_core.cpu import cpu_has_bf16
+from selfinstruct_core.metrics import cuad_match
 from training.config import TrainSettings
 
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 METRICS_FILE = "training_metrics.json"
 ROW_KEYS = {
     "sft": ("prompt", "completion"),
@@ -83,8 +82,6 @@ def resolve_device(device: str, precision: str = "auto") -> tuple[str, "object",
     about twice as fast where the CPU multiplies bf16 natively (benchmarks/RESULTS.md) and slow elsewhere.
     """
     import torch
-
-    from resources.cpu import cpu_has_bf16
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -194,7 +191,7 @@ def param_counts(model) -> tuple[int, int]:
     return trainable, total
 
 
-# ---------------------------------------------------------------------------------------------------- publishing
+# ---------------------------------------------------------------------------------------------------- saving
 
 
 def save_adapter(model, folder: Path, metrics: dict, extra: dict) -> None:
@@ -203,64 +200,14 @@ def save_adapter(model, folder: Path, metrics: dict, extra: dict) -> None:
     for path in folder.iterdir():  # peft also writes a README model card
         if path.name not in ADAPTER_FILES:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-    missing = [name for name in ADAPTER_FILES if not (folder / name).is_file()]
-    if missing:
+    if missing := missing_adapter_files(folder):
         raise RuntimeError(f"peft did not write {', '.join(missing)} into {folder}")
     (folder / METRICS_FILE).write_text(json.dumps({**metrics, **extra}, indent=2, default=str))
 
 
-def publish(build: Callable[[Path], None], final: Path) -> Path:
-    """Run `build(tmp)` in a sibling temp folder, then swap it in for `final` by rename.
-
-    An existing `final` is renamed aside first and deleted only after the new folder is in place, so
-    `final` is never half-written; a failing `build` leaves `final` as it was and no temp folder behind.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-    old = None
-    try:
-        build(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the published folder should read like any other
-        if final.exists():
-            old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
-            os.rename(final, old)
-        try:
-            os.rename(tmp, final)
-        except BaseException:
-            if old is not None and not final.exists():
-                os.rename(old, final)
-                old = None
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
 # ---------------------------------------------------------------------------------------------------- rewards
-
-_ARTICLES = {"a", "an", "the"}
-
-
-def normalize_answer(text: str) -> list[str]:
-    """Lower-cased words with punctuation and the articles a/an/the removed (SQuAD-style)."""
-    cleaned = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text.lower())
-    return [w for w in cleaned.split() if w not in _ARTICLES]
-
-
-def word_jaccard(a: str, b: str) -> float:
-    x, y = set(normalize_answer(a)), set(normalize_answer(b))
-    if not x and not y:
-        return 1.0
-    return len(x & y) / len(x | y)
 
 
 def cuad_match_reward(completions: list[str], answers: list[list[str]]) -> list[float]:
-    """1.0 when a completion's word Jaccard with any gold answer is at least 0.5, else the best Jaccard."""
-    scores = []
-    for text, gold in zip(completions, answers, strict=True):
-        best = max((word_jaccard(text, g) for g in gold), default=0.0)
-        scores.append(1.0 if best >= 0.5 else best)
-    return scores
+    """The benchmark's and the gate's CUAD match (0 or 1) of each completion against its gold answers."""
+    return [cuad_match(text, gold) for text, gold in zip(completions, answers, strict=True)]

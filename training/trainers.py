@@ -17,9 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from selfinstruct_core.artifacts import publish_dir
 from training._common import (
     METRICS_FILE, Progress, TrainingAborted, check_rows, common_args, cuad_match_reward, guarded, lora_config,
-    param_counts, publish, resolve_device, save_adapter,
+    param_counts, resolve_device, save_adapter,
 )
 from training.config import DPOSettings, GRPOSettings, ORPOSettings, SFTSettings, TrainSettings
 
@@ -81,7 +82,7 @@ def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSet
     }
     extra = {"settings": asdict(settings), "start_adapter": str(start_adapter) if start_adapter else None,
              "rows": len(rows)}
-    publish(lambda tmp: save_adapter(trained, tmp, metrics, extra), out_dir)
+    publish_dir(lambda tmp: save_adapter(trained, tmp, metrics, extra), out_dir)
     return metrics
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from selfinstruct_core.artifacts import publish_file
+from selfinstruct_core.zips import DamagedZip, open_checked_zip
 
 ZENODO_URL = "https://zenodo.org/records/4595826/files/CUAD_v1.zip?download=1"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -84,43 +86,30 @@ def open_cuad_source(uri: str, cache_dir: Path) -> CuadArchive:
     if path.is_dir():
         return CuadArchive(location=str(path), _root=path)
     try:
-        zf = zipfile.ZipFile(path)
-        bad = zf.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        raise CuadSourceError(
-            f"{path} is not a readable zip archive ({exc}). It is probably truncated or corrupt: "
-            f"download CUAD_v1.zip again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI."
-        ) from exc
-    if bad is not None:
-        raise CuadSourceError(
-            f"{path}: member {bad!r} fails its CRC check; the archive is corrupt. "
-            f"Download it again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI."
-        )
+        zf = open_checked_zip(path)
+    except DamagedZip as exc:
+        fix = f"download CUAD_v1.zip again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI."
+        raise CuadSourceError(f"{path} is {exc}. It is probably truncated or corrupt: {fix}" if exc.member is None
+                              else f"{path}: {exc}; the archive is corrupt. {fix.capitalize()}") from exc
     return CuadArchive(location=str(path), _zip=zf)
-
-
-def _publish(tmp: Path, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, target)
-    return target
 
 
 def _download_http(url: str, cache_dir: Path) -> Path:
     target = cache_dir / "downloads" / "CUAD_v1.zip"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+
+    def fetch(tmp: Path) -> None:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             shutil.copyfileobj(resp, out)
+
+    try:
+        return publish_file(fetch, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise CuadSourceError(
             f"CUAD source {url} is unreachable ({exc}). Check the network, or download "
             "CUAD_v1.zip by hand and set SELFINSTRUCT_CUAD_URI to its local path."
         ) from exc
-    return _publish(Path(tmp), target)
 
 
 def _download_s3(uri: str, cache_dir: Path) -> Path:
@@ -131,14 +120,10 @@ def _download_s3(uri: str, cache_dir: Path) -> Path:
     target = cache_dir / "downloads" / Path(key).name
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
     try:
-        boto3.client("s3").download_file(bucket, key, str(tmp))
+        return publish_file(lambda tmp: boto3.client("s3").download_file(bucket, key, str(tmp)), target)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        tmp.unlink(missing_ok=True)
         raise CuadSourceError(
             f"CUAD source {uri} cannot be fetched ({exc}). Check AWS credentials and the key, "
             "or set SELFINSTRUCT_CUAD_URI to a local CUAD_v1.zip."
         ) from exc
-    return _publish(tmp, target)

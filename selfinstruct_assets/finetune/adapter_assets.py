@@ -1,67 +1,34 @@
 """LoRA adapters trained by `training/` (SFT, DPO, ORPO, GRPO), published under <home>/adapters/<name>.
 
 Thin assets: rows from DuckDB become conversational datasets, `training.trainers` does the work, and the
-run log shows progress. An adapter folder only ever appears complete (atomic rename in `training`).
+run log shows progress. An adapter folder only ever appears complete (atomic rename), and each asset records
+its `adapter_path` in metadata: consumers read it from there (selfinstruct_assets.locations).
 """
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from resources.llm import LLMResource
-from resources.project import ProjectHome
+from resources.project import BaseModelResource, ProjectHome
+from selfinstruct_core.artifacts import adapter_dir
 
 from ..constants import DUCKDB_POOL, FINETUNE
+from ..locations import required_path
 from .plots import line_chart_md
 from .prompts import preference_row, sft_row
+from .train_config import config_class, to_settings
 
 MIN_PAIRS = 4  # below this DPO/ORPO are skipped (and the preference_pairs_minimum check fails)
 
-
-ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-class TrainConfig(dg.Config):
-    epochs: float = 1.0
-    max_steps: int = -1  # -1: run `epochs`
-    learning_rate: float = 0.0  # 0: the trainer's default (DPO 5e-5, GRPO 1e-5; 2e-4 lost to 5e-5 for DPO)
-    # One row per micro-batch: with the vocabulary's 49k logits per token, a batch of 4 DPO pairs peaked at
-    # 12 GB on the CPU and one at 4.8 GB (benchmarks/RESULTS.md); accumulation keeps the step at 4 rows.
-    batch_size: int = 1
-    grad_accum: int = 4
-    max_length: int = 768  # tokens of prompt + answer
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_targets: list[str] = ALL_LINEAR  # every linear layer of the Llama block
-    beta: float = 0.1  # DPO/ORPO only
-    seed: int = 0
-
-
-class SftConfig(TrainConfig):
-    # A few epochs at a LoRA-sized learning rate: one epoch at 2e-4 left the base model's answers unchanged.
-    epochs: float = 3.0
-    learning_rate: float = 1e-3
-
-
-class OrpoConfig(TrainConfig):
-    learning_rate: float = 1e-3  # ORPO starts from the base model, so it needs SFT's rate to learn the answer form
-
-
-def _settings(kind: str, c: TrainConfig):
-    from training.config import settings_from_dict
-
-    values = {"epochs": c.epochs, "max_steps": c.max_steps, "batch_size": c.batch_size, "grad_accum": c.grad_accum,
-              "max_length": c.max_length, "seed": c.seed,
-              "lora": {"r": c.lora_r, "alpha": c.lora_alpha, "target_modules": list(c.lora_targets)}}
-    if c.learning_rate > 0:
-        values["learning_rate"] = c.learning_rate
-    if kind in ("dpo", "orpo"):
-        values["beta"] = c.beta
-    if kind == "grpo":
-        values.pop("max_length")
-        values["batch_size"] = max(4, c.batch_size)  # a multiple of num_generations (4)
-    return settings_from_dict(kind, values)
+# Fields, defaults and help text come from training.config, the defaults `python -m training` uses too.
+SftConfig = config_class("sft", "SftConfig")
+DpoConfig = config_class("dpo", "DpoConfig")
+OrpoConfig = config_class("orpo", "OrpoConfig")
+GrpoConfig = config_class("grpo", "GrpoConfig", enabled=(bool, Field(
+    default=False, description="GRPO samples several answers per prompt per step: slow on CPU, so off by default.")))
 
 
 def _logger(context: dg.AssetExecutionContext, kind: str):
@@ -80,15 +47,20 @@ def _result(kind: str, metrics: dict, rows: int, extra: dict | None = None) -> d
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def sft_adapter(context: dg.AssetExecutionContext, config: SftConfig, home: ProjectHome, llm: LLMResource,
-                sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
+def sft_adapter(context: dg.AssetExecutionContext, config: SftConfig, home: ProjectHome,
+                base_model: BaseModelResource, sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """LoRA supervised fine-tuning of the base model on `sft_dataset`."""
     from training.trainers import train_sft
 
     rows = [sft_row(json.loads(r["prompt_json"]), r["answer"]) for r in sft_dataset.to_dicts()]
-    metrics = train_sft(rows, llm.base_model_dir(), home.subdir("adapters") / "sft", _settings("sft", config),
+    metrics = train_sft(rows, base_model.dir(), adapter_dir(home.root(), "sft"), to_settings("sft", config),
                         on_log=_logger(context, "sft"))
     return _result("sft", metrics, len(rows))
+
+
+def _sft_adapter(context: dg.AssetExecutionContext) -> Path:
+    """The SFT adapter DPO and GRPO continue from, where sft_adapter recorded it."""
+    return required_path(context.instance, "sft_adapter", "adapter_path")
 
 
 def _pairs(preference_pairs: pl.DataFrame) -> list[dict]:
@@ -102,49 +74,44 @@ def _skip(kind: str, n: int) -> dg.MaterializeResult:
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter"])
-def dpo_adapter(context: dg.AssetExecutionContext, config: TrainConfig, home: ProjectHome, llm: LLMResource,
-                preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
+def dpo_adapter(context: dg.AssetExecutionContext, config: DpoConfig, home: ProjectHome,
+                base_model: BaseModelResource, preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """DPO on the preference pairs, continuing from the SFT adapter (which is also the reference policy)."""
     from training.trainers import train_dpo
 
     rows = _pairs(preference_pairs)
     if len(rows) < MIN_PAIRS:
         return _skip("dpo", len(rows))
-    adapters = home.subdir("adapters")
-    metrics = train_dpo(rows, llm.base_model_dir(), adapters / "dpo", _settings("dpo", config),
-                        start_adapter=adapters / "sft", on_log=_logger(context, "dpo"))
-    return _result("dpo", metrics, len(rows), {"start_adapter": str(adapters / "sft")})
+    start = _sft_adapter(context)
+    metrics = train_dpo(rows, base_model.dir(), adapter_dir(home.root(), "dpo"), to_settings("dpo", config),
+                        start_adapter=start, on_log=_logger(context, "dpo"))
+    return _result("dpo", metrics, len(rows), {"start_adapter": str(start)})
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def orpo_adapter(context: dg.AssetExecutionContext, config: OrpoConfig, home: ProjectHome, llm: LLMResource,
-                 preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
+def orpo_adapter(context: dg.AssetExecutionContext, config: OrpoConfig, home: ProjectHome,
+                 base_model: BaseModelResource, preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """ORPO on the preference pairs, from the base model (ORPO needs no SFT stage)."""
     from training.trainers import train_orpo
 
     rows = _pairs(preference_pairs)
     if len(rows) < MIN_PAIRS:
         return _skip("orpo", len(rows))
-    metrics = train_orpo(rows, llm.base_model_dir(), home.subdir("adapters") / "orpo", _settings("orpo", config),
+    metrics = train_orpo(rows, base_model.dir(), adapter_dir(home.root(), "orpo"), to_settings("orpo", config),
                          on_log=_logger(context, "orpo"))
     return _result("orpo", metrics, len(rows))
 
 
-class GrpoConfig(TrainConfig):
-    enabled: bool = False  # GRPO samples 4 answers per prompt per step: slow on CPU, so off by default
-    max_steps: int = 8
-
-
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter"])
-def grpo_adapter(context: dg.AssetExecutionContext, config: GrpoConfig, home: ProjectHome, llm: LLMResource,
-                 sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
+def grpo_adapter(context: dg.AssetExecutionContext, config: GrpoConfig, home: ProjectHome,
+                 base_model: BaseModelResource, sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """GRPO (trl's maintained RL trainer; PPO is gone from trl 1.16) from the SFT adapter, rewarded by CUAD match."""
     if not config.enabled:
         return dg.MaterializeResult(metadata={"skipped": "disabled (set enabled: true in this asset's config)"})
     from training.trainers import cuad_match_reward, train_grpo
 
     rows = [{"prompt": json.loads(r["prompt_json"]), "answers": [r["answer"]]} for r in sft_dataset.to_dicts()]
-    adapters = home.subdir("adapters")
-    metrics = train_grpo(rows, llm.base_model_dir(), adapters / "grpo", _settings("grpo", config), cuad_match_reward,
-                         start_adapter=adapters / "sft", on_log=_logger(context, "grpo"))
-    return _result("grpo", metrics, len(rows), {"reward": "CUAD match (word Jaccard >= 0.5 with the answer)"})
+    metrics = train_grpo(rows, base_model.dir(), adapter_dir(home.root(), "grpo"), to_settings("grpo", config),
+                         cuad_match_reward, start_adapter=_sft_adapter(context), on_log=_logger(context, "grpo"))
+    return _result("grpo", metrics, len(rows), {"reward": "CUAD match (word Jaccard >= 0.5 with the answer), "
+                                                          "as in the benchmark and the gate"})

@@ -8,18 +8,21 @@ with `improvement_pct` against standard RAG, as in the post: (score - standard) 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import dspy
 
 from ..evaluation.parallel import thread_map
 from ..rag.evaluate import score_answer
+from ..rag.program import Retrieve
 from .prompts import fit_passages, rag_messages
-
-Retrieve = Callable[[str, str, int], list[str]]
 
 
 def prompts_for(questions: Sequence[dict], retrieve: Retrieve, k: int, max_context_chars: int) -> list[list[dict]]:
+    """The fine-tuning chat prompt for each question: its k retrieved excerpts within `max_context_chars`.
+
+    The one prompt builder for candidate answers and the benchmark, so both ask in the format models learned.
+    """
     return [rag_messages(q["question"], fit_passages(retrieve(q["question"], q["contract_id"], k), max_context_chars))
             for q in questions]
 

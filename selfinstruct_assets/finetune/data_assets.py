@@ -7,14 +7,16 @@ import dspy
 import polars as pl
 
 from resources.llm import LLMResource
-from resources.project import ChromaResource, EmbedderResource, ProjectHome
+from resources.project import BaseModelResource, ChromaResource, EmbedderResource
+from selfinstruct_core.metrics import cuad_match, token_f1
 
 from ..constants import DUCKDB_POOL, FINETUNE
 from ..evaluation.judges import judge_factuality
-from ..evaluation.metrics import cuad_match, token_f1
 from ..evaluation.parallel import thread_map
-from ..rag.assets import _retriever
+from ..locations import required_path
 from ..rag.evaluate import sample_questions
+from ..retrieval.retriever import make_retriever
+from .benchmark import prompts_for
 from .preferences import build_preference_pairs, grade
 from .prompts import fit_passages, rag_messages
 
@@ -30,7 +32,7 @@ def sft_dataset(config: PromptConfig, cuad_contracts: pl.DataFrame, seed_qa: pl.
     """Prompt (instruction + retrieved excerpts + question) and short answer, from seed and synthetic QA of
     train-split contracts; the passage each answer came from is always in its prompt."""
     train = set(cuad_contracts.filter(pl.col("split") == "train")["contract_id"])
-    retrieve = _retriever(embedder, chroma)
+    retrieve = make_retriever(embedder, chroma)
     sources = [("seed", r["seed_id"], r) for r in seed_qa.to_dicts()] + \
               [("synthetic", r["qa_id"], r) for r in synthetic_qa.to_dicts()]
     rows, dropped = [], 0
@@ -59,18 +61,16 @@ class ResponsesConfig(PromptConfig):
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "vector_index"])
-def rag_responses(config: ResponsesConfig, home: ProjectHome, cuad_contracts: pl.DataFrame,
-                  cuad_annotations: pl.DataFrame, llm: LLMResource, embedder: EmbedderResource,
-                  chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
+def rag_responses(context: dg.AssetExecutionContext, config: ResponsesConfig, cuad_contracts: pl.DataFrame,
+                  cuad_annotations: pl.DataFrame, llm: LLMResource, base_model: BaseModelResource,
+                  embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
     """Several candidate answers per train-split question: base model, SFT model (greedy and sampled)."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     questions = sample_questions(cuad_annotations.to_dicts(), contracts, "train", config.n_questions, seed=1)
-    retrieve = _retriever(embedder, chroma)
-    prompts = [rag_messages(q["question"], fit_passages(retrieve(q["question"], q["contract_id"], config.k),
-                                                        config.max_context_chars)) for q in questions]
-    sft = home.subdir("adapters") / "sft"
-    models = [("base", llm.local_lm()), ("sft", llm.local_lm(sft))]
-    models += [(f"sft_sample_{i}", llm.local_lm(sft, sample_temperature=config.temperature, seed=i))
+    prompts = prompts_for(questions, make_retriever(embedder, chroma), config.k, config.max_context_chars)
+    base, sft = base_model.dir(), required_path(context.instance, "sft_adapter", "adapter_path")
+    models = [("base", llm.local_lm(base)), ("sft", llm.local_lm(base, sft))]
+    models += [(f"sft_sample_{i}", llm.local_lm(base, sft, sample_temperature=config.temperature, seed=i))
                for i in range(1, config.n_samples + 1)]
     rows = []
     for origin, lm in models:

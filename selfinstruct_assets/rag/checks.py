@@ -5,7 +5,7 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from resources.project import ProjectHome
+from ..locations import required_path
 
 
 def _eval_texts(duckdb: DuckDBResource) -> list[str]:
@@ -27,8 +27,8 @@ def demo_leaks(program_json: dict, eval_texts: list[str]) -> list[str]:
 
 @dg.asset_check(asset="optimized_rag_program", blocking=True, additional_deps=["cuad_contracts"],
                 description="no demo of the compiled program comes from an eval-split contract")
-def optimized_demos_held_out(home: ProjectHome, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    program = json.loads((home.subdir("artifacts") / "optimized_rag_program.json").read_text())
+def optimized_demos_held_out(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    program = json.loads(required_path(context.instance, "optimized_rag_program").read_text())
     leaks = demo_leaks(program, _eval_texts(duckdb))
     return dg.AssetCheckResult(passed=not leaks, metadata={"leaking_demos": len(leaks), "examples": str(leaks[:3])})
 

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import dspy
 
+from selfinstruct_core.metrics import cuad_match, exact_match, token_f1
+
 from ..evaluation.judges import agreement, judge_factuality, judge_retrieval
-from ..evaluation.metrics import cuad_match, exact_match, token_f1
 from ..evaluation.parallel import thread_map
 
 

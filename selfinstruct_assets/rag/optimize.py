@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import dspy
 
+from selfinstruct_core.metrics import cuad_match
+
 from ..evaluation.judges import judge_factuality
-from ..evaluation.metrics import cuad_match
 from .program import ContractRAG
 
 

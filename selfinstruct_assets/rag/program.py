@@ -16,6 +16,8 @@ from pathlib import Path
 import dspy
 from dspy.utils.exceptions import AdapterParseError
 
+from selfinstruct_core.artifacts import publish_file
+
 Retrieve = Callable[[str, str, int], list[str]]
 
 
@@ -69,11 +71,7 @@ class ContractRAG(dspy.Module):
 
 def save_program(program: ContractRAG, path: Path) -> Path:
     """Write the program's learnable state as DSPy JSON, published by atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.json")
-    program.save(str(tmp))
-    tmp.replace(path)
-    return path
+    return publish_file(lambda tmp: program.save(str(tmp)), path)
 
 
 def load_program(path: Path, retrieve: Retrieve, k: int = 3) -> ContractRAG:

@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from resources.project import ChromaResource, EmbedderResource
+from selfinstruct_core.markdown import md_table
 
 from ..constants import DUCKDB_POOL, RETRIEVAL
 from ..partitions import ADDED_CONTRACTS
@@ -55,13 +56,6 @@ def retrieval_eval(config: RetrievalEvalConfig, cuad_contracts: pl.DataFrame, cu
             + recall_rows("seed_dense_5000", questions, rank_dense(questions, seed_chunks, emb.embed, k)))
     df = pl.DataFrame(rows)
     table = df.pivot(on="k", index="method", values="recall")
+    table = table.rename({c: f"recall@{c}" for c in table.columns if c != "method"})
     return dg.Output(df, metadata={"n_questions": len(questions), "eval_contracts": len(eval_ids),
-                                   "recall": dg.MetadataValue.md(_markdown(table))})
-
-def _markdown(df: pl.DataFrame) -> str:
-    cols = df.columns
-    lines = ["| " + " | ".join(f"recall@{c}" if c != "method" else c for c in cols) + " |",
-             "|" + "---|" * len(cols)]
-    for row in df.iter_rows():
-        lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
-    return "\n".join(lines)
+                                   "recall": dg.MetadataValue.md(md_table(table.to_dicts(), table.columns))})

