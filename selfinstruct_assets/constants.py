@@ -5,7 +5,9 @@ RETRIEVAL = "retrieval"
 SYNTHETIC = "synthetic"
 RAG = "rag"
 FINETUNE = "finetune"
-LOOP = "loop"
+INTAKE = "intake"  # feedback, production queries and added contracts from the inboxes
+DRIFT = "drift"
+SERVING = "serving"  # the quality gate and the adapter users are served
 
 # Every asset that writes the DuckDB file joins this pool; the instance limits it to one step at a time
 # (dagster.yaml), because DuckDB allows a single writing process.

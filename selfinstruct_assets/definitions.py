@@ -12,24 +12,29 @@ from dagster_duckdb import DuckDBResource
 
 from resources.duckdb_tables import DuckDBTablesIOManager
 from resources.llm import LLMResource, LMSpec
-from resources.project import ChromaResource, EmbedderResource, InboxResource, ProjectHome, duckdb_path
+from resources.project import BaseModelResource, ChromaResource, EmbedderResource, InboxResource, ProjectHome
+from selfinstruct_core.paths import duckdb_path
 
-from .checks import CHECKS
 from .corpus import assets as corpus_assets
+from .corpus.checks import CORPUS_CHECKS
+from .drift import assets as drift_assets
 from .finetune import adapter_assets, data_assets, scores
 from .finetune.checks import FINETUNE_CHECKS
-from .loop import contract_assets, drift_assets, intake_assets, serving_assets
+from .intake import assets as intake_assets, contract_assets
 from .loop.jobs import LOOP_JOBS, contract_refresh_job, feedback_refresh_job, main_job, query_log_job, regenerate_job
 from .loop.sensors import drift_sensor, feedback_sensor, new_contracts_sensor
 from .rag import assets as rag_assets
 from .rag.checks import RAG_CHECKS
 from .retrieval import assets as retrieval_assets
+from .retrieval.checks import RETRIEVAL_CHECKS
+from .serving import assets as serving_assets
+from .serving.checks import SERVING_CHECKS
 from .synthetic import assets as synthetic_assets
 
 ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, synthetic_assets, rag_assets, data_assets,
                                       adapter_assets, scores, intake_assets, contract_assets, drift_assets,
                                       serving_assets])
-ALL_CHECKS = CHECKS + RAG_CHECKS + FINETUNE_CHECKS + [serving_assets.candidate_not_worse]
+ALL_CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS + RAG_CHECKS + FINETUNE_CHECKS + SERVING_CHECKS
 SENSORS = [feedback_sensor(feedback_refresh_job), new_contracts_sensor(contract_refresh_job),
            drift_sensor(query_log_job, regenerate_job)]
 # drift_report's automation condition is evaluated by this sensor, on by default like the loop's sensors.
@@ -45,6 +50,7 @@ def default_resources(database: str | None = None, base_model: str = "", embedde
         "io_manager": DuckDBTablesIOManager(database=database, schema="main"),
         "duckdb": DuckDBResource(database=database),
         "home": ProjectHome(),
+        "base_model": BaseModelResource(path=base_model),
         "inbox": InboxResource(),
         "embedder": EmbedderResource(backend=embedder),
         "chroma": ChromaResource(),

@@ -5,9 +5,12 @@ import duckdb
 import pytest
 
 from resources.project import EmbedderResource
-from selfinstruct_assets.checks import CHECKS
 from selfinstruct_assets.constants import CORPUS, RETRIEVAL
+from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
 from selfinstruct_assets.definitions import ASSETS, default_resources, defs
+from selfinstruct_assets.retrieval.checks import RETRIEVAL_CHECKS
+
+CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS
 
 EXPECTED = {"cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index", "retrieval_eval"}
 

@@ -12,9 +12,11 @@ from selfinstruct_assets.tables import query_readonly
 WRITER = """
 import dagster as dg
 from resources.project import EmbedderResource
-from selfinstruct_assets.checks import CHECKS
 from selfinstruct_assets.constants import CORPUS, RETRIEVAL
+from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
 from selfinstruct_assets.definitions import ASSETS, default_resources
+from selfinstruct_assets.retrieval.checks import RETRIEVAL_CHECKS
+CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS
 for size in (900, 1100):  # each pass rewrites every table and re-indexes changed chunks
     r = dg.materialize(ASSETS + CHECKS, resources={**default_resources(), "embedder": EmbedderResource(backend="hashing")},
                        selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL),

@@ -12,7 +12,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from procs import REPO
-from selfinstruct_assets.loop.serving import current, promote, snapshot_adapter
+from selfinstruct_assets.serving.registry import current, promote, snapshot_adapter
 
 
 def served_snapshot(home):

@@ -11,11 +11,14 @@ import numpy as np
 
 from resources.local_lm import adapter_hash
 from resources.project import ChromaResource, EmbedderResource
-from selfinstruct_assets.checks import CHECKS
 from selfinstruct_assets.constants import CORPUS, RETRIEVAL
+from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
 from selfinstruct_assets.corpus.cuad import contract_id_for
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources, defs
 from selfinstruct_assets.partitions import ADDED_CONTRACTS
+from selfinstruct_assets.retrieval.checks import RETRIEVAL_CHECKS
+
+CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS
 
 ADDED = ["added_contracts", "added_contract_chunks", "added_contract_index"]
 NEW_TEXT = ("MASTER SUPPLY AGREEMENT between Acme Corp and Beta LLC. " * 20 + "\n") * 5
@@ -73,7 +76,8 @@ def benchmark(home, run_id: str, rows: list[tuple]) -> None:
 
 def gate_run(instance):
     return dg.materialize(ASSETS + ALL_CHECKS, instance=instance, resources=resources(), raise_on_error=False,
-                          selection=dg.AssetSelection.assets("serving_candidate", "serving_model"))
+                          selection=dg.AssetSelection.assets("serving_candidate", "promotion_decisions",
+                                                             "serving_model"))
 
 
 def test_the_gate_promotes_a_first_adapter_and_stops_a_regression(home):

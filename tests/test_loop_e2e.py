@@ -20,7 +20,7 @@ from procs import OPENER, free_port, log_tail, start, stop, wait_http
 from selfinstruct_assets.instance import ensure_instance_yaml
 
 REFRESHED = {"human_feedback", "feedback_rejects", "preference_pairs", "dpo_adapter", "orpo_adapter",
-             "benchmark_scores", "serving_candidate", "serving_model"}
+             "benchmark_scores", "benchmark_answers", "serving_candidate", "promotion_decisions", "serving_model"}
 UPSTREAM = {"cuad_contracts", "contract_chunks", "vector_index", "sft_adapter", "rag_responses", "ai_feedback"}
 RUN_DEADLINE_S = 420
 

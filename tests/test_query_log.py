@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from resources.inbox import Inbox
-from selfinstruct_assets.loop.queries import (QUERY_COLUMNS, REJECT_COLUMNS, QueryLogError, default_query_id,
-                                              parse_query_line, parse_timestamp, read_query_inbox)
+from selfinstruct_assets.intake.queries import (QUERY_COLUMNS, REJECT_COLUMNS, QueryLogError, default_query_id,
+                                                parse_query_line, parse_timestamp, read_query_inbox)
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 NOW = datetime(2026, 5, 1, 12, 0, 0)  # naive UTC, like asked_at

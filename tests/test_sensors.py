@@ -62,7 +62,8 @@ def test_feedback_refresh_job_selects_the_downstream_path_and_nothing_upstream()
     job = defs().resolve_job_def(sensor("feedback_sensor").job_name)
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     assert keys == {"human_feedback", "feedback_rejects", "preference_pairs", "dpo_adapter", "orpo_adapter",
-                    "benchmark_scores", "serving_candidate", "serving_model"}
+                    "benchmark_scores", "benchmark_answers", "serving_candidate", "promotion_decisions",
+                    "serving_model"}
     assert not keys & {"rag_responses", "ai_feedback", "sft_adapter", "synthetic_qa", "cuad_contracts", "vector_index"}
 
 

@@ -1,1 +1,1 @@
-"""The continuous loop: inboxes, drift, serving; Dagster-free logic beside thin asset modules."""
+"""The continuous loop's wiring: sensors, the Dagster-free decisions behind them, their jobs and settings."""

@@ -2,16 +2,18 @@
 
 import dagster as dg
 
-from ..constants import CORPUS, FINETUNE, LOOP, RAG, RETRIEVAL, SYNTHETIC
+from ..constants import CORPUS, DRIFT, FINETUNE, INTAKE, RAG, RETRIEVAL, SERVING, SYNTHETIC
 from ..partitions import ADDED_CONTRACTS
 
 ADDED = dg.AssetSelection.assets("added_contracts", "added_contract_chunks", "added_contract_index")
 TRAIN_AND_GATE = dg.AssetSelection.assets("preference_pairs", "dpo_adapter", "orpo_adapter", "benchmark_scores",
-                                          "serving_candidate", "serving_model")
+                                          "benchmark_answers", "serving_candidate", "promotion_decisions",
+                                          "serving_model")
 FEEDBACK = dg.AssetSelection.assets("human_feedback", "feedback_rejects")
+EVERY_GROUP = dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, FINETUNE, INTAKE, DRIFT, SERVING)
 
 main_job = dg.define_asset_job(
-    "main_job", selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, FINETUNE, LOOP) - ADDED,
+    "main_job", selection=EVERY_GROUP - ADDED,
     description="Every asset on the embedded defaults, as `make demo` runs it (added contracts come by sensor).")
 
 feedback_refresh_job = dg.define_asset_job(

@@ -12,9 +12,9 @@ from dagster_duckdb import DuckDBResource
 
 from resources.project import InboxResource
 
+from ..known import read_known, splits
 from ..partitions import ADDED_CONTRACTS
 from ..tables import QueryError, query_readonly
-from .known import read_known, splits
 from .settings import LoopSettings
 from .triggers import contracts_decision, drift_decision, feedback_decision, new_files_decision
 

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .feedback import read_feedback_bytes
+from ..intake.feedback import read_feedback_bytes
 
 SETTLE_S = 10.0  # seconds unmodified after which a file without a final newline counts as complete
 
@@ -113,7 +113,7 @@ def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str,
     CUAD load. A new id becomes a new partition; an added contract whose text changed is indexed again;
     exact duplicates and changed texts of CUAD's own contracts are rejected, never re-added.
     """
-    from .contract_inbox import read_contract_files
+    from ..intake.contract_inbox import read_contract_files
 
     state = _load(cursor)
     fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}),

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .known import Query, existing_tables
+from selfinstruct_core.artifacts import ADAPTER_METHODS
 
-ADAPTER_METHODS = ("sft", "dpo", "orpo", "grpo")
+from ..known import Query, existing_tables
 
 
 @dataclass

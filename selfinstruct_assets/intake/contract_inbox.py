@@ -13,11 +13,10 @@ whether it came in the initial CUAD load, as a lone `.txt`, or inside a zip:
 
 from __future__ import annotations
 
-import io
-import zipfile
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
+
+from selfinstruct_core.zips import DamagedZip, open_checked_zip
 
 from selfinstruct_assets.corpus.cuad import CuadCorpus, contract_id_for, load_contract_texts
 from selfinstruct_assets.corpus.source import CuadArchive, CuadSourceError
@@ -68,15 +67,12 @@ def _from_txt(name: str, data: bytes, eval_fraction: float) -> tuple[list[dict],
 
 def _from_zip(name: str, data: bytes, eval_fraction: float) -> tuple[list[dict], list[dict]]:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        # Check every CRC up front, so a damaged zip is one reject rather than half its contracts.
-        bad = zf.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        return [], [_reject(name, f"not a readable zip archive ({exc}); upload it again")]
+        # Every CRC is checked up front, so a damaged zip is one reject rather than half its contracts.
+        zf = open_checked_zip(data)
+    except DamagedZip as exc:
+        why = str(exc) if str(exc).startswith("not a readable") else f"not a readable zip archive ({exc})"
+        return [], [_reject(name, f"{why}; upload it again")]
     with zf:
-        if bad is not None:
-            reason = f"not a readable zip archive (member {bad!r} fails its CRC check); upload it again"
-            return [], [_reject(name, reason)]
         archive = CuadArchive(location=name, _zip=zf)
         members = archive.names()
         if not any(_TEXT_DIR in m and m.lower().endswith(".txt") for m in members):

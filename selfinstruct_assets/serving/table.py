@@ -8,14 +8,14 @@ SQL users, rewritten by the `serving_model` asset and by the CLI after a rollbac
 
 from __future__ import annotations
 
-import random
-import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from .serving import current, history
+from selfinstruct_core.duckdb_lock import retry_locked
+
+from .registry import current, history
 
 SERVING_SCHEMA = {"entry_id": pl.Utf8, "method": pl.Utf8, "adapter_id": pl.Utf8, "path": pl.Utf8,
                   "cuad_match": pl.Float64, "judge_score": pl.Float64, "benchmark_run_id": pl.Utf8,
@@ -30,17 +30,17 @@ def serving_table(root: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SERVING_SCHEMA)
 
 
+def _replace_table(database: str, frame: pl.DataFrame) -> None:
+    arrow = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
+    with duckdb.connect(database) as conn:
+        conn.execute("create or replace table serving_model as select * from arrow")
+
+
 def write_serving_table(root: Path, database: str, patience_s: float = 60.0) -> bool:
     """Replace table `serving_model` in `database`; False if a writer kept the file locked past `patience_s`."""
-    frame = serving_table(root).to_arrow()  # noqa: F841  (read by name in the SQL below)
-    deadline, attempt = time.monotonic() + patience_s, 0
-    while True:
-        try:
-            with duckdb.connect(database) as conn:
-                conn.execute("create or replace table serving_model as select * from frame")
-            return True
-        except duckdb.IOException:  # a run holds the single-writer lock
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(min(1.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
-            attempt += 1
+    frame = serving_table(root)
+    try:
+        retry_locked(lambda: _replace_table(database, frame), patience_s)
+        return True
+    except duckdb.IOException:  # a run held the single-writer lock all that time
+        return False

@@ -13,10 +13,10 @@ from dagster_duckdb import DuckDBResource
 
 from resources.project import ChromaResource, EmbedderResource
 
-from ..constants import DUCKDB_POOL, LOOP
+from ..constants import DRIFT, DUCKDB_POOL
 from ..tables import append_rows
-from .drift import DriftThresholds, category_mix, decide, embedding_shift, flatten, quality_drop
-from .drift_inputs import DriftInputs, read_drift_inputs
+from .inputs import DriftInputs, read_drift_inputs
+from .statistics import DriftThresholds, category_mix, decide, embedding_shift, flatten, quality_drop
 
 # Any input update re-runs it; unlike `eager()` a never-materialised input (no queries yet) does not block it.
 ON_ANY_INPUT_UPDATE = (dg.AutomationCondition.any_deps_updated().since_last_handled()
@@ -28,7 +28,7 @@ class DriftConfig(dg.Config):
     recent_queries: int = 500  # the latest N production queries are compared with the training questions
     reference_chunks: int = 1000  # train-split chunks sampled as the contracts' reference
     quality_window: int = 50  # the latest N feedback scores are compared with the earlier ones
-    embedding_shift: float = 0.10  # squared MMD threshold (see loop/drift.py)
+    embedding_shift: float = 0.10  # squared MMD threshold (see drift/statistics.py)
     category_tvd: float = 0.30
     quality_drop: float = 0.15
     min_samples: int = 20
@@ -58,7 +58,7 @@ def drift_statistics(inputs: DriftInputs, embed, stored) -> dict[str, dict]:
     }
 
 
-@dg.asset(group_name=LOOP, pool=DUCKDB_POOL, automation_condition=ON_ANY_INPUT_UPDATE,
+@dg.asset(group_name=DRIFT, pool=DUCKDB_POOL, automation_condition=ON_ANY_INPUT_UPDATE,
           deps=["sft_dataset", "query_log", "human_feedback", "benchmark_scores", "added_contract_chunks"])
 def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, duckdb: DuckDBResource,
                  embedder: EmbedderResource, chroma: ChromaResource) -> dg.MaterializeResult:

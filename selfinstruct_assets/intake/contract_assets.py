@@ -12,12 +12,12 @@ from dagster_duckdb import DuckDBResource
 
 from resources.project import ChromaResource, EmbedderResource, InboxResource
 
-from ..constants import DUCKDB_POOL, LOOP
+from ..constants import DUCKDB_POOL, INTAKE
 from ..corpus.assets import CHUNK_SCHEMA, CONTRACT_SCHEMA, ChunkConfig
 from ..corpus.chunking import chunk_contracts
+from ..known import read_known, sha_index
 from ..partitions import ADDED_CONTRACTS
 from .contract_inbox import contract_by_id
-from .known import read_known, sha_index
 
 ADDED_SCHEMA = {**CONTRACT_SCHEMA, "inbox_file": pl.Utf8}
 _BY_CONTRACT = {"partition_expr": "contract_id"}
@@ -27,7 +27,7 @@ class AddedContractConfig(dg.Config):
     eval_fraction: float = 0.2  # as cuad_corpus: a contract's split is a hash of its id, wherever it came from
 
 
-@dg.asset(group_name=LOOP, partitions_def=ADDED_CONTRACTS, metadata=_BY_CONTRACT, pool=DUCKDB_POOL)
+@dg.asset(group_name=INTAKE, partitions_def=ADDED_CONTRACTS, metadata=_BY_CONTRACT, pool=DUCKDB_POOL)
 def added_contracts(context: dg.AssetExecutionContext, config: AddedContractConfig, inbox: InboxResource,
                     duckdb: DuckDBResource) -> dg.Output[pl.DataFrame]:
     """One contract from the contracts inbox (this partition's contract_id), with its sha256 and split."""
@@ -40,7 +40,7 @@ def added_contracts(context: dg.AssetExecutionContext, config: AddedContractConf
     return dg.Output(df, metadata={"split": row["split"], "n_chars": row["n_chars"], "inbox_file": row["inbox_file"]})
 
 
-@dg.asset(group_name=LOOP, partitions_def=ADDED_CONTRACTS, metadata=_BY_CONTRACT, pool=DUCKDB_POOL)
+@dg.asset(group_name=INTAKE, partitions_def=ADDED_CONTRACTS, metadata=_BY_CONTRACT, pool=DUCKDB_POOL)
 def added_contract_chunks(config: ChunkConfig, added_contracts: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """Chunks of one added contract, cut exactly as contract_chunks cuts CUAD's."""
     rows = chunk_contracts(added_contracts.select("contract_id", "text").iter_rows(named=True),
@@ -48,7 +48,7 @@ def added_contract_chunks(config: ChunkConfig, added_contracts: pl.DataFrame) ->
     return dg.Output(pl.DataFrame(rows, schema=CHUNK_SCHEMA), metadata={"dagster/row_count": len(rows)})
 
 
-@dg.asset(pool=DUCKDB_POOL, group_name=LOOP, partitions_def=ADDED_CONTRACTS)
+@dg.asset(pool=DUCKDB_POOL, group_name=INTAKE, partitions_def=ADDED_CONTRACTS)
 def added_contract_index(context: dg.AssetExecutionContext, added_contract_chunks: pl.DataFrame,
                          embedder: EmbedderResource, chroma: ChromaResource) -> dg.MaterializeResult:
     """One added contract's chunks upserted into the vector index; nothing else is embedded or removed."""

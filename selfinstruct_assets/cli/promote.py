@@ -1,0 +1,63 @@
+"""`selfinstruct promote --list | --to TARGET`: the served adapter's history, and rollback along it.
+
+    selfinstruct promote --list            # every promoted entry, '*' on the served one
+    selfinstruct promote --to previous     # or a method, an adapter_id prefix (6+ characters), an entry_id
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from selfinstruct_core.artifacts import ADAPTER_METHODS
+
+from ..serving.gate import metric_value
+from ..serving.registry import current, history, listing, rollback
+from ..serving.table import write_serving_table
+from ..tables import format_table
+
+LIST_HINT = "(`selfinstruct promote --list` lists what has been promoted)"
+COLUMNS = ["", "entry_id", "method", "adapter_id", "cuad_match", "judge_score", "promoted_at", "reason"]
+
+
+def _print_history(root: Path) -> None:
+    entries, now = history(root), current(root)
+    if not entries:
+        raise ValueError(listing(entries, root))
+    served = (now or {}).get("entry_id")
+    rows = [("*" if e.get("entry_id") == served else "", e.get("entry_id"), e.get("method"), e.get("adapter_id"),
+             metric_value(e, "cuad_match"), metric_value(e, "judge_score"), e.get("promoted_at"), e.get("reason"))
+            for e in entries]
+    print(format_table(COLUMNS, rows))
+
+
+def _refresh_table(root: Path, database: str) -> None:
+    # current.json moved: bring the SQL view of it along (the files stay the truth if this waits out)
+    if Path(database).exists() and not write_serving_table(root, database):
+        print("selfinstruct: the DuckDB file stayed locked; serving_model is refreshed at its next "
+              "materialisation (serving/current.json is already updated)", file=sys.stderr)
+
+
+def cmd_promote(args, home: Callable[[], Path], database: Callable[[], str] | None = None) -> int:
+    root = Path(home()) / "serving"
+    try:
+        if args.list:
+            _print_history(root)
+            return 0
+        print(json.dumps(rollback(root, args.to), indent=2, default=str))
+    except ValueError as exc:
+        print(f"selfinstruct: {exc}\n{LIST_HINT}", file=sys.stderr)
+        return 1
+    if database is not None:
+        _refresh_table(root, database())
+    return 0
+
+
+def add_promote_parser(subparsers, home: Callable[[], Path], database: Callable[[], str] | None = None) -> None:
+    """Adds `promote` to the CLI; serving lives in home()/serving, and the serving_model table in database()."""
+    p = subparsers.add_parser("promote", help="list the served adapter's history, or serve an earlier one")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--to", metavar="TARGET", help="an entry_id, an adapter_id prefix (6+ characters), "
+                       f"a method ({', '.join(ADAPTER_METHODS)}) or 'previous'")
+    group.add_argument("--list", action="store_true", help="print every promoted entry, '*' on the served one")
+    p.set_defaults(func=lambda args: cmd_promote(args, home, database))

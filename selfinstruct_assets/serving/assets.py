@@ -1,0 +1,92 @@
+"""The quality gate: `serving_candidate` and `promotion_decisions`, the blocking `candidate_not_worse`, `serving_model`.
+
+`serving_model` only materialises when `candidate_not_worse` passes, so a regression stops the run before
+it reaches users: the run fails with the check's metadata, `promotion_decisions` records it, and the
+adapter served before stays. Snapshots under `<home>/serving/adapters/<adapter_id>` never change, so
+`selfinstruct promote --to ...` can roll back to any of them.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from resources.local_lm import adapter_hash
+from resources.project import ProjectHome
+from selfinstruct_core import artifacts
+
+from ..constants import DUCKDB_POOL, SERVING
+from ..locations import trained_adapters
+from ..tables import append_rows
+from .decision import CANDIDATE_SCHEMA, DECISIONS_SCHEMA, decision_row, entry_of, no_candidate
+from .gate import gate, pick_candidate
+from .registry import adapter_dir, current, promote, snapshot_adapter
+from .table import serving_table
+
+
+class ServingConfig(dg.Config):
+    metric: str = "cuad_match"  # the held-out score the gate compares
+    tolerance: float = 0.02  # the largest drop of `metric` (absolute) a candidate may show and still be served
+
+
+def latest_benchmark(duckdb: DuckDBResource) -> list[dict]:
+    with duckdb.get_connection() as conn:
+        cur = conn.execute("select * from benchmark_scores where run_id = "
+                           "(select run_id from benchmark_scores order by created_at desc limit 1)")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def snapshot_candidate(instance: dg.DagsterInstance, root: Path, candidate: dict) -> Path:
+    """The candidate's immutable serving snapshot, once its weights are checked to be those benchmarked."""
+    method = candidate["method"]
+    # Where its adapter asset recorded it; one trained outside Dagster (python -m training) is only in the
+    # folder training publishes to.
+    source = trained_adapters(instance).get(method) or artifacts.adapter_dir(root, method)
+    if not adapter_hash(source).startswith(candidate["adapter_id"]):  # checked before anything is published
+        raise RuntimeError(f"{source} changed after benchmark run {candidate['run_id']}: "
+                           "re-materialise benchmark_scores, then serving_candidate")
+    return snapshot_adapter(source, artifacts.serving_root(root), candidate["adapter_id"])
+
+
+@dg.multi_asset(group_name=SERVING, pool=DUCKDB_POOL, deps=["benchmark_scores"], outs={
+    "serving_candidate": dg.AssetOut(description="The best adapter of the latest benchmark run, snapshotted, "
+                                                 "with its gate decision against the served one."),
+    "promotion_decisions": dg.AssetOut(dagster_type=dg.Nothing, description="Every gate decision, appended: "
+                                       "candidate and served adapter, their scores, passed and the reason."),
+})
+def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, home: ProjectHome,
+                      duckdb: DuckDBResource):
+    """The best adapter of the latest benchmark run, snapshotted, and its gate decision against the served one."""
+    rows = latest_benchmark(duckdb)
+    cand, served = pick_candidate(rows, config.metric), current(artifacts.serving_root(home.root()))
+    verdict, snap = no_candidate(config.metric, config.tolerance), None
+    if cand is not None:
+        # Scored in the same run when something was served then; else the served entry's own, older scores.
+        served_now = next((r for r in rows if r["method"] == "serving"), None) or served
+        verdict = gate(cand, served_now, config.tolerance, config.metric)
+        snap = snapshot_candidate(context.instance, home.root(), cand)
+    frame = pl.DataFrame([decision_row(cand, verdict, snap, served, context.run_id)], schema=CANDIDATE_SCHEMA)
+    append_rows(duckdb, "promotion_decisions", frame.select(list(DECISIONS_SCHEMA)))
+    shown = {"passed": verdict["passed"], "reason": verdict["reason"], "candidate": (cand or {}).get("method", "none")}
+    yield dg.Output(frame, output_name="serving_candidate", metadata=shown)
+    yield dg.Output(None, output_name="promotion_decisions", metadata=shown)
+
+
+@dg.asset(group_name=SERVING, pool=DUCKDB_POOL)
+def serving_model(context: dg.AssetExecutionContext, home: ProjectHome,
+                  serving_candidate: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """The adapter users should serve (method, path, scores); it moves only when candidate_not_worse passes."""
+    decision = serving_candidate.row(0, named=True)
+    if not decision["passed"]:  # the blocking check stops a run before this; a lone materialisation stops here
+        raise dg.Failure(f"serving_candidate did not pass the gate: {decision['reason']}")
+    root = artifacts.serving_root(home.root())
+    now = current(root)
+    if now is not None and now["adapter_id"] == decision["candidate_adapter_id"]:
+        context.log.info(f"serving_model: {now['method']} {now['adapter_id']} is already served")
+    else:
+        now = promote(root, entry_of(decision), reason=decision["reason"])
+    table = serving_table(root)
+    return dg.Output(table, metadata={"method": now["method"], "adapter_id": now["adapter_id"],
+                                      "path": str(adapter_dir(root, now)), "entries": table.height})

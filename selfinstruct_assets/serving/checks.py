@@ -1,0 +1,17 @@
+"""Blocking check on the serving gate: a candidate worse than the served adapter never reaches serving_model."""
+
+import dagster as dg
+import polars as pl
+
+from .decision import verdict_of
+
+
+@dg.asset_check(asset="serving_candidate", blocking=True,
+                description="the candidate is not worse than the served adapter beyond the tolerance")
+def candidate_not_worse(serving_candidate: pl.DataFrame) -> dg.AssetCheckResult:
+    verdict = verdict_of(serving_candidate.row(0, named=True))
+    return dg.AssetCheckResult(passed=bool(verdict["passed"]), metadata={
+        k: v for k, v in verdict.items() if isinstance(v, (str, int, float, bool))})
+
+
+SERVING_CHECKS = [candidate_not_worse]

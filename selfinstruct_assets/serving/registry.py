@@ -1,0 +1,157 @@
+"""The adapter users are served: a pointer to an immutable snapshot, with a history to roll back along.
+
+Training overwrites `<home>/adapters/<method>`, so a promoted adapter is copied to `serving/adapters/<adapter_id>`
+first. Each promotion is appended to `serving/history.jsonl` before `serving/current.json` is replaced, so a run
+killed at any moment leaves the old pointer or the new one, each naming a complete snapshot.
+
+    snap = snapshot_adapter(home / "adapters" / best["method"], root, best["adapter_id"])  # root = home / "serving"
+    promote(root, {**best, "path": str(snap), "scores": {"cuad_match": best["cuad_match"]},
+                   "benchmark_run_id": best["run_id"]}, verdict["reason"])               # best, verdict: gate.py
+    rollback(root, "previous")                                                          # serve the one before
+    served_adapter_dir(root)                                                            # what to load, or None
+
+Dagster-free; `selfinstruct promote` (cli/promote.py) is its command line.
+"""
+
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from selfinstruct_core.artifacts import (ADAPTER_FILES, ADAPTER_METHODS, missing_adapter_files, publish_dir,
+                                         publish_file, serving_snapshot)
+
+ENTRY_KEYS = ("method", "adapter_id", "path", "scores", "benchmark_run_id")
+
+
+def snapshot_adapter(adapter_dir: Path, serving_root: Path, adapter_id: str) -> Path:
+    """An immutable copy of `adapter_dir` at serving_root/adapters/<adapter_id>, built aside, published by rename."""
+    if not isinstance(adapter_id, str) or not adapter_id or adapter_id[0] == "." or {"/", "\\"} & set(adapter_id):
+        raise ValueError(f"adapter_id must be a plain folder name (benchmark_scores' adapter_id), got {adapter_id!r}")
+    adapter_dir, final = Path(adapter_dir), serving_snapshot(serving_root, adapter_id)
+    if not missing_adapter_files(final):
+        return final  # content-addressed: the same id names the same weights, so there is nothing to redo
+    if missing := missing_adapter_files(adapter_dir):
+        raise FileNotFoundError(f"{adapter_dir / missing[0]} is missing, so {adapter_dir} is not a complete adapter; "
+                                "train it again (python -m training <method> ...) or pick another candidate")
+
+    def copy(tmp: Path) -> None:
+        for name in ADAPTER_FILES + ("training_metrics.json",):
+            if (adapter_dir / name).is_file():
+                shutil.copy2(adapter_dir / name, tmp / name)
+
+    if final.exists() and missing_adapter_files(final):  # a leftover edited by hand: nothing valid can point at it
+        shutil.rmtree(final)
+    return publish_dir(copy, final, replace=False)
+
+
+def current(serving_root: Path) -> dict | None:
+    """The entry being served (serving_root/current.json), or None before the first promotion."""
+    path = Path(serving_root) / "current.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON ({exc}); delete it, then run `selfinstruct promote --to "
+                         "<entry_id>`") from exc
+
+
+def history(serving_root: Path) -> list[dict]:
+    """Every entry ever promoted, oldest first."""
+    path = Path(serving_root) / "history.jsonl"
+    lines = path.read_text().split("\n") if path.is_file() else []
+    entries = []
+    for number, line in ((n, text) for n, text in enumerate(lines, 1) if text.strip()):
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: an append killed mid-write, never made current
+                break
+            raise ValueError(f"{path} line {number} is not JSON ({exc}); repair or delete that line") from exc
+    return entries
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a+b") as f:
+        f.seek(0)
+        # A torn line left by a killed append would swallow this one: cut it off (a no-op after a full line).
+        f.truncate(f.read().rfind(b"\n") + 1)
+        f.write(line.encode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def adapter_dir(serving_root: Path, entry: dict) -> Path:
+    """The folder an entry serves: its `path`, taken relative to the serving root unless absolute."""
+    path = Path(entry["path"])
+    return (path if path.is_absolute() else Path(serving_root) / path).resolve()
+
+
+def served_adapter_dir(serving_root: Path) -> Path | None:
+    """The folder of the adapter being served, or None before the first promotion."""
+    entry = current(serving_root)
+    return adapter_dir(serving_root, entry) if entry is not None else None
+
+
+def promote(serving_root: Path, entry: dict, reason: str) -> dict:
+    """Serve `entry` (a snapshot and its scores): append it to the history, then point current.json at it."""
+    missing = [key for key in ENTRY_KEYS if key not in entry]
+    if missing or not isinstance(entry["scores"], dict):
+        raise ValueError(f"promote: the entry lacks {', '.join(missing) or 'a dict of scores'}; it needs "
+                         f"{', '.join(ENTRY_KEYS)}, scores being a dict such as {{'cuad_match': 0.4}}")
+    root = Path(serving_root)
+    folder = adapter_dir(root, entry)
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise ValueError(f"promote: {folder} has no adapter_model.safetensors; promote the folder "
+                         "snapshot_adapter() returned, never a training output that the next run overwrites")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("promote: give a reason (a sentence such as gate()'s), so the history explains itself")
+    root.mkdir(parents=True, exist_ok=True)
+    # Snapshots under the serving root are recorded relative to it, so a moved or copied home still serves.
+    base = root.resolve()
+    stored = folder.relative_to(base) if folder.is_relative_to(base) else folder  # adapter_dir() resolved it
+    stamp = {"entry_id": uuid.uuid4().hex[:10], "promoted_at": datetime.now(timezone.utc).isoformat(), "reason": reason}
+    record = {**{k: v for k, v in entry.items() if k not in stamp}, "path": str(stored), **stamp}
+    # History first: a kill in between leaves an entry that was never served, not a pointer without a record.
+    _append_line(root / "history.jsonl", json.dumps(record, default=str) + "\n")
+    publish_file(lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str)), root / "current.json")
+    return record
+
+
+def listing(entries: list[dict], root: Path) -> str:
+    lines = [f"  {e.get('entry_id')}  {e.get('method')}  {e.get('adapter_id')}  {e.get('promoted_at')}"
+             for e in entries]
+    return "\n".join(lines) or f"  nothing yet in {root}: serving_model promotes the first adapter that passes its gate"
+
+
+def rollback(serving_root: Path, to: str) -> dict:
+    """Serve an earlier history entry again: `to` is an entry_id, an adapter_id prefix (6+ characters), a method
+    (its latest other adapter) or "previous". Entries holding the served adapter are skipped for the last two,
+    since re-serving it would change nothing; a target that is already served is returned as it is."""
+    entries, now = history(serving_root), current(serving_root)
+    served = now.get("adapter_id") if now else None
+    if to == "previous":
+        at = next((i for i, e in enumerate(entries) if e.get("entry_id") == (now or {}).get("entry_id")),
+                  len(entries))
+        matches = [e for e in entries[:at] if e.get("adapter_id") != served]
+    elif to in ADAPTER_METHODS:
+        matches = [e for e in entries if e.get("method") == to and e.get("adapter_id") != served]
+    else:
+        matches = [e for e in entries if e.get("entry_id") == to]
+        if not matches and len(to) >= 6:
+            matches = [e for e in entries if str(e.get("adapter_id", "")).startswith(to)]
+            if len({e["adapter_id"] for e in matches}) > 1:
+                raise ValueError(f"{to!r} starts several adapter_ids; give more characters or an entry_id:\n"
+                                 + listing(matches, serving_root))
+    if not matches:
+        short = (" other than the served one" if to == "previous" or to in ADAPTER_METHODS else
+                 " (an adapter_id prefix needs at least 6 characters)" if len(to) < 6 else "")
+        raise ValueError(f"no promoted entry matches {to!r}{short}; give an entry_id, an adapter_id prefix, one of "
+                         f"{', '.join(ADAPTER_METHODS)} or 'previous'. Promoted so far:\n"
+                         + listing(entries, serving_root))
+    target = matches[-1]
+    if now is not None and target.get("adapter_id") == served:
+        return now
+    return promote(serving_root, target,
+                   f"rollback to {target['entry_id']} ({target['method']} {target['adapter_id']})")
