@@ -58,7 +58,7 @@ def add_through_inbox(cuad: Path, held: str, resources: dict) -> float:
     import dagster as dg
 
     from selfinstruct_assets.definitions import ASSETS
-    from selfinstruct_assets.loop.contract_inbox import read_contract_files
+    from selfinstruct_assets.intake.contract_inbox import read_contract_files
     from selfinstruct_assets.partitions import ADDED_CONTRACTS
     from resources.inbox import inbox_for
 
@@ -80,8 +80,9 @@ def add_through_inbox(cuad: Path, held: str, resources: dict) -> float:
 def one_run(cuad: str, with_eval: bool, sample: int) -> dict:
     import dagster as dg
 
-    from selfinstruct_assets.checks import CHECKS
+    from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
     from selfinstruct_assets.definitions import ASSETS, default_resources
+    from selfinstruct_assets.retrieval.checks import RETRIEVAL_CHECKS
 
     home = Path(os.environ["SELFINSTRUCT_HOME"])
     smaller = home / "CUAD_minus_one.zip"
@@ -93,7 +94,7 @@ def one_run(cuad: str, with_eval: bool, sample: int) -> dict:
     def mat(uri: str, keys: list[str]) -> float:
         cfg = {"ops": {"cuad_corpus": {"config": {"uri": uri}}}} if "cuad_contracts" in keys else {}
         t0 = time.perf_counter()
-        res = dg.materialize(ASSETS + CHECKS, resources=resources, run_config=cfg,
+        res = dg.materialize(ASSETS + CORPUS_CHECKS + RETRIEVAL_CHECKS, resources=resources, run_config=cfg,
                              selection=dg.AssetSelection.assets(*keys))
         assert res.success
         return time.perf_counter() - t0

@@ -66,8 +66,8 @@ def read_drift_inputs(query: Query, recent_queries: int = 500, reference_chunks:
         out.categories, out.category_questions = [c for c, _ in pairs], [q for _, q in pairs]
     if {"contract_chunks", "cuad_contracts"} <= tables:
         out.reference_chunk_ids = _column(query, "select k.chunk_id from contract_chunks k join cuad_contracts c "
-                                                 "using (contract_id) where c.split = 'train' order by hash(k.chunk_id) "
-                                                 f"limit {int(reference_chunks)}")
+                                                 "using (contract_id) where c.split = 'train' "
+                                                 f"order by hash(k.chunk_id) limit {int(reference_chunks)}")
     if "added_contract_chunks" in tables:
         out.added_chunk_ids = _column(query, "select chunk_id from added_contract_chunks order by chunk_id")
     if "human_feedback" in tables:
