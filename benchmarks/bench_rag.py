@@ -25,13 +25,13 @@ def answers_per_second(resources: dict, n: int) -> dict:
     import duckdb
 
     from resources.local_lm import LocalLM
-    from resources.project import duckdb_path
-    from selfinstruct_assets.rag.assets import _retriever
+    from selfinstruct_assets.retrieval.retriever import make_retriever
+    from selfinstruct_core.paths import duckdb_path
 
     with duckdb.connect(duckdb_path(), read_only=True) as conn:
         qs = conn.execute("select question, contract_id from rag_eval where method = 'standard_rag' "
                           "order by question_id limit ?", [n]).fetchall()
-    retrieve = _retriever(resources["embedder"], resources["chroma"])
+    retrieve = make_retriever(resources["embedder"], resources["chroma"])
     prompts = [[{"role": "user", "content": "Contract excerpts:\n" + "\n\n".join(retrieve(q, c, 3))
                  + f"\n\nQuestion: {q}\nAnswer briefly."}] for q, c in qs]
     cached = resources["llm"].lm("generator")  # measure generation, not the cache: same weights, no cache folder

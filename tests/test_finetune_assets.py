@@ -7,7 +7,7 @@ import duckdb
 from fakes import FakeLLMResource
 
 from resources.llm import LMSpec
-from resources.project import EmbedderResource
+from resources.project import BaseModelResource, EmbedderResource
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
 from selfinstruct_assets.loop.jobs import main_job
 from conftest import small_pipeline_config as _config
@@ -20,6 +20,7 @@ def _write_inbox(home, rows: list[str]):
 
 def test_finetune_group_end_to_end(small_cuad, home, tiny):
     resources = {**default_resources(), "embedder": EmbedderResource(backend="hashing"),
+                 "base_model": BaseModelResource(path=str(tiny)),
                  "llm": FakeLLMResource(generator=LMSpec(model=str(tiny)))}
     _write_inbox(home, [json.dumps({"event_id": "e1", "question": "Who are the parties?", "answer": "Acme",
                                     "contract_id": "no-such-contract", "score": 1}),

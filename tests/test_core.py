@@ -1,0 +1,78 @@
+"""selfinstruct_core's shared helpers: publishing, markdown tables, the DuckDB lock retry, checked zips."""
+
+import io
+import os
+import zipfile
+
+import duckdb
+import pytest
+
+from selfinstruct_core.artifacts import missing_adapter_files, publish_bytes, publish_dir, publish_file
+from selfinstruct_core.duckdb_lock import retry_locked
+from selfinstruct_core.markdown import md_table
+from selfinstruct_core.zips import DamagedZip, open_checked_zip
+
+
+def test_publish_file_replaces_whole_and_a_failed_write_leaves_the_old_file(tmp_path):
+    final = tmp_path / "program.json"
+    publish_bytes(final, b"one")
+    publish_file(lambda tmp: tmp.write_text("two"), final)
+    assert final.read_text() == "two" and os.listdir(tmp_path) == ["program.json"]
+
+    def fail(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        publish_file(fail, final)
+    assert final.read_text() == "two" and os.listdir(tmp_path) == ["program.json"]
+
+
+def test_publish_file_temp_keeps_the_suffix_or_the_given_name(tmp_path):
+    seen = []
+    publish_file(lambda tmp: seen.append(tmp.name) or tmp.write_text("{}"), tmp_path / "p.json")
+    publish_bytes(tmp_path / "a.jsonl", b"x", tmp_name="a.jsonl.tmp")
+    assert seen[0].startswith(".tmp-p-") and seen[0].endswith(".json")
+    assert sorted(os.listdir(tmp_path)) == ["a.jsonl", "p.json"]
+
+
+def test_publish_dir_without_replace_keeps_an_existing_folder(tmp_path):
+    final = tmp_path / "snap"
+    publish_dir(lambda tmp: (tmp / "v").write_text("first"), final, replace=False)
+    publish_dir(lambda tmp: (tmp / "v").write_text("second"), final, replace=False)
+    assert (final / "v").read_text() == "first" and os.listdir(tmp_path) == ["snap"]
+    assert missing_adapter_files(final) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_md_table_formats_floats_and_escapes_pipes():
+    text = md_table([{"method": "a|b", "score": 0.12345}, {"method": "c"}], ["method", "score"])
+    assert text.splitlines() == ["| method | score |", "|---|---|", "| a\\|b | 0.123 |", "| c | None |"]
+
+
+def test_retry_locked_retries_only_lock_errors():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise duckdb.IOException("Could not set lock on file")
+        return "done"
+
+    assert retry_locked(flaky, patience_s=5) == "done" and len(calls) == 3
+    with pytest.raises(duckdb.IOException):
+        retry_locked(lambda: (_ for _ in ()).throw(duckdb.IOException("locked")), patience_s=0)
+
+
+def test_open_checked_zip_names_the_damage(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.txt", "the contract text")
+    data = buf.getvalue()
+    assert open_checked_zip(data).read("a.txt") == b"the contract text"
+    with pytest.raises(DamagedZip, match="not a readable zip archive") as info:
+        open_checked_zip(b"not a zip")
+    assert info.value.member is None
+    bad = data.replace(b"the contract text", b"the contract TEXT")  # same length, wrong CRC
+    with pytest.raises(DamagedZip, match="'a.txt' fails its CRC check") as info:
+        open_checked_zip(bad)
+    assert info.value.member == "a.txt"
