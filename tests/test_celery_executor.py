@@ -1,4 +1,4 @@
-"""Contracts-inbox backfill on the Celery executor: real Redis broker, two real worker processes.
+"""Contracts-inbox backfill on the Celery executor: real Redis broker, two real workers, PostgreSQL instance.
 
 Several .txt contracts are dropped in the inbox, one dynamic partition is added per contract, and
 `contract_refresh_job` runs for all of them at once (one `dagster job execute` per partition). Every chunk
@@ -19,11 +19,11 @@ import pytest
 
 from conftest import txt_name_for
 from procs import REPO, log_tail, start, stop
-from services import require_redis
+from services import fresh_pg_database, require_redis
 from resources.chroma_store import ChromaStore, make_client
 from resources.embedders import HashingEmbedder
 from selfinstruct_assets.corpus.cuad import contract_id_for
-from selfinstruct_assets.instance import ensure_instance_yaml, init_pools
+from selfinstruct_assets.instance import PG_URL_ENV, ensure_instance_yaml, init_pools
 from selfinstruct_assets.tables import query_readonly
 
 N_CONTRACTS = 3
@@ -40,21 +40,28 @@ defs = dg.Definitions(assets=ASSETS, jobs=[contract_refresh_job], executor=execu
 
 
 @pytest.fixture
-def celery_env(tmp_path, monkeypatch) -> dict:
+def celery_env(tmp_path, monkeypatch):
+    # PostgreSQL, as a team deploys it: its row locks make pool claims atomic across run processes.
+    # On the SQLite instance two runs' DuckDB steps were seen overlapping (the writers' retry absorbed it).
     require_redis()
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()  # leftovers of an interrupted earlier test must not be consumed
-    env = {"SELFINSTRUCT_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
+    with fresh_pg_database() as url:
+        yield from _env(tmp_path, monkeypatch, url.replace("postgresql://", "postgresql+psycopg2://", 1))
+
+
+def _env(tmp_path, monkeypatch, pg_url):
+    env = {PG_URL_ENV: pg_url, "SELFINSTRUCT_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
            "SELFINSTRUCT_CELERY_BROKER": BROKER, "SELFINSTRUCT_EMBEDDER": "hashing",
            "HF_HUB_OFFLINE": "1", "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(REPO),
            # `dagster-celery worker start` runs `celery` from PATH
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    ensure_instance_yaml()
+    ensure_instance_yaml(storage="postgres")
     init_pools()
-    return {**os.environ, **env}
+    yield {**os.environ, **env}
 
 
 def drop_contracts(cuad_members, folder: Path) -> list[str]:
