@@ -11,7 +11,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test ui chromium clean
+.PHONY: install demo test ui chromium services services-stop clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,12 +33,37 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
+# PostgreSQL and Redis on loopback for the deployment tests (tests/test_postgres_*, test_celery_*). What is
+# missing is installed (apt-get, root) and started; what this target started is listed in $(STARTED) so
+# `services-stop` stops exactly that and leaves services that were already running alone.
+STARTED := $(SELFINSTRUCT_HOME)/services-started
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+services:
+	@mkdir -p $(SELFINSTRUCT_HOME)
+	@command -v pg_ctlcluster >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  hba=$$(ls /etc/postgresql/*/main/pg_hba.conf | head -1); \
+	  echo "host all postgres 127.0.0.1/32 trust  # selfinstruct tests" | $(SUDO) tee -a $$hba >/dev/null; }
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { v=$$(ls /etc/postgresql | head -1); \
+	  $(SUDO) pg_ctlcluster $$v main start && echo "postgresql $$v" >> $(STARTED); }
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { redis-server --bind 127.0.0.1 --port 6379 --daemonize yes \
+	  --save '' --pidfile $(SELFINSTRUCT_HOME)/redis.pid >/dev/null && echo "redis $(SELFINSTRUCT_HOME)/redis.pid" >> $(STARTED); }
+	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+	  echo "PostgreSQL or Redis did not come up on 127.0.0.1 (see pg_isready, redis-cli ping)" >&2; exit 1
+
+services-stop:
+	@[ -f $(STARTED) ] || exit 0; while read -r kind arg; do case $$kind in \
+	  postgresql) $(SUDO) pg_ctlcluster $$arg main stop ;; \
+	  redis) kill $$(cat $$arg) ;; esac; done < $(STARTED); rm -f $(STARTED)
+
 demo: install
 	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
 	$(BIN)/selfinstruct demo
 
-test: install chromium
-	$(BIN)/python -m pytest -q -ra
+test: install chromium services
+	$(BIN)/python -m pytest -q -ra; rc=$$?; $(MAKE) --no-print-directory services-stop; exit $$rc
 
 # The UI plus the daemon that runs the loop's sensors and automation (see README, "The continuous loop").
 ui: install
