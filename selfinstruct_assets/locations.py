@@ -12,12 +12,25 @@ import dagster as dg
 
 from selfinstruct_core.artifacts import ADAPTER_METHODS
 
+PAGE = 20  # materialisations read per query while looking back past skipped runs
+
 
 def recorded_path(instance: dg.DagsterInstance, asset: str, key: str = "path") -> Path | None:
-    """The `key` metadata of `asset`'s latest materialisation as a Path; None if it was never recorded."""
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
-    entry = event.asset_materialization.metadata.get(key) if event and event.asset_materialization else None
-    return Path(entry.value) if entry is not None and entry.value else None
+    """The `key` metadata of `asset`'s latest materialisation that recorded one, as a Path; None if none did.
+
+    A run that skipped (e.g. DPO with too few pairs) records no path and leaves the last published folder in
+    place, so the newest materialisation that has the key is the one that names the current artifact.
+    """
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(dg.AssetKey(asset), limit=PAGE, cursor=cursor)
+        for record in page.records:
+            entry = record.asset_materialization.metadata.get(key) if record.asset_materialization else None
+            if entry is not None and entry.value:
+                return Path(entry.value)
+        if not page.has_more:
+            return None
+        cursor = page.cursor
 
 
 def required_path(instance: dg.DagsterInstance, asset: str, key: str = "path") -> Path:

@@ -25,8 +25,10 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     _write_inbox(home, [json.dumps({"event_id": "e1", "question": "Who are the parties?", "answer": "Acme",
                                     "contract_id": "no-such-contract", "score": 1}),
                         "{not json"])
+    # One instance for every run, as in a deployment: consumers find adapters in their producers' metadata.
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=_config(small_cuad),
-                            selection=main_job.selection)
+                            selection=main_job.selection, instance=instance)
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     for name in ("sft_dataset_held_out", "rag_responses_held_out", "preference_pairs_held_out",
@@ -56,8 +58,8 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
 
     # Re-materialising the benchmark appends a second set of rows: history stays queryable.
     only = {"ops": {"benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
-    again = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=only,
-                           selection=dg.AssetSelection.assets("benchmark_scores"))
+    again = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=only, instance=instance,
+                           selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"))
     assert again.success
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         runs = conn.execute("select count(distinct run_id), count(*) from benchmark_scores").fetchone()
@@ -72,8 +74,9 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     empty = {"ops": {"preference_pairs": {"config": {"margin": 1.0}},
                      "benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
     third = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=empty, raise_on_error=False,
+                           instance=instance,
                            selection=dg.AssetSelection.assets("preference_pairs", "dpo_adapter", "orpo_adapter",
-                                                              "benchmark_scores"))
+                                                              "benchmark_scores", "benchmark_answers"))
     assert third.success
     md = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
           for e in third.get_asset_materialization_events()}
