@@ -1,11 +1,13 @@
 """Chroma collections of contract chunks: embedded PersistentClient by default, a Chroma server when configured.
 
-Dagster-free. Embeddings are computed by our own embedder and passed in; the collection also carries
+`SELFINSTRUCT_CHROMA_URL=http://host:8000` (read when a client is made, i.e. when a step runs) sends the
+default embedded mode to that server instead; an explicit `mode="http"` always wins. Dagster-free. Embeddings are computed by our own embedder and passed in; the collection also carries
 an embedding function wrapping that embedder, so Chroma never falls back to its downloading default.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,13 @@ class ProjectEmbeddingFunction(EmbeddingFunction[Documents]):
         return ProjectEmbeddingFunction(embedder_name=config.get("embedder_name", ""))
 
 
+CHROMA_URL_ENV = "SELFINSTRUCT_CHROMA_URL"
+
+
+class ChromaServerError(RuntimeError):
+    """The Chroma server did not answer; the message names it and says how to recover."""
+
+
 @dataclass
 class IndexStats:
     total: int
@@ -58,6 +67,13 @@ class ChromaStore:
         self.client = client
         self.embedder = embedder
         self.collection_name = f"{collection_name}__{_slug(embedder.name)}"
+        self.server = _server_of(client)
+
+    def _lost(self, exc: Exception, doing: str) -> ChromaServerError:
+        return ChromaServerError(
+            f"Chroma server at {self.server} stopped answering while {doing} ({type(exc).__name__}: {exc}). "
+            f"Start it again (`chroma run --path <its data folder> --port <port>`) or point {CHROMA_URL_ENV} at a "
+            "live one, then re-run: chunks already written are kept and only the missing ones are embedded.")
 
     def collection(self):
         return self.client.get_or_create_collection(
@@ -81,8 +97,13 @@ class ChromaStore:
         `scope` (a Chroma `where` filter) limits deletion to the ids this call owns, e.g. one added
         contract's chunks, so syncing one part of the collection never removes another part.
         """
-        col = self.collection()
-        have = self.existing_ids()
+        try:
+            col = self.collection()
+            have = self.existing_ids()
+        except Exception as exc:
+            if self.server and _is_transport_error(exc):
+                raise self._lost(exc, "listing the indexed chunks") from exc
+            raise
         want = {c["chunk_id"] for c in chunks}
         new = [c for c in chunks if c["chunk_id"] not in have]
         owned = have if scope is None else self.existing_ids(scope)
@@ -95,10 +116,16 @@ class ChromaStore:
             t0 = time.perf_counter()
             vecs = self.embedder.embed([c["text"] for c in part])
             t1 = time.perf_counter()
-            col.upsert(ids=[c["chunk_id"] for c in part], embeddings=vecs,
-                       documents=[c["text"] for c in part],
-                       metadatas=[{"contract_id": c["contract_id"], "start": int(c["start"]), "end": int(c["end"])}
-                                  for c in part])
+            try:
+                col.upsert(ids=[c["chunk_id"] for c in part], embeddings=vecs,
+                           documents=[c["text"] for c in part],
+                           metadatas=[{"contract_id": c["contract_id"], "start": int(c["start"]),
+                                       "end": int(c["end"])} for c in part])
+            except Exception as exc:
+                if self.server and _is_transport_error(exc):
+                    # each batch is one upsert: batches before this one are on the server and count as indexed
+                    raise self._lost(exc, f"upserting chunks {i}-{i + len(part)} of {len(new)} new") from exc
+                raise
             embed_s += t1 - t0
             write_s += time.perf_counter() - t1
         return IndexStats(total=col.count(), added=len(new), removed=len(stale),
@@ -127,13 +154,43 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")[:40]
 
 
+def _server_of(client) -> str:
+    """`http://host:port` of a server client, "" for an embedded one."""
+    settings = client.get_settings()
+    if not settings.chroma_server_host:
+        return ""
+    scheme = "https" if settings.chroma_server_ssl_enabled else "http"
+    return f"{scheme}://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    """Connection refused/reset or a timeout (httpx, which chromadb's HttpClient uses), not a bad request."""
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError))
+
+
 def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 8000, ssl: bool = False):
     import chromadb
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False)
+    url = os.environ.get(CHROMA_URL_ENV, "")
+    if mode == "embedded" and url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        mode, host, ssl = "http", parts.hostname or "localhost", parts.scheme == "https"
+        port = parts.port or (443 if ssl else 8000)
     if mode == "embedded":
         return chromadb.PersistentClient(path=path, settings=settings)
     if mode == "http":
-        return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        try:
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        except Exception as exc:  # the client checks the server's tenant when made
+            scheme = "https" if ssl else "http"
+            raise ChromaServerError(
+                f"no Chroma server answers at {scheme}://{host}:{port} ({type(exc).__name__}: {exc}). Start one "
+                f"(`chroma run --path DIR --host {host} --port {port}`), or unset {CHROMA_URL_ENV} / use "
+                "mode='embedded' for the local index.") from exc
     raise ValueError(f"chroma mode must be 'embedded' or 'http', got {mode!r}")

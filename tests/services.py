@@ -1,6 +1,7 @@
 """Real services the deployment tests talk to on loopback; unreachable means a failed test with the fix, never a skip."""
 
 import contextlib
+import os
 import socket
 import uuid
 
@@ -27,20 +28,24 @@ def require_redis(host: str = "127.0.0.1", port: int = 6379) -> None:
         pytest.fail(f"Redis on {host}:{port} does not answer PING ({exc}): {FIX}", pytrace=False)
 
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"  # trust auth on loopback, as `make services` sets up
+# trust auth on loopback, as `make services` sets up; a server with a password: SELFINSTRUCT_TEST_PG_ADMIN
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @contextlib.contextmanager
-def fresh_pg_database(admin_url: str = PG_ADMIN):
+def fresh_pg_database(admin_url: str = ""):
     """A new, empty database on the local server for one test (its URL), dropped afterwards."""
     import psycopg2
+
+    admin_url = admin_url or os.environ.get("SELFINSTRUCT_TEST_PG_ADMIN") or PG_ADMIN
 
     require_tcp("PostgreSQL", "127.0.0.1", 5432)
     name = f"selfinstruct_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg2.connect(admin_url, connect_timeout=5)
     except psycopg2.Error as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 refused {admin_url} ({exc}): {FIX}", pytrace=False)
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 refused the test's admin connection ({exc}): {FIX}, "
+                    "or set SELFINSTRUCT_TEST_PG_ADMIN", pytrace=False)  # the URL may hold a password
     admin.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     try:
         with admin.cursor() as cur:
