@@ -18,6 +18,7 @@ from selfinstruct_core.paths import duckdb_path
 from .corpus import assets as corpus_assets
 from .corpus.checks import CORPUS_CHECKS
 from .drift import assets as drift_assets
+from .executors import executor_for
 from .finetune import adapter_assets, data_assets, scores
 from .finetune.checks import FINETUNE_CHECKS
 from .intake import assets as intake_assets, contract_assets
@@ -68,6 +69,5 @@ def defs() -> dg.Definitions:
         sensors=[*SENSORS, AUTOMATION],
         resources=default_resources(base_model=os.environ.get("SELFINSTRUCT_BASE_MODEL", ""),
                                     embedder=os.environ.get("SELFINSTRUCT_EMBEDDER", "minilm")),
-        # One process: torch loads once per run, and DuckDB steps are serialised by the pool anyway.
-        executor=dg.in_process_executor,
+        executor=executor_for(),
     )

@@ -74,7 +74,10 @@ def benchmark(home, run_id: str, rows: list[tuple]) -> None:
         conn.execute("insert into benchmark_scores by name select * from new")
 
 
-def gate_run(instance):
+def gate_run(instance, home):
+    # serving_candidate finds the benchmarked adapter where dpo_adapter's materialisation recorded it.
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        "dpo_adapter", metadata={"adapter_path": str(home / "adapters" / "dpo")}))
     return dg.materialize(ASSETS + ALL_CHECKS, instance=instance, resources=resources(), raise_on_error=False,
                           selection=dg.AssetSelection.assets("serving_candidate", "promotion_decisions",
                                                              "serving_model"))
@@ -84,13 +87,13 @@ def test_the_gate_promotes_a_first_adapter_and_stops_a_regression(home):
     first = fake_adapter(home / "adapters" / "dpo", seed=1)
     benchmark(home, "r1", [("standard_rag", 0.1, ""), ("sft", 0.3, "x" * 12), ("dpo", 0.5, first)])
     with dg.instance_for_test() as instance:
-        ok = gate_run(instance)
+        ok = gate_run(instance, home)
         assert ok.success
         served = json.loads((home / "serving" / "current.json").read_text())
         assert (served["method"], served["adapter_id"]) == ("dpo", first)
         worse = fake_adapter(home / "adapters" / "dpo", seed=2)
         benchmark(home, "r2", [("dpo", 0.3, worse), ("serving", 0.5, first)])
-        blocked = gate_run(instance)
+        blocked = gate_run(instance, home)
     assert not blocked.success
     [check] = blocked.get_asset_check_evaluations()
     assert check.check_name == "candidate_not_worse" and not check.passed

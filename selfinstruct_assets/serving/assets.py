@@ -17,7 +17,7 @@ from resources.project import ProjectHome
 from selfinstruct_core import artifacts
 
 from ..constants import DUCKDB_POOL, SERVING
-from ..locations import trained_adapters
+from ..locations import required_path
 from ..tables import append_rows
 from .decision import CANDIDATE_SCHEMA, DECISIONS_SCHEMA, decision_row, entry_of, no_candidate
 from .gate import gate, pick_candidate
@@ -38,16 +38,14 @@ def latest_benchmark(duckdb: DuckDBResource) -> list[dict]:
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
-def snapshot_candidate(instance: dg.DagsterInstance, root: Path, candidate: dict) -> Path:
-    """The candidate's immutable serving snapshot, once its weights are checked to be those benchmarked."""
-    method = candidate["method"]
-    # Where its adapter asset recorded it; one trained outside Dagster (python -m training) is only in the
-    # folder training publishes to.
-    source = trained_adapters(instance).get(method) or artifacts.adapter_dir(root, method)
+def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: dict) -> Path:
+    """The candidate's immutable serving snapshot, once its weights (where its adapter asset recorded them) are
+    checked to be those benchmarked."""
+    source = required_path(instance, f"{candidate['method']}_adapter", "adapter_path")
     if not adapter_hash(source).startswith(candidate["adapter_id"]):  # checked before anything is published
         raise RuntimeError(f"{source} changed after benchmark run {candidate['run_id']}: "
                            "re-materialise benchmark_scores, then serving_candidate")
-    return snapshot_adapter(source, artifacts.serving_root(root), candidate["adapter_id"])
+    return snapshot_adapter(source, serving, candidate["adapter_id"])
 
 
 @dg.multi_asset(group_name=SERVING, pool=DUCKDB_POOL, deps=["benchmark_scores"], outs={
@@ -59,14 +57,14 @@ def snapshot_candidate(instance: dg.DagsterInstance, root: Path, candidate: dict
 def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, home: ProjectHome,
                       duckdb: DuckDBResource):
     """The best adapter of the latest benchmark run, snapshotted, and its gate decision against the served one."""
-    rows = latest_benchmark(duckdb)
-    cand, served = pick_candidate(rows, config.metric), current(artifacts.serving_root(home.root()))
+    rows, root = latest_benchmark(duckdb), artifacts.serving_root(home.root())
+    cand, served = pick_candidate(rows, config.metric), current(root)
     verdict, snap = no_candidate(config.metric, config.tolerance), None
     if cand is not None:
         # Scored in the same run when something was served then; else the served entry's own, older scores.
         served_now = next((r for r in rows if r["method"] == "serving"), None) or served
         verdict = gate(cand, served_now, config.tolerance, config.metric)
-        snap = snapshot_candidate(context.instance, home.root(), cand)
+        snap = snapshot_candidate(context.instance, root, cand)
     frame = pl.DataFrame([decision_row(cand, verdict, snap, served, context.run_id)], schema=CANDIDATE_SCHEMA)
     append_rows(duckdb, "promotion_decisions", frame.select(list(DECISIONS_SCHEMA)))
     shown = {"passed": verdict["passed"], "reason": verdict["reason"], "candidate": (cand or {}).get("method", "none")}
