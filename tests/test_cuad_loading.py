@@ -155,3 +155,19 @@ def test_squad_form_json_is_accepted(cuad_members, tmp_path):
     assert context[law["answer_starts"][0]:law["answer_ends"][0]] == "governed by the laws of the State of New York"
     assert law["question"] == "Which state/country's law governs the interpretation of the contract?"
     assert next(a for a in corpus.annotations if a["category"] == "Non-Compete")["is_impossible"]
+
+
+@pytest.mark.parametrize("cut", [3, 84, 90])
+def test_row_with_wrong_cell_count_is_rejected_whole(cuad_members, tmp_path, cut):
+    header = cuad_members["header"]
+    good, short = cuad_members["rows"][0], list(cuad_members["rows"][1])
+    short = short[:cut] if cut < len(header) else short + ["[]"] * (cut - len(header))
+    texts = {txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
+             for r in (good, short)}
+    corpus = load(write_archive(tmp_path / "a.zip", header, [good, short], texts), tmp_path)
+    [rej] = corpus.rejects
+    assert rej["row"] == 3 and rej["source"].endswith("master_clauses.csv") and rej["action"] == "skipped"
+    assert f"row has {cut} of {len(header)} columns" in rej["reason"]
+    # the short row's contract keeps its text but gets no made-up "no clause" labels
+    assert len(corpus.annotations) == 41
+    assert corpus.stats["contracts_without_annotations"] == 1

@@ -156,6 +156,12 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
         if not row or not row[0].strip():
             _reject(corpus, csv_name, rowno, "row without a Filename")
             continue
+        if len(row) != len(header):
+            # A cut or misquoted row must not turn its missing cells into "no clause" gold labels.
+            _reject(corpus, csv_name, rowno,
+                    f"row has {len(row)} of {len(header)} columns; the CSV is cut short or misquoted here: "
+                    f"fix this row of {csv_name} so it has one cell per header column")
+            continue
         key = fold_name(row[0])
         contract = contracts.get(key)
         if contract is None:
@@ -170,7 +176,7 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
         seen.add(key)
         norm = NormalizedText.of(contract["text"])
         for col, cat in cats:
-            cell = row[col] if col < len(row) else ""
+            cell = row[col]
             try:
                 clauses = ast.literal_eval(cell) if cell.strip() else []
                 if not isinstance(clauses, list):
@@ -178,7 +184,7 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
             except (ValueError, SyntaxError) as exc:
                 _reject(corpus, csv_name, rowno, f"column {cat!r} is not a list literal ({exc})")
                 continue
-            ans = row[answer_col[cat]] if cat in answer_col and answer_col[cat] < len(row) else None
+            ans = row[answer_col[cat]] if cat in answer_col else None
             corpus.annotations.append(
                 _annotation(contract, norm, cat, questions[cat],
                             [str(c) for c in clauses], ans or None))
