@@ -49,7 +49,9 @@ def cuad_corpus(context: dg.AssetExecutionContext, config: CuadConfig, home: Pro
     annotations = [a for a in corpus.annotations if a["contract_id"] in keep]
     for r in corpus.rejects:
         context.log.warning(f"CUAD reject: {r['source']} row {r['row']}: {r['reason']} ({r['action']})")
-    stats = {**corpus.stats, "source": uri, "seconds": round(time.perf_counter() - t0, 2),
+    # What was actually read: a remote URI's own cached copy, identified by its content hash.
+    stats = {**corpus.stats, "source": archive.uri, "read_from": archive.location,
+             "source_sha256": archive.sha256 or "(a folder)", "seconds": round(time.perf_counter() - t0, 2),
              "contracts_kept": len(contracts)}
     yield dg.Output(pl.DataFrame(contracts, schema=CONTRACT_SCHEMA), output_name="cuad_contracts",
                     metadata={**stats, "dagster/row_count": len(contracts)})

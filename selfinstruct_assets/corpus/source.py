@@ -6,14 +6,17 @@ reads member files, whichever form the source takes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from selfinstruct_core.artifacts import publish_file
 from selfinstruct_core.zips import DamagedZip, open_checked_zip
@@ -41,11 +44,17 @@ def cuad_uri_from_env() -> str:
 
 @dataclass
 class CuadArchive:
-    """Members of a CUAD release, as paths relative to its root (zip or folder)."""
+    """Members of a CUAD release, as paths relative to its root (zip or folder).
+
+    `uri` is the source as given, `location` the local file or folder actually read, and `sha256` the
+    content hash of that file (None for a folder).
+    """
 
     location: str
     _zip: zipfile.ZipFile | None = None
     _root: Path | None = None
+    uri: str = ""
+    sha256: str | None = None
 
     def names(self) -> list[str]:
         if self._zip is not None:
@@ -70,12 +79,17 @@ class CuadArchive:
             self._zip.close()
 
 
-def open_cuad_source(uri: str, cache_dir: Path) -> CuadArchive:
-    """Open `uri` (path, folder, http(s) URL or s3:// URI); remote sources are cached in `cache_dir`."""
+def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
+    """Open `uri` (path, folder, http(s) URL or s3:// URI); remote sources are cached in `cache_dir`.
+
+    `s3_client` is a boto3 S3 client (default: `boto3.client("s3")`, made only when an s3:// URI is read).
+    """
+    sha = None
     if uri.startswith(("http://", "https://")):
-        path = _download_http(uri, cache_dir)
+        path, sha = _cached_download(uri, cache_dir, lambda tmp: _fetch_http(uri, tmp))
     elif uri.startswith("s3://"):
-        path = _download_s3(uri, cache_dir)
+        bucket, key = _s3_parts(uri)
+        path, sha = _cached_download(uri, cache_dir, lambda tmp: _fetch_s3(uri, bucket, key, tmp, s3_client))
     else:
         path = Path(uri.removeprefix("file://")).expanduser()
     if not path.exists():
@@ -84,44 +98,75 @@ def open_cuad_source(uri: str, cache_dir: Path) -> CuadArchive:
             f"CUAD_v1.zip (or an extracted CUAD_v1 folder), or to {ZENODO_URL}."
         )
     if path.is_dir():
-        return CuadArchive(location=str(path), _root=path)
+        return CuadArchive(location=str(path), _root=path, uri=uri)
     try:
         zf = open_checked_zip(path)
     except DamagedZip as exc:
         fix = f"download CUAD_v1.zip again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI."
         raise CuadSourceError(f"{path} is {exc}. It is probably truncated or corrupt: {fix}" if exc.member is None
                               else f"{path}: {exc}; the archive is corrupt. {fix.capitalize()}") from exc
-    return CuadArchive(location=str(path), _zip=zf)
+    return CuadArchive(location=str(path), _zip=zf, uri=uri, sha256=sha or _file_sha256(path))
 
 
-def _download_http(url: str, cache_dir: Path) -> Path:
-    target = cache_dir / "downloads" / "CUAD_v1.zip"
-    if target.exists():
-        return target
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    def fetch(tmp: Path) -> None:
+
+def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
+    """The download of `uri` in its own slot `downloads/<sha256(uri)>/`, with the content's sha256 beside it.
+
+    The slot is keyed by the URI, not the file name: another source of the same name never reuses this
+    one. A cached copy whose bytes no longer match the recorded hash is fetched again.
+    """
+    slot = cache_dir / "downloads" / hashlib.sha256(uri.encode()).hexdigest()[:32]
+    name = PurePosixPath(urllib.parse.urlsplit(uri).path).name or "download"
+    target, record = slot / name, slot / "source.json"
+    if target.exists() and record.exists():
+        try:
+            recorded = json.loads(record.read_text())
+        except (OSError, ValueError):
+            recorded = {}
+        if recorded.get("uri") == uri and recorded.get("sha256") == _file_sha256(target):
+            return target, recorded["sha256"]
+    publish_file(fetch, target)
+    sha = _file_sha256(target)
+    publish_file(lambda tmp: tmp.write_text(json.dumps({"uri": uri, "sha256": sha,
+                                                         "bytes": target.stat().st_size})), record)
+    return target, sha
+
+
+def _fetch_http(url: str, tmp: Path) -> None:
+    try:
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             shutil.copyfileobj(resp, out)
-
-    try:
-        return publish_file(fetch, target)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
         raise CuadSourceError(
             f"CUAD source {url} is unreachable ({exc}). Check the network, or download "
             "CUAD_v1.zip by hand and set SELFINSTRUCT_CUAD_URI to its local path."
         ) from exc
 
 
-def _download_s3(uri: str, cache_dir: Path) -> Path:
-    import boto3
+def _s3_parts(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key or key.endswith("/"):
+        raise CuadSourceError(f"CUAD source {uri!r} names no bucket or no object: "
+                              "give s3://BUCKET/KEY, e.g. s3://my-bucket/cuad/CUAD_v1.zip.")
+    return bucket, key
+
+
+def _fetch_s3(uri: str, bucket: str, key: str, tmp: Path, s3_client=None) -> None:
     import botocore.exceptions
 
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    target = cache_dir / "downloads" / Path(key).name
-    if target.exists():
-        return target
     try:
-        return publish_file(lambda tmp: boto3.client("s3").download_file(bucket, key, str(tmp)), target)
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        s3_client.download_file(bucket, key, str(tmp))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise CuadSourceError(
             f"CUAD source {uri} cannot be fetched ({exc}). Check AWS credentials and the key, "
