@@ -4,11 +4,12 @@ import time
 
 import dagster as dg
 import polars as pl
+from pydantic import Field, model_validator
 
 from resources.project import ProjectHome
 
 from ..constants import CORPUS, DUCKDB_POOL
-from .chunking import chunk_contracts
+from .chunking import check_chunking, chunk_contracts
 from .cuad import load_cuad
 from .source import cuad_uri_from_env, open_cuad_source
 
@@ -22,9 +23,11 @@ REJECT_SCHEMA = {"source": pl.Utf8, "row": pl.Int64, "reason": pl.Utf8, "action"
 CHUNK_SCHEMA = {"chunk_id": pl.Utf8, "contract_id": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "text": pl.Utf8}
 
 class CuadConfig(dg.Config):
-    uri: str = ""  # path, folder, http(s) or s3:// URI; empty = SELFINSTRUCT_CUAD_URI or ../shared/cuad/CUAD_v1.zip
-    eval_fraction: float = 0.2  # share of contracts held out for evaluation (by hash of contract_id)
-    max_contracts: int = 0  # keep only the first N contracts by id (0 = all); for quick trials
+    uri: str = Field("", description="path, folder, http(s) or s3:// URI of CUAD; empty = SELFINSTRUCT_CUAD_URI, "
+                                     "else ../shared/cuad/CUAD_v1.zip")
+    eval_fraction: float = Field(0.2, ge=0, le=1, allow_inf_nan=False,
+                                 description="share of contracts held out for evaluation (by hash of contract_id)")
+    max_contracts: int = Field(0, ge=0, description="keep only the first N contracts by id (0 = all); for quick trials")
 
 @dg.multi_asset(
     group_name=CORPUS,
@@ -65,8 +68,13 @@ def cuad_corpus(context: dg.AssetExecutionContext, config: CuadConfig, home: Pro
 
 class ChunkConfig(dg.Config):
     # 1,000/200 chars won the recall sweep in benchmarks/RESULTS.md and fits MiniLM's 256-token window.
-    chunk_size: int = 1000  # characters per chunk
-    chunk_overlap: int = 200  # characters shared by neighbouring chunks
+    chunk_size: int = Field(1000, ge=1, description="characters per chunk")
+    chunk_overlap: int = Field(200, ge=0, description="characters shared by neighbouring chunks (less than chunk_size)")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self):
+        check_chunking(self.chunk_size, self.chunk_overlap)
+        return self
 
 @dg.asset(pool=DUCKDB_POOL, group_name=CORPUS)
 def contract_chunks(config: ChunkConfig, cuad_contracts: pl.DataFrame) -> dg.Output[pl.DataFrame]:

@@ -11,10 +11,15 @@ def chunk_id_for(contract_id: str, start: int, text: str) -> str:
     return hashlib.sha256(f"{contract_id}\x00{start}\x00{text}".encode()).hexdigest()[:24]
 
 
-def chunk_spans(text: str, size: int, overlap: int) -> Iterator[tuple[int, int]]:
-    """(start, end) windows of about `size` chars, `overlap` chars shared, cut at whitespace when possible."""
+def check_chunking(size: int, overlap: int) -> None:
+    """ValueError unless size > 0 and 0 <= overlap < size (an overlap as large as the window never advances)."""
     if size <= 0 or not 0 <= overlap < size:
         raise ValueError(f"chunk size must be > 0 and 0 <= overlap < size (got size={size}, overlap={overlap})")
+
+
+def chunk_spans(text: str, size: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """(start, end) windows of about `size` chars, `overlap` chars shared, cut at whitespace when possible."""
+    check_chunking(size, overlap)
     n = len(text)
     start = 0
     while start < n:

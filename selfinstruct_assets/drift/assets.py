@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field
 from dagster_duckdb import DuckDBResource
 
 from resources.project import ChromaResource, EmbedderResource
@@ -25,13 +26,18 @@ ON_ANY_INPUT_UPDATE = (dg.AutomationCondition.any_deps_updated().since_last_hand
 
 
 class DriftConfig(dg.Config):
-    recent_queries: int = 500  # the latest N production queries are compared with the training questions
-    reference_chunks: int = 1000  # train-split chunks sampled as the contracts' reference
-    quality_window: int = 50  # the latest N feedback scores are compared with the earlier ones
-    embedding_shift: float = 0.10  # squared MMD threshold (see drift/statistics.py)
-    category_tvd: float = 0.30
-    quality_drop: float = 0.15
-    min_samples: int = 20
+    recent_queries: int = Field(500, ge=1, description="the latest N production queries, compared with the training questions")
+    reference_chunks: int = Field(1000, ge=1, description="train-split chunks sampled as the contracts' reference")
+    quality_window: int = Field(50, ge=1, description="the latest N feedback scores, compared with the earlier ones")
+    # Defaults and meanings are DriftThresholds' (drift/statistics.py), which validates them again.
+    embedding_shift: float = Field(DriftThresholds.embedding_shift, ge=0, allow_inf_nan=False,
+                                   description="squared MMD above which recent texts count as shifted")
+    category_tvd: float = Field(DriftThresholds.category_tvd, ge=0, le=1, allow_inf_nan=False,
+                                description="total-variation distance between category mixes that counts as drift")
+    quality_drop: float = Field(DriftThresholds.quality_drop, ge=0, le=1, allow_inf_nan=False,
+                                description="drop of the recent mean score (0-1) below the baseline that counts as drift")
+    min_samples: int = Field(DriftThresholds.min_samples, ge=1,
+                             description="fewer recent items than this: reported but cannot trigger")
 
 
 def _schema(row: dict) -> dict:

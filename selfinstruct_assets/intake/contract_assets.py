@@ -8,6 +8,7 @@ import time
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 from dagster_duckdb import DuckDBResource
 
 from resources.project import ChromaResource, EmbedderResource, InboxResource
@@ -24,7 +25,8 @@ _BY_CONTRACT = {"partition_expr": "contract_id"}
 
 
 class AddedContractConfig(dg.Config):
-    eval_fraction: float = 0.2  # as cuad_corpus: a contract's split is a hash of its id, wherever it came from
+    eval_fraction: float = Field(0.2, ge=0, le=1, allow_inf_nan=False,
+                                 description="as cuad_corpus: a contract's split is a hash of its id, wherever it came from")
 
 
 @dg.asset(group_name=INTAKE, partitions_def=ADDED_CONTRACTS, metadata=_BY_CONTRACT, pool=DUCKDB_POOL)

@@ -1,8 +1,11 @@
 """Standard and optimised DSPy RAG programs, and their evaluation on held-out contracts."""
 
+from typing import Literal
+
 import dagster as dg
 import dspy
 import polars as pl
+from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
@@ -20,10 +23,11 @@ SUMMARY_COLUMNS = ["method", "n", "judge_score", "cuad_match", "token_f1", "exac
 
 
 class RagConfig(dg.Config):
-    k: int = 3  # chunks retrieved per question
-    n_train_questions: int = 16  # train-split questions the optimiser compiles on
-    optimizer: str = "bootstrap"  # 'bootstrap' (BootstrapFewShot) or 'mipro' (MIPROv2)
-    max_demos: int = 2  # few-shot demos the optimiser may add
+    k: int = Field(3, ge=1, description="chunks retrieved per question")
+    n_train_questions: int = Field(16, ge=1, description="train-split questions the optimiser compiles on")
+    optimizer: Literal["bootstrap", "mipro"] = Field(
+        "bootstrap", description="'bootstrap' (BootstrapFewShot) or 'mipro' (MIPROv2)")
+    max_demos: int = Field(2, ge=0, description="few-shot demos the optimiser may add")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=RAG, deps=["vector_index"])
@@ -52,8 +56,8 @@ def optimized_rag_program(context: dg.AssetExecutionContext, config: RagConfig, 
 
 
 class RagEvalConfig(dg.Config):
-    n_questions: int = 32  # held-out questions answered by each program (the post scored 32)
-    k: int = 3
+    n_questions: int = Field(32, ge=1, description="held-out questions answered by each program (the post scored 32)")
+    k: int = Field(3, ge=1, description="chunks retrieved per question")
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=RAG, deps=[rag_program, optimized_rag_program], outs={

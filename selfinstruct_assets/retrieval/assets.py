@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 import polars as pl
+from pydantic import Field, model_validator
 
 from resources.project import ChromaResource, EmbedderResource
 from selfinstruct_core.markdown import md_table
@@ -11,7 +12,7 @@ from selfinstruct_core.markdown import md_table
 from ..constants import DUCKDB_POOL, RETRIEVAL
 from ..partitions import ADDED_CONTRACTS
 from .evaluate import KS, eval_questions, rank_bm25, rank_dense, recall_rows
-from ..corpus.chunking import chunk_contracts
+from ..corpus.chunking import check_chunking, chunk_contracts
 
 @dg.asset(pool=DUCKDB_POOL, group_name=RETRIEVAL, deps=["contract_chunks"])
 def vector_index(context: dg.AssetExecutionContext, contract_chunks: pl.DataFrame,
@@ -33,8 +34,13 @@ def vector_index(context: dg.AssetExecutionContext, contract_chunks: pl.DataFram
     })
 
 class RetrievalEvalConfig(dg.Config):
-    seed_chunk_size: int = 5000  # the seed notebook's configuration, scored as a baseline
-    seed_chunk_overlap: int = 30
+    seed_chunk_size: int = Field(5000, ge=1, description="chunk size of the seed notebook's setup, scored as a baseline")
+    seed_chunk_overlap: int = Field(30, ge=0, description="its overlap (less than seed_chunk_size)")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self):
+        check_chunking(self.seed_chunk_size, self.seed_chunk_overlap)
+        return self
 
 @dg.asset(pool=DUCKDB_POOL, group_name=RETRIEVAL, deps=[vector_index])
 def retrieval_eval(config: RetrievalEvalConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,

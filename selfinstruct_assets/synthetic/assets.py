@@ -2,9 +2,12 @@
 
 import time
 
+from typing import Literal
+
 import dagster as dg
 import dspy
 import polars as pl
+from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import EmbedderResource
@@ -24,8 +27,8 @@ REJECT_SCHEMA = {"chunk_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf
 
 
 class SeedConfig(dg.Config):
-    size: int = 32  # the seed notebook used 32 human-labelled examples
-    context_chars: int = 1000  # contract text kept around each gold answer
+    size: int = Field(32, ge=1, description="human-labelled seed examples (the seed notebook used 32)")
+    context_chars: int = Field(1000, ge=0, description="contract text kept around each gold answer")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=SYNTHETIC)
@@ -38,13 +41,15 @@ def seed_qa(config: SeedConfig, cuad_contracts: pl.DataFrame, cuad_annotations: 
 
 
 class SyntheticConfig(dg.Config):
-    n_chunks: int = 48  # train-split chunks the teacher reads (one candidate each)
-    n_demos: int = 3  # seed examples shown to the teacher per chunk
-    dup_threshold: float = 0.92  # cosine similarity above which a question is a near-duplicate
-    # 'backtranslate': the answer is a clause of the chunk and the teacher writes its question;
-    # 'qa': the teacher writes question and answer (kept only when the answer is grounded).
-    mode: str = "backtranslate"
-    min_relevance: float = 0.3  # least question-answer cosine (MiniLM) of a kept triplet; 0 turns the filter off
+    n_chunks: int = Field(48, ge=1, description="train-split chunks the teacher reads (one candidate each)")
+    n_demos: int = Field(3, ge=0, description="seed examples shown to the teacher per chunk")
+    dup_threshold: float = Field(0.92, ge=0, le=1, allow_inf_nan=False,
+                                 description="cosine similarity above which a question is a near-duplicate")
+    mode: Literal["backtranslate", "qa"] = Field(
+        "backtranslate", description="'backtranslate': the answer is a clause of the chunk and the teacher writes "
+                                     "its question; 'qa': the teacher writes both (kept only when grounded)")
+    min_relevance: float = Field(0.3, ge=0, le=1, allow_inf_nan=False,
+                                 description="least question-answer cosine (MiniLM) of a kept triplet; 0 turns the filter off")
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=SYNTHETIC, outs={
