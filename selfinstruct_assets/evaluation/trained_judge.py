@@ -1,0 +1,237 @@
+"""A trained answer judge: a MiniLM cross-encoder labelled by CUAD match, and its agreement with CUAD match.
+
+Dagster-free. The cross-encoder starts from the packaged all-MiniLM-L6-v2 weights (a fresh one-logit head;
+nothing is downloaded) and learns P(CUAD match) from train-split (question[, gold], candidate answer) rows.
+`answer_candidates` makes such rows without any LM: windows of contract sentences around and away from the
+gold clause, each labelled by `cuad_match` against the gold texts (a proxy for model answers).
+`agreement_report` compares any judge's scores with CUAD match labels (agreement, Cohen's kappa, AUROC).
+
+    .venv/bin/python -m pytest -q tests/test_trained_judge.py
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import tempfile
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from selfinstruct_core.metrics import cuad_match
+
+from .stats import agreement_rate, auroc, cohen_kappa
+
+METRICS_FILE = "judge_metrics.json"
+_SENTENCE_END = re.compile(r"(?<=[.;:])\s+|\n\s*\n")
+
+
+@dataclass
+class JudgeTrainSettings:
+    use_gold: bool = field(default=True, metadata={"help": "show the gold clause to the judge (reference-based)"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the examples"})
+    batch_size: int = field(default=16, metadata={"help": "examples per optimiser step"})
+    max_examples: int | None = field(default=2000, metadata={"help": "cap on examples, label-balanced"})
+    max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (-1: no cap)"})
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW peak learning rate (the head starts random)"})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps with linear warm-up"})
+    max_length: int = field(default=256, metadata={"help": "tokens per (question+gold, candidate) pair"})
+    precision: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 (autocast) on CPU"})
+    seed: int = field(default=0, metadata={"help": "sampling and initialisation seed"})
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("give epochs > 0 or max_steps > 0")
+        if self.max_examples is not None and self.max_examples < 2:
+            raise ValueError(f"max_examples must be >= 2 or None, got {self.max_examples}")
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be auto, float32 or bfloat16, got {self.precision!r}")
+
+
+def judge_input(question: str, gold: str | Sequence[str] | None, candidate: str, use_gold: bool) -> tuple[str, str]:
+    """The (first, second) texts the cross-encoder reads; golds are joined, as CUAD matches any of them."""
+    if not use_gold:
+        return question, candidate
+    golds = [gold] if isinstance(gold, str) else list(gold or [])
+    return f"{question}\nReference: {' | '.join(golds)}", candidate
+
+
+# ---------------------------------------------------------------------------------------------------- candidates
+
+def _sentences(text: str, offset: int) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for m in [*_SENTENCE_END.finditer(text), None]:
+        end = m.start() if m else len(text)
+        if text[pos:end].strip():
+            out.append((offset + pos, offset + end))
+        pos = m.end() if m else len(text)
+    return out
+
+
+def answer_candidates(annotation: dict, contract_text: str, per_question: int = 6, window: int = 400,
+                      seed: int = 0, max_spans: int = 2) -> list[dict]:
+    """Candidate answers for one answerable annotation: 1-3 sentence windows near a gold span and far from it.
+
+    Each row: contract_id, question, golds (answer_texts), candidate, label (`cuad_match` against the golds).
+    At most `per_question` rows, half positive where possible. A proxy for model answers, not a sample of them.
+    Only the first `max_spans` gold spans get a region: labelling every window is the cost here.
+    """
+    golds = list(annotation.get("answer_texts") or [])
+    starts = [int(s) for s in annotation.get("answer_starts") or []]
+    ends = [int(e) for e in annotation.get("answer_ends") or []]
+    if annotation.get("is_impossible") or not golds or not starts:
+        return []
+    rng = random.Random(f"{seed}:{annotation['contract_id']}:{annotation['question']}")
+    n = len(contract_text)
+    regions = [(max(0, s - window), min(n, e + window)) for s, e in list(zip(starts, ends))[:max_spans]]
+    far = rng.randrange(0, max(1, n - 2 * window))
+    regions.append((far, min(n, far + 2 * window)))
+    spans: set[tuple[int, int]] = set()
+    for a, b in regions:
+        sents = _sentences(contract_text[a:b], a)
+        for i in range(len(sents)):
+            for w in (1, 2, 3):
+                if i + w <= len(sents):
+                    spans.add((sents[i][0], sents[i + w - 1][1]))
+    rows = []
+    for s, e in sorted(spans):
+        cand = contract_text[s:e].strip()
+        if 3 <= len(cand.split()) <= 300:
+            rows.append({"contract_id": annotation["contract_id"], "question": annotation["question"],
+                         "golds": golds, "candidate": cand, "label": int(cuad_match(cand, golds))})
+    pos = [r for r in rows if r["label"]]
+    neg = [r for r in rows if not r["label"]]
+    k_pos = min(len(pos), per_question // 2)
+    return rng.sample(pos, k_pos) + rng.sample(neg, min(len(neg), per_question - k_pos))
+
+
+def build_judge_examples(annotations: Sequence[dict], contracts: Sequence[dict], per_question: int = 6,
+                         seed: int = 0, eval_contract_ids: Collection[str] | None = None) -> list[dict]:
+    """`answer_candidates` for every answerable annotation; with `eval_contract_ids`, refuses those contracts."""
+    if eval_contract_ids is not None:
+        leaked = sorted({a["contract_id"] for a in annotations} & set(eval_contract_ids))
+        if leaked:
+            raise ValueError(f"judge training rows from {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}; "
+                             "held-out contracts are never trained on")
+    texts = {c["contract_id"]: c["text"] for c in contracts}
+    out = []
+    for a in annotations:
+        if a["contract_id"] in texts:
+            out.extend(answer_candidates(a, texts[a["contract_id"]], per_question, seed=seed))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- training
+
+def _balanced(examples: Sequence[dict], cap: int | None, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    pos = rng.sample([e for e in examples if e["label"]], sum(1 for e in examples if e["label"]))
+    neg = rng.sample([e for e in examples if not e["label"]], sum(1 for e in examples if not e["label"]))
+    if cap is None or cap >= len(examples):
+        out = pos + neg
+    else:
+        k_pos = min(len(pos), cap // 2)
+        out = pos[:k_pos] + neg[:cap - k_pos]
+    return rng.sample(out, len(out))
+
+
+def train_judge(examples: Sequence[dict], output_dir: str | Path, settings: JudgeTrainSettings | None = None,
+                base_model: str | Path | None = None) -> dict:
+    """Train the cross-encoder on rows {question, golds, candidate, label}, publish it by rename, return metrics."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from selfinstruct_core.artifacts import publish_dir
+    from selfinstruct_core.cpu import resolve_precision
+
+    from ..retrieval.retriever_training import packaged_model_path
+
+    settings = settings or JudgeTrainSettings()
+    labels = {int(e["label"]) for e in examples}
+    if labels != {0, 1}:
+        raise ValueError(f"judge training needs both labels; got {sorted(labels) or 'no examples'} "
+                         f"in {len(examples)} examples")
+    rows = _balanced(examples, settings.max_examples, settings.seed)
+    t0 = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    model = CrossEncoder(str(base_model or packaged_model_path()), num_labels=1, max_length=settings.max_length,
+                         device="cpu", local_files_only=True)
+    pairs = [judge_input(e["question"], e.get("golds"), e["candidate"], settings.use_gold) for e in rows]
+    ds = Dataset.from_dict({"first": [p[0] for p in pairs], "second": [p[1] for p in pairs],
+                            "label": [float(e["label"]) for e in rows]})
+    bf16 = resolve_precision(settings.precision, "cpu") == "bfloat16"
+    with tempfile.TemporaryDirectory(prefix="judge-train-") as scratch:
+        args = CrossEncoderTrainingArguments(
+            output_dir=scratch, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
+            per_device_train_batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            warmup_ratio=settings.warmup_ratio, seed=settings.seed, data_seed=settings.seed, save_strategy="no",
+            report_to=[], logging_steps=1, disable_tqdm=True, use_cpu=True, bf16=bf16)
+        trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=ds, loss=BinaryCrossEntropyLoss(model))
+        result = trainer.train()
+    curve = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
+    final = curve[-1] if curve else float(result.training_loss)
+    if final != final:
+        raise RuntimeError(f"judge training diverged (loss NaN after {result.global_step} steps); nothing published")
+    metrics = {"examples": len(rows), "positives": sum(e["label"] for e in rows), "steps": int(result.global_step),
+               "final_loss": final, "mean_loss": float(result.training_loss),
+               "seconds": round(time.perf_counter() - t0, 2), "bf16": bf16, "loss_curve": curve,
+               "settings": asdict(settings)}
+
+    def build(tmp: Path) -> None:
+        model.save(str(tmp))
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+
+    metrics["model_dir"] = str(publish_dir(build, Path(output_dir)))
+    return metrics
+
+
+class TrainedJudge:
+    """Scores answers in [0, 1] (P(CUAD match)) with a cross-encoder folder written by `train_judge`."""
+
+    def __init__(self, model_dir: str | Path, use_gold: bool | None = None, batch_size: int = 32):
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        meta = Path(model_dir) / METRICS_FILE
+        saved = json.loads(meta.read_text())["settings"]["use_gold"] if meta.exists() else True
+        self.use_gold = saved if use_gold is None else use_gold
+        self.batch_size = batch_size
+        self.model = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
+
+    def score(self, questions: Sequence[str], candidates: Sequence[str],
+              golds: Sequence[str | Sequence[str] | None] | None = None) -> np.ndarray:
+        if self.use_gold and golds is None:
+            raise ValueError("this judge was trained with gold answers: pass golds")
+        golds = golds if golds is not None else [None] * len(questions)
+        pairs = [judge_input(q, g, c, self.use_gold) for q, g, c in zip(questions, golds, candidates)]
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        # num_labels=1: the CrossEncoder's default activation is a sigmoid, so these are probabilities.
+        return np.asarray(self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False),
+                          dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------- agreement
+
+def agreement_report(judge_scores: Sequence[float | None], cuad_labels: Sequence[float | int | None],
+                     threshold: float = 0.5) -> dict:
+    """Judge vs CUAD match: agreement and Cohen's kappa at `threshold`, AUROC of the raw scores, pairs used.
+
+    Pairs with a missing score or label are left out (and counted as n_missing), never read as 0.
+    """
+    if len(judge_scores) != len(cuad_labels):
+        raise ValueError(f"{len(judge_scores)} judge scores but {len(cuad_labels)} CUAD labels")
+    keep = [(float(s), int(float(y) >= 0.5)) for s, y in zip(judge_scores, cuad_labels)
+            if s is not None and y is not None and s == s and y == y]
+    said = [int(s >= threshold) for s, _ in keep]
+    truth = [y for _, y in keep]
+    return {"agreement": agreement_rate(said, truth), "kappa": cohen_kappa(said, truth),
+            "auroc": auroc([s for s, _ in keep], truth), "n": len(keep),
+            "n_missing": len(judge_scores) - len(keep), "threshold": threshold}

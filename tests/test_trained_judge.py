@@ -1,0 +1,101 @@
+"""The trained cross-encoder judge, its LM-free candidates, and agreement with CUAD match."""
+
+import numpy as np
+import pytest
+
+from selfinstruct_assets.evaluation.trained_judge import (JudgeTrainSettings, TrainedJudge, agreement_report,
+                                                          answer_candidates, build_judge_examples, judge_input,
+                                                          train_judge)
+from selfinstruct_core.metrics import cuad_match
+
+
+def test_agreement_report_on_known_inputs():
+    perfect = agreement_report([0.9, 0.8, 0.2, 0.1], [1, 1, 0, 0])
+    assert perfect == {"agreement": 1.0, "kappa": 1.0, "auroc": 1.0, "n": 4, "n_missing": 0, "threshold": 0.5}
+    mixed = agreement_report([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0])
+    assert mixed["agreement"] == 0.5 and mixed["kappa"] == pytest.approx(0.0)
+    assert mixed["auroc"] == pytest.approx(0.75)  # 3 of the 4 (positive, negative) pairs ordered right
+    gaps = agreement_report([0.9, None, 0.1, float("nan")], [1.0, 0.0, 0.0, 1.0])
+    assert gaps["n"] == 2 and gaps["n_missing"] == 2 and gaps["kappa"] == 1.0
+    assert agreement_report([0.9, 0.8], [1, 1])["auroc"] is None  # one class: AUROC undefined
+    with pytest.raises(ValueError, match="2 judge scores but 1"):
+        agreement_report([0.1, 0.2], [1])
+
+
+CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC. The term begins on the Effective Date. "
+            "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "
+            "Each party shall keep the other's information confidential. Notices shall be sent by mail. ") * 3
+GOLD = "This Agreement shall be governed by the laws of the State of New York."
+
+
+def _annotation(cid="c1"):
+    start = CONTRACT.index(GOLD)
+    return {"contract_id": cid, "question": "Which state's law governs the contract?", "is_impossible": False,
+            "answer_texts": [GOLD], "answer_starts": [start], "answer_ends": [start + len(GOLD)]}
+
+
+def test_candidates_are_labelled_by_cuad_match_with_both_labels():
+    rows = answer_candidates(_annotation(), CONTRACT, per_question=6, window=200)
+    assert 2 <= len(rows) <= 6
+    assert all(r["label"] == cuad_match(r["candidate"], [GOLD]) for r in rows)
+    assert {r["label"] for r in rows} == {0, 1}
+    assert answer_candidates({**_annotation(), "is_impossible": True, "answer_texts": []}, CONTRACT) == []
+
+
+def test_judge_examples_refuse_eval_contracts():
+    contracts = [{"contract_id": "held", "text": CONTRACT}]
+    with pytest.raises(ValueError, match="held"):
+        build_judge_examples([_annotation("held")], contracts, eval_contract_ids={"held"})
+
+
+def test_judge_input_with_and_without_gold():
+    assert judge_input("Q?", ["a", "b"], "cand", use_gold=True) == ("Q?\nReference: a | b", "cand")
+    assert judge_input("Q?", ["a"], "cand", use_gold=False) == ("Q?", "cand")
+
+
+def _examples():
+    pos = [GOLD, "governed by the laws of the State of New York", "shall be governed by the laws of New York State",
+           "This Agreement shall be governed by the laws of the State of New York. Notices"]
+    neg = ["Payment is due in thirty days.", "Notices shall be sent by mail.", "The term begins on the Effective Date.",
+           "Each party shall keep the other's information confidential."]
+    q = "Which state's law governs the contract?"
+    return [{"question": q, "golds": [GOLD], "candidate": c, "label": int(cuad_match(c, [GOLD]))} for c in pos + neg] * 2
+
+
+def _bce(p, y):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def test_a_few_steps_move_predictions_toward_the_labels(tmp_path):
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from selfinstruct_assets.retrieval.retriever_training import packaged_model_path
+
+    ex = _examples()
+    y = np.array([e["label"] for e in ex], dtype=float)
+    assert 0 < y.sum() < len(y)
+    pairs = [judge_input(e["question"], e["golds"], e["candidate"], True) for e in ex]
+    settings = JudgeTrainSettings(max_steps=8, batch_size=8, learning_rate=2e-4, max_length=64, precision="float32",
+                                  warmup_ratio=0.0)
+    torch.manual_seed(settings.seed)  # as train_judge does, so the fresh head starts the same
+    before = CrossEncoder(str(packaged_model_path()), num_labels=1, max_length=64, device="cpu",
+                          local_files_only=True).predict(pairs, show_progress_bar=False)
+    metrics = train_judge(ex, tmp_path / "judge", settings)
+    assert metrics["steps"] == 8 and metrics["model_dir"] == str(tmp_path / "judge")
+    assert [p.name for p in tmp_path.iterdir()] == ["judge"]
+    judge = TrainedJudge(tmp_path / "judge")
+    assert judge.use_gold is True
+    after = judge.score([e["question"] for e in ex], [e["candidate"] for e in ex], [e["golds"] for e in ex])
+    assert ((after >= 0) & (after <= 1)).all()
+    assert _bce(after, y) < _bce(np.asarray(before), y)
+    assert after[y == 1].mean() - after[y == 0].mean() > np.asarray(before)[y == 1].mean() - np.asarray(before)[y == 0].mean()
+    with pytest.raises(ValueError, match="pass golds"):
+        judge.score(["q"], ["c"])
+
+
+def test_training_needs_both_labels(tmp_path):
+    with pytest.raises(ValueError, match="both labels"):
+        train_judge([e for e in _examples() if e["label"]], tmp_path / "judge")
+    assert not (tmp_path / "judge").exists()
