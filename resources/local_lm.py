@@ -47,6 +47,44 @@ class _Weights:
         self.tok, self.model, self.stops, self.lock = tok, model, stops, threading.Lock()
 
 
+class ModelLoadError(RuntimeError):
+    """A local model or adapter folder cannot be loaded.
+
+    Deliberately not a ValueError or OSError (what transformers raises for a bad folder): callers catch
+    unparsable LM replies and fall back to the raw text, and a load failure must never be taken for one.
+    """
+
+
+# Any of these next to config.json is a loadable checkpoint for `from_pretrained`.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+MODEL_FIX = ("unset SELFINSTRUCT_BASE_MODEL (the packaged SmolLM2 is used) or point it (or the LM's `model` setting) "
+             "at a Hugging Face model folder holding config.json, a tokenizer and weights (model.safetensors)")
+ADAPTER_FIX = "point adapter_path at a peft adapter folder (adapter_config.json and adapter_model.safetensors)"
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """`path` if it looks like a model folder (two stat calls, nothing loaded), else ModelLoadError with the fix."""
+    root = Path(path)
+    if not root.is_dir():
+        problem = "does not exist" if not root.exists() else "is not a folder"
+    elif not (root / "config.json").is_file():
+        problem = "is not a model folder (no config.json)"
+    elif not any((root / name).is_file() for name in WEIGHT_FILES):
+        problem = f"holds no weights (none of {', '.join(WEIGHT_FILES)})"
+    else:
+        return root
+    raise ModelLoadError(f"model folder {root} {problem}: {MODEL_FIX}")
+
+
+def check_adapter_dir(path: str | Path) -> Path:
+    root = Path(path)
+    if not (root / "adapter_config.json").is_file() or not any(
+            (root / name).is_file() for name in ADAPTER_FILES if name.startswith("adapter_model")):
+        raise ModelLoadError(f"adapter folder {root} holds no adapter_config.json and adapter_model weights: "
+                             f"{ADAPTER_FIX}")
+    return root
+
+
 _SHARED: "weakref.WeakValueDictionary[tuple, _Weights]" = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
@@ -120,8 +158,9 @@ class LocalLM(dspy.BaseLM):
         self.precision = resolve_precision(precision, device)
         for key in ("model", "model_type", "cache", "temperature"):
             kwargs.pop(key, None)  # fixed here; BaseLM.load_state hands them back
-        self.model_dir = Path(model_dir)
-        self.adapter_path = Path(adapter_path) if adapter_path else None
+        # Checked now, not at the first call: a wrong folder then fails where the LM is built, naming the fix.
+        self.model_dir = check_model_dir(model_dir)
+        self.adapter_path = check_adapter_dir(adapter_path) if adapter_path else None
         name = self.model_dir.name + (f"+{self.adapter_path.name}" if self.adapter_path else "")
         # DSPy's own response cache is off: ours is keyed by content hashes, not by a folder name.
         super().__init__(model=f"local/{name}", temperature=0.0, max_tokens=max_tokens, cache=False, **kwargs)
@@ -131,7 +170,7 @@ class LocalLM(dspy.BaseLM):
         self.batch_size = batch_size
         self.device = device
         # One mutable holder, so that copies made by `lm.copy()` (DSPy makes many) share one loaded model.
-        self._rt = SimpleNamespace(lock=threading.RLock(), loaded=None, store=None, ids=None,
+        self._rt = SimpleNamespace(lock=threading.RLock(), loaded=None, failed=None, store=None, ids=None,
                                    qlock=threading.Lock(), pending=[], draining=False)
         self.gather_s = 0.02  # how long the first of concurrent callers waits for the others to join
 
@@ -153,6 +192,8 @@ class LocalLM(dspy.BaseLM):
         and device share one copy (a run holds several: generator, judge, teacher, samplers)."""
         rt = self._rt
         with rt.lock:
+            if rt.failed is not None:  # a folder that failed once fails again; don't reload it per call
+                raise rt.failed
             if rt.loaded is None:
                 import torch
 
@@ -162,10 +203,19 @@ class LocalLM(dspy.BaseLM):
                 with _SHARED_LOCK:
                     weights = _SHARED.get(key)
                     if weights is None:
-                        weights = _SHARED[key] = self._load_weights(device)
+                        try:
+                            weights = _SHARED[key] = self._load_weights(device)
+                        except Exception as exc:
+                            rt.failed = self._load_error(exc)
+                            raise rt.failed from exc
                 rt.loaded = weights  # a strong reference: the shared copy lives while an instance uses it
             w = rt.loaded
             return w.tok, w.model, w.stops
+
+    def _load_error(self, exc: Exception) -> ModelLoadError:
+        what = f"model folder {self.model_dir}" + (f" with adapter {self.adapter_path}" if self.adapter_path else "")
+        return ModelLoadError(f"could not load {what}: {type(exc).__name__}: {str(exc)[:300]}; "
+                              f"{MODEL_FIX}" + (f"; or {ADAPTER_FIX}" if self.adapter_path else ""))
 
     def _load_weights(self, device: str) -> "_Weights":
         import torch

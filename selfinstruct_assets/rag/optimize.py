@@ -37,12 +37,16 @@ def compile_program(program: ContractRAG, train_questions: Sequence[dict], judge
     """BootstrapFewShot (default) or MIPROv2 ('mipro'); the LM in `dspy.context` is the student and teacher."""
     trainset = to_examples(train_questions)
     metric = make_metric(judge_lm)
+    # The program and the judge turn unreadable replies into answers and missing scores themselves, so an
+    # exception here is the LM failing (a model that cannot load, a backend down). DSPy's optimizers would
+    # log up to 10 of them and compile a program with no demos; max_errors=1 fails the step on the first.
     if optimizer == "bootstrap":
-        opt = dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=max_demos, max_labeled_demos=max_demos)
+        opt = dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=max_demos, max_labeled_demos=max_demos,
+                                    max_errors=1)
         return opt.compile(program, trainset=trainset)
     if optimizer == "mipro":
         opt = dspy.MIPROv2(metric=metric, auto="light", max_bootstrapped_demos=max_demos,
-                           max_labeled_demos=max_demos, num_threads=1)
+                           max_labeled_demos=max_demos, num_threads=1, max_errors=1)
         return opt.compile(program, trainset=trainset)
     raise ValueError(f"optimizer must be 'bootstrap' or 'mipro', got {optimizer!r}")
 

@@ -63,8 +63,8 @@ class ContractRAG(dspy.Module):
         try:
             answer = self.generate(context=context, question=question).answer
             parsed = True
-        except (AdapterParseError, ValueError) as exc:
-            answer = _first_line_answer(getattr(exc, "lm_response", "") or "")
+        except AdapterParseError as exc:  # only a reply DSPy cannot read; a load failure must not become an answer
+            answer = _first_line_answer(exc.lm_response or "")
             parsed = False
         return dspy.Prediction(answer=str(answer).strip(), context=passages, parsed=parsed)
 

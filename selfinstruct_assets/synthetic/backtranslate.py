@@ -86,8 +86,8 @@ def backtranslate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], embe
             writer.demos = [dspy.Example(clause=d["answer"], question=d["question"]) for d in demos]
             try:
                 question = str(writer(clause=clause).question)
-            except (AdapterParseError, ValueError) as exc:
-                question = parse_raw_qa(getattr(exc, "lm_response", "") or "")[0]
+            except AdapterParseError as exc:  # only a reply DSPy cannot read; a load failure fails the step
+                question = parse_raw_qa(exc.lm_response or "")[0]
         return {"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
                 "question": as_question(question), "answer": clause, "seed_ids": [d["seed_id"] for d in demos]}
 

@@ -61,8 +61,8 @@ def generate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], n_demos: 
         try:
             pred = writer(context=chunk["text"])
             question, answer = str(pred.question), str(pred.answer)
-        except (AdapterParseError, ValueError) as exc:
-            question, answer = parse_raw_qa(getattr(exc, "lm_response", "") or "")
+        except AdapterParseError as exc:  # only a reply DSPy cannot read; a model that fails to load propagates
+            question, answer = parse_raw_qa(exc.lm_response or "")
         return {"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
                 "question": question.strip(), "answer": answer.strip(), "seed_ids": [d["seed_id"] for d in demos]}
 
