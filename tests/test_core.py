@@ -60,7 +60,7 @@ def test_retry_locked_retries_only_lock_errors():
 
     assert retry_locked(flaky, patience_s=5) == "done" and len(calls) == 3
     with pytest.raises(duckdb.IOException):
-        retry_locked(lambda: (_ for _ in ()).throw(duckdb.IOException("locked")), patience_s=0)
+        retry_locked(lambda: (_ for _ in ()).throw(duckdb.IOException("Could not set lock on file")), patience_s=0)
 
 
 def test_open_checked_zip_names_the_damage(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from selfinstruct_core.artifacts import ADAPTER_METHODS
+from selfinstruct_core.duckdb_lock import DuckDBFileError
 
 from ..serving.gate import metric_value
 from ..serving.registry import current, history, listing, rollback
@@ -33,7 +34,13 @@ def _print_history(root: Path) -> None:
 
 def _refresh_table(root: Path, database: str) -> None:
     # current.json moved: bring the SQL view of it along (the files stay the truth if this waits out)
-    if Path(database).exists() and not write_serving_table(root, database):
+    try:
+        refreshed = not Path(database).exists() or write_serving_table(root, database)
+    except DuckDBFileError as exc:  # damaged: waiting would not help, and the user needs to know
+        print(f"selfinstruct: serving_model not refreshed: {exc} (serving/current.json is already updated)",
+              file=sys.stderr)
+        return
+    if not refreshed:
         print("selfinstruct: the DuckDB file stayed locked; serving_model is refreshed at its next "
               "materialisation (serving/current.json is already updated)", file=sys.stderr)
 

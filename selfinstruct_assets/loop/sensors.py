@@ -24,6 +24,13 @@ TICK_S = 30
 SENSOR_PATIENCE_S = 20  # well inside the daemon's 60 s limit per tick; a locked file means "skip, try next tick"
 
 
+def _unreadable(exc: QueryError) -> dg.SkipReason:
+    # A writer's lock clears by the next tick; anything else (a damaged file) is said every tick until fixed.
+    if exc.locked:
+        return dg.SkipReason(f"a run is writing the DuckDB file; the next tick tries again ({exc})")
+    return dg.SkipReason(f"cannot read the contracts: {exc}")
+
+
 def _known(duckdb: DuckDBResource) -> dict[str, tuple[str, str]]:
     return read_known(lambda sql: query_readonly(sql, database=duckdb.database, patience_s=SENSOR_PATIENCE_S)[1])
 
@@ -37,7 +44,7 @@ def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         try:
             contracts = splits(_known(duckdb))
         except QueryError as exc:
-            return dg.SkipReason(f"cannot read the contracts yet: {exc}")
+            return _unreadable(exc)
         if not contracts:
             return dg.SkipReason("no cuad_contracts table yet: materialise the corpus first (make demo)")
         source = inbox.get("feedback")
@@ -63,7 +70,7 @@ def new_contracts_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             cuad = {cid for (cid,) in query_readonly("select contract_id from cuad_contracts", database=duckdb.database,
                                                      patience_s=SENSOR_PATIENCE_S)[1]}
         except QueryError as exc:
-            return dg.SkipReason(f"cannot read the contracts yet: {exc}")
+            return _unreadable(exc)
         d, rejects = contracts_decision(inbox.get("contracts"), context.cursor, known, cuad, now=time.time())
         for r in rejects:  # the tick log in the UI is where a dropped file is explained
             context.log.warning(f"contracts inbox: {r['source']}: {r['reason']} ({r['action']})")
