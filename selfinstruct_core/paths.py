@@ -3,12 +3,16 @@
 Dagster-free, so command-line tools and Dagster-free modules can find the home folder and the DuckDB file.
 """
 
-import os
 from pathlib import Path
+
+from . import settings
 
 
 def project_home() -> Path:
-    return Path(os.environ.get("SELFINSTRUCT_HOME") or Path.cwd() / ".selfinstruct").resolve()
+    """SELFINSTRUCT_HOME, else ./.selfinstruct; a `SettingsError` naming the variable unless it is a folder
+    the project can write, or create (it is not created here)."""
+    home = settings.get("SELFINSTRUCT_HOME") or (Path.cwd() / ".selfinstruct").resolve()
+    return settings.check_writable_dir(home, "SELFINSTRUCT_HOME")
 
 
 def duckdb_path() -> str:

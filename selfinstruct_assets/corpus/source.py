@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import urllib.error
 import urllib.parse
@@ -18,6 +17,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from selfinstruct_core import settings
 from selfinstruct_core.artifacts import publish_file
 from selfinstruct_core.zips import DamagedZip, open_checked_zip
 
@@ -39,7 +39,7 @@ def default_cuad_uri() -> str:
 
 
 def cuad_uri_from_env() -> str:
-    return os.environ.get("SELFINSTRUCT_CUAD_URI") or default_cuad_uri()
+    return settings.get("SELFINSTRUCT_CUAD_URI") or default_cuad_uri()
 
 
 @dataclass
