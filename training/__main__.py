@@ -1,25 +1,38 @@
 """Train one LoRA adapter without Dagster; prints the metrics JSON on stdout, progress on stderr.
 
     HF_HUB_OFFLINE=1 python -m training sft --config sft.json
+    python -m training dpo --config s3://bucket/runs/abc/dpo.json      # a GPU node: data and adapter on S3
 
 The config file is JSON:
     {"base_model": "models/smollm2-135m-instruct", "dataset": "data/sft.jsonl", "out_dir": "adapters/sft",
      "start_adapter": null, "settings": {"max_steps": 100, "lora": {"r": 16}}}
 `dataset` is a JSONL file of rows in the trainer's format (see training/_common.py ROW_KEYS). `start_adapter`
 is read by dpo and grpo only. grpo is rewarded with the benchmark's CUAD match (`cuad_match_reward`, from
-selfinstruct_core.metrics), since the LLM judge lives behind Dagster resources. Relative paths are taken from the config file's folder.
+selfinstruct_core.metrics), since the LLM judge lives behind Dagster resources. Relative paths are taken from
+the config file's folder (its S3 folder for an s3:// config; see training/s3_files.py).
+
+Launched by Dagster Pipes (DAGSTER_PIPES_CONTEXT set, as the adapter assets' TrainingLauncher does), the same
+command also sends each progress line to the run log and reports the adapter's metrics as the asset's
+materialisation; an error reaches the step as the child's exception. `dagster_pipes` is a small package of its
+own: nothing here imports Dagster.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sys
+import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
+from training import s3_files
 from training.config import SETTINGS, settings_from_dict
 
 CONFIG_KEYS = {"base_model", "dataset", "out_dir", "start_adapter", "settings"}
+PIPES_ENV = "DAGSTER_PIPES_CONTEXT"  # set by every Dagster Pipes client that launches this command
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -34,16 +47,20 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def load_config(path: Path) -> dict:
-    config = json.loads(Path(path).read_text(encoding="utf-8"))
+def check_config(config, where: str) -> dict:
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: the config must be a JSON object")
+        raise ValueError(f"{where}: the config must be a JSON object")
     unknown = sorted(set(config) - CONFIG_KEYS)
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
     missing = [k for k in ("base_model", "dataset", "out_dir") if not config.get(k)]
     if missing:
-        raise ValueError(f"{path}: missing {', '.join(missing)}")
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    return config
+
+
+def load_config(path: Path) -> dict:
+    config = check_config(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
     root = Path(path).resolve().parent
     for key in ("base_model", "dataset", "out_dir", "start_adapter"):
         if config.get(key):
@@ -51,7 +68,7 @@ def load_config(path: Path) -> dict:
     return config
 
 
-def run(kind: str, config: dict) -> dict:
+def run(kind: str, config: dict, on_log=None) -> dict:
     from training import trainers
 
     settings = settings_from_dict(kind, config.get("settings"))
@@ -60,10 +77,6 @@ def run(kind: str, config: dict) -> dict:
     start = config.get("start_adapter")
     if start and kind in ("sft", "orpo"):
         raise ValueError(f"start_adapter is not supported by {kind}; only dpo and grpo continue an adapter")
-
-    def on_log(event: dict) -> None:
-        print(json.dumps(event), file=sys.stderr, flush=True)
-
     if kind == "sft":
         return trainers.train_sft(*args, on_log=on_log)
     if kind == "orpo":
@@ -73,24 +86,70 @@ def run(kind: str, config: dict) -> dict:
     return trainers.train_grpo(*args, trainers.cuad_match_reward, start_adapter=start, on_log=on_log)
 
 
+def train_from(kind: str, config_ref: str, scratch: Path, on_log) -> dict:
+    """Train from a config file or s3:// config; the metrics' adapter_path is where the adapter now is."""
+    if not s3_files.is_s3(config_ref):
+        return run(kind, load_config(Path(config_ref)), on_log)
+    s3 = s3_files.client()
+    config = check_config(s3_files.read_json(s3, config_ref), config_ref)
+    config, out_uri = s3_files.stage_config(s3, config, config_ref, scratch)
+    metrics = run(kind, config, on_log)
+    if out_uri:
+        s3_files.upload_dir(s3, Path(metrics["adapter_path"]), out_uri)
+        metrics["adapter_path"] = out_uri
+    return metrics
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+
+
+def pipes_metadata(metrics: dict) -> dict:
+    """What the launching asset records; `losses` becomes its loss-curve chart."""
+    keys = ("adapter_path", "steps", "final_loss", "trainable_params", "precision")
+    return {**{k: metrics[k] for k in keys}, "tokens_per_s": round(metrics["tokens_per_s"] or 0, 1),
+            "seconds": round(metrics["seconds"], 1), "peak_rss_mb": peak_rss_mb(),
+            "losses": [[step, loss] for step, loss in metrics["losses"]]}
+
+
+def _progress(kind: str, pipes):
+    def on_log(event: dict) -> None:
+        print(json.dumps(event), file=sys.stderr, flush=True)
+        if pipes is not None:
+            pipes.log.info(f"{kind} step {event.get('step')}: loss {event.get('loss'):.4f}, "
+                           f"{event.get('tokens_per_s') or 0:.0f} tokens/s")
+    return on_log
+
+
+def _open_pipes():
+    if not os.environ.get(PIPES_ENV):
+        return None
+    from dagster_pipes import open_dagster_pipes
+
+    return open_dagster_pipes()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
     parser.add_argument("kind", choices=list(SETTINGS), help="which trainer to run")
-    parser.add_argument("--config", required=True, type=Path, help="JSON file: base_model, dataset, out_dir, settings")
+    parser.add_argument("--config", required=True,
+                        help="JSON file or s3:// URI: base_model, dataset, out_dir, start_adapter, settings")
     opts = parser.parse_args(argv)
+    pipes = _open_pipes()
     try:
-        config = load_config(opts.config)
+        # Under Pipes an exception leaves the `with` first, so the step sees the child's own error.
+        with pipes if pipes is not None else nullcontext(), tempfile.TemporaryDirectory(prefix="training-") as scratch:
+            metrics = train_from(opts.kind, opts.config, Path(scratch), _progress(opts.kind, pipes))
+            if pipes is not None:
+                pipes.report_asset_materialization(metadata=pipes_metadata(metrics))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from training._common import TrainingAborted  # imports transformers, so only once the config is sound
+    except RuntimeError as exc:
+        from training._common import TrainingAborted  # imports transformers: only once it is needed
 
-    try:
-        metrics = run(opts.kind, config)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingAborted as exc:
+        if not isinstance(exc, TrainingAborted):
+            raise
         print(f"aborted: {exc}", file=sys.stderr)
         return 3
     print(json.dumps(metrics, indent=2))

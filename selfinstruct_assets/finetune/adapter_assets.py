@@ -1,11 +1,14 @@
-"""LoRA adapters trained by `training/` (SFT, DPO, ORPO, GRPO), published under <home>/adapters/<name>.
+"""LoRA adapters trained by `python -m training` (SFT, DPO, ORPO, GRPO), published under <home>/adapters/<name>.
 
-Thin assets: rows from DuckDB become conversational datasets, `training.trainers` does the work, and the
-run log shows progress. An adapter folder only ever appears complete (atomic rename), and each asset records
-its `adapter_path` in metadata: consumers read it from there (selfinstruct_assets.locations).
+Thin assets: rows from DuckDB become a JSONL dataset and a config file under <home>/datasets, and the
+`training` resource (resources/training_launcher.py) runs `python -m training KIND --config FILE` through
+Dagster Pipes, in a subprocess or on an ECS GPU node; the child's progress reaches the run log and its
+metrics become the materialisation. An adapter folder only ever appears complete (atomic rename), and each
+asset records its `adapter_path` in metadata: consumers read it from there (selfinstruct_assets.locations).
 """
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +16,9 @@ import polars as pl
 from pydantic import Field
 
 from resources.project import BaseModelResource, ProjectHome
-from selfinstruct_core.artifacts import adapter_dir
+from resources.training_launcher import TrainingLauncher
+from selfinstruct_core.artifacts import adapter_dir, dataset_path
+from training.job import TrainingJob, write_rows
 
 from ..constants import DUCKDB_POOL, FINETUNE
 from ..locations import required_path
@@ -31,31 +36,27 @@ GrpoConfig = config_class("grpo", "GrpoConfig", enabled=(bool, Field(
     default=False, description="GRPO samples several answers per prompt per step: slow on CPU, so off by default.")))
 
 
-def _logger(context: dg.AssetExecutionContext, kind: str):
-    def on_log(event: dict) -> None:
-        context.log.info(f"{kind} step {event.get('step')}: loss {event.get('loss')}, "
-                         f"{event.get('tokens_per_s') or 0:.0f} tokens/s")
-    return on_log
-
-
-def _result(kind: str, metrics: dict, rows: int, extra: dict | None = None) -> dg.MaterializeResult:
+def _train(context: dg.AssetExecutionContext, training: TrainingLauncher, kind: str, rows: list[dict],
+           home: ProjectHome, base_model: BaseModelResource, config: dg.Config, start: Path | None = None,
+           extra: dict | None = None) -> dg.MaterializeResult:
+    """Write the rows and config, run the trainer through `training`, and return what the child reported."""
+    root = home.root()
+    job = TrainingJob(kind, write_rows(dataset_path(root, f"{kind}_adapter"), rows), base_model.dir(),
+                      adapter_dir(root, kind), asdict(to_settings(kind, config)), start)
+    metadata = training.train(context, job)
+    losses = metadata.pop("losses").value
     return dg.MaterializeResult(metadata={
-        "adapter_path": metrics["adapter_path"], "rows": rows, "steps": metrics["steps"],
-        "final_loss": metrics["final_loss"], "trainable_params": metrics["trainable_params"],
-        "tokens_per_s": round(metrics["tokens_per_s"] or 0, 1), "seconds": round(metrics["seconds"], 1),
-        "loss_curve": dg.MetadataValue.md(line_chart_md(metrics["losses"], f"{kind} loss")), **(extra or {})})
+        **metadata, "rows": len(rows), **({"start_adapter": str(start)} if start else {}), **(extra or {}),
+        "loss_curve": dg.MetadataValue.md(line_chart_md([tuple(p) for p in losses], f"{kind} loss"))})
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def sft_adapter(context: dg.AssetExecutionContext, config: SftConfig, home: ProjectHome,
-                base_model: BaseModelResource, sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
+                base_model: BaseModelResource, training: TrainingLauncher,
+                sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """LoRA supervised fine-tuning of the base model on `sft_dataset`."""
-    from training.trainers import train_sft
-
     rows = [sft_row(json.loads(r["prompt_json"]), r["answer"]) for r in sft_dataset.to_dicts()]
-    metrics = train_sft(rows, base_model.dir(), adapter_dir(home.root(), "sft"), to_settings("sft", config),
-                        on_log=_logger(context, "sft"))
-    return _result("sft", metrics, len(rows))
+    return _train(context, training, "sft", rows, home, base_model, config)
 
 
 def _sft_adapter(context: dg.AssetExecutionContext) -> Path:
@@ -75,43 +76,33 @@ def _skip(kind: str, n: int) -> dg.MaterializeResult:
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter"])
 def dpo_adapter(context: dg.AssetExecutionContext, config: DpoConfig, home: ProjectHome,
-                base_model: BaseModelResource, preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
+                base_model: BaseModelResource, training: TrainingLauncher,
+                preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """DPO on the preference pairs, continuing from the SFT adapter (which is also the reference policy)."""
-    from training.trainers import train_dpo
-
     rows = _pairs(preference_pairs)
     if len(rows) < MIN_PAIRS:
         return _skip("dpo", len(rows))
-    start = _sft_adapter(context)
-    metrics = train_dpo(rows, base_model.dir(), adapter_dir(home.root(), "dpo"), to_settings("dpo", config),
-                        start_adapter=start, on_log=_logger(context, "dpo"))
-    return _result("dpo", metrics, len(rows), {"start_adapter": str(start)})
+    return _train(context, training, "dpo", rows, home, base_model, config, start=_sft_adapter(context))
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def orpo_adapter(context: dg.AssetExecutionContext, config: OrpoConfig, home: ProjectHome,
-                 base_model: BaseModelResource, preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
+                 base_model: BaseModelResource, training: TrainingLauncher,
+                 preference_pairs: pl.DataFrame) -> dg.MaterializeResult:
     """ORPO on the preference pairs, from the base model (ORPO needs no SFT stage)."""
-    from training.trainers import train_orpo
-
     rows = _pairs(preference_pairs)
     if len(rows) < MIN_PAIRS:
         return _skip("orpo", len(rows))
-    metrics = train_orpo(rows, base_model.dir(), adapter_dir(home.root(), "orpo"), to_settings("orpo", config),
-                         on_log=_logger(context, "orpo"))
-    return _result("orpo", metrics, len(rows))
+    return _train(context, training, "orpo", rows, home, base_model, config)
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter"])
 def grpo_adapter(context: dg.AssetExecutionContext, config: GrpoConfig, home: ProjectHome,
-                 base_model: BaseModelResource, sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
+                 base_model: BaseModelResource, training: TrainingLauncher,
+                 sft_dataset: pl.DataFrame) -> dg.MaterializeResult:
     """GRPO (trl's maintained RL trainer; PPO is gone from trl 1.16) from the SFT adapter, rewarded by CUAD match."""
     if not config.enabled:
         return dg.MaterializeResult(metadata={"skipped": "disabled (set enabled: true in this asset's config)"})
-    from training.trainers import cuad_match_reward, train_grpo
-
     rows = [{"prompt": json.loads(r["prompt_json"]), "answers": [r["answer"]]} for r in sft_dataset.to_dicts()]
-    metrics = train_grpo(rows, base_model.dir(), adapter_dir(home.root(), "grpo"), to_settings("grpo", config),
-                         cuad_match_reward, start_adapter=_sft_adapter(context), on_log=_logger(context, "grpo"))
-    return _result("grpo", metrics, len(rows), {"reward": "CUAD match (word Jaccard >= 0.5 with the answer), "
-                                                          "as in the benchmark and the gate"})
+    return _train(context, training, "grpo", rows, home, base_model, config, start=_sft_adapter(context),
+                  extra={"reward": "CUAD match (word Jaccard >= 0.5 with the answer), as in the benchmark and the gate"})
