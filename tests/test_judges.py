@@ -180,3 +180,49 @@ def test_agreement_threshold_and_length_check():
     assert agreement([0.6], [0.0], threshold=0.7)["agreement"] == 1.0
     with pytest.raises(ValueError):
         agreement([0.5], [1, 0])
+
+
+class EchoLM(dspy.BaseLM):
+    """Returns its own prompt (the whole conversation, or only the last message), as a confused small model does."""
+
+    def __init__(self, whole: bool = True, before: str = "", after: str = ""):
+        super().__init__(model="echo-fake", model_type="chat", cache=False)
+        self.whole, self.before, self.after, self.calls = whole, before, after, 0
+
+    def forward(self, prompt=None, messages=None, **kwargs):
+        self.calls += 1
+        if prompt is None:
+            prompt = "\n\n".join(m["content"] for m in (messages if self.whole else messages[-1:]))
+        msg = NS(content=self.before + prompt + self.after, role="assistant", tool_calls=None)
+        return NS(choices=[NS(message=msg, finish_reason="stop", index=0)], usage={}, model=self.model)
+
+
+def _run_judge(kind, lm, predicted="New York law"):
+    if kind == "factuality":
+        return judge_factuality(lm, Q, GOLD, predicted)
+    return judge_retrieval(lm, Q, "Term is two years. Either party may terminate on 30 days notice.", GOLD)
+
+
+@pytest.mark.parametrize("kind", ["factuality", "retrieval"])
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_judge_that_echoes_its_prompt_gives_no_score(kind, whole):
+    # Before: the plain retry read the "1" of "Score 1 for the same facts" (1.0), or "yes or no" as no (0.0).
+    v = _run_judge(kind, EchoLM(whole))
+    assert v.score is None and "reply echoes the prompt" in v.missing_reason
+
+
+@pytest.mark.parametrize("kind", ["factuality", "retrieval"])
+def test_echoed_instruction_and_hint_lines_are_not_read_as_a_score(kind):
+    from selfinstruct_assets.evaluation import judges
+
+    sig, hint = (judges.FactualityJudge, judges._HINTS["score"]) if kind == "factuality" else \
+        (judges.RetrievalJudge, judges._HINTS["retrieved"])
+    for reply in (sig.instructions, hint, f"{hint}\n{sig.instructions}", " ".join(sig.instructions.split())):
+        v = _run_judge(kind, RawLM(reply))
+        assert v.score is None, reply
+
+
+@pytest.mark.parametrize("kind, own, score", [("factuality", "score: 0.3", 0.3), ("retrieval", "no", 0.0)])
+def test_the_judges_own_score_after_an_echo_is_read(kind, own, score):
+    v = _run_judge(kind, EchoLM(whole=False, after=f"\n\n{own}"))
+    assert v.score == score and v.missing_reason is None
