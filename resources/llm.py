@@ -78,8 +78,12 @@ class LLMResource(dg.ConfigurableResource):
         if s.backend == "local":
             from .local_lm import LocalLM
 
+            # LocalLM checks the folder (config.json and weights) now, so a wrong one fails here, naming the fix.
             return LocalLM(locate_base_model(s.model, self._root()), adapter_path=s.adapter_path or None,
                            cache_dir=self._root() / "cache" / "lm", max_tokens=s.max_tokens, precision=s.precision)
+        if s.backend in ("bedrock", "openai") and not s.model:
+            # Checked here: the provider would only refuse the first request, in the middle of a step.
+            raise ValueError(f"LM backend {s.backend!r} needs a model name (LMSpec.model), got none")
         if s.backend == "bedrock":
             from .bedrock_lm import BedrockConverseLM
 

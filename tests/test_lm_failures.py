@@ -150,3 +150,20 @@ def test_synthetic_qa_step_fails_instead_of_keeping_zero_rows(not_a_model, tmp_p
     with pytest.raises(ModelLoadError, match="SELFINSTRUCT_BASE_MODEL"):
         list(synthetic_qa(ctx, SyntheticConfig(n_chunks=1), cuad_contracts=contracts, contract_chunks=chunks,
                           seed_qa=seeds, llm=llm, embedder=EmbedderResource(backend="hashing")))
+
+
+@pytest.mark.parametrize("backend", ["bedrock", "openai"])
+def test_a_remote_backend_without_a_model_name_is_refused_when_built(backend, tmp_path):
+    llm = LLMResource(home=str(tmp_path), judge=LMSpec(backend=backend, base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(ValueError, match="needs a model name"):
+        llm.lm("judge")
+
+
+@pytest.mark.parametrize("exc", [ModelLoadError("model folder /x could not be loaded"), ValueError(TOKENIZER_ERROR)])
+@pytest.mark.parametrize("kind", ["factuality", "retrieval"])
+def test_a_judge_whose_lm_fails_raises_instead_of_a_missing_score(exc, kind):
+    from selfinstruct_assets.evaluation.judges import judge_factuality, judge_retrieval
+
+    judge = judge_factuality if kind == "factuality" else judge_retrieval
+    with pytest.raises(type(exc)):
+        judge(BrokenLM(exc), "Which law governs?", "Delaware", TEXT)
