@@ -56,7 +56,8 @@ class ModelLoadError(RuntimeError):
 
 
 # Any of these next to config.json is a loadable checkpoint for `from_pretrained`.
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 MODEL_FIX = ("unset SELFINSTRUCT_BASE_MODEL (the packaged SmolLM2 is used) or point it (or the LM's `model` setting) "
              "at a Hugging Face model folder holding config.json, a tokenizer and weights (model.safetensors)")
 ADAPTER_FIX = "point adapter_path at a peft adapter folder (adapter_config.json and adapter_model.safetensors)"
@@ -70,10 +71,10 @@ def check_model_dir(path: str | Path) -> Path:
     elif not (root / "config.json").is_file():
         problem = "is not a model folder (no config.json)"
     elif not any((root / name).is_file() for name in WEIGHT_FILES):
-        problem = f"holds no weights (none of {', '.join(WEIGHT_FILES)})"
+        problem = f"has config.json but no weights (none of {', '.join(WEIGHT_FILES)})"
     else:
         return root
-    raise ModelLoadError(f"model folder {root} {problem}: {MODEL_FIX}")
+    raise ModelLoadError(f"{root} {problem}: {MODEL_FIX}")
 
 
 def check_adapter_dir(path: str | Path) -> Path:
@@ -214,7 +215,7 @@ class LocalLM(dspy.BaseLM):
 
     def _load_error(self, exc: Exception) -> ModelLoadError:
         what = f"model folder {self.model_dir}" + (f" with adapter {self.adapter_path}" if self.adapter_path else "")
-        return ModelLoadError(f"could not load {what}: {type(exc).__name__}: {str(exc)[:300]}; "
+        return ModelLoadError(f"could not load {what}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
                               f"{MODEL_FIX}" + (f"; or {ADAPTER_FIX}" if self.adapter_path else ""))
 
     def _load_weights(self, device: str) -> "_Weights":

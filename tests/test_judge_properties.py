@@ -17,7 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selfinstruct_assets.evaluation import judges
-from selfinstruct_assets.evaluation.judges import JudgeVerdict, judge_factuality, judge_retrieval, parse_score, parse_yes_no
+from selfinstruct_assets.evaluation.judges import (
+    JudgeVerdict,
+    judge_factuality,
+    judge_retrieval,
+    parse_score,
+    parse_yes_no,
+)
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
