@@ -18,18 +18,37 @@ from .feedback import add_feedback_parser
 from .promote import add_promote_parser
 
 
+DEFAULT_MAX_ROWS = 1000
+
+
 def cmd_query(args: argparse.Namespace) -> int:
-    columns, rows = query_readonly(args.sql, database=args.database)
-    print(format_table(columns, rows))
+    # A person's ad-hoc SQL sees the project's tables only (no file read, written or attached), and at most
+    # max_rows + 1 rows are fetched, so a runaway select costs a page of output, not the machine's memory.
+    cap = None if args.all else args.max_rows
+    columns, rows = query_readonly(args.sql, database=args.database, max_rows=cap, external_access=False)
+    more = cap is not None and len(rows) > cap
+    footer = f"(showing {cap:,} of more rows; --max-rows N or --all to lift)" if more else None
+    print(format_table(columns, rows[:cap] if more else rows, footer=footer))
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--max-rows must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfinstruct", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    q = sub.add_parser("query", help="run read-only SQL against the project's DuckDB file")
+    q = sub.add_parser("query", help="run read-only SQL against the project's DuckDB file (its tables only)")
     q.add_argument("sql")
     q.add_argument("--database", default=None, help="DuckDB file (default: $SELFINSTRUCT_HOME/selfinstruct.duckdb)")
+    cap = q.add_mutually_exclusive_group()
+    cap.add_argument("--max-rows", type=_positive, default=DEFAULT_MAX_ROWS,
+                     help=f"print at most this many rows (default {DEFAULT_MAX_ROWS:,})")
+    cap.add_argument("--all", action="store_true", help="print every row")
     q.set_defaults(func=cmd_query)
     add_demo_parser(sub)
     add_feedback_parser(sub)
