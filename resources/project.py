@@ -83,15 +83,14 @@ class InboxResource(dg.ConfigurableResource):
     """Inboxes where feedback, query logs and new contracts arrive: a local folder or an `s3://` prefix.
 
     Empty `root` means SELFINSTRUCT_INBOX, else `<SELFINSTRUCT_HOME>/inbox`; each kind is a sub-folder. An s3://
-    root is read with the client of `s3`, the same S3 resource the artifact store uses.
+    root is read with a client from dagster-aws's S3Resource, as the artifact store's is (resources/s3.py).
     """
 
     root: str = ""
-    s3: dg.ConfigurableResource | None = None  # a dagster_aws.s3.S3Resource for s3:// roots (resources/s3.py)
 
     def get(self, kind: str):
         from .inbox import inbox_for, inbox_root
         from .s3 import client_for
 
         root = self.root or inbox_root()
-        return inbox_for(kind, root, s3_client=client_for(root, self.s3))
+        return inbox_for(kind, root, s3_client=client_for(root))

@@ -1,17 +1,19 @@
-"""S3 through dagster-aws: one `S3Resource` gives its boto3 client to the artifact store, the inboxes and CUAD.
+"""S3 through dagster-aws: every S3 client of the project (artifact store, inboxes, CUAD) is made by its S3Resource.
 
-    s3 = S3Resource()                                   # dagster_aws.s3; endpoint, region, keys: boto3's environment
-    {"s3": s3, "artifacts": ArtifactsResource(s3=s3), "inbox": InboxResource(s3=s3)}
+    {"artifacts": ArtifactsResource(), "inbox": InboxResource()}      # both resolve their location at run time
 
     @dg.asset
     def sft_adapter(artifacts: ArtifactsResource):
         uri = artifacts.store().publish_dir(build, adapter_dir("", "sft"))   # record uri in the metadata
 
-`S3Resource` is used as dagster-aws ships it: boto3 reads `AWS_ENDPOINT_URL_S3` (MinIO, moto, LocalStack),
-`AWS_REGION` and the credential chain when the client is made, that is when a step runs, so the same
-definitions reach AWS or a local S3 without a project-specific variable. The `s3` fields are typed as any
-resource and filled lazily because importing dagster-aws costs ~2.5 s: a deployment that never names an
-s3:// location never pays it.
+    open_cuad_source(uri, cache, s3_client=client_for(uri))              # None unless uri is s3://
+
+`dagster_aws.s3.S3Resource` is used as shipped, with boto3's environment: `AWS_ENDPOINT_URL_S3` (MinIO, moto,
+LocalStack), `AWS_REGION`, `AWS_PROFILE` or keys, read when the client is made, that is when a step runs. So
+one set of variables serves the store, the inboxes and CUAD, with no project-specific name to learn.
+Why not a nested `s3: S3Resource` field: Dagster then treats the holder as a resource needing setup, and
+`build_sensor_context(resources=...)` without `with` fails, as the inbox sensors' tests call it; and importing
+dagster-aws costs ~2.5 s, paid here only by a step that reads an s3:// location.
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import PrivateAttr
 
 from selfinstruct_core.artifact_store import ArtifactStore, open_store
 from selfinstruct_core.paths import project_home
 
 
 def s3_client(s3: dg.ConfigurableResource | None = None):
-    """A boto3 S3 client from `s3` (a dagster_aws.s3.S3Resource), else from a default `S3Resource()`."""
+    """A boto3 S3 client from `s3` (a configured dagster_aws.s3.S3Resource), else from `S3Resource()`."""
     if s3 is None:
         from dagster_aws.s3 import S3Resource
 
@@ -52,13 +53,10 @@ class ArtifactsResource(dg.ConfigurableResource):
     """
 
     location: str = ""
-    s3: dg.ConfigurableResource | None = None  # a dagster_aws.s3.S3Resource; None = S3Resource() when needed
     cache_dir: str = ""  # where S3 artifacts are downloaded; empty = <SELFINSTRUCT_HOME>/cache/artifacts
-    _store: ArtifactStore | None = PrivateAttr(default=None)
 
     def store(self) -> ArtifactStore:
-        if self._store is None:
-            location = artifacts_location(self.location)
-            cache = Path(self.cache_dir) if self.cache_dir else project_home() / "cache" / "artifacts"
-            self._store = open_store(location, client_for(location, self.s3), cache)
-        return self._store
+        """The store for this run (made at each call: the environment may differ between runs of one process)."""
+        location = artifacts_location(self.location)
+        cache = Path(self.cache_dir) if self.cache_dir else project_home() / "cache" / "artifacts"
+        return open_store(location, client_for(location), cache)

@@ -226,34 +226,38 @@ def test_the_artifacts_resource_reads_its_location_and_endpoint_when_the_step_ru
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_url)  # boto3's own variable, read by S3Resource's client
     uri = dg.materialize([rag_program], resources=resources).output_for_node("rag_program")
     assert uri.startswith(f"s3://{bucket}/team/artifacts/rag_program.json/versions/")
-    assert f"team/artifacts/rag_program.json/LATEST.json" in keys(client, bucket)
+    assert "team/artifacts/rag_program.json/LATEST.json" in keys(client, bucket)
 
-    monkeypatch.delenv("SELFINSTRUCT_ARTIFACTS")
+    monkeypatch.delenv("SELFINSTRUCT_ARTIFACTS")  # the same resource, the next run: the home folder, as today
     monkeypatch.setenv("SELFINSTRUCT_HOME", str(tmp_path / "home"))
-    local = dg.materialize([rag_program], resources={"artifacts": ArtifactsResource()}).output_for_node("rag_program")
+    local = dg.materialize([rag_program], resources=resources).output_for_node("rag_program")
     assert local == str(tmp_path / "home" / "artifacts" / "rag_program.json")
+    assert (tmp_path / "home" / "artifacts" / "rag_program.json").read_bytes() == b"{}"
 
 
-def test_inboxes_and_cuad_read_through_the_configured_s3_resource(monkeypatch, moto_url, client, bucket, tmp_path):
+def test_inboxes_and_cuad_read_through_dagster_aws_clients_made_at_run_time(monkeypatch, moto_url, client, bucket,
+                                                                           tmp_path):
     from dagster_aws.s3 import S3Resource
 
     from selfinstruct_assets.corpus.source import open_cuad_source
 
-    # The environment points at a dead port: only the resource's own endpoint reaches the server.
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
-    s3 = S3Resource(endpoint_url=moto_url, max_attempts=1)
-    inbox = InboxResource(root=f"s3://{bucket}/inbox", s3=s3).get("feedback")
+    resource = InboxResource(root=f"s3://{bucket}/inbox")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_url)  # set after the resource was made
+    inbox = resource.get("feedback")
     inbox.write("batch-1.jsonl", b'{"event_id": "e1"}\n')
     assert [f.name for f in inbox.files()] == ["batch-1.jsonl"]
+    assert keys(client, bucket) == ["inbox/feedback/batch-1.jsonl"]
 
     blob = io.BytesIO()
     with zipfile.ZipFile(blob, "w") as zf:
         zf.writestr("CUAD_v1/master_clauses.csv", "Filename\n")
     client.put_object(Bucket=bucket, Key="cuad/CUAD_v1.zip", Body=blob.getvalue())
     uri = f"s3://{bucket}/cuad/CUAD_v1.zip"
-    archive = open_cuad_source(uri, tmp_path, s3_client=client_for(uri, s3))
+    # An explicitly configured S3Resource wins over the environment, here pointed at a dead port.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    archive = open_cuad_source(uri, tmp_path, s3_client=client_for(uri, S3Resource(endpoint_url=moto_url)))
     assert archive.names() == ["CUAD_v1/master_clauses.csv"]
-    assert client_for(str(tmp_path), s3) is None  # a local source makes no client
+    assert client_for(str(tmp_path)) is None  # a local source makes no client
 
 
 def test_loading_the_resources_does_not_import_dagster_aws():
