@@ -12,7 +12,9 @@ one answer, since decoding time is dominated by per-step overhead.
 Dagster-free. Decoding is greedy (or, with `sample_temperature > 0`, sampled with a fixed seed, for
 several candidates per question) and seeded, so a call is a pure function of (model weights, adapter
 weights, messages, max_tokens): results go to a disk cache keyed by content hashes of both folders,
-and repeating a call costs no generation. The model loads on first use, once per instance.
+and repeating a call costs no generation. The model loads on first use, once per instance. A folder
+that is not a model (no config.json or weights) is refused when the LM is built, and one that fails to
+load fails every call, both with `ModelLoadError` naming the folder and the fix.
 """
 
 from __future__ import annotations
