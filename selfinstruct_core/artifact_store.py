@@ -19,6 +19,7 @@ half-way is never read, and a reader sees the previous complete version or the n
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path, PurePosixPath
 from typing import Callable, Protocol
 
@@ -42,6 +43,8 @@ class ArtifactStore(Protocol):
     def publish_dir(self, build: Callable[[Path], None], name: str | os.PathLike, *, replace: bool = True) -> str: ...
     def publish_file(self, write: Callable[[Path], None], name: str | os.PathLike) -> str: ...
     def publish_bytes(self, name: str | os.PathLike, data: bytes) -> str: ...
+    def put_dir(self, folder: Path, name: str | os.PathLike) -> str: ...
+    def put_file(self, path: Path, name: str | os.PathLike) -> str: ...
     def fetch_dir(self, ref: str | os.PathLike) -> Path: ...
     def fetch_file(self, ref: str | os.PathLike) -> Path: ...
     def read_bytes(self, ref: str | os.PathLike) -> bytes: ...
@@ -98,6 +101,20 @@ class LocalStore:
 
     def publish_bytes(self, name, data: bytes) -> str:
         return self.publish_file(lambda tmp: tmp.write_bytes(data), name)
+
+    def put_dir(self, folder: Path, name) -> str:
+        """Publish a copy of the finished `folder` as `name`; a folder already at `name` is left as it is."""
+        final = self.root / artifact_name(name)
+        if Path(folder).resolve() == final:  # e.g. trained straight into its place, by rename
+            return str(final)
+        return self.publish_dir(lambda tmp: shutil.copytree(folder, tmp, dirs_exist_ok=True), name)
+
+    def put_file(self, path: Path, name) -> str:
+        """Publish a copy of the finished file `path` as `name`; a file already at `name` is left as it is."""
+        final = self.root / artifact_name(name)
+        if Path(path).resolve() == final:
+            return str(final)
+        return self.publish_file(lambda tmp: shutil.copyfile(path, tmp), name)
 
     def fetch_dir(self, ref) -> Path:
         path = self._path(ref)

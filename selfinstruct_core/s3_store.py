@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -133,6 +134,16 @@ class S3Store:
 
     def publish_bytes(self, name, data: bytes) -> str:
         return self.publish_file(lambda path: path.write_bytes(data), name)
+
+    def put_dir(self, folder: Path, name) -> str:
+        """Upload the finished local `folder` as a new version of `name` (no staging copy: it is read only)."""
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder to publish as {name}")
+        return self._upload(artifact_name(name), "dir", Path(folder))
+
+    def put_file(self, path: Path, name) -> str:
+        """Upload the finished local file `path` as a new version of `name`."""
+        return self.publish_file(lambda tmp: shutil.copyfile(path, tmp), name)
 
     def _upload(self, name: str, kind: str, folder: Path) -> str:
         self._check_bucket()

@@ -125,6 +125,26 @@ def test_files_and_bytes_round_trip_and_keep_their_suffix(store):
     assert path.name == "sft.jsonl" and path.read_bytes() == rows
 
 
+def test_a_finished_folder_or_file_is_put_as_is(store, tmp_path):
+    files, trained = adapter_files(4), tmp_path / "trained"
+    trained.mkdir()
+    writer(files)(trained)
+    uri = store.put_dir(trained, SFT)
+    assert read_tree(store.fetch_dir(uri)) == files and read_tree(store.fetch_dir(SFT)) == files
+    (tmp_path / "rows.jsonl").write_bytes(b"{}\n")
+    assert store.read_bytes(store.put_file(tmp_path / "rows.jsonl", dataset_path("", "dpo"))) == b"{}\n"
+
+
+def test_a_local_folder_trained_in_place_is_not_copied(tmp_path):
+    store = LocalStore(tmp_path)
+    in_place = tmp_path / SFT
+    in_place.mkdir(parents=True)
+    (in_place / "adapter_config.json").write_text("{}")
+    inode = (in_place / "adapter_config.json").stat().st_ino
+    assert store.put_dir(in_place, SFT) == str(in_place)
+    assert (in_place / "adapter_config.json").stat().st_ino == inode
+
+
 def test_a_missing_artifact_is_not_found(store):
     with pytest.raises(ArtifactNotFound):
         store.fetch_dir(adapter_dir("", "grpo"))
