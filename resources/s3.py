@@ -18,11 +18,11 @@ dagster-aws costs ~2.5 s, paid here only by a step that reads an s3:// location.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from selfinstruct_core import settings
 from selfinstruct_core.artifact_store import ArtifactStore, open_store
 from selfinstruct_core.paths import project_home
 
@@ -43,7 +43,7 @@ def client_for(uri: str, s3: dg.ConfigurableResource | None = None):
 
 def artifacts_location(location: str = "") -> str:
     """`location`, else SELFINSTRUCT_ARTIFACTS (a folder or s3://BUCKET/PREFIX), else SELFINSTRUCT_HOME."""
-    return location or os.environ.get("SELFINSTRUCT_ARTIFACTS") or str(project_home())
+    return location or settings.get("SELFINSTRUCT_ARTIFACTS") or str(project_home())
 
 
 class ArtifactsResource(dg.ConfigurableResource):

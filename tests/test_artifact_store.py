@@ -21,6 +21,7 @@ from resources.s3 import ArtifactsResource, client_for
 from selfinstruct_core.artifact_store import ArtifactNotFound, ArtifactStoreError, LocalStore
 from selfinstruct_core.artifacts import adapter_dir, dataset_path, program_path
 from selfinstruct_core.s3_store import S3Store
+from selfinstruct_core.settings import SettingsError
 
 SFT = adapter_dir("", "sft")  # the same relative layout on disk and on S3
 
@@ -253,6 +254,10 @@ def test_the_artifacts_resource_reads_its_location_and_endpoint_when_the_step_ru
     local = dg.materialize([rag_program], resources=resources).output_for_node("rag_program")
     assert local == str(tmp_path / "home" / "artifacts" / "rag_program.json")
     assert (tmp_path / "home" / "artifacts" / "rag_program.json").read_bytes() == b"{}"
+
+    monkeypatch.setenv("SELFINSTRUCT_ARTIFACTS", "s3://")  # refused when the step runs, naming the variable
+    with pytest.raises(SettingsError, match="SELFINSTRUCT_ARTIFACTS"):
+        ArtifactsResource().store()
 
 
 def test_inboxes_and_cuad_read_through_dagster_aws_clients_made_at_run_time(monkeypatch, moto_url, client, bucket,
