@@ -208,6 +208,12 @@ def test_a_half_finished_upload_is_invisible_and_publishing_again_completes_it(c
                                                                                                              bucket)
 
 
+def test_a_file_big_enough_for_multipart_round_trips(client, bucket, tmp_path):
+    big = {"adapter_model.safetensors": os.urandom(9 << 20)}  # over boto3's 8 MiB multipart threshold
+    uri = S3Store(bucket, "p", client, tmp_path / "w").publish_dir(writer(big), SFT)
+    assert read_tree(S3Store(bucket, "p", client, tmp_path / "r").fetch_dir(uri)) == big
+
+
 def test_a_missing_bucket_is_a_clear_error_for_writers_and_readers(client, tmp_path):
     store = S3Store("no-such-bucket-h", "p", client, tmp_path)
     for act in (lambda: store.publish_dir(writer(adapter_files(1)), SFT), lambda: store.fetch_dir(SFT),
