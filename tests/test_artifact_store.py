@@ -204,8 +204,8 @@ def test_a_half_finished_upload_is_invisible_and_publishing_again_completes_it(c
     partial = f"s3://{bucket}/p/adapters/sft/versions/{'0' * 32}/"
     with pytest.raises(ArtifactNotFound, match="never published completely"):
         reader.fetch_dir(partial)
-    assert second_uri != first_uri and f"{second_uri.removeprefix(f's3://{bucket}/')}MANIFEST.json" in keys(client,
-                                                                                                             bucket)
+    assert second_uri != first_uri
+    assert second_uri.removeprefix(f"s3://{bucket}/") + "MANIFEST.json" in keys(client, bucket)
 
 
 def test_a_file_big_enough_for_multipart_round_trips(client, bucket, tmp_path):
