@@ -7,7 +7,6 @@ an embedding function wrapping that embedder, so Chroma never falls back to its 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
+
+from selfinstruct_core import settings
 
 from .embedders import Embedder
 
@@ -175,7 +176,7 @@ def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 
     from chromadb.config import Settings
 
     settings = Settings(anonymized_telemetry=False)
-    url = os.environ.get(CHROMA_URL_ENV, "")
+    url = settings.get(CHROMA_URL_ENV)
     if mode == "embedded" and url:
         from urllib.parse import urlsplit
 

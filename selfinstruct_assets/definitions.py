@@ -5,14 +5,15 @@ SELFINSTRUCT_BASE_MODEL (a local model folder every local LM role and the traine
 for a smoke run) and SELFINSTRUCT_EMBEDDER (minilm, titan or hashing).
 """
 
-import os
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from resources.duckdb_tables import DuckDBTablesIOManager
 from resources.llm import LLMResource, LMSpec
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, InboxResource, ProjectHome
+from resources.s3 import ArtifactsResource
+from resources.training_launcher import TrainingLauncher
+from selfinstruct_core import settings
 from selfinstruct_core.paths import duckdb_path
 
 from .corpus import assets as corpus_assets
@@ -55,6 +56,8 @@ def default_resources(database: str | None = None, base_model: str = "", embedde
         "inbox": InboxResource(),
         "embedder": EmbedderResource(backend=embedder),
         "chroma": ChromaResource(),
+        "artifacts": ArtifactsResource(),  # SELFINSTRUCT_ARTIFACTS (a folder or s3://BUCKET/PREFIX), read when a step runs
+        "training": TrainingLauncher(),  # python -m training through Dagster Pipes, in a subprocess
         "llm": LLMResource(generator=LMSpec(max_tokens=96, **local), teacher=LMSpec(max_tokens=96, **local),
                            judge=LMSpec(max_tokens=48, **local)),
     }
@@ -67,7 +70,7 @@ def defs() -> dg.Definitions:
         asset_checks=ALL_CHECKS,
         jobs=[main_job, *LOOP_JOBS],
         sensors=[*SENSORS, AUTOMATION],
-        resources=default_resources(base_model=os.environ.get("SELFINSTRUCT_BASE_MODEL", ""),
-                                    embedder=os.environ.get("SELFINSTRUCT_EMBEDDER", "minilm")),
+        resources=default_resources(base_model=settings.get("SELFINSTRUCT_BASE_MODEL"),
+                                    embedder=settings.get("SELFINSTRUCT_EMBEDDER")),
         executor=executor_for(),
     )

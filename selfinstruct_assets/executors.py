@@ -9,9 +9,9 @@ submits a step, so DuckDB writers stay one at a time however many workers there 
 the job's definition.
 """
 
-import os
-
 import dagster as dg
+
+from selfinstruct_core import settings
 
 EXECUTOR_ENV = "SELFINSTRUCT_EXECUTOR"
 BROKER_ENV = "SELFINSTRUCT_CELERY_BROKER"
@@ -21,7 +21,7 @@ NAMES = ("in_process", "multiprocess", "celery")
 
 def executor_for(name: str = "") -> dg.ExecutorDefinition:
     """The executor called `name`; empty means $SELFINSTRUCT_EXECUTOR, else in_process."""
-    name = name or os.environ.get(EXECUTOR_ENV) or "in_process"
+    name = name or settings.get(EXECUTOR_ENV)
     if name == "in_process":
         # One process: torch loads once per run, and DuckDB steps are serialised by the pool anyway.
         return dg.in_process_executor
@@ -37,9 +37,9 @@ def _celery() -> dg.ExecutorDefinition:
         from dagster_celery import celery_executor
     except ImportError as exc:  # an optional dependency on a slim install
         raise RuntimeError("the celery executor needs dagster-celery: pip install 'dagster-celery==0.29.*'") from exc
-    if not os.environ.get(BROKER_ENV):
+    if not settings.get(BROKER_ENV):
         raise RuntimeError(f"the celery executor needs {BROKER_ENV} (e.g. redis://127.0.0.1:6379/0 or "
                            "amqp://guest@127.0.0.1:5672//) in the environment of Dagster and of every worker")
-    backend = BACKEND_ENV if os.environ.get(BACKEND_ENV) else BROKER_ENV
+    backend = BACKEND_ENV if settings.get(BACKEND_ENV) else BROKER_ENV
     return celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": backend}},
                                       name="celery")

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from selfinstruct_core import settings
 from selfinstruct_core.paths import project_home
 
 PG_URL_ENV = "SELFINSTRUCT_PG_URL"
@@ -64,7 +65,7 @@ def ensure_instance_yaml(home: Path | None = None, storage: str = "sqlite") -> P
     elif "default_limit" not in path.read_text():
         print(f"note: {path} sets no concurrency pool limit; DuckDB writers may wait on each other's locks",
               file=sys.stderr)
-    if storage == "postgres" and not os.environ.get(PG_URL_ENV):
+    if storage == "postgres" and not settings.get(PG_URL_ENV):
         print(f"note: set {PG_URL_ENV}=postgresql://USER:PASSWORD@HOST:5432/DB before starting Dagster",
               file=sys.stderr)
     return path
