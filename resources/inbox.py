@@ -11,18 +11,43 @@ Dagster-free. A file is complete when its name ends with one of the inbox's suff
 with '.' (and, on disk, it is a regular file). Writers publish `NAME.tmp` and rename it to `NAME`, so a
 reader never sees half a file; `.tmp` suffixes are refused for that reason. Sub-folders (on S3: keys with a
 further '/' below the prefix) belong to someone else and are neither listed nor read.
+
+One bad entry never stops a reader: a symlink loop, a dangling link, a FIFO or a file that cannot be opened is
+listed like any file, and reading it raises `InboxEntryError` with the reason, which readers turn into a reject
+or a logged skip. An inbox that cannot be listed at all (S3 without credentials) raises `InboxUnavailable`
+naming the inbox and the fix.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfinstruct_core import settings
 from selfinstruct_core.artifacts import publish_bytes
 
 KINDS = {"feedback": (".jsonl",), "queries": (".jsonl",), "contracts": (".txt", ".zip")}
 TMP_SUFFIX = ".tmp"
+
+
+class InboxEntryError(OSError):
+    """One inbox entry that cannot be read (not a regular file, a broken link, no permission); the message says
+    which and why. Readers reject that entry and go on with the others."""
+
+
+class InboxUnavailable(RuntimeError):
+    """The inbox as a whole cannot be listed or written (S3 without credentials or access); the message names
+    the inbox and the fix."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+
+
+def _kind(mode: int) -> str:
+    return next((what for test, what in _KINDS if test(mode)), "not a regular file")
 
 
 @dataclass(frozen=True)
@@ -84,9 +109,20 @@ class Inbox:
             self._client = boto3.client("s3")
         return self._client
 
+    def _s3_unavailable(self, exc: Exception) -> InboxUnavailable:
+        from botocore.exceptions import NoCredentialsError
+
+        why = "no AWS credentials were found" if isinstance(exc, NoCredentialsError) else f"S3 refused or failed ({exc})"
+        return InboxUnavailable(f"inbox {self.location}: {why}; set AWS credentials (AWS_PROFILE, or "
+                                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role) with access to "
+                                f"bucket {self.bucket!r}, or point SELFINSTRUCT_INBOX at a local folder")
+
     def _s3_missing(self, exc: Exception, name: str = "") -> Exception:
-        """FileNotFoundError for a missing bucket or key, else the error itself."""
+        """FileNotFoundError for a missing bucket or key, InboxUnavailable for refused access, else the error."""
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+                    "InvalidToken", "403"):
+            return self._s3_unavailable(exc)
         if code == "NoSuchBucket":
             return FileNotFoundError(f"bucket {self.bucket!r} of inbox {self.location} does not exist; create it "
                                      "or point SELFINSTRUCT_INBOX at another location")
@@ -102,21 +138,35 @@ class Inbox:
     def _local_files(self) -> list[InboxFile]:
         if not self.folder.is_dir():
             return []
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError as exc:
+            raise InboxUnavailable(f"inbox {self.location} cannot be listed ({exc.strerror}); check the folder's "
+                                   "permissions or point SELFINSTRUCT_INBOX elsewhere") from exc
         found = []
-        for entry in os.scandir(self.folder):
+        for entry in entries:
             if not self.is_complete(entry.name):
                 continue
             try:
-                if not entry.is_file():
+                info = entry.stat()  # follows a symlink: what a reader would open
+            except FileNotFoundError:
+                if not entry.is_symlink():
+                    continue  # taken by a consumer between listing and stat
+                info = None  # a dangling link: listed, so its read() says so
+            except OSError:
+                info = None  # a symlink loop or no permission: listed, so its read() says why
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                continue  # a folder, even one named like a file, belongs to someone else
+            if info is None:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
                     continue
-                stat = entry.stat()
-            except FileNotFoundError:  # taken by a consumer between listing and stat
-                continue
-            found.append(InboxFile(entry.name, stat.st_size, stat.st_mtime))
+            found.append(InboxFile(entry.name, info.st_size, info.st_mtime))
         return found
 
     def _s3_files(self) -> list[InboxFile]:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         # Delimiter "/" puts deeper keys in CommonPrefixes, so Contents holds only this folder's own files.
         pages = self._s3().get_paginator("list_objects_v2").paginate(
@@ -130,30 +180,60 @@ class Inbox:
                         found.append(InboxFile(name, obj["Size"], obj["LastModified"].timestamp()))
         except ClientError as exc:
             raise self._s3_missing(exc) from exc
+        except BotoCoreError as exc:  # no credentials, no endpoint: nothing in this inbox can be read
+            raise self._s3_unavailable(exc) from exc
         return found
 
     def read(self, name: str) -> bytes:
-        """The bytes of one complete file; FileNotFoundError if it vanished since it was listed."""
+        """The bytes of one complete file; FileNotFoundError if it vanished since it was listed, InboxEntryError
+        if this entry cannot be read (the others still can), InboxUnavailable if the whole inbox cannot."""
         self._check_name(name)
         if self.folder is not None:
-            return (self.folder / name).read_bytes()
-        from botocore.exceptions import ClientError
+            return self._read_local(self.folder / name)
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return self._s3().get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
         except ClientError as exc:
             raise self._s3_missing(exc, name) from exc
+        except BotoCoreError as exc:
+            raise self._s3_unavailable(exc) from exc
+
+    @staticmethod
+    def _read_local(path: Path) -> bytes:
+        try:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it without reading.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:
+            if os.path.islink(path):
+                raise InboxEntryError(f"{path} is a symlink to {os.readlink(path)!r}, which does not exist; "
+                                      "replace the link with the file itself") from None
+            raise  # vanished between listing and reading: nothing to report
+        except OSError as exc:
+            raise InboxEntryError(f"{path} cannot be opened: {exc.strerror}; fix its permissions or replace it "
+                                  "with a plain file") from exc
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise InboxEntryError(f"{path} is {_kind(mode)}, not a regular file; writers publish files "
+                                      "by rename, so remove it")
+            try:
+                return f.read()
+            except OSError as exc:
+                raise InboxEntryError(f"{path} cannot be read: {exc.strerror}") from exc
 
     def write(self, name: str, data: bytes) -> str:
         """Publish `data` whole as `name` (replacing a file of that name); returns where it was written."""
         self._check_name(name)
         if self.folder is None:
-            from botocore.exceptions import ClientError
+            from botocore.exceptions import BotoCoreError, ClientError
 
             try:  # one put_object is atomic: readers see the old object, or all of the new one
                 self._s3().put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
             except ClientError as exc:
                 raise self._s3_missing(exc, name) from exc
+            except BotoCoreError as exc:
+                raise self._s3_unavailable(exc) from exc
             return self.location + name
         # NAME.tmp is the inboxes' protocol for a file being written (readers refuse the suffix).
         path = publish_bytes(self.folder / name, data, tmp_name=name + TMP_SUFFIX)
@@ -171,7 +251,7 @@ def as_inbox(inbox_or_folder: Inbox | str | os.PathLike, suffixes: tuple[str, ..
 
 def inbox_root() -> str:
     """`SELFINSTRUCT_INBOX` (a folder or s3:// URI), else `<SELFINSTRUCT_HOME>/inbox`; read at each call."""
-    root = os.environ.get("SELFINSTRUCT_INBOX")
+    root = settings.get("SELFINSTRUCT_INBOX")  # SettingsError for s3:// without a bucket, http://, ...
     if root:
         return root
     from selfinstruct_core.paths import project_home

@@ -105,10 +105,18 @@ def test_inbox_root_reads_the_environment_when_called(tmp_path, monkeypatch):
     monkeypatch.delenv("SELFINSTRUCT_INBOX", raising=False)
     monkeypatch.setenv("SELFINSTRUCT_HOME", str(tmp_path / "home"))
     assert inbox_root() == str((tmp_path / "home" / "inbox").resolve())
-    monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://b/drop")
-    assert inbox_root() == "s3://b/drop"
+    monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://drop-bucket/drop")
+    assert inbox_root() == "s3://drop-bucket/drop"
     monkeypatch.setenv("SELFINSTRUCT_INBOX", str(tmp_path / "elsewhere"))
     assert inbox_for("feedback").location == f"{tmp_path}/elsewhere/feedback"
+
+
+def test_an_inbox_setting_without_a_bucket_is_refused_naming_the_variable(monkeypatch):
+    from selfinstruct_core.settings import SettingsError
+
+    monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://")  # was taken as a local folder named 's3:'
+    with pytest.raises(SettingsError, match="SELFINSTRUCT_INBOX='s3://' names no valid S3 bucket"):
+        inbox_root()
 
 
 def test_inbox_for_picks_the_kind_folder_and_its_suffixes(tmp_path):

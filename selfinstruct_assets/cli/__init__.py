@@ -10,7 +10,9 @@
 import argparse
 import sys
 
+from resources.inbox import InboxUnavailable
 from selfinstruct_core.paths import duckdb_path, project_home
+from selfinstruct_core.settings import SettingsError
 
 from ..tables import QueryError, format_table, query_readonly
 from .demo import add_demo_parser
@@ -56,6 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except QueryError as exc:
+    except (QueryError, SettingsError, InboxUnavailable) as exc:
         print(f"selfinstruct: {exc}", file=sys.stderr)
         return 2

@@ -59,7 +59,13 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
         print(f"selfinstruct: {path} is not a file", file=sys.stderr)
         return 2
     contracts = known_contracts()
-    rows, rejects = read_feedback_file(path, contracts, _inbox_event_ids(contracts))
+    taken = _inbox_event_ids(contracts)
+    try:
+        rows, rejects = read_feedback_file(path, contracts, taken)
+    except OSError as exc:  # exists, but cannot be read: permissions, a file taken away meanwhile
+        print(f"selfinstruct: cannot read {path}: {exc.strerror or exc}; check that it is a readable file",
+              file=sys.stderr)
+        return 2
     written = write_feedback_file(inbox_for("feedback"), rows) if rows else None
     print(f"{path}: {len(rows)} valid row(s), {len(rejects)} rejected")
     for r in rejects:

@@ -13,7 +13,7 @@ from selfinstruct_core.artifacts import ADAPTER_METHODS
 from selfinstruct_core.duckdb_lock import DuckDBFileError
 
 from ..serving.gate import metric_value
-from ..serving.registry import current, history, listing, rollback
+from ..serving.registry import BrokenPointer, current, history, listing, rollback
 from ..serving.table import write_serving_table
 from ..tables import format_table
 
@@ -22,7 +22,12 @@ COLUMNS = ["", "entry_id", "method", "adapter_id", "cuad_match", "judge_score", 
 
 
 def _print_history(root: Path) -> None:
-    entries, now = history(root), current(root)
+    entries = history(root)
+    try:
+        now = current(root)
+    except BrokenPointer as exc:  # the history is what the user needs to pick the entry that repairs it
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        now = None
     if not entries:
         raise ValueError(listing(entries, root))
     served = (now or {}).get("entry_id")

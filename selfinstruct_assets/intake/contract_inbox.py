@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
+from resources.inbox import InboxEntryError
 from selfinstruct_core.zips import DamagedZip, open_checked_zip
 
 from selfinstruct_assets.corpus.cuad import CuadCorpus, contract_id_for, load_contract_texts
@@ -89,7 +90,12 @@ def _read_file(inbox, name: str, eval_fraction: float) -> tuple[list[dict], list
     if suffix not in (".txt", ".zip"):
         return [], [_reject(name, f"unsupported file type {suffix or '(none)'!r}; drop a .txt contract "
                                   "or a CUAD-layout .zip")]
-    data = inbox.read(name)
+    try:
+        data = inbox.read(name)
+    except FileNotFoundError:
+        return [], [_reject(name, f"not in the contracts inbox {_where(inbox)} (removed while being read)")]
+    except InboxEntryError as exc:  # this entry only: the other files are still read
+        return [], [_reject(name, f"file not read: {exc}")]
     return (_from_txt if suffix == ".txt" else _from_zip)(name, data, eval_fraction)
 
 

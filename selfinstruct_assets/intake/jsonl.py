@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from resources.inbox import InboxEntryError
+
 REJECT_COLUMNS = ("file", "line", "reason", "raw")
 MAX_RAW_CHARS = 500
 _JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null", list: "array",
@@ -117,13 +119,19 @@ def read_rows(name: str, data: bytes, parse: Callable[[str, int], dict], id_fiel
 
 def read_inbox_rows(inbox, read_file: Callable[[str, bytes, dict], tuple[list, list]],
                     seen: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
-    """(rows, rejects) of every complete file of `inbox` in name order, the files sharing one `seen`."""
+    """(rows, rejects) of every complete file of `inbox` in name order, the files sharing one `seen`.
+
+    A file that cannot be read (InboxEntryError: a broken link, a FIFO, no permission) is one reject with
+    line None and the reason; the other files are read as usual."""
     seen = {} if seen is None else seen
     rows, rejects = [], []
     for file in inbox.files():
         try:
             data = inbox.read(file.name)
         except FileNotFoundError:  # moved away by a consumer between listing and reading
+            continue
+        except InboxEntryError as exc:
+            rejects.append({"file": file.name, "line": None, "reason": f"file not read: {exc}", "raw": ""})
             continue
         file_rows, file_rejects = read_file(file.name, data, seen)
         rows += file_rows

@@ -10,13 +10,14 @@ import time
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from resources.inbox import InboxUnavailable
 from resources.project import InboxResource
 
 from ..known import read_known, splits
 from ..partitions import ADDED_CONTRACTS
 from ..tables import QueryError, query_readonly
 from .settings import LoopSettings
-from .triggers import contracts_decision, drift_decision, feedback_decision, new_files_decision
+from .triggers import Decision, contracts_decision, drift_decision, feedback_decision, new_files_decision
 
 TICK_S = 30
 
@@ -29,6 +30,12 @@ def _unreadable(exc: QueryError) -> dg.SkipReason:
     if exc.locked:
         return dg.SkipReason(f"a run is writing the DuckDB file; the next tick tries again ({exc})")
     return dg.SkipReason(f"cannot read the contracts: {exc}")
+
+
+def _log_skipped(context: dg.SensorEvaluationContext, kind: str, skipped: list[tuple[str, str]]) -> None:
+    # The tick log in the UI is where an unreadable inbox entry is explained; the other files went on.
+    for name, reason in skipped:
+        context.log.warning(f"{kind} inbox: skipped {name}: {reason}")
 
 
 def _known(duckdb: DuckDBResource) -> dict[str, tuple[str, str]]:
@@ -48,8 +55,12 @@ def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         if not contracts:
             return dg.SkipReason("no cuad_contracts table yet: materialise the corpus first (make demo)")
         source = inbox.get("feedback")
-        d = feedback_decision(source.files(), source.read, contracts, context.cursor, time.time(),
-                              settings.feedback_min_rows, settings.feedback_max_wait_s)
+        try:
+            d = feedback_decision(source.files(), source.read, contracts, context.cursor, time.time(),
+                                  settings.feedback_min_rows, settings.feedback_max_wait_s)
+        except InboxUnavailable as exc:
+            return dg.SkipReason(str(exc))
+        _log_skipped(context, "feedback", d.skipped)
         context.update_cursor(d.cursor)
         if not d.request:
             return dg.SkipReason(d.reason)
@@ -71,7 +82,11 @@ def new_contracts_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
                                                      patience_s=SENSOR_PATIENCE_S)[1]}
         except QueryError as exc:
             return _unreadable(exc)
-        d, rejects = contracts_decision(inbox.get("contracts"), context.cursor, known, cuad, now=time.time())
+        try:
+            d, rejects = contracts_decision(inbox.get("contracts"), context.cursor, known, cuad, now=time.time())
+        except InboxUnavailable as exc:
+            return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
+        _log_skipped(context, "contracts", d.skipped)
         for r in rejects:  # the tick log in the UI is where a dropped file is explained
             context.log.warning(f"contracts inbox: {r['source']}: {r['reason']} ({r['action']})")
         if not d.request:
@@ -94,8 +109,12 @@ def drift_sensor(query_job: dg.JobDefinition, regenerate_job: dg.JobDefinition) 
     def _sensor(context: dg.SensorEvaluationContext, inbox: InboxResource):
         state = json.loads(context.cursor or "{}")
         source = inbox.get("queries")
-        queries = new_files_decision(source.files(), source.read, json.dumps(state.get("queries", {})), "query",
-                                     time.time())
+        try:
+            queries = new_files_decision(source.files(), source.read, json.dumps(state.get("queries", {})), "query",
+                                         time.time())
+        except InboxUnavailable as exc:  # drift is still acted on: it needs the instance, not the inbox
+            queries = Decision(False, str(exc), json.dumps(state.get("queries", {})))
+        _log_skipped(context, "queries", queries.skipped)
         state["queries"] = json.loads(queries.cursor)
         requests = []
         if queries.request:

@@ -17,6 +17,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from resources.inbox import InboxEntryError
+
 from ..intake.feedback import read_feedback_bytes
 
 SETTLE_S = 10.0  # seconds unmodified after which a file without a final newline counts as complete
@@ -30,6 +32,7 @@ class Decision:
     run_key: str = ""
     new_rows: int = 0
     items: list = field(default_factory=list)  # what the run is for: file names or contract ids
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason) of entries that could not be read
 
 
 def _short(value: str) -> str:
@@ -40,13 +43,21 @@ def _stat(f) -> list:
     return [int(f.size), float(f.modified)]
 
 
+def _unread(skipped: list[tuple[str, str]]) -> str:
+    return f"; {len(skipped)} file(s) not readable, skipped: {', '.join(n for n, _ in skipped)}" if skipped else ""
+
+
 def _load(cursor: str | None) -> dict:
     return json.loads(cursor) if cursor else {}
 
 
 def changed_files(files: Sequence, read: Callable[[str], bytes], taken: Mapping[str, list],
-                  last_seen: Mapping[str, list], now: float | None = None) -> tuple[dict[str, bytes], dict[str, list]]:
-    """(complete new-or-changed files' bytes, stats of every new-or-changed file) against `taken`."""
+                  last_seen: Mapping[str, list], now: float | None = None,
+                  skipped: list[tuple[str, str]] | None = None) -> tuple[dict[str, bytes], dict[str, list]]:
+    """(complete new-or-changed files' bytes, stats of every new-or-changed file) against `taken`.
+
+    An entry that cannot be read (InboxEntryError) is left out and, when `skipped` is given, appended to it as
+    (name, reason); it is looked at again next tick, so it is reported until someone fixes it."""
     fresh, stats = {}, {}
     for f in files:
         if taken.get(f.name) == _stat(f):
@@ -55,6 +66,10 @@ def changed_files(files: Sequence, read: Callable[[str], bytes], taken: Mapping[
         try:
             data = read(f.name)
         except FileNotFoundError:  # moved away between listing and reading
+            continue
+        except InboxEntryError as exc:
+            if skipped is not None:
+                skipped.append((f.name, str(exc)))
             continue
         settled = now is not None and now - float(f.modified) >= SETTLE_S
         if data.endswith(b"\n") or settled or last_seen.get(f.name) == _stat(f):
@@ -67,7 +82,8 @@ def feedback_decision(files: Sequence, read: Callable[[str], bytes], contracts: 
     """Request a refresh when >= `min_rows` new valid rows wait, or the oldest of them waited `max_wait_s`."""
     state = _load(cursor)
     taken, consumed = state.get("files", {}), set(state.get("ids", []))
-    fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now)
+    skipped: list[tuple[str, str]] = []
+    fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now, skipped)
     modified = {f.name: float(f.modified) for f in files}
     new_ids: dict[str, float] = {}  # short id -> when its file arrived
     for name, data in fresh.items():
@@ -83,11 +99,13 @@ def feedback_decision(files: Sequence, read: Callable[[str], bytes], contracts: 
                   else f", the oldest waiting {waited:.0f} s >= {max_wait_s:.0f} s") + f" in {', '.join(files_taken)}")
         cursor_out = {"files": {**taken, **{n: stats[n] for n in files_taken}}, "ids": sorted(consumed | set(new_ids)),
                       "seen": {}}
-        return Decision(True, reason, json.dumps(cursor_out), run_key="feedback:" + _short(" ".join(sorted(new_ids))),
-                        new_rows=len(new_ids), items=files_taken)
+        return Decision(True, reason + _unread(skipped), json.dumps(cursor_out),
+                        run_key="feedback:" + _short(" ".join(sorted(new_ids))), new_rows=len(new_ids),
+                        items=files_taken, skipped=skipped)
     reason = (f"{len(new_ids)} new valid feedback rows < {min_rows}, the oldest waiting {waited:.0f} s < "
               f"{max_wait_s:.0f} s" if new_ids else "no new valid feedback rows")
-    return Decision(False, reason, json.dumps({**state, "seen": stats}), new_rows=len(new_ids))
+    return Decision(False, reason + _unread(skipped), json.dumps({**state, "seen": stats}), new_rows=len(new_ids),
+                    skipped=skipped)
 
 
 def new_files_decision(files: Sequence, read: Callable[[str], bytes], cursor: str | None, what: str,
@@ -95,14 +113,16 @@ def new_files_decision(files: Sequence, read: Callable[[str], bytes], cursor: st
     """Request a run when complete files are new or changed since the last request (the query log's trigger)."""
     state = _load(cursor)
     taken = state.get("files", {})
-    fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now)
+    skipped: list[tuple[str, str]] = []
+    fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now, skipped)
     if not fresh:
-        return Decision(False, f"no new complete {what} files", json.dumps({**state, "seen": stats}))
+        return Decision(False, f"no new complete {what} files" + _unread(skipped),
+                        json.dumps({**state, "seen": stats}), skipped=skipped)
     names = sorted(fresh)
     key = _short(json.dumps({n: stats[n] for n in names}, sort_keys=True))
-    return Decision(True, f"{len(names)} new {what} file(s): {', '.join(names)}",
+    return Decision(True, f"{len(names)} new {what} file(s): {', '.join(names)}" + _unread(skipped),
                     json.dumps({"files": {**taken, **{n: stats[n] for n in names}}, "seen": {}}),
-                    run_key=f"{what}:{key}", items=names)
+                    run_key=f"{what}:{key}", items=names, skipped=skipped)
 
 
 def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str, str]], cuad_ids: set[str],
@@ -116,10 +136,12 @@ def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str,
     from ..intake.contract_inbox import read_contract_files
 
     state = _load(cursor)
+    skipped: list[tuple[str, str]] = []
     fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}),
-                                 now)
+                                 now, skipped)
     if not fresh:
-        return Decision(False, "no new complete contract files", json.dumps({**state, "seen": stats})), []
+        return Decision(False, "no new complete contract files" + _unread(skipped),
+                        json.dumps({**state, "seen": stats}), skipped=skipped), []
     others = {sha: cid for cid, (_, sha) in known.items()}
     contracts, rejects = read_contract_files(inbox, sorted(fresh), known_sha256=others, eval_fraction=eval_fraction)
     items = []
@@ -132,7 +154,7 @@ def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str,
     cursor_out = json.dumps({"files": {**state.get("files", {}), **{n: stats[n] for n in fresh}}, "seen": {}})
     reason = (f"{len(items)} contract(s) to index from {', '.join(sorted(fresh))}, {len(rejects)} rejected"
               if items else f"nothing new to index in {', '.join(sorted(fresh))} ({len(rejects)} rejected)")
-    return Decision(bool(items), reason, cursor_out, items=items), rejects
+    return Decision(bool(items), reason + _unread(skipped), cursor_out, items=items, skipped=skipped), rejects
 
 
 def drift_decision(state: dict, report_id: int | None, drifted: bool, reasons: str, now: float,

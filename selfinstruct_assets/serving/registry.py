@@ -47,14 +47,33 @@ def snapshot_adapter(adapter_dir: Path, serving_root: Path, adapter_id: str) -> 
     return publish_dir(copy, final, replace=False)
 
 
+class BrokenPointer(ValueError):
+    """current.json exists but holds no promoted entry; the message names the file and the fix."""
+
+
+POINTER_KEYS = ("entry_id", "method", "adapter_id", "path")  # what readers of the served entry use
+
+
 def current(serving_root: Path) -> dict | None:
-    """The entry being served (serving_root/current.json), or None before the first promotion."""
+    """The entry being served (serving_root/current.json), or None before the first promotion.
+
+    BrokenPointer when the file is not JSON or not an entry (a list, a missing key, a key of the wrong type)."""
     path = Path(serving_root) / "current.json"
+    fix = ("serve an entry again with `selfinstruct promote --to <entry_id>` (`selfinstruct promote --list` "
+           "shows them), which rewrites it")
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
+        entry = json.loads(path.read_text()) if path.is_file() else None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not JSON ({exc}); delete it, then run `selfinstruct promote --to "
-                         "<entry_id>`") from exc
+        raise BrokenPointer(f"{path} is not JSON ({exc}); {fix}") from exc
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise BrokenPointer(f"{path} holds a JSON {type(entry).__name__}, not a promoted entry (an object with "
+                            f"{', '.join(POINTER_KEYS)}); {fix}")
+    wrong = [k for k in POINTER_KEYS if not isinstance(entry.get(k), str) or not entry[k]]
+    if wrong:
+        raise BrokenPointer(f"{path} lacks a text value for {', '.join(wrong)}, so it names no promoted entry; {fix}")
+    return entry
 
 
 def history(serving_root: Path) -> list[dict]:
@@ -129,7 +148,13 @@ def rollback(serving_root: Path, to: str) -> dict:
     """Serve an earlier history entry again: `to` is an entry_id, an adapter_id prefix (6+ characters), a method
     (its latest other adapter) or "previous". Entries holding the served adapter are skipped for the last two,
     since re-serving it would change nothing; a target that is already served is returned as it is."""
-    entries, now = history(serving_root), current(serving_root)
+    entries = history(serving_root)
+    try:
+        now = current(serving_root)
+    except BrokenPointer:
+        if to == "previous":  # "before the served one" means nothing while no entry is served
+            raise
+        now = None  # an explicit target is served whatever the broken pointer said: that is the repair
     served = now.get("adapter_id") if now else None
     if to == "previous":
         at = next((i for i, e in enumerate(entries) if e.get("entry_id") == (now or {}).get("entry_id")),
