@@ -171,3 +171,30 @@ def test_row_with_wrong_cell_count_is_rejected_whole(cuad_members, tmp_path, cut
     # the short row's contract keeps its text but gets no made-up "no clause" labels
     assert len(corpus.annotations) == 41
     assert corpus.stats["contracts_without_annotations"] == 1
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("flags", 1, "encrypted"),               # a password-protected archive
+    ("method", 99, "compression method"),   # a compression method zipfile does not know
+])
+def test_encrypted_or_unknown_compression_archive_is_a_cuad_source_error(cuad_members, tmp_path, field, value, match):
+    import struct
+
+    path = subset_archive(cuad_members, tmp_path / "a.zip", 1)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"PK\x01\x02") + (8 if field == "flags" else 10)  # first central-directory entry
+    raw[at:at + 2] = struct.pack("<H", struct.unpack("<H", raw[at:at + 2])[0] | value if field == "flags" else value)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CuadSourceError, match=rf"a.zip.*{match}.*SELFINSTRUCT_CUAD_URI"):
+        load(path, tmp_path)
+
+
+def test_corrupt_member_message_keeps_the_url_and_variable_name(cuad_members, tmp_path):
+    path = subset_archive(cuad_members, tmp_path / "a.zip", 1)
+    raw = bytearray(path.read_bytes())
+    for header, crc_at in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):  # the first member's CRC, in both headers
+        raw[raw.find(header) + crc_at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CuadSourceError) as err:
+        load(path, tmp_path)
+    assert "SELFINSTRUCT_CUAD_URI" in str(err.value) and "CUAD_v1.zip" in str(err.value)

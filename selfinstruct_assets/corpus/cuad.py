@@ -138,11 +138,31 @@ def _annotation(contract: dict, norm: NormalizedText, category: str, question: s
     }
 
 
+def _records(reader, csv_name: str, corpus: CuadCorpus):
+    """(row number, cells) of each record; a record the csv module cannot parse ends the file with one reject."""
+    rowno = 1
+    while True:
+        rowno += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            _reject(corpus, csv_name, rowno, f"row cannot be parsed as CSV ({exc}); it and every row after it "
+                                             f"are skipped: fix the quoting of {csv_name} from this row on")
+            return
+        yield rowno, row
+
+
 def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[str, dict],
                           descriptions: dict[str, str], corpus: CuadCorpus) -> None:
     raw = archive.read(csv_name).decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(raw))
-    header = next(reader, None)
+    # newline="": the csv module handles \r, \n and quoted line breaks itself (a bare \r in a field otherwise raises).
+    reader = csv.reader(io.StringIO(raw, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CuadSourceError(f"{csv_name}: the header line cannot be parsed as CSV ({exc}); is this CUAD's master_clauses.csv?") from exc
     if not header or header[0] != "Filename":
         raise CuadSourceError(f"{csv_name}: first column must be 'Filename' (got {header[:1] if header else 'nothing'}); is this CUAD's master_clauses.csv?")
     # 'Notice Period To Terminate Renewal- Answer': the suffix's spacing varies.
@@ -152,7 +172,7 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
     matched = match_descriptions([h for _, h in cats], descriptions, fold_name)
     questions = {cat: question_for(cat, d) for cat, d in matched.items()}
     seen: set[str] = set()
-    for rowno, row in enumerate(reader, start=2):
+    for rowno, row in _records(reader, csv_name, corpus):
         if not row or not row[0].strip():
             _reject(corpus, csv_name, rowno, "row without a Filename")
             continue
@@ -181,8 +201,10 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
                 clauses = ast.literal_eval(cell) if cell.strip() else []
                 if not isinstance(clauses, list):
                     raise ValueError("not a list")
-            except (ValueError, SyntaxError) as exc:
-                _reject(corpus, csv_name, rowno, f"column {cat!r} is not a list literal ({exc})")
+            # literal_eval of outside text also raises TypeError ('{[]: 1}') and, deeply nested, RecursionError.
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                _reject(corpus, csv_name, rowno,
+                        f"column {cat!r} is not a list literal ({type(exc).__name__}: {str(exc)[:200]})")
                 continue
             ans = row[answer_col[cat]] if cat in answer_col else None
             corpus.annotations.append(

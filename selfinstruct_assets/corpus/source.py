@@ -29,6 +29,11 @@ class CuadSourceError(RuntimeError):
     """The CUAD source cannot be read; the message names the source and the fix."""
 
 
+# zipfile raises these for a password-protected member and for a compression method it does not know.
+_UNSUPPORTED_ZIP = (RuntimeError, NotImplementedError)
+_UNSUPPORTED_FIX = "The archive is encrypted or uses a compression method Python cannot read: re-zip it without a password (deflate)"
+
+
 def default_cuad_uri() -> str:
     """`../shared/cuad/CUAD_v1.zip` beside the checkout (or the working dir) if it exists, else Zenodo."""
     for base in (Path.cwd(), _REPO_ROOT):
@@ -73,6 +78,9 @@ class CuadArchive:
                 f"{self.location}: member {name!r} cannot be read ({exc}). The archive looks "
                 "truncated or corrupt: download it again or point SELFINSTRUCT_CUAD_URI at a good copy."
             ) from exc
+        except _UNSUPPORTED_ZIP as exc:
+            raise CuadSourceError(f"{self.location}: member {name!r}: {exc}. {_UNSUPPORTED_FIX}, or point "
+                                  "SELFINSTRUCT_CUAD_URI at the official CUAD_v1.zip.") from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -99,12 +107,14 @@ def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
         )
     if path.is_dir():
         return CuadArchive(location=str(path), _root=path, uri=uri)
+    fix = f"download CUAD_v1.zip again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI"
     try:
         zf = open_checked_zip(path)
     except DamagedZip as exc:
-        fix = f"download CUAD_v1.zip again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI."
-        raise CuadSourceError(f"{path} is {exc}. It is probably truncated or corrupt: {fix}" if exc.member is None
-                              else f"{path}: {exc}; the archive is corrupt. {fix.capitalize()}") from exc
+        raise CuadSourceError(f"{path} is {exc}. It is probably truncated or corrupt: {fix}." if exc.member is None
+                              else f"{path}: {exc}; the archive is corrupt. D{fix[1:]}.") from exc
+    except _UNSUPPORTED_ZIP as exc:
+        raise CuadSourceError(f"{path}: {exc}. {_UNSUPPORTED_FIX}, or {fix}.") from exc
     return CuadArchive(location=str(path), _zip=zf, uri=uri, sha256=sha or _file_sha256(path))
 
 
