@@ -7,6 +7,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from resources.project import ProjectHome
+from resources.s3 import client_for
 
 from ..constants import CORPUS, DUCKDB_POOL
 from .chunking import check_chunking, chunk_contracts
@@ -42,7 +43,7 @@ def cuad_corpus(context: dg.AssetExecutionContext, config: CuadConfig, home: Pro
     """Read CUAD into contracts, annotations and counted rejects."""
     uri = config.uri or cuad_uri_from_env()
     t0 = time.perf_counter()
-    archive = open_cuad_source(uri, home.subdir("cache"))
+    archive = open_cuad_source(uri, home.subdir("cache"), s3_client=client_for(uri))
     try:
         corpus = load_cuad(archive, eval_fraction=config.eval_fraction)
     finally:
