@@ -107,3 +107,13 @@ def test_every_selfinstruct_variable_the_code_reads_is_declared():
         for path in (root / folder).rglob("*.py"):
             used |= set(re.findall(r"\bSELFINSTRUCT_[A-Z_]*[A-Z]\b", path.read_text()))
     assert used - set(settings.SETTINGS) == set()
+
+
+def test_inbox_root_is_validated_through_settings(monkeypatch):
+    from resources.inbox import inbox_root
+
+    monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://")
+    with pytest.raises(SettingsError, match=r"SELFINSTRUCT_INBOX='s3://' names no valid S3 bucket"):
+        inbox_root()
+    monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://my-bucket/in")
+    assert inbox_root() == "s3://my-bucket/in"
