@@ -41,8 +41,9 @@ def aws(monkeypatch):
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     # moto moves a task towards STOPPED on each DescribeTasks; here it stops when the fake agent says so.
-    request = urllib.request.Request(f"{endpoint}/moto-api/state-manager/set-transition", method="POST", data=json.dumps(
-        {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}).encode())
+    transition = {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}
+    request = urllib.request.Request(f"{endpoint}/moto-api/state-manager/set-transition", method="POST",
+                                     data=json.dumps(transition).encode())
     urllib.request.urlopen(request).read()
     yield endpoint
     server.stop()
@@ -55,10 +56,11 @@ def make_cluster():
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="g5.xlarge")["Instances"][0]
     ecs.register_container_instance(cluster=CLUSTER,
                                     instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]}))
-    ecs.register_task_definition(family=FAMILY, requiresCompatibilities=["EC2"], networkMode="bridge", containerDefinitions=[{
-        "name": "trainer", "image": "selfinstruct:latest", "essential": True, "memory": 2048, "cpu": 1024,
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": GROUP, "awslogs-stream-prefix": PREFIX, "awslogs-region": "us-east-1"}}}])
+    container = {"name": "trainer", "image": "selfinstruct:latest", "essential": True, "memory": 2048, "cpu": 1024,
+                 "logConfiguration": {"logDriver": "awslogs", "options": {
+                     "awslogs-group": GROUP, "awslogs-stream-prefix": PREFIX, "awslogs-region": "us-east-1"}}}
+    ecs.register_task_definition(family=FAMILY, requiresCompatibilities=["EC2"], networkMode="bridge",
+                                 containerDefinitions=[container])
     boto3.client("logs").create_log_group(logGroupName=GROUP)
 
 

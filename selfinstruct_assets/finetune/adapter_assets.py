@@ -105,4 +105,5 @@ def grpo_adapter(context: dg.AssetExecutionContext, config: GrpoConfig, home: Pr
         return dg.MaterializeResult(metadata={"skipped": "disabled (set enabled: true in this asset's config)"})
     rows = [{"prompt": json.loads(r["prompt_json"]), "answers": [r["answer"]]} for r in sft_dataset.to_dicts()]
     return _train(context, training, "grpo", rows, home, base_model, config, start=_sft_adapter(context),
-                  extra={"reward": "CUAD match (word Jaccard >= 0.5 with the answer), as in the benchmark and the gate"})
+                  extra={"reward": "CUAD match (word Jaccard >= 0.5 with the answer), as in the benchmark "
+                                   "and the gate"})
