@@ -112,3 +112,14 @@ def test_failure_messages(tmp_path, error, expected):
     assert expected in text and text.endswith(f"Nothing was published: {tmp_path / 'dpo'} does not exist.")
     (tmp_path / "dpo").mkdir()
     assert describe_failure("dpo", tmp_path / "dpo", error, None).endswith("keeps the previous adapter.")
+
+
+def test_child_modules_import_no_dagster():
+    """The launched command's modules stay Dagster-free; dagster_pipes is loaded only when Pipes launches it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, training.__main__, training.job, training.s3_files\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0].startswith('dagster')}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
