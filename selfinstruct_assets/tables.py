@@ -13,10 +13,16 @@ def append_rows(duckdb, name: str, frame) -> None:
     """Append a Polars frame to table `name` (created from the frame's schema the first time), so history stays.
 
     `duckdb` is anything with `get_connection()` (the Dagster DuckDB resource); columns are matched by name.
+    Columns the frame adds (a newer release's metrics) are added to the table first, null in older rows, so
+    a history table keeps its past runs when its schema grows.
     """
     new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
     with duckdb.get_connection() as conn:
         conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
+        have = {row[0] for row in conn.execute(f"describe {name}").fetchall()}
+        types = {r[0]: r[1] for r in conn.execute("describe select * from new_rows").fetchall()}
+        for column in [c for c in frame.columns if c not in have]:
+            conn.execute(f'alter table {name} add column "{column}" {types[column]}')
         conn.execute(f"insert into {name} by name select * from new_rows")
 
 
