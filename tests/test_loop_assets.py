@@ -74,6 +74,16 @@ def benchmark(home, run_id: str, rows: list[tuple]) -> None:
         conn.execute("insert into benchmark_scores by name select * from new")
 
 
+def answers(home, run_id: str, method: str, matches: list[int]) -> None:
+    """benchmark_answers rows: question i about contract i // 2, CUAD match `matches[i]`."""
+    frame = pl.DataFrame([{"run_id": run_id, "method": method, "question_id": f"q{i:02d}", "contract_id": f"c{i // 2}",
+                           "cuad_match": float(m)} for i, m in enumerate(matches)])
+    with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
+        new = frame.to_arrow()  # noqa: F841
+        conn.execute("create table if not exists benchmark_answers as select * from new limit 0")
+        conn.execute("insert into benchmark_answers by name select * from new")
+
+
 def gate_run(instance, home):
     # serving_candidate finds the benchmarked adapter where dpo_adapter's materialisation recorded it.
     instance.report_runless_asset_event(dg.AssetMaterialization(
@@ -93,11 +103,15 @@ def test_the_gate_promotes_a_first_adapter_and_stops_a_regression(home):
         assert (served["method"], served["adapter_id"]) == ("dpo", first)
         worse = fake_adapter(home / "adapters" / "dpo", seed=2)
         benchmark(home, "r2", [("dpo", 0.3, worse), ("serving", 0.5, first)])
+        answers(home, "r2", "serving", [1, 1, 0, 1] * 10)
+        answers(home, "r2", "dpo", [1, 0, 0, 0] * 10)  # 0.25 vs 0.75 on the same 40 questions, 20 contracts
         blocked = gate_run(instance, home)
     assert not blocked.success
     [check] = blocked.get_asset_check_evaluations()
     assert check.check_name == "candidate_not_worse" and not check.passed
-    assert "beyond the tolerance" in check.metadata["reason"].value
+    reason = check.metadata["reason"].value
+    assert "40 paired questions (20 contracts)" in reason and reason.endswith("failed")
+    assert check.metadata["high"].value < -0.02  # the whole interval lies below the margin
     assert not [e for e in blocked.get_asset_materialization_events()
                 if e.materialization.asset_key.to_user_string() == "serving_model"]
     assert json.loads((home / "serving" / "current.json").read_text())["adapter_id"] == first  # the old one stays

@@ -10,7 +10,7 @@ import pytest
 
 from selfinstruct_assets.cli.promote import add_promote_parser
 from selfinstruct_assets.serving import registry as serving
-from selfinstruct_assets.serving.gate import gate, pick_candidate
+from selfinstruct_assets.serving.gate import gate, paired_gate, pick_candidate
 from selfinstruct_assets.serving.registry import adapter_dir, current, history, promote, rollback, snapshot_adapter
 
 
@@ -82,6 +82,29 @@ def test_gate_never_passes_a_candidate_without_a_score(value):
         assert not verdict["passed"] and "has no cuad_match score" in verdict["reason"]
     verdict = gate(row("orpo", 0.30), row("sft", 0.45))  # and a real failure says why
     assert verdict["reason"] == "orpo cuad_match 0.300 vs served 0.450 (delta -0.150) is beyond the tolerance 0.02"
+
+
+def per_question(matches, contracts=None):
+    return [{"question_id": f"q{i}", "contract_id": (contracts or [f"c{i // 2}" for i in range(len(matches))])[i],
+             "cuad_match": m} for i, m in enumerate(matches)]
+
+
+def test_paired_gate_passes_an_equal_candidate_and_stops_a_clear_regression():
+    served = per_question([1, 0, 1, 1] * 15)
+    same = paired_gate("sft", per_question([1, 0, 1, 1] * 15), served, tolerance=0.02)
+    assert same["passed"] and same["delta"] == 0 and same["n_paired"] == 60
+    worse = paired_gate("dpo", per_question([0, 0, 1, 0] * 15), served, tolerance=0.02)
+    assert not worse["passed"] and worse["high"] < 0 and worse["low"] < -0.02
+    assert worse["reason"].startswith("dpo cuad_match: candidate 0.25 vs served 0.75 on 60 paired questions "
+                                      "(30 contracts)")  # resampled by contract, not by question
+
+
+def test_paired_gate_uses_only_questions_both_answered_and_needs_two_contracts():
+    served = per_question([1, 1, None, 1])
+    cand = per_question([1, 1, 0, 1])[:3] + [{"question_id": "other", "contract_id": "c9", "cuad_match": 0}]
+    verdict = paired_gate("sft", cand, served)
+    assert verdict["n_paired"] == 2 and not verdict["passed"]  # q0, q1 of one contract: no interval
+    assert "no interval" in verdict["reason"]
 
 
 @pytest.mark.parametrize("tolerance", [-0.01, 1.5, float("nan"), True, "0.02"])

@@ -1,70 +1,100 @@
-"""Score RAG and fine-tuned models on the same held-out questions, in one comparable table.
+"""Answer held-out questions in CUAD's one format (has such a clause? quote it) with every method, and score them.
 
-Dagster-free. `answer_questions` runs a local model (base or base + adapter) on the fine-tuning prompt
-format; `score_rows` adds judge and CUAD metrics; `summarize_methods` reduces rows to one line per method
-with `improvement_pct` against standard RAG, as in the post: (score - standard) / standard * 100.
+    contexts = [retrieve(q["question"], q["contract_id"], k) for q in questions]
+    answers = scorer_answers(SpanScorer(model, tok), questions, contexts, n_windows=10, margin=0.0)
+    rows = answer_rows("sft", questions, answers, latency_s=1.2)    # CUAD match, detection, token F1, EM
+
+Dagster-free. Local models (base, adapters, the served one, the oracle row) choose among candidate windows of
+the retrieved chunks with `SpanScorer`; the windows are first cut to the `n_windows` BM25 ranks best (the base
+model alone picks at chance among hundreds, and scoring all costs 20-97 s a question). The DSPy programs'
+free text is snapped to a window (`snap`), and `bm25_sentence` is BM25's best sentence with no LM at all.
+A question with no retrievable text is answered "no clause" with reason "no retrievable text", never dropped.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-import dspy
+from selfinstruct_core.metrics import cuad_match, exact_match, token_f1
 
-from ..evaluation.parallel import thread_map
-from ..rag.evaluate import score_answer
+from ..answering import Answer, Span, SpanScorer, bm25_answer, bm25_scores, candidate_spans, snap
 from ..rag.program import Retrieve
 from .prompts import fit_passages, rag_messages
 
+NO_TEXT = "no retrievable text"
+
 
 def prompts_for(questions: Sequence[dict], retrieve: Retrieve, k: int, max_context_chars: int) -> list[list[dict]]:
-    """The fine-tuning chat prompt for each question: its k retrieved excerpts within `max_context_chars`.
-
-    The one prompt builder for candidate answers and the benchmark, so both ask in the format models learned.
-    """
+    """The fine-tuning chat prompt for each question: its k retrieved excerpts within `max_context_chars`."""
     return [rag_messages(q["question"], fit_passages(retrieve(q["question"], q["contract_id"], k), max_context_chars))
             for q in questions]
 
 
-def answer_questions(method: str, lm, questions: Sequence[dict], prompts: Sequence[list[dict]]) -> list[dict]:
-    """One row per question: the model's greedy answer to the prompt, and the batch's seconds per answer."""
-    t0 = time.perf_counter()
-    answers = lm.generate_batch(list(prompts))
-    per_answer = (time.perf_counter() - t0) / max(1, len(questions))
-    return [{"method": method, "question_id": q["question_id"], "contract_id": q["contract_id"],
-             "question": q["question"], "gold_answer": q["gold_answers"][0], "answer": a, "latency_s": per_answer,
-             "_golds": q["gold_answers"], "_context": [m["content"] for m in p[1:]]}
-            for q, a, p in zip(questions, answers, prompts)]
+def top_windows(question: str, passages: Sequence[str], n_windows: int) -> list[Span]:
+    """The candidate windows BM25 ranks in the top `n_windows` (ties: earlier), in their original order.
+
+    The original order, not the rank, so the scorer's batches do not depend on BM25's float ties. 0 keeps all.
+    """
+    spans = candidate_spans(passages)
+    if n_windows <= 0 or len(spans) <= n_windows:
+        return spans
+    scores = bm25_scores(question, spans)
+    keep = sorted(sorted(range(len(spans)), key=lambda i: (-scores[i], i))[:n_windows])
+    return [spans[i] for i in keep]
 
 
-def score_rows(rows: Sequence[dict], judge_lm: dspy.BaseLM | None, threads: int = 8) -> list[dict]:
-    def score(r: dict) -> dict:
-        q = {"question": r["question"], "gold_answers": r["_golds"]}
-        s = score_answer(q, r["answer"], r["_context"], judge_lm)
-        return {**{k: v for k, v in r.items() if not k.startswith("_")}, **s}
-
-    return thread_map(score, list(rows), threads)
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else None
+def oracle_context(question: Mapping, contract_text: str, retrieved: Sequence[str], chars: int = 1000) -> list[str]:
+    """Perfect retrieval: a chunk-sized window of the contract around the first gold clause (the retrieved chunks
+    when there is no gold clause, since no chunk is "right" then)."""
+    golds = question["gold_answers"]
+    at = contract_text.find(golds[0]) if golds else -1
+    if at < 0:
+        return list(retrieved)
+    pad = max(0, chars - len(golds[0])) // 2
+    return [contract_text[max(0, at - pad):at + len(golds[0]) + pad]]
 
 
-def summarize_methods(rows: Sequence[dict], baseline: str = "standard_rag") -> list[dict]:
-    """Per-method judge/CUAD/F1/EM means and `improvement_pct` (judge) and `cuad_ratio` versus `baseline`."""
+def scorer_answers(scorer: SpanScorer, questions: Sequence[dict], contexts: Sequence[Sequence[str]],
+                   n_windows: int, margin: float, on_progress=None) -> list[Answer]:
+    """The local model's choice per question, in question order (one question at a time: deterministic batches)."""
     out = []
-    for method in dict.fromkeys(r["method"] for r in rows):
-        rs = [r for r in rows if r["method"] == method]
-        out.append({"method": method, "n": len(rs), "judge_score": _mean([r["judge_score"] for r in rs]),
-                    "judge_missing": sum(r["judge_score"] is None for r in rs),
-                    "cuad_match": _mean([r["cuad_match"] for r in rs]), "token_f1": _mean([r["token_f1"] for r in rs]),
-                    "exact_match": _mean([r["exact_match"] for r in rs]),
-                    "mean_latency_s": _mean([r["latency_s"] for r in rs])})
-    base = next((o for o in out if o["method"] == baseline), None)
-    for o in out:
-        bj, bc = (base or {}).get("judge_score"), (base or {}).get("cuad_match")
-        o["improvement_pct"] = (o["judge_score"] - bj) / bj * 100 if bj and o["judge_score"] is not None else None
-        o["cuad_ratio"] = o["cuad_match"] / bc if bc else None
+    for i, (q, passages) in enumerate(zip(questions, contexts)):
+        if not passages:
+            out.append(Answer.none(0.0, method="lm", reason=NO_TEXT))
+        else:
+            out.append(scorer.answer(q["question"], passages, margin, top_windows(q["question"], passages, n_windows)))
+        if on_progress:
+            on_progress(i + 1, len(questions))
     return out
+
+
+def bm25_answers(questions: Sequence[dict], contexts: Sequence[Sequence[str]]) -> list[Answer]:
+    return [bm25_answer(q["question"], p) if p else Answer.none(0.0, method="bm25", reason=NO_TEXT)
+            for q, p in zip(questions, contexts)]
+
+
+def snapped_answers(replies: Sequence[str | None], contexts: Sequence[Sequence[str]]) -> list[Answer]:
+    """Free-text replies (the DSPy programs') snapped to a candidate window of the same retrieved chunks."""
+    return [snap(r, candidate_spans(p)) if p else Answer.none(0.0, method="snap", reason=NO_TEXT)
+            for r, p in zip(replies, contexts)]
+
+
+def score(question: Mapping, answer: Answer) -> dict:
+    """CUAD match and token F1 on answerable questions (None otherwise), detection labels, EM of the short answer."""
+    golds, has = question["gold_answers"], bool(question["has_clause"])
+    short = question.get("short_answer")
+    return {"has_clause": has, "predicted_clause": answer.has_clause,
+            "cuad_match": cuad_match(answer.prediction, golds) if has else None,
+            "token_f1": token_f1(answer.prediction, golds) if has else None,
+            "exact_match": exact_match(answer.prediction, [short]) if short else None}
+
+
+def answer_rows(method: str, questions: Sequence[dict], answers: Sequence[Answer], latency_s: float) -> list[dict]:
+    """One benchmark_answers row per question (without judge score: `judge_rows` adds it)."""
+    return [{"method": method, "question_id": q["question_id"], "contract_id": q["contract_id"],
+             "category": q["category"], "question": q["question"],
+             "gold_answer": q["gold_answers"][0] if q["gold_answers"] else "", "answer": a.prediction,
+             "answer_score": a.score, "reason": str(a.method_detail.get("reason", "")), "latency_s": latency_s,
+             **score(q, a)} for q, a in zip(questions, answers)]
+
+from .summary import summarize_methods  # noqa: E402,F401  (the summary moved; callers import it from here)

@@ -8,98 +8,95 @@ import dagster as dg
 import dspy
 import polars as pl
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.local_lm import adapter_hash
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, ProjectHome
 from selfinstruct_core.artifacts import serving_root
-from selfinstruct_core.markdown import md_table
 
+from ..answering import SpanScorer
 from ..constants import DUCKDB_POOL, FINETUNE
-from ..locations import trained_adapters
-from ..rag.evaluate import sample_questions
+from ..evaluation.questions import benchmark_questions, counts
+from ..locations import recorded_path, trained_adapters
+from ..rag.program import load_program
 from ..retrieval.retriever import make_retriever
 from ..serving import served_adapter_dir
 from ..tables import append_rows
-from .benchmark import answer_questions, prompts_for, score_rows, summarize_methods
-from .plots import bar_chart_md
+from .run import benchmark_rows, rag_replies
+from .scores_table import ANSWERS_SCHEMA, SCORES_SCHEMA, report
+from .summary import judge_rows, summarize_methods
 
-SCORE_COLUMNS = ["method", "n", "judge_score", "cuad_match", "token_f1", "exact_match", "improvement_pct", "cuad_ratio"]
-# Explicit schemas: a first run whose column is all null must not fix that column's type for every later run.
-_F, _S, _I = pl.Float64, pl.Utf8, pl.Int64
-SCORES_SCHEMA = {"method": _S, "n": _I, "judge_score": _F, "judge_missing": _I, "cuad_match": _F, "token_f1": _F,
-                 "exact_match": _F, "mean_latency_s": _F, "improvement_pct": _F, "cuad_ratio": _F, "model": _S,
-                 "adapter_id": _S, "judge": _S, "data_versions": _S, "run_id": _S, "created_at": pl.Datetime("us")}
-ANSWERS_SCHEMA = {"run_id": _S, "created_at": pl.Datetime("us"), "method": _S, "question_id": _S, "contract_id": _S,
-                  "question": _S, "gold_answer": _S, "answer": _S, "cuad_match": _F, "token_f1": _F,
-                  "exact_match": _F, "judge_score": _F, "latency_s": _F}
 INPUTS = ("cuad_contracts", "sft_dataset", "preference_pairs", "sft_adapter", "dpo_adapter", "orpo_adapter",
           "grpo_adapter", "optimized_rag_program")
 
 
 class BenchmarkConfig(dg.Config):
-    k: int = 3
-    max_context_chars: int = 2000  # as in the fine-tuning prompts
+    n_questions: int = Field(123, ge=1, description="held-out questions (eval split), 3 per CUAD category by default; "
+                                                    "the benchmark profile uses >= 400")
+    k: int = Field(3, ge=1, description="chunks retrieved per question (as the RAG programs)")
+    n_windows: int = Field(10, ge=0, description="candidate windows BM25 keeps for LM scoring per question (0: all)")
+    margin: float = Field(0.0, description="a local model says 'no clause' unless its best window beats "
+                                           "'No such clause.' by this (per-token mean log-prob)")
+    judge: bool = Field(True, description="score answerable rows with the LM judge too (slow on a local judge)")
+    oracle: bool = Field(True, description="add the oracle_retrieval row (base model given the gold clause's chunk)")
+    n_boot: int = Field(2000, ge=100, description="bootstrap resamples for intervals and paired tests")
 
 
 def _data_versions(context: dg.AssetExecutionContext) -> str:
-    out = {}
-    for name in INPUTS:
-        ev = context.instance.get_latest_materialization_event(dg.AssetKey(name))
-        out[name] = ev.run_id[:8] if ev else None
-    return json.dumps(out)
+    return json.dumps({n: (ev.run_id[:8] if (ev := context.instance.get_latest_materialization_event(
+        dg.AssetKey(n))) else None) for n in INPUTS})
 
 
-# The frames read as inputs are deps of both tables too: a multi-asset's inputs belong to its specs.
+def _scorer(llm: LLMResource, base_dir, adapter) -> SpanScorer:
+    tok, model, _ = llm.local_lm(base_dir, adapter).load()
+    return SpanScorer(model, tok)
+
+
 UPSTREAM = ["cuad_contracts", "cuad_annotations", "rag_eval", "sft_adapter", "dpo_adapter", "orpo_adapter",
-            "grpo_adapter"]
+            "grpo_adapter", "rag_program", "optimized_rag_program"]
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=FINETUNE, specs=[
-    dg.AssetSpec("benchmark_scores", deps=UPSTREAM, description="One row per method and run: mean scores."),
+    dg.AssetSpec("benchmark_scores", deps=UPSTREAM, description="One row per method and run: scores, 95 % intervals."),
     dg.AssetSpec("benchmark_answers", deps=UPSTREAM, description="One row per method, question and run."),
 ])
 def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig, home: ProjectHome,
                      cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame, rag_eval: pl.DataFrame,
                      llm: LLMResource, base_model: BaseModelResource, embedder: EmbedderResource,
                      chroma: ChromaResource, duckdb: DuckDBResource):
-    """Standard and optimised RAG (from rag_eval), the base model and each adapter on rag_eval's held-out
-    questions; one row per method appended to `benchmark_scores`, one per answer to `benchmark_answers`."""
+    """Every method quotes a clause or says there is none, on the same stratified held-out questions and chunks."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
-    ids = set(rag_eval["question_id"])
-    questions = [q for q in sample_questions(cuad_annotations.to_dicts(), contracts, "eval", len(contracts) * 100)
-                 if q["question_id"] in ids]
-    prompts = prompts_for(questions, make_retriever(embedder, chroma), config.k, config.max_context_chars)
-    rows = [r for r in rag_eval.to_dicts() if r["method"] in ("standard_rag", "optimized_rag")]
+    questions = benchmark_questions(cuad_annotations.to_dicts(), contracts, config.n_questions)
+    retrieve = make_retriever(embedder, chroma)
+    contexts = [retrieve(q["question"], q["contract_id"], config.k) for q in questions]
     models = {"base": None, **trained_adapters(context.instance)}
-    served = served_adapter_dir(serving_root(home.root()))
-    if served is not None:  # the gate compares candidates with the served adapter on this very run's questions
-        models["serving"] = served
-    base_dir = base_model.dir()
-    ids_by_method = {m: "" for m in ("standard_rag", "optimized_rag", "base")}
-    t0 = time.perf_counter()
-    with dspy.context(**llm.context("judge")):
-        for method, path in models.items():
-            fresh = answer_questions(method, llm.local_lm(base_dir, path), questions, prompts)
-            rows += score_rows(fresh, llm.lm("judge"))
-            ids_by_method[method] = adapter_hash(path)[:12] if path else ""
-            context.log.info(f"benchmark_scores: {method} answered and scored {len(fresh)} questions")
-    summary = summarize_methods(rows)
-    stamp, versions = datetime.now(timezone.utc).replace(tzinfo=None), _data_versions(context)
-    table = pl.DataFrame([{**s, "model": llm.describe("generator") if s["method"].endswith("_rag")
-                           else f"local:{base_dir.name}", "adapter_id": ids_by_method.get(s["method"], ""),
-                           "judge": llm.describe("judge"), "data_versions": versions, "run_id": context.run_id,
-                           "created_at": stamp} for s in summary], schema=SCORES_SCHEMA)
+    if (served := served_adapter_dir(serving_root(home.root()))) is not None:
+        models["serving"] = served  # the gate pairs candidates with the served adapter on this run's questions
+    base_dir, t0 = base_model.dir(), time.perf_counter()
+    scorers = {m: (lambda p=p: _scorer(llm, base_dir, p)) for m, p in models.items()}  # loaded in turn
+    with dspy.context(**llm.context("generator")):
+        replies = {}
+        for method, asset in (("standard_rag", "rag_program"), ("optimized_rag", "optimized_rag_program")):
+            known = {r["question_id"]: r["answer"] for r in rag_eval.to_dicts() if r["method"] == method}
+            if (path := recorded_path(context.instance, asset)) is not None:
+                replies[method] = rag_replies(load_program(path, retrieve, config.k), questions, known)
+        rows = benchmark_rows(questions, contexts, {c: r["text"] for c, r in contracts.items()}, scorers, replies,
+                              config.n_windows, config.margin, context.log.info, config.oracle)
+        rows = judge_rows(rows, llm.lm("judge") if config.judge else None)
+    summary = summarize_methods(rows, n_boot=config.n_boot)
+    ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
+    stamp = datetime.now(timezone.utc).replace(tzinfo=None)
+    table = pl.DataFrame([{**s, "model": llm.describe("generator") if s["method"].endswith("_rag") else
+                           "" if s["method"] == "bm25_sentence" else f"local:{base_dir.name}",
+                           "adapter_id": ids.get(s["method"], ""), "judge": llm.describe("judge") if config.judge else "",
+                           "data_versions": _data_versions(context), "run_id": context.run_id, "created_at": stamp}
+                          for s in summary], schema=SCORES_SCHEMA)
     answers = pl.DataFrame([{**r, "run_id": context.run_id, "created_at": stamp} for r in rows], schema=ANSWERS_SCHEMA)
-    # Both tables keep every run (appended), so they are written here rather than replaced by the IO manager.
-    append_rows(duckdb, "benchmark_scores", table)
+    append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
     append_rows(duckdb, "benchmark_answers", answers)
-    labels = [s["method"] for s in summary]
-    chart = bar_chart_md(labels, {"judge": [s["judge_score"] for s in summary],
-                                  "CUAD match": [s["cuad_match"] for s in summary]}, "held-out scores")
     yield dg.MaterializeResult(asset_key="benchmark_scores", metadata={
-        "questions": len(questions), "methods": ", ".join(labels), "seconds": round(time.perf_counter() - t0, 1),
-        "scores": dg.MetadataValue.md(md_table(summary, SCORE_COLUMNS) + "\n\n" + chart),
+        **report(summary), **counts(questions), "seconds": round(time.perf_counter() - t0, 1),
         "dagster/row_count": table.height})
     yield dg.MaterializeResult(asset_key="benchmark_answers", metadata={
         "dagster/row_count": answers.height, "run_id": context.run_id})

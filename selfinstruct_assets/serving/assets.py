@@ -20,14 +20,16 @@ from ..constants import DUCKDB_POOL, SERVING
 from ..locations import required_path
 from ..tables import append_rows
 from .decision import CANDIDATE_SCHEMA, DECISIONS_SCHEMA, decision_row, entry_of, no_candidate
-from .gate import gate, pick_candidate
+from .gate import gate, paired_gate, pick_candidate
 from .registry import adapter_dir, current, promote, snapshot_adapter
 from .table import serving_table
 
 
 class ServingConfig(dg.Config):
-    metric: str = "cuad_match"  # the held-out score the gate compares
-    tolerance: float = 0.02  # the largest drop of `metric` (absolute) a candidate may show and still be served
+    metric: str = "cuad_match"  # the held-out score the gate compares, per question
+    # The largest drop of `metric` (absolute) a candidate may show and still be served: it passes only when the
+    # 95 % lower bound of (candidate - served) on the run's paired questions, clustered by contract, is above it.
+    tolerance: float = 0.02
 
 
 def latest_benchmark(duckdb: DuckDBResource) -> list[dict]:
@@ -36,6 +38,25 @@ def latest_benchmark(duckdb: DuckDBResource) -> list[dict]:
                            "(select run_id from benchmark_scores order by created_at desc limit 1)")
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def benchmark_answers(duckdb: DuckDBResource, run_id: str, method: str) -> list[dict]:
+    """One method's benchmark_answers rows of one run ([] before the table exists)."""
+    with duckdb.get_connection() as conn:
+        if not conn.execute("select 1 from information_schema.tables where table_name = 'benchmark_answers'").fetchall():
+            return []
+        cur = conn.execute("select * from benchmark_answers where run_id = ? and method = ? order by question_id",
+                           [run_id, method])
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+def decide(duckdb: DuckDBResource, cand: dict, served: dict | None, config: ServingConfig) -> dict:
+    """Nothing served: the candidate starts. Else both models' answers to this run's questions, paired."""
+    if served is None:
+        return gate(cand, None, config.tolerance, config.metric)
+    return paired_gate(cand["method"], benchmark_answers(duckdb, cand["run_id"], cand["method"]),
+                       benchmark_answers(duckdb, cand["run_id"], "serving"), config.tolerance, config.metric)
 
 
 def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: dict) -> Path:
@@ -61,9 +82,7 @@ def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, 
     cand, served = pick_candidate(rows, config.metric), current(root)
     verdict, snap = no_candidate(config.metric, config.tolerance), None
     if cand is not None:
-        # Scored in the same run when something was served then; else the served entry's own, older scores.
-        served_now = next((r for r in rows if r["method"] == "serving"), None) or served
-        verdict = gate(cand, served_now, config.tolerance, config.metric)
+        verdict = decide(duckdb, cand, served, config)
         snap = snapshot_candidate(context.instance, root, cand)
     frame = pl.DataFrame([decision_row(cand, verdict, snap, served, context.run_id)], schema=CANDIDATE_SCHEMA)
     append_rows(duckdb, "promotion_decisions", frame.select(list(DECISIONS_SCHEMA)))

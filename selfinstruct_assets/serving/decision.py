@@ -19,7 +19,8 @@ SCORES = ("cuad_match", "judge_score", "token_f1", "exact_match")  # the candida
 DECISIONS_SCHEMA = {"run_id": pl.Utf8, "created_at": pl.Datetime("us"), "candidate_method": pl.Utf8,
                     "candidate_adapter_id": pl.Utf8, "served_adapter_id": pl.Utf8, "metric": pl.Utf8,
                     "candidate_score": pl.Float64, "served_score": pl.Float64, "tolerance": pl.Float64,
-                    "passed": pl.Boolean, "reason": pl.Utf8}
+                    "passed": pl.Boolean, "reason": pl.Utf8, "delta_low": pl.Float64, "delta_high": pl.Float64,
+                    "n_paired": pl.Int64}
 CANDIDATE_SCHEMA = {**DECISIONS_SCHEMA, "delta": pl.Float64, "path": pl.Utf8, "benchmark_run_id": pl.Utf8,
                     **{name: pl.Float64 for name in SCORES}}
 
@@ -39,6 +40,7 @@ def decision_row(candidate: dict | None, verdict: dict, snapshot: Path | None, s
             "served_adapter_id": (served or {}).get("adapter_id"), "metric": verdict["metric"],
             "candidate_score": verdict.get("candidate"), "served_score": verdict.get("current"),
             "tolerance": verdict["tolerance"], "passed": verdict["passed"], "reason": verdict["reason"],
+            "delta_low": verdict.get("low"), "delta_high": verdict.get("high"), "n_paired": verdict.get("n_paired"),
             "delta": verdict.get("delta"), "path": str(snapshot) if snapshot else None,
             "benchmark_run_id": cand.get("run_id"), **{name: cand.get(name) for name in SCORES}}
 
@@ -53,5 +55,6 @@ def verdict_of(row: dict) -> dict:
     """The gate's verdict as `gate` returned it, without the values it could not compute."""
     verdict = {"passed": row["passed"], "metric": row["metric"], "candidate": row["candidate_score"],
                "current": row["served_score"], "delta": row["delta"], "tolerance": row["tolerance"],
-               "reason": row["reason"]}
+               "reason": row["reason"], "low": row.get("delta_low"), "high": row.get("delta_high"),
+               "n_paired": row.get("n_paired")}
     return {k: v for k, v in verdict.items() if v is not None}
