@@ -278,3 +278,16 @@ def test_cli_names_a_bad_inbox_setting_instead_of_a_traceback(tmp_path, monkeypa
                  "--score", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "SELFINSTRUCT_INBOX='s3://'" in err and "Traceback" not in err
+
+
+def test_human_feedback_asset_quarantines_a_bad_entry_and_keeps_the_rest(tmp_path, db, monkeypatch):
+    from selfinstruct_assets.intake.assets import human_feedback
+
+    root = tmp_path / "inbox"
+    bad_folder(root / "feedback", ".jsonl", {"ok.jsonl": rating("e1") + "\n"}, monkeypatch)
+    outputs = {o.output_name: o.value for o in in_thread(lambda: list(human_feedback(
+        inbox=InboxResource(root=str(root)), duckdb=DuckDBResource(database=db))))}
+    assert outputs["human_feedback"]["event_id"].to_list() == ["e1"]
+    rejects = outputs["feedback_rejects"]
+    assert sorted(rejects["file"].to_list()) == [f"{kind}.jsonl" for kind in BAD]
+    assert rejects["line"].null_count() == 4 and all(rejects["reason"].to_list())
