@@ -235,3 +235,67 @@ def agreement_report(judge_scores: Sequence[float | None], cuad_labels: Sequence
     return {"agreement": agreement_rate(said, truth), "kappa": cohen_kappa(said, truth),
             "auroc": auroc([s for s, _ in keep], truth), "n": len(keep),
             "n_missing": len(judge_scores) - len(keep), "threshold": threshold}
+
+
+# ---------------------------------------------------------------------------------------------------- pipeline use
+
+def _says_no_clause(answer: str | None) -> bool:
+    from ..answering import is_no_clause
+
+    return is_no_clause(answer)
+
+
+def judge_rows(judge: "TrainedJudge", rows: Sequence[dict]) -> list[float]:
+    """P(the answer is right) per row {question, answer, gold_answers}, in the one answer format.
+
+    "No such clause." is right exactly when there is no gold; a quote where there is no gold is wrong. Those
+    cases need no model; the cross-encoder scores a quote against the gold clauses.
+    """
+    out: list[float | None] = [None] * len(rows)
+    ask = []
+    for i, r in enumerate(rows):
+        golds = [g for g in (r.get("gold_answers") or []) if g]
+        none = _says_no_clause(r["answer"])
+        if not golds or none:
+            out[i] = 1.0 if (not golds and none) else 0.0
+        else:
+            ask.append(i)
+    if ask:
+        scores = judge.score([rows[i]["question"] for i in ask], [rows[i]["answer"] for i in ask],
+                             [list(rows[i]["gold_answers"]) for i in ask])
+        for i, s in zip(ask, scores):
+            out[i] = float(s)
+    return out
+
+
+def fit_answer_judge(annotations: Sequence[dict], contracts: Sequence[dict], output_dir: str | Path,
+                     settings: JudgeTrainSettings | None = None, per_question: int = 6,
+                     max_heldout: int = 600) -> dict:
+    """Train on train-split contracts, measure against CUAD match on eval-split ones; metrics as `train_judge`
+    plus `trained_contracts` (written into the folder's metrics file, read by the held-out check) and the
+    `agreement_report` of up to `max_heldout` eval-split candidates."""
+    split = {c["contract_id"]: c["split"] for c in contracts}
+    train_ann = [a for a in annotations if split.get(a["contract_id"]) == "train"]
+    eval_ann = [a for a in annotations if split.get(a["contract_id"]) == "eval"]
+    eval_ids = {cid for cid, s in split.items() if s == "eval"}
+    examples = build_judge_examples(train_ann, contracts, per_question, eval_contract_ids=eval_ids)
+    metrics = train_judge(examples, output_dir, settings)
+    trained = sorted({e["contract_id"] for e in examples})
+    heldout = build_judge_examples(eval_ann, contracts, per_question, seed=1)
+    heldout = random.Random(1).sample(heldout, min(max_heldout, len(heldout)))
+    judge = TrainedJudge(metrics["model_dir"])
+    scores = judge.score([e["question"] for e in heldout], [e["candidate"] for e in heldout],
+                         [e["golds"] for e in heldout])
+    report = agreement_report([float(s) for s in scores], [e["label"] for e in heldout])
+    from selfinstruct_core.artifacts import publish_file
+
+    meta = Path(metrics["model_dir"]) / METRICS_FILE
+    saved = {**json.loads(meta.read_text()), "trained_contracts": trained, "heldout": report}
+    publish_file(lambda tmp: tmp.write_text(json.dumps(saved, indent=2)), meta)
+    return {**metrics, "trained_contracts": trained, "heldout": report}
+
+
+def trained_contracts(model_dir: str | Path, metrics_file: str = METRICS_FILE) -> list[str] | None:
+    """The contract ids a published model was trained on (None when its metrics file does not say)."""
+    meta = Path(model_dir) / metrics_file
+    return json.loads(meta.read_text()).get("trained_contracts") if meta.exists() else None

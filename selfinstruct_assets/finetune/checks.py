@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from ..retrieval.checks import trained_only_on_train
 from .adapter_assets import MIN_PAIRS
 
 
@@ -41,4 +42,12 @@ def preference_pairs_minimum(duckdb: DuckDBResource) -> dg.AssetCheckResult:
                                metadata={"pairs": n, "minimum": MIN_PAIRS})
 
 
-FINETUNE_CHECKS = [sft_dataset_held_out, rag_responses_held_out, preference_pairs_held_out, preference_pairs_minimum]
+@dg.asset_check(asset="answer_judge", blocking=True, additional_deps=["cuad_contracts"],
+                description="the answer judge was trained on train-split contracts only")
+def answer_judge_train_only(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    from ..evaluation.trained_judge import METRICS_FILE
+
+    return trained_only_on_train(context, duckdb, "answer_judge", METRICS_FILE)
+
+
+FINETUNE_CHECKS = [answer_judge_train_only, sft_dataset_held_out, rag_responses_held_out, preference_pairs_held_out, preference_pairs_minimum]

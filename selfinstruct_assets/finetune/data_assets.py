@@ -1,53 +1,54 @@
 """Training data for the adapters: SFT rows, candidate answers, AI and human feedback, preference pairs."""
 
 import json
+from typing import Literal
 
 import dagster as dg
 import dspy
 import polars as pl
+from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource
 from selfinstruct_core.metrics import cuad_match, token_f1
 
+from ..answering import NO_CLAUSE, candidate_spans, snap
 from ..constants import DUCKDB_POOL, FINETUNE
 from ..evaluation.judges import judge_factuality
 from ..evaluation.parallel import thread_map
-from ..locations import required_path
+from ..locations import recorded_path, required_path
 from ..rag.evaluate import sample_questions
 from ..retrieval.retriever import make_retriever
-from .benchmark import prompts_for
-from .preferences import build_preference_pairs, grade
-from .prompts import fit_passages, rag_messages
+from .examples import correct, no_clause_count, sft_rows, unanswerable_questions, wrong_window
+from .preferences import build_preference_pairs, grade, window_candidates
+from .prompts import fit_passages, quote_prompt
 
 
 class PromptConfig(dg.Config):
     k: int = 3  # chunks retrieved into a prompt
     max_context_chars: int = 2000  # excerpt characters per prompt (keeps prompt + answer within max_length)
+    no_clause_share: float = Field(0.25, ge=0, lt=1, description="share of rows whose target is 'No such clause.' "
+                                                                 "(train-split questions CUAD marks unanswerable)")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index"])
-def sft_dataset(config: PromptConfig, cuad_contracts: pl.DataFrame, seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame,
-                embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
-    """Prompt (instruction + retrieved excerpts + question) and short answer, from seed and synthetic QA of
-    train-split contracts; the passage each answer came from is always in its prompt."""
-    train = set(cuad_contracts.filter(pl.col("split") == "train")["contract_id"])
-    retrieve = make_retriever(embedder, chroma)
-    sources = [("seed", r["seed_id"], r) for r in seed_qa.to_dicts()] + \
-              [("synthetic", r["qa_id"], r) for r in synthetic_qa.to_dicts()]
-    rows, dropped = [], 0
-    for source, rid, r in sources:
-        if r["contract_id"] not in train:
-            dropped += 1  # cannot happen upstream (checked there); counted rather than trusted
-            continue
-        passages = fit_passages(retrieve(r["question"], r["contract_id"], config.k), config.max_context_chars,
-                                must_include=r["context"])
-        rows.append({"example_id": f"{source}:{rid}", "source": source, "contract_id": r["contract_id"],
-                     "question": r["question"], "answer": r["answer"],
-                     "prompt_json": json.dumps(rag_messages(r["question"], passages))})
-    return dg.Output(pl.DataFrame(rows, schema=SFT_SCHEMA), metadata={
-        "dagster/row_count": len(rows), "seed_rows": sum(r["source"] == "seed" for r in rows),
-        "synthetic_rows": sum(r["source"] == "synthetic" for r in rows), "dropped_not_train": dropped})
+def sft_dataset(config: PromptConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
+                seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame, embedder: EmbedderResource,
+                chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
+    """Quote prompt and its target (the verbatim clause, or 'No such clause.') from seed QA, synthetic QA and
+    unanswerable questions of train-split contracts; the passage each clause came from is always in its prompt."""
+    contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
+    qa = [{"source": "seed", "id": r["seed_id"], **r} for r in seed_qa.to_dicts()] + \
+         [{"source": "synthetic", "id": r["qa_id"], **r} for r in synthetic_qa.to_dicts()]
+    # Enough candidates for the share; sft_rows takes as many as the verbatim QA rows call for.
+    none = unanswerable_questions(cuad_annotations.to_dicts(), contracts, "train",
+                                  no_clause_count(len(qa), config.no_clause_share))
+    rows, stats = sft_rows(qa, none, contracts, make_retriever(embedder, chroma), config.k,
+                           config.max_context_chars, config.no_clause_share)
+    out = [{**{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])} for r in rows]
+    return dg.Output(pl.DataFrame(out, schema=SFT_SCHEMA), metadata={
+        "dagster/row_count": len(out), "seed_rows": sum(r["source"] == "seed" for r in out),
+        "synthetic_rows": sum(r["source"] == "synthetic" for r in out), **stats})
 
 
 SFT_SCHEMA = {"example_id": pl.Utf8, "source": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,
@@ -55,7 +56,7 @@ SFT_SCHEMA = {"example_id": pl.Utf8, "source": pl.Utf8, "contract_id": pl.Utf8, 
 
 
 class ResponsesConfig(PromptConfig):
-    n_questions: int = 24  # train-split questions answered
+    n_questions: int = 24  # train-split answerable questions answered (plus no_clause_share unanswerable ones)
     n_samples: int = 2  # sampled answers of the SFT model per question, beside the greedy base and SFT answers
     temperature: float = 0.8
 
@@ -64,49 +65,98 @@ class ResponsesConfig(PromptConfig):
 def rag_responses(context: dg.AssetExecutionContext, config: ResponsesConfig, cuad_contracts: pl.DataFrame,
                   cuad_annotations: pl.DataFrame, llm: LLMResource, base_model: BaseModelResource,
                   embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
-    """Several candidate answers per train-split question: base model, SFT model (greedy and sampled)."""
+    """Candidate answers per train-split question (base, SFT greedy and sampled), each generated on the quote
+    prompt and snapped to a verbatim window of its excerpts (or 'No such clause.')."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
-    questions = sample_questions(cuad_annotations.to_dicts(), contracts, "train", config.n_questions, seed=1)
-    prompts = prompts_for(questions, make_retriever(embedder, chroma), config.k, config.max_context_chars)
+    annotations = cuad_annotations.to_dicts()
+    questions = sample_questions(annotations, contracts, "train", config.n_questions, seed=1)
+    questions += unanswerable_questions(annotations, contracts, "train",
+                                        no_clause_count(len(questions), config.no_clause_share), seed=1)
+    retrieve = make_retriever(embedder, chroma)
+    passages = [fit_passages(retrieve(q["question"], q["contract_id"], config.k), config.max_context_chars)
+                for q in questions]
+    prompts = [quote_prompt(q["question"], p, config.max_context_chars) for q, p in zip(questions, passages)]
+    spans = [candidate_spans(p) for p in passages]
     base, sft = base_model.dir(), required_path(context.instance, "sft_adapter", "adapter_path")
     models = [("base", llm.local_lm(base)), ("sft", llm.local_lm(base, sft))]
     models += [(f"sft_sample_{i}", llm.local_lm(base, sft, sample_temperature=config.temperature, seed=i))
                for i in range(1, config.n_samples + 1)]
     rows = []
     for origin, lm in models:
-        for q, p, answer in zip(questions, prompts, lm.generate_batch(prompts)):
+        for q, p, ps, sp, reply in zip(questions, prompts, passages, spans, lm.generate_batch(prompts)):
+            # Snapping (not span scoring) because one generation costs less than scoring ~300 windows.
+            a = snap(reply, sp)
             rows.append({"candidate_id": f"{q['question_id']}:{origin}", "question_id": q["question_id"],
                          "contract_id": q["contract_id"], "question": q["question"],
-                         "gold_answer": q["gold_answers"][0], "gold_answers": q["gold_answers"],
-                         "prompt_json": json.dumps(p), "origin": origin, "answer": answer})
-    return dg.Output(pl.DataFrame(rows), metadata={"dagster/row_count": len(rows), "questions": len(questions),
-                                                    "candidates_per_question": len(models)})
+                         "gold_answer": (q["gold_answers"] or [NO_CLAUSE])[0], "gold_answers": q["gold_answers"],
+                         "prompt_json": json.dumps(p), "passages_json": json.dumps(ps), "origin": origin,
+                         "reply": reply, "answer": a.text if a.has_clause else NO_CLAUSE})
+    return dg.Output(pl.DataFrame(rows, schema=RESPONSE_SCHEMA), metadata={
+        "dagster/row_count": len(rows), "questions": len(questions),
+        "no_clause_questions": sum(not q["gold_answers"] for q in questions),
+        "candidates_per_question": len(models), "candidates": "generated, then snapped to a verbatim window",
+        "no_clause_answers": sum(r["answer"] == NO_CLAUSE for r in rows)})
+
+
+RESPONSE_SCHEMA = {"candidate_id": pl.Utf8, "question_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,
+                   "gold_answer": pl.Utf8, "gold_answers": pl.List(pl.Utf8), "prompt_json": pl.Utf8,
+                   "passages_json": pl.Utf8, "origin": pl.Utf8, "reply": pl.Utf8, "answer": pl.Utf8}
 
 
 class FeedbackConfig(dg.Config):
-    judge_weight: float = 0.5  # grade = w * judge score + (1 - w) * token F1 against the gold answers
+    judge: Literal["trained", "lm"] = Field("trained", description="'trained': the answer_judge cross-encoder; "
+                                           "'lm': the LM judge role (free-text verdicts, the fallback)")
+    judge_weight: float = Field(0.5, ge=0, le=1, description="grade = w * judge score + (1 - w) * correctness "
+                                                            "(CUAD match, or 'no clause' when there is no gold)")
 
 
-@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def ai_feedback(config: FeedbackConfig, rag_responses: pl.DataFrame, llm: LLMResource) -> dg.Output[pl.DataFrame]:
-    """The judge grades every candidate (0-1 with a one-line critique); token F1 and CUAD match sit beside it."""
-    judge = llm.lm("judge")
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["answer_judge"])
+def ai_feedback(context: dg.AssetExecutionContext, config: FeedbackConfig, rag_responses: pl.DataFrame,
+                llm: LLMResource) -> dg.Output[pl.DataFrame]:
+    """The trained judge (or the LM judge) scores every candidate; CUAD match and token F1 sit beside it."""
     rows = rag_responses.to_dicts()
-
-    def grade_one(r: dict) -> dict:
-        v = judge_factuality(judge, r["question"], r["gold_answer"], r["answer"])
-        f1 = token_f1(r["answer"], r["gold_answers"])
-        return {"candidate_id": r["candidate_id"], "judge_score": v.score, "judge_critique": v.critique,
-                "judge_missing_reason": v.missing_reason, "token_f1": f1,
-                "cuad_match": cuad_match(r["answer"], r["gold_answers"]),
-                "grade": grade(v.score, f1, config.judge_weight)}
-
-    with dspy.context(**llm.context("judge")):
-        graded = thread_map(grade_one, rows)
-    out = pl.DataFrame(graded, infer_schema_length=None)
-    return dg.Output(out, metadata={"dagster/row_count": out.height, "judge": llm.describe("judge"),
+    if config.judge == "trained":
+        scores, critiques, described = _trained_scores(context, rows)
+    else:
+        scores, critiques, described = _lm_scores(rows, llm), None, llm.describe("judge")
+    graded = []
+    for i, r in enumerate(rows):
+        ok = correct(r["answer"], r["gold_answers"])
+        s = scores[i]
+        graded.append({"candidate_id": r["candidate_id"], "judge_score": None if s is None else s.score,
+                       "judge_critique": "" if s is None else s.critique,
+                       "judge_missing_reason": "no judge" if s is None else s.missing_reason,
+                       "token_f1": token_f1(r["answer"], r["gold_answers"]),
+                       "cuad_match": cuad_match(r["answer"], r["gold_answers"]), "correct": ok,
+                       "grade": grade(None if s is None else s.score, ok, config.judge_weight)})
+    out = pl.DataFrame(graded, schema=FEEDBACK_SCHEMA)
+    return dg.Output(out, metadata={"dagster/row_count": out.height, "judge": described,
                                     "judge_missing": int(out["judge_score"].is_null().sum()) if out.height else 0,
                                     "mean_grade": float(out["grade"].mean()) if out.height else None})
+
+
+FEEDBACK_SCHEMA = {"candidate_id": pl.Utf8, "judge_score": pl.Float64, "judge_critique": pl.Utf8,
+                   "judge_missing_reason": pl.Utf8, "token_f1": pl.Float64, "cuad_match": pl.Float64,
+                   "correct": pl.Float64, "grade": pl.Float64}
+
+
+def _trained_scores(context: dg.AssetExecutionContext, rows: list[dict]):
+    from ..evaluation.judges import JudgeVerdict
+    from ..evaluation.trained_judge import TrainedJudge, judge_rows
+
+    path = recorded_path(context.instance, "answer_judge")
+    if path is None or not path.exists():
+        # Documented fallback: grades are correctness alone (grade() with no judge score) until a judge exists.
+        context.log.warning("answer_judge has published no model; grading by CUAD match alone")
+        return [None] * len(rows), None, "none (answer_judge not materialised): correctness only"
+    scores = judge_rows(TrainedJudge(path), rows)
+    return [JudgeVerdict(s, False, None, "", via="trained") for s in scores], None, f"trained: {path}"
+
+
+def _lm_scores(rows: list[dict], llm: LLMResource) -> list:
+    judge = llm.lm("judge")
+    with dspy.context(**llm.context("judge")):
+        return thread_map(lambda r: judge_factuality(judge, r["question"], r["gold_answer"], r["answer"]), rows)
 
 
 class PairsConfig(dg.Config):
@@ -118,11 +168,16 @@ class PairsConfig(dg.Config):
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def preference_pairs(config: PairsConfig, rag_responses: pl.DataFrame, ai_feedback: pl.DataFrame,
                      human_feedback: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """prompt / chosen / rejected from AI-graded candidates and human ratings (train-split contracts only)."""
-    cands = rag_responses.join(ai_feedback.select("candidate_id", "grade"), on="candidate_id").to_dicts()
+    """prompt / chosen (the gold clause or 'No such clause.') / rejected (a wrong window of the same excerpts,
+    or a judged-wrong model answer); human ratings outrank AI grades; train-split contracts only."""
+    graded = rag_responses.join(ai_feedback.select("candidate_id", "grade"), on="candidate_id").to_dicts()
+    windows = window_candidates(graded)
+    cands = graded + windows
     human = human_feedback.filter(pl.col("split") == "train").to_dicts()
     pairs, stats = build_preference_pairs(cands, human, config.margin, config.chosen, config.max_pairs_per_question)
     stats["human_eval_split_ignored"] = human_feedback.height - len(human)
+    stats["window_rejects_available"] = len(windows)
+    stats["pairs_rejecting_window"] = sum(p["rejected_source"] == "bm25_window" for p in pairs)
     return dg.Output(pl.DataFrame(pairs, schema=PAIR_SCHEMA), metadata={"dagster/row_count": len(pairs), **stats})
 
 

@@ -5,7 +5,9 @@
 Dagster-free. Each candidate carries a `grade` in 0–1 (the judge and token F1 against the gold answer,
 see `grade`). Per question the chosen answer is the gold answer (`chosen="gold"`, grade 1) or the
 best-graded candidate (`chosen="best"`); a rejected answer is any other answer graded at least
-`margin` below it. Human feedback joins by (contract_id, question): a human score replaces the AI
+`margin` below it: a model's own wrong answer (source "ai") or a wrong window of the same excerpts
+(`window_candidates`, source "bm25_window"). In the one answer format the gold answer is the verbatim
+clause, or "No such clause." when the contract has none. Human feedback joins by (contract_id, question): a human score replaces the AI
 grade of the same answer (human rows outrank AI rows on conflict), and a human-rated answer that no
 candidate gave becomes a candidate itself. Human rows that match no question are counted, not used.
 """
@@ -41,7 +43,7 @@ def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (
     graded: dict[str, dict[str, dict]] = {}
     for c in candidates:
         questions.setdefault(c["question_id"], c)
-        entry = {"answer": c["answer"], "grade": float(c["grade"]), "source": "ai"}
+        entry = {"answer": c["answer"], "grade": float(c["grade"]), "source": c.get("source") or "ai"}
         slot = graded.setdefault(c["question_id"], {})
         key = _norm(c["answer"])
         if key and (key not in slot or entry["grade"] > slot[key]["grade"]):
@@ -56,7 +58,7 @@ def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (
             continue
         stats["human_used"] += 1
         slot, key = graded[qid], _norm(h["answer"])
-        if key in slot and slot[key]["source"] == "ai" and abs(slot[key]["grade"] - h["score"]) >= margin:
+        if key in slot and slot[key]["source"] != "human" and abs(slot[key]["grade"] - h["score"]) >= margin:
             stats["human_overrides"] += 1
         slot[key] = {"answer": h["answer"], "grade": float(h["score"]), "source": "human"}
     pairs = []
@@ -83,3 +85,23 @@ def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (
     stats["pairs"] = len(pairs)
     stats["mean_margin"] = sum(p["margin"] for p in pairs) / len(pairs) if pairs else None
     return pairs, stats
+
+
+def window_candidates(responses: Sequence[dict]) -> list[dict]:
+    """Per question, the highest-BM25 window of its excerpts that is not a right answer, graded 0.
+
+    `responses` are candidate rows with question_id, question, gold_answers and passages_json; the result
+    has their shape (answer, grade, source="bm25_window"), ready for `build_preference_pairs`.
+    """
+    from .examples import wrong_window
+
+    out, seen = [], set()
+    for r in responses:
+        if r["question_id"] in seen:
+            continue
+        seen.add(r["question_id"])
+        window = wrong_window(r["question"], list(r["gold_answers"] or []), json.loads(r["passages_json"]))
+        if window:
+            out.append({**r, "candidate_id": f"{r['question_id']}:bm25_window", "origin": "bm25_window",
+                        "answer": window, "grade": 0.0, "source": "bm25_window"})
+    return out

@@ -1,9 +1,9 @@
-"""The chat prompt fine-tuned models are trained and evaluated on: instruction, retrieved excerpts, question.
+"""The chat prompt fine-tuned models are trained and evaluated on: `answering.quote_messages` over fitted excerpts.
 
-    messages = rag_messages("What is the governing law?", ["excerpt 1", "excerpt 2"])
-    row = sft_row(messages, "the laws of Delaware")  # {"prompt": [...], "completion": [...]}
+    messages = quote_prompt("What is the governing law?", ["excerpt 1", "excerpt 2"], max_chars=2000)
+    row = sft_row(messages, "This Agreement is governed by the laws of Delaware.")  # quote, or NO_CLAUSE
 
-Dagster-free. One function builds the prompt for training rows, candidate answers and the benchmark,
+Dagster-free. One prompt (the answering module's) for training rows, candidate answers and the benchmark,
 so a model is always evaluated on the format it learned.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..answering import quote_messages
 from ..corpus.spans import normalize_ws
 
 INSTRUCTION = ("You answer questions about a contract using only the excerpts given. Reply with the shortest "
@@ -35,6 +36,12 @@ def fit_passages(passages: Sequence[str], max_chars: int, must_include: str | No
     return kept
 
 
+def quote_prompt(question: str, passages: Sequence[str], max_chars: int, must_include: str | None = None) -> list[dict]:
+    """`quote_messages` over `fit_passages`: the prompt of every SFT row, candidate answer and preference pair."""
+    return quote_messages(question, fit_passages(passages, max_chars, must_include))
+
+
+# The short-answer prompt of before issue 12; kept only until the benchmark asks with `quote_prompt` too.
 def rag_messages(question: str, passages: Sequence[str]) -> list[dict]:
     excerpts = "\n\n---\n\n".join(passages) if passages else "(no excerpt found)"
     return [{"role": "system", "content": INSTRUCTION},

@@ -28,6 +28,8 @@ query_log_job = dg.define_asset_job(
     "query_log_job", selection=dg.AssetSelection.assets("query_log", "query_log_rejects"),
     description="New production queries read from the query inbox (drift_report follows by automation).")
 
+# retriever_model and answer_judge are trained on CUAD's train split, which no loop trigger changes: main_job
+# (through the retrieval and finetune groups) trains them; ai_feedback and retrieval_eval read their recorded folders.
 regenerate_job = dg.define_asset_job(
     "regenerate_job",
     selection=dg.AssetSelection.assets("synthetic_qa", "synthetic_qa_rejects", "sft_dataset", "sft_adapter",

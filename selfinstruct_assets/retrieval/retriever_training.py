@@ -226,3 +226,48 @@ def train_retriever(pairs: Sequence[dict], output_dir: str | Path, settings: Ret
 
     metrics["model_dir"] = str(publish_dir(build, Path(output_dir)))
     return metrics
+
+
+def fit_retriever(annotations: Sequence[dict], chunks: Sequence[dict], contracts: Sequence[dict],
+                  output_dir: str | Path, settings: RetrieverTrainSettings | None = None) -> dict:
+    """Train on train-split contracts only; never raises for want of data or a failed run.
+
+    Returns `train_retriever`'s metrics plus `fallback: False` and `trained_contracts` (also written into the
+    folder's metrics file, where the held-out check reads them), or {fallback: True, reason, model_dir: the
+    packaged model} when there are no pairs or training fails: retrieval downstream keeps working unchanged.
+    """
+    split = {c["contract_id"]: c["split"] for c in contracts}
+    train_ann = [a for a in annotations if split.get(a["contract_id"]) == "train"]
+    train_chunks = [c for c in chunks if split.get(c["contract_id"]) == "train"]
+    eval_ids = {cid for cid, s in split.items() if s == "eval"}
+    pairs = build_pairs(train_ann, train_chunks, eval_ids, (settings or RetrieverTrainSettings()).hard_negatives)
+    if not pairs:
+        return {"fallback": True, "reason": explain_no_pairs(train_ann, train_chunks),
+                "model_dir": str(packaged_model_path())}
+    try:
+        metrics = train_retriever(pairs, output_dir, settings)
+    except (RuntimeError, ValueError, OSError) as exc:
+        return {"fallback": True, "reason": f"training failed: {exc}", "model_dir": str(packaged_model_path())}
+    from selfinstruct_core.artifacts import publish_file
+
+    trained = sorted({p["contract_id"] for p in pairs})
+    meta = Path(metrics["model_dir"]) / METRICS_FILE
+    saved = {**json.loads(meta.read_text()), "trained_contracts": trained}
+    publish_file(lambda tmp: tmp.write_text(json.dumps(saved, indent=2)), meta)
+    return {**metrics, "fallback": False, "trained_contracts": trained}
+
+
+def model_embedder(model_dir: str | Path, batch_size: int = 32):
+    """`embed(texts) -> unit vectors` with a published retriever folder (or the packaged model's)."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
+        return np.asarray(model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                       show_progress_bar=False), dtype=np.float32)
+
+    return embed

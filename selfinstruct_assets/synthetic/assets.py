@@ -15,6 +15,7 @@ from resources.project import EmbedderResource
 from ..constants import DUCKDB_POOL, SYNTHETIC
 from .backtranslate import backtranslate_candidates
 from .generate import filter_candidates, generate_candidates
+from .quality import quality_report
 from .seed import seed_examples
 
 SEED_SCHEMA = {"seed_id": pl.Utf8, "contract_id": pl.Utf8, "category": pl.Utf8, "question": pl.Utf8,
@@ -57,7 +58,8 @@ class SyntheticConfig(dg.Config):
     "synthetic_qa_rejects": dg.AssetOut(description="Teacher triplets that failed a filter, with the reason."),
 })
 def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cuad_contracts: pl.DataFrame,
-                 contract_chunks: pl.DataFrame, seed_qa: pl.DataFrame, llm: LLMResource, embedder: EmbedderResource):
+                 cuad_annotations: pl.DataFrame, contract_chunks: pl.DataFrame, seed_qa: pl.DataFrame,
+                 llm: LLMResource, embedder: EmbedderResource):
     """The teacher LM writes QA for train-split chunks, prompted with seed demos; ungrounded or duplicate ones are rejected."""
     train_ids = cuad_contracts.filter(pl.col("split") == "train")["contract_id"]
     chunks = (contract_chunks.filter(pl.col("contract_id").is_in(train_ids))
@@ -77,11 +79,21 @@ def synthetic_qa(context: dg.AssetExecutionContext, config: SyntheticConfig, cua
     seconds = time.perf_counter() - t0
     grounded = sum(r["reason"] != "answer not grounded in context" for r in rejected) + len(kept)
     context.log.info(f"synthetic_qa: {len(cands)} generated, {len(kept)} kept in {seconds:.0f} s")
+    train = cuad_contracts.filter(pl.col("split") == "train")
+    report = quality_report(cands, kept, rejected, {r["contract_id"]: r for r in train.to_dicts()},
+                            cuad_annotations.filter(pl.col("contract_id").is_in(train_ids)).to_dicts())
+    if not kept:
+        # Documented fallback: sft_dataset then trains on the seed set (and no-clause rows) alone.
+        context.log.warning(f"synthetic_qa kept nothing of {len(cands)} candidates "
+                            f"({report['rejected_by_reason']}); SFT will use the seed set alone")
     yield dg.Output(pl.DataFrame(kept, schema=QA_SCHEMA), output_name="synthetic_qa", metadata={
         "generated": len(cands), "kept": len(kept), "grounded_rate": grounded / len(cands) if cands else 0.0,
         "kept_exact": sum(k["grounding"] == "exact" for k in kept),
         "kept_aligned": sum(k["grounding"] == "aligned" for k in kept),
         "seconds": round(seconds, 1), "teacher": llm.describe("teacher"), "mode": config.mode,
-        "dagster/row_count": len(kept)})
+        "duplicate_rate": report["duplicate_rate"], "located_share": report["located_share"],
+        "cuad_clause_share": report["cuad_clause_share"], "contracts_covered": report["contracts"],
+        "rejected_by_reason": dg.MetadataValue.json(report["rejected_by_reason"]),
+        "quality": dg.MetadataValue.json(report), "dagster/row_count": len(kept)})
     yield dg.Output(pl.DataFrame(rejected, schema=REJECT_SCHEMA), output_name="synthetic_qa_rejects",
                     metadata={"dagster/row_count": len(rejected)})

@@ -1,0 +1,38 @@
+"""The trained answer judge: a MiniLM cross-encoder that scores answers against the gold clause."""
+
+import time
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from resources.project import ProjectHome
+
+from ..constants import FINETUNE
+from .trained_judge import JudgeTrainSettings, fit_answer_judge
+
+
+class AnswerJudgeConfig(dg.Config):
+    epochs: float = Field(1.0, gt=0, description="passes over the training examples")
+    max_examples: int = Field(2000, ge=2, description="training examples (label-balanced) from train-split contracts")
+    max_steps: int = Field(-1, ge=-1, description="stop after this many steps (-1: no cap)")
+    per_question: int = Field(6, ge=2, description="candidate windows per answerable question (half CUAD matches)")
+    max_heldout: int = Field(600, ge=10, description="eval-split candidates the agreement is measured on")
+
+
+@dg.asset(group_name=FINETUNE)
+def answer_judge(context: dg.AssetExecutionContext, config: AnswerJudgeConfig, cuad_contracts: pl.DataFrame,
+                 cuad_annotations: pl.DataFrame, home: ProjectHome) -> dg.MaterializeResult:
+    """Cross-encoder judge trained on train-split answers labelled by CUAD match; agreement measured held out."""
+    settings = JudgeTrainSettings(epochs=config.epochs, max_examples=config.max_examples, max_steps=config.max_steps)
+    t0 = time.perf_counter()
+    m = fit_answer_judge(cuad_annotations.to_dicts(), cuad_contracts.to_dicts(), home.subdir("models") / "answer_judge",
+                         settings, config.per_question, config.max_heldout)
+    h = m["heldout"]
+    context.log.info(f"answer_judge: kappa {h['kappa']} AUROC {h['auroc']} on {h['n']} held-out candidates")
+    return dg.MaterializeResult(metadata={
+        "path": m["model_dir"], "examples": m["examples"], "positives": m["positives"], "steps": m["steps"],
+        "final_loss": m["final_loss"], "seconds": round(time.perf_counter() - t0, 1),
+        "trained_contracts": len(m["trained_contracts"]), "heldout_agreement": h["agreement"],
+        "heldout_kappa": h["kappa"], "heldout_auroc": h["auroc"], "n_heldout": h["n"],
+        "kappa_target_met": bool(h["kappa"] is not None and h["kappa"] >= 0.6)})

@@ -1,0 +1,34 @@
+"""The fine-tuned retriever: MiniLM trained on train-split (question, gold chunk) pairs."""
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from resources.project import ProjectHome
+
+from ..constants import RETRIEVAL
+from .retriever_training import RetrieverTrainSettings, fit_retriever
+
+
+class RetrieverModelConfig(dg.Config):
+    epochs: float = Field(1.0, gt=0, description="passes over the (balanced, capped) pairs")
+    max_pairs: int = Field(3000, ge=1, description="training pairs, balanced across the 41 questions")
+    max_steps: int = Field(-1, ge=-1, description="stop after this many steps (-1: no cap)")
+    batch_size: int = Field(32, ge=2, description="pairs per batch (in-batch negatives)")
+
+
+@dg.asset(group_name=RETRIEVAL, deps=["contract_chunks"])
+def retriever_model(context: dg.AssetExecutionContext, config: RetrieverModelConfig, cuad_contracts: pl.DataFrame,
+                    cuad_annotations: pl.DataFrame, contract_chunks: pl.DataFrame,
+                    home: ProjectHome) -> dg.MaterializeResult:
+    """MiniLM fine-tuned on train-split contracts; if it cannot train, the packaged model stands in (`fallback`)."""
+    settings = RetrieverTrainSettings(epochs=config.epochs, max_pairs=config.max_pairs, max_steps=config.max_steps,
+                                      batch_size=config.batch_size)
+    m = fit_retriever(cuad_annotations.to_dicts(), contract_chunks.to_dicts(), cuad_contracts.to_dicts(),
+                      home.subdir("models") / "retriever", settings)
+    if m["fallback"]:
+        context.log.warning(f"retriever_model: {m['reason']}; the packaged MiniLM stands in")
+    return dg.MaterializeResult(metadata={
+        "path": m["model_dir"], "fallback": m["fallback"], "reason": m.get("reason", ""),
+        "pairs": m.get("pairs", 0), "final_loss": m.get("final_loss"), "steps": m.get("steps", 0),
+        "seconds": m.get("seconds", 0.0), "trained_contracts": len(m.get("trained_contracts", []))})
