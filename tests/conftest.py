@@ -107,7 +107,7 @@ def small_pipeline_config(small_cuad: Path, **overrides) -> dict:
            "rag_eval": {"config": {"n_questions": 4}},
            "sft_dataset": {"config": {"max_context_chars": 300}},
            "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
-           "benchmark_scores": {"config": {"max_context_chars": 300}},
+           "benchmark_scores": {"config": {"n_questions": 6, "n_windows": 4, "n_boot": 200}},
            "sft_adapter": {"config": TRAIN}, "dpo_adapter": {"config": TRAIN}, "orpo_adapter": {"config": TRAIN},
            "grpo_adapter": {"config": {"enabled": False}}}
     ops.update(overrides)

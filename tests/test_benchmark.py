@@ -118,3 +118,30 @@ def test_benchmark_rows_are_the_same_twice_and_keep_questions_without_text(tiny_
     assert all(r["reason"] == "no retrievable text" and not r["predicted_clause"] for r in lost)
     rag = [r for r in first if r["method"] == "standard_rag"]
     assert rag[0]["answer"] == LAW and all(r["answer"] in TEXT for r in first)  # every answer is a quotation
+
+
+class FakeJudge:
+    """TrainedJudge's face: a score per (question, candidate, golds); here 0.9 when the quote is a gold."""
+
+    def score(self, questions, candidates, golds):
+        return [0.9 if c in g else 0.2 for c, g in zip(candidates, golds)]
+
+
+def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match():
+    from selfinstruct_assets.finetune.judging import judge_agreement, trained_scores, with_judge
+
+    rows = [{"question_id": "a", "question": "Q?", "answer": LAW, "predicted_clause": True, "has_clause": True,
+             "cuad_match": 1.0},
+            {"question_id": "b", "question": "Q?", "answer": "Notices shall be sent.", "predicted_clause": True,
+             "has_clause": True, "cuad_match": 0.0},
+            {"question_id": "c", "question": "Q?", "answer": "", "predicted_clause": False, "has_clause": False,
+             "cuad_match": None},
+            {"question_id": "d", "question": "Q?", "answer": LAW, "predicted_clause": True, "has_clause": False,
+             "cuad_match": None}]
+    golds = {"a": [LAW], "b": [LAW], "c": [], "d": []}
+    scores = trained_scores(FakeJudge(), rows, golds)
+    assert scores == [0.9, 0.2, 1.0, 0.0]  # no gold: right exactly when it says "no clause"
+    agree = judge_agreement(with_judge(rows, scores))
+    assert agree == {"judge_agreement": 1.0, "judge_kappa": 1.0, "judge_auroc": 1.0}
+    flipped = judge_agreement(with_judge(rows, [1 - s for s in scores]))
+    assert flipped["judge_agreement"] == 0.0 and flipped["judge_auroc"] == 0.0

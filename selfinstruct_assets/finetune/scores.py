@@ -4,6 +4,8 @@ import json
 import time
 from datetime import datetime, timezone
 
+from typing import Literal
+
 import dagster as dg
 import dspy
 import polars as pl
@@ -18,6 +20,7 @@ from selfinstruct_core.artifacts import serving_root
 from ..answering import SpanScorer
 from ..constants import DUCKDB_POOL, FINETUNE
 from ..evaluation.questions import benchmark_questions, counts
+from ..evaluation.trained_judge import TrainedJudge
 from ..locations import recorded_path, trained_adapters
 from ..rag.program import load_program
 from ..retrieval.retriever import make_retriever
@@ -25,7 +28,8 @@ from ..serving import served_adapter_dir
 from ..tables import append_rows
 from .run import benchmark_rows, rag_replies
 from .scores_table import ANSWERS_SCHEMA, SCORES_SCHEMA, report
-from .summary import judge_rows, summarize_methods
+from .judging import judge_agreement, lm_scores, trained_scores, with_judge
+from .summary import summarize_methods
 
 INPUTS = ("cuad_contracts", "sft_dataset", "preference_pairs", "sft_adapter", "dpo_adapter", "orpo_adapter",
           "grpo_adapter", "optimized_rag_program")
@@ -38,7 +42,9 @@ class BenchmarkConfig(dg.Config):
     n_windows: int = Field(10, ge=0, description="candidate windows BM25 keeps for LM scoring per question (0: all)")
     margin: float = Field(0.0, description="a local model says 'no clause' unless its best window beats "
                                            "'No such clause.' by this (per-token mean log-prob)")
-    judge: bool = Field(True, description="score answerable rows with the LM judge too (slow on a local judge)")
+    judge: Literal["trained", "lm", "none"] = Field(
+        "trained", description="judge column: 'trained' (answer_judge's cross-encoder; None until it is "
+                               "materialised), 'lm' (the LM judge, slow on a local judge) or 'none'")
     oracle: bool = Field(True, description="add the oracle_retrieval row (base model given the gold clause's chunk)")
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for intervals and paired tests")
 
@@ -53,8 +59,18 @@ def _scorer(llm: LLMResource, base_dir, adapter) -> SpanScorer:
     return SpanScorer(model, tok)
 
 
+def _judged(context, kind: str, rows: list[dict], questions: list[dict], llm: LLMResource) -> tuple[list, str]:
+    """Rows with the judge column, and what judged them (or why nothing did)."""
+    if kind == "lm":
+        return with_judge(rows, lm_scores(llm.lm("judge"), rows)), llm.describe("judge")
+    if kind == "trained" and (path := recorded_path(context.instance, "answer_judge")) is not None:
+        golds = {q["question_id"]: q["gold_answers"] for q in questions}
+        return with_judge(rows, trained_scores(TrainedJudge(path), rows, golds)), f"trained:{path.name}"
+    return with_judge(rows, None), "answer_judge not materialised" if kind == "trained" else "none"
+
+
 UPSTREAM = ["cuad_contracts", "cuad_annotations", "rag_eval", "sft_adapter", "dpo_adapter", "orpo_adapter",
-            "grpo_adapter", "rag_program", "optimized_rag_program"]
+            "grpo_adapter", "rag_program", "optimized_rag_program", "answer_judge"]
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=FINETUNE, specs=[
@@ -83,20 +99,20 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
                 replies[method] = rag_replies(load_program(path, retrieve, config.k), questions, known)
         rows = benchmark_rows(questions, contexts, {c: r["text"] for c, r in contracts.items()}, scorers, replies,
                               config.n_windows, config.margin, context.log.info, config.oracle)
-        rows = judge_rows(rows, llm.lm("judge") if config.judge else None)
+        rows, judge_note = _judged(context, config.judge, rows, questions, llm)
     summary = summarize_methods(rows, n_boot=config.n_boot)
     ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
     stamp = datetime.now(timezone.utc).replace(tzinfo=None)
     table = pl.DataFrame([{**s, "model": llm.describe("generator") if s["method"].endswith("_rag") else
                            "" if s["method"] == "bm25_sentence" else f"local:{base_dir.name}",
-                           "adapter_id": ids.get(s["method"], ""), "judge": llm.describe("judge") if config.judge else "",
+                           "adapter_id": ids.get(s["method"], ""), "judge": judge_note,
                            "data_versions": _data_versions(context), "run_id": context.run_id, "created_at": stamp}
                           for s in summary], schema=SCORES_SCHEMA)
     answers = pl.DataFrame([{**r, "run_id": context.run_id, "created_at": stamp} for r in rows], schema=ANSWERS_SCHEMA)
     append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
     append_rows(duckdb, "benchmark_answers", answers)
     yield dg.MaterializeResult(asset_key="benchmark_scores", metadata={
-        **report(summary), **counts(questions), "seconds": round(time.perf_counter() - t0, 1),
+        **report(summary), **counts(questions), **judge_agreement(rows), "judge": judge_note, "seconds": round(time.perf_counter() - t0, 1),
         "dagster/row_count": table.height})
     yield dg.MaterializeResult(asset_key="benchmark_answers", metadata={
         "dagster/row_count": answers.height, "run_id": context.run_id})

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..evaluation.judges import judge_factuality
-from ..evaluation.parallel import thread_map
 from ..evaluation.stats import bootstrap_ci, mcnemar, paired_bootstrap
 
 
@@ -83,13 +81,3 @@ def summarize_methods(rows: Sequence[dict], baseline: str = "standard_rag", n_bo
         o["improvement_pct"] = (o["judge_score"] - bj) / bj * 100 if bj and o["judge_score"] is not None else None
         o["cuad_ratio"] = o["cuad_match"] / bc if bc and o["cuad_match"] is not None else None
     return out
-
-
-def judge_rows(rows: Sequence[dict], judge_lm, threads: int = 4) -> list[dict]:
-    """Adds `judge_score` (the LM judge's factuality of the quotation vs the gold clause) to answerable rows."""
-    def one(r: dict) -> dict:
-        if judge_lm is None or not r["has_clause"]:
-            return {**r, "judge_score": None}
-        return {**r, "judge_score": judge_factuality(judge_lm, r["question"], r["gold_answer"], r["answer"]).score}
-
-    return thread_map(one, list(rows), threads)
