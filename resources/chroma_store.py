@@ -175,7 +175,7 @@ def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 
     import chromadb
     from chromadb.config import Settings
 
-    settings = Settings(anonymized_telemetry=False)
+    client_settings = Settings(anonymized_telemetry=False)
     url = settings.get(CHROMA_URL_ENV)
     if mode == "embedded" and url:
         from urllib.parse import urlsplit
@@ -184,10 +184,10 @@ def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 
         mode, host, ssl = "http", parts.hostname or "localhost", parts.scheme == "https"
         port = parts.port or (443 if ssl else 8000)
     if mode == "embedded":
-        return chromadb.PersistentClient(path=path, settings=settings)
+        return chromadb.PersistentClient(path=path, settings=client_settings)
     if mode == "http":
         try:
-            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=client_settings)
         except Exception as exc:  # the client checks the server's tenant when made
             scheme = "https" if ssl else "http"
             raise ChromaServerError(
