@@ -157,11 +157,11 @@ def _slug(name: str) -> str:
 
 def _server_of(client) -> str:
     """`http://host:port` of a server client, "" for an embedded one."""
-    settings = client.get_settings()
-    if not settings.chroma_server_host:
+    conf = client.get_settings()
+    if not conf.chroma_server_host:
         return ""
-    scheme = "https" if settings.chroma_server_ssl_enabled else "http"
-    return f"{scheme}://{settings.chroma_server_host}:{settings.chroma_server_http_port}"
+    scheme = "https" if conf.chroma_server_ssl_enabled else "http"
+    return f"{scheme}://{conf.chroma_server_host}:{conf.chroma_server_http_port}"
 
 
 def _is_transport_error(exc: Exception) -> bool:
