@@ -3,7 +3,9 @@
     program = recorded_path(context.instance, "rag_program")         # the folder/file the producer published
     adapters = trained_adapters(context.instance)                    # {"sft": Path(...), "dpo": Path(...)}
 
-A consumer never rebuilds a path by convention: if the producer moves its output, consumers follow.
+A consumer never rebuilds a path by convention: if the producer moves its output, consumers follow. A
+producer that published to S3 (SELFINSTRUCT_ARTIFACTS=s3://...) records the version's s3:// URI; consumers get
+a local, sha256-checked copy of exactly that version from the artifact store's cache.
 """
 
 from pathlib import Path
@@ -15,22 +17,38 @@ from selfinstruct_core.artifacts import ADAPTER_METHODS
 PAGE = 20  # materialisations read per query while looking back past skipped runs
 
 
-def recorded_path(instance: dg.DagsterInstance, asset: str, key: str = "path") -> Path | None:
-    """The `key` metadata of `asset`'s latest materialisation that recorded one, as a Path; None if none did.
-
-    A run that skipped (e.g. DPO with too few pairs) records no path and leaves the last published folder in
-    place, so the newest materialisation that has the key is the one that names the current artifact.
-    """
+def recorded_uri(instance: dg.DagsterInstance, asset: str, key: str = "path") -> str | None:
+    """The raw `key` metadata (a folder, a file or an s3:// URI) of `asset`'s newest materialisation recording it."""
     cursor = None
     while True:
         page = instance.fetch_materializations(dg.AssetKey(asset), limit=PAGE, cursor=cursor)
         for record in page.records:
             entry = record.asset_materialization.metadata.get(key) if record.asset_materialization else None
             if entry is not None and entry.value:
-                return Path(entry.value)
+                return str(entry.value)
         if not page.has_more:
             return None
         cursor = page.cursor
+
+
+def local_copy(uri: str) -> Path:
+    """`uri` as a local path: itself for a local artifact, else the store's checked download of that version."""
+    if not uri.startswith("s3://"):
+        return Path(uri)
+    from resources.s3 import ArtifactsResource
+
+    store = ArtifactsResource().store()
+    return store.fetch_file(uri) if Path(uri.rstrip("/")).suffix else store.fetch_dir(uri)
+
+
+def recorded_path(instance: dg.DagsterInstance, asset: str, key: str = "path") -> Path | None:
+    """The `key` metadata of `asset`'s latest materialisation that recorded one, as a Path; None if none did.
+
+    A run that skipped (e.g. DPO with too few pairs) records no path and leaves the last published folder in
+    place, so the newest materialisation that has the key is the one that names the current artifact.
+    """
+    uri = recorded_uri(instance, asset, key)
+    return local_copy(uri) if uri else None
 
 
 def required_path(instance: dg.DagsterInstance, asset: str, key: str = "path") -> Path:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
+from resources.s3 import ArtifactsResource
 from selfinstruct_core.artifacts import program_path
 from selfinstruct_core.markdown import md_table
 
@@ -31,18 +32,24 @@ class RagConfig(dg.Config):
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=RAG, deps=["vector_index"])
-def rag_program(config: RagConfig, home: ProjectHome, embedder: EmbedderResource,
-                chroma: ChromaResource) -> dg.MaterializeResult:
+def rag_program(config: RagConfig, home: ProjectHome, embedder: EmbedderResource, chroma: ChromaResource,
+                artifacts: ArtifactsResource) -> dg.MaterializeResult:
     """Standard DSPy RAG (retrieve k chunks of the question's contract, then answer), saved as DSPy JSON."""
     program = ContractRAG(make_retriever(embedder, chroma), k=config.k)
     path = save_program(program, program_path(home.root(), "rag_program"))
-    return dg.MaterializeResult(metadata={"path": str(path), "k": config.k, "demos": 0})
+    return dg.MaterializeResult(metadata={"path": _publish(artifacts, path, "rag_program"), "k": config.k, "demos": 0})
+
+
+def _publish(artifacts: ArtifactsResource, path, name: str) -> str:
+    """The program's location in the artifact store (the file itself when the store is the home folder)."""
+    return artifacts.store().put_file(path, program_path("", name))
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=RAG, deps=[rag_program])
 def optimized_rag_program(context: dg.AssetExecutionContext, config: RagConfig, home: ProjectHome,
                           cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame, llm: LLMResource,
-                          embedder: EmbedderResource, chroma: ChromaResource) -> dg.MaterializeResult:
+                          embedder: EmbedderResource, chroma: ChromaResource,
+                          artifacts: ArtifactsResource) -> dg.MaterializeResult:
     """The RAG program compiled by DSPy prompt optimisation on train-split questions only."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     train = sample_questions(cuad_annotations.to_dicts(), contracts, "train", config.n_train_questions)
@@ -51,7 +58,7 @@ def optimized_rag_program(context: dg.AssetExecutionContext, config: RagConfig, 
         compiled = compile_program(base, train, llm.lm("judge"), config.optimizer, config.max_demos)
     path = save_program(compiled, program_path(home.root(), "optimized_rag_program"))
     return dg.MaterializeResult(metadata={
-        "path": str(path), "optimizer": config.optimizer, "train_questions": len(train),
+        "path": _publish(artifacts, path, "optimized_rag_program"), "optimizer": config.optimizer, "train_questions": len(train),
         "train_contracts": len({q["contract_id"] for q in train}), "demos": len(compiled.generate.demos)})
 
 
