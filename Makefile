@@ -11,7 +11,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo test ui chromium services services-stop clean
+.PHONY: install demo benchmark test ui chromium services services-stop clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -61,6 +61,13 @@ services-stop:
 demo: install
 	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
 	$(BIN)/selfinstruct demo
+
+# The same assets with the benchmark profile (benchmarks/benchmark.yaml: >= 400 held-out questions, ~540 synthetic
+# rows): hours on a CPU. Resumable: only assets missing, run with another config or older than their inputs run;
+# progress and an ETA are printed per asset, and benchmark_scores logs its own per question.
+benchmark: install
+	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
+	$(BIN)/python -m selfinstruct_assets.evaluation.profile benchmarks/benchmark.yaml
 
 test: install chromium services
 	$(BIN)/python -m pytest -q -ra; rc=$$?; $(MAKE) --no-print-directory services-stop; exit $$rc

@@ -40,8 +40,9 @@ def score_answer(question: dict, answer: str, context: list[str], judge_lm: dspy
     golds = question["gold_answers"]
     row = {"cuad_match": cuad_match(answer, golds), "token_f1": token_f1(answer, golds),
            "exact_match": exact_match(answer, golds)}
-    if judge_lm is None:
-        return {**row, "judge_score": None, "judge_flagged": False, "judge_missing_reason": "no judge",
+    if judge_lm is None or not golds:  # a question with no gold clause (CUAD's is_impossible) has nothing to judge by
+        return {**row, "judge_score": None, "judge_flagged": False,
+                "judge_missing_reason": "no judge" if judge_lm is None else "no gold clause",
                 "judge_critique": "", "retrieval_judged": None}
     fact = judge_factuality(judge_lm, question["question"], golds[0], answer)
     ret = judge_retrieval(judge_lm, question["question"], "\n\n".join(context), golds[0])
@@ -67,7 +68,7 @@ def evaluate_program(method: str, program: dspy.Module, questions: Sequence[dict
     rows = []
     for q, (pred, latency), scores in zip(questions, answered, scored):
         rows.append({"method": method, "question_id": q["question_id"], "contract_id": q["contract_id"],
-                     "category": q["category"], "question": q["question"], "gold_answer": q["gold_answers"][0],
+                     "category": q["category"], "question": q["question"], "gold_answer": (q["gold_answers"] or [""])[0],
                      "answer": pred.answer, "answer_parsed": bool(pred.parsed), "latency_s": latency, **scores})
     return rows
 
