@@ -168,7 +168,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     Setting("SELFINSTRUCT_CELERY_BACKEND", lambda raw: _url(raw, _BROKERS), "", "the broker",
             "redis://127.0.0.1:6379/1", "the Celery result backend", secret=True),
     Setting("SELFINSTRUCT_PG_URL", lambda raw: _url(raw, _POSTGRES), "", "none",
-            "postgresql://user:password@db:5432/dagster",
+            "postgresql+psycopg2://user:password@db:5432/dagster",
             "PostgreSQL for Dagster's runs, events and schedules (instance --postgres)", secret=True),
 ]}
 
