@@ -1,0 +1,155 @@
+"""The hybrid default retriever, the fine-tuned retriever and answer judge (train split only, fallbacks),
+the judge's no-clause convention and the synthetic quality report."""
+
+import json
+from types import SimpleNamespace
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from dagster_duckdb import DuckDBResource
+
+from resources.duckdb_tables import DuckDBTablesIOManager
+from resources.project import ChromaResource, EmbedderResource, ProjectHome
+from selfinstruct_assets.answering import NO_CLAUSE
+from selfinstruct_assets.evaluation.trained_judge import (JudgeTrainSettings, fit_answer_judge, judge_rows,
+                                                          trained_contracts)
+from selfinstruct_assets.retrieval.retriever import make_retriever
+from selfinstruct_assets.retrieval.retriever_training import (RetrieverTrainSettings, fit_retriever,
+                                                              packaged_model_path)
+from selfinstruct_assets.synthetic.quality import quality_report
+
+SENTENCES = ["This Agreement shall be governed by the laws of the State of New York.",
+             "Payment is due in thirty days after the invoice date.",
+             "Either party may terminate this Agreement upon ninety days written notice.",
+             "Each party shall keep the other party's information confidential.",
+             "Notices shall be sent by registered mail to the addresses above.",
+             "The Distributor shall not sell competing products in the Territory."]
+TEXT = " ".join(SENTENCES * 2)
+
+
+def _chunks(cid, size=80):
+    return [{"chunk_id": f"{cid}:{i}", "contract_id": cid, "start": i, "end": min(len(TEXT), i + size),
+             "text": TEXT[i:i + size]} for i in range(0, len(TEXT), size // 2)]
+
+
+def _ann(cid, sentence, question):
+    start = TEXT.index(sentence)
+    return {"contract_id": cid, "category": question[:12], "question": question, "is_impossible": False,
+            "answer_texts": [sentence], "answer_starts": [start], "answer_ends": [start + len(sentence)]}
+
+
+CONTRACTS = [{"contract_id": c, "split": s, "text": TEXT} for c, s in
+             (("t1", "train"), ("t2", "train"), ("t3", "train"), ("e1", "eval"))]
+QUESTIONS = [(SENTENCES[0], "Which state's law governs the contract?"), (SENTENCES[2], "Can a party terminate?"),
+             (SENTENCES[1], "When is payment due?"), (SENTENCES[5], "Is there a non-compete?")]
+ANNOTATIONS = [_ann(c["contract_id"], s, q) for c in CONTRACTS for s, q in QUESTIONS]
+
+
+def test_hybrid_retriever_stays_in_the_contract_and_finds_a_keyword_match(tmp_path):
+    embedder, chroma = EmbedderResource(backend="hashing"), ChromaResource(path=str(tmp_path))
+    other = [{**c, "chunk_id": "x" + c["chunk_id"], "contract_id": "other"} for c in _chunks("t1")]
+    chroma.store(embedder.get()).sync(_chunks("t1") + other)
+    hybrid, dense = make_retriever(embedder, chroma), make_retriever(embedder, chroma, method="dense")
+    got = hybrid("registered mail notices", "t1", 2)
+    assert len(got) == 2 and any("registered mail" in p for p in got)
+    assert set(got) <= {c["text"] for c in _chunks("t1")}
+    assert len(dense("registered mail notices", "t1", 3)) == 3
+    assert hybrid("anything", "no-such-contract", 3) == []
+    with pytest.raises(ValueError, match="hybrid"):
+        make_retriever(embedder, chroma, method="sparse")
+
+
+def test_retriever_without_train_pairs_falls_back_to_the_packaged_model(tmp_path):
+    only_eval = [a for a in ANNOTATIONS if a["contract_id"] == "e1"]
+    out = fit_retriever(only_eval, _chunks("e1"), CONTRACTS, tmp_path / "r")
+    assert out["fallback"] and "0 annotations" in out["reason"]
+    assert out["model_dir"] == str(packaged_model_path()) and not (tmp_path / "r").exists()
+
+
+def test_retriever_trains_on_train_split_contracts_only(tmp_path):
+    chunks = [c for cid in ("t1", "t2", "t3", "e1") for c in _chunks(cid)]
+    out = fit_retriever(ANNOTATIONS, chunks, CONTRACTS, tmp_path / "r",
+                        RetrieverTrainSettings(max_steps=1, batch_size=4, max_pairs=8))
+    assert not out["fallback"] and out["steps"] == 1
+    assert trained_contracts(out["model_dir"], "retriever_metrics.json") == ["t1", "t2", "t3"]
+
+
+class FixedJudge:
+    def __init__(self, value):
+        self.value, self.asked = value, []
+
+    def score(self, questions, candidates, golds):
+        self.asked += list(candidates)
+        return np.full(len(candidates), self.value, dtype=np.float32)
+
+
+def test_judge_rows_settle_no_clause_without_the_model():
+    judge = FixedJudge(0.7)
+    rows = [{"question": "Q1?", "answer": NO_CLAUSE, "gold_answers": []},       # right: no clause, none said
+            {"question": "Q2?", "answer": "Some clause.", "gold_answers": []},  # wrong: quotes where there is none
+            {"question": "Q3?", "answer": NO_CLAUSE, "gold_answers": ["Gold."]},  # wrong: denies a clause
+            {"question": "Q4?", "answer": "Some clause.", "gold_answers": ["Gold."]}]
+    assert judge_rows(judge, rows) == pytest.approx([1.0, 0.0, 0.0, 0.7])
+    assert judge.asked == ["Some clause."]
+
+
+def test_answer_judge_trains_on_train_split_and_reports_held_out_agreement(tmp_path):
+    out = fit_answer_judge(ANNOTATIONS, CONTRACTS, tmp_path / "j", JudgeTrainSettings(max_steps=1, batch_size=4),
+                           per_question=4, max_heldout=20)
+    assert out["trained_contracts"] == ["t1", "t2", "t3"]
+    assert trained_contracts(out["model_dir"]) == ["t1", "t2", "t3"]
+    report = out["heldout"]
+    assert 0 < report["n"] <= 20 and set(report) >= {"agreement", "kappa", "auroc"}
+    saved = json.loads((tmp_path / "j" / "judge_metrics.json").read_text())
+    assert saved["heldout"] == report
+
+
+def test_answer_judge_asset_and_its_blocking_check(tmp_path):
+    from selfinstruct_assets.evaluation.assets import answer_judge
+    from selfinstruct_assets.finetune.checks import answer_judge_train_only
+    from selfinstruct_assets.retrieval.checks import trained_only_on_train
+
+    @dg.asset(name="cuad_contracts")
+    def contracts() -> pl.DataFrame:
+        return pl.DataFrame(CONTRACTS)
+
+    @dg.asset(name="cuad_annotations")
+    def annotations() -> pl.DataFrame:
+        return pl.DataFrame(ANNOTATIONS)
+
+    db = str(tmp_path / "db.duckdb")
+    resources = {"io_manager": DuckDBTablesIOManager(database=db, schema="main"), "home": ProjectHome(path=str(tmp_path)),
+                 "duckdb": DuckDBResource(database=db)}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [contracts, annotations, answer_judge, answer_judge_train_only], resources=resources,
+        instance=instance,
+        run_config={"ops": {"answer_judge": {"config": {"max_steps": 1, "per_question": 4, "max_heldout": 20}}}})
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["trained_contracts"].value == 3
+    md = result.asset_materializations_for_node("answer_judge")[0].metadata
+    assert md["path"].value.endswith("answer_judge") and md["n_heldout"].value > 0
+    # A judge folder that lists an eval-split contract fails the check.
+    meta = tmp_path / "models" / "answer_judge" / "judge_metrics.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "trained_contracts": ["t1", "e1"]}))
+    check = trained_only_on_train(SimpleNamespace(instance=instance), DuckDBResource(database=db), "answer_judge",
+                                  "judge_metrics.json")
+    assert not check.passed and check.metadata["eval_split_contracts"].value == 1
+
+
+def test_quality_report_counts_reasons_duplicates_and_located_answers():
+    contracts = {"t1": {"contract_id": "t1", "text": TEXT}}
+    kept = [{"contract_id": "t1", "question": "Which law governs?", "answer": SENTENCES[0]},
+            {"contract_id": "t1", "question": "When is payment due?", "answer": SENTENCES[1]},
+            {"contract_id": "t1", "question": "What?", "answer": "a paraphrase found nowhere"}]
+    rejected = [{"reason": "near-duplicate question (cosine 0.95)"}, {"reason": "near-duplicate question (cosine 0.93)"},
+                {"reason": "answer not grounded in context"}]
+    r = quality_report(kept + rejected, kept, rejected, contracts, [_ann("t1", SENTENCES[0], "Which law?")])
+    assert r["rejected_by_reason"] == {"near-duplicate question": 2, "answer not grounded in context": 1}
+    assert r["duplicate_rate"] == pytest.approx(2 / 6)
+    assert r["located_share"] == pytest.approx(2 / 3) and r["cuad_clause_share"] == pytest.approx(1 / 3)
+    assert quality_report([], [], [], contracts)["kept"] == 0
