@@ -2,6 +2,9 @@
 
     selfinstruct promote --list            # every promoted entry, '*' on the served one
     selfinstruct promote --to previous     # or a method, an adapter_id prefix (6+ characters), an entry_id
+
+With SELFINSTRUCT_ARTIFACTS=s3://BUCKET/PREFIX both read and move the registry on S3 (serving/ under that prefix),
+as the serving assets do; otherwise <home>/serving. A store that cannot be used exits 2 with its fix.
 """
 
 import json
@@ -9,11 +12,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from selfinstruct_core import settings
+from selfinstruct_core.artifact_store import ArtifactStore, ArtifactStoreError
 from selfinstruct_core.artifacts import ADAPTER_METHODS
 from selfinstruct_core.duckdb_lock import DuckDBFileError
 
 from ..serving.gate import metric_value
-from ..serving.registry import BrokenPointer, current, history, listing, rollback
+from ..serving.registry import BrokenPointer, current, history, listing, location, rollback
 from ..serving.table import write_serving_table
 from ..tables import format_table
 
@@ -21,15 +26,25 @@ LIST_HINT = "(`selfinstruct promote --list` lists what has been promoted)"
 COLUMNS = ["", "entry_id", "method", "adapter_id", "cuad_match", "judge_score", "promoted_at", "reason"]
 
 
-def _print_history(root: Path) -> None:
-    entries = history(root)
+def serving_store(home: Path) -> ArtifactStore | None:
+    """The S3 store of SELFINSTRUCT_ARTIFACTS=s3://..., else None: the registry is the folder home/serving."""
+    where = settings.get("SELFINSTRUCT_ARTIFACTS")
+    if not where or not where.startswith("s3://"):
+        return None
+    from resources.s3 import ArtifactsResource  # dagster-aws's client; a local registry pays no import for it
+
+    return ArtifactsResource(location=where, cache_dir=str(Path(home) / "cache" / "artifacts")).store()
+
+
+def _print_history(root: Path, store: ArtifactStore | None) -> None:
+    entries = history(root, store)
     try:
-        now = current(root)
+        now = current(root, store)
     except BrokenPointer as exc:  # the history is what the user needs to pick the entry that repairs it
         print(f"selfinstruct: {exc}", file=sys.stderr)
         now = None
     if not entries:
-        raise ValueError(listing(entries, root))
+        raise ValueError(listing(entries, location(root, store)))
     served = (now or {}).get("entry_id")
     rows = [("*" if e.get("entry_id") == served else "", e.get("entry_id"), e.get("method"), e.get("adapter_id"),
              metric_value(e, "cuad_match"), metric_value(e, "judge_score"), e.get("promoted_at"), e.get("reason"))
@@ -37,10 +52,10 @@ def _print_history(root: Path) -> None:
     print(format_table(COLUMNS, rows))
 
 
-def _refresh_table(root: Path, database: str) -> None:
+def _refresh_table(root: Path, database: str, store: ArtifactStore | None) -> None:
     # current.json moved: bring the SQL view of it along (the files stay the truth if this waits out)
     try:
-        refreshed = not Path(database).exists() or write_serving_table(root, database)
+        refreshed = not Path(database).exists() or write_serving_table(root, database, store=store)
     except DuckDBFileError as exc:  # damaged: waiting would not help, and the user needs to know
         print(f"selfinstruct: serving_model not refreshed: {exc} (serving/current.json is already updated)",
               file=sys.stderr)
@@ -53,15 +68,19 @@ def _refresh_table(root: Path, database: str) -> None:
 def cmd_promote(args, home: Callable[[], Path], database: Callable[[], str] | None = None) -> int:
     root = Path(home()) / "serving"
     try:
+        store = serving_store(home())
         if args.list:
-            _print_history(root)
+            _print_history(root, store)
             return 0
-        print(json.dumps(rollback(root, args.to), indent=2, default=str))
+        print(json.dumps(rollback(root, args.to, store), indent=2, default=str))
+    except ArtifactStoreError as exc:  # a missing bucket, an unreachable endpoint: the message names the fix
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"selfinstruct: {exc}\n{LIST_HINT}", file=sys.stderr)
         return 1
     if database is not None:
-        _refresh_table(root, database())
+        _refresh_table(root, database(), store)
     return 0
 
 
