@@ -52,7 +52,7 @@ def test_group_materialises_tables_named_after_assets(small_cuad, home):
         assert conn.execute("select count(*) from cuad_contracts").fetchone()[0] == 12
         assert conn.execute("select count(*) from cuad_annotations").fetchone()[0] == 12 * 41
         methods = {r[0] for r in conn.execute("select distinct method from retrieval_eval").fetchall()}
-        assert methods == {"dense_index", "bm25", "seed_dense_5000"}
+        assert methods == {"dense_index", "bm25", "hybrid", "seed_dense_5000"}  # fine-tuned rows need retriever_model
         n, = conn.execute("select min(n) from retrieval_eval").fetchone()
         assert n > 0
     index_md = materializations(result, "vector_index")[0].metadata

@@ -148,7 +148,8 @@ def test_synthetic_qa_step_fails_instead_of_keeping_zero_rows(not_a_model, tmp_p
     seeds = pl.DataFrame([{**SEEDS[0], "context_start": 0}], schema=SEED_SCHEMA)
     ctx = dg.build_asset_context()
     with pytest.raises(ModelLoadError, match="SELFINSTRUCT_BASE_MODEL"):
-        list(synthetic_qa(ctx, SyntheticConfig(n_chunks=1), cuad_contracts=contracts, contract_chunks=chunks,
+        list(synthetic_qa(ctx, SyntheticConfig(n_chunks=1), cuad_contracts=contracts,
+                          cuad_annotations=pl.DataFrame(schema={"contract_id": pl.Utf8}), contract_chunks=chunks,
                           seed_qa=seeds, llm=llm, embedder=EmbedderResource(backend="hashing")))
 
 
