@@ -97,3 +97,11 @@ def test_unanswerable_question_pairs_choose_no_clause():
     windows = window_candidates([{**base, "answer": NO_CLAUSE, "grade": 1.0}])
     pairs, _ = build_preference_pairs([{**base, "answer": NO_CLAUSE, "grade": 1.0}] + windows, margin=0.3)
     assert len(pairs) == 1 and pairs[0]["chosen"] == NO_CLAUSE and pairs[0]["rejected"] in CONTRACT
+
+
+def test_categories_without_train_gold_are_named():
+    from selfinstruct_assets.finetune.examples import categories_without_gold
+
+    anns = [_ann("k1", "Audit", True), _ann("e1", "Audit", False), _ann("k1", "Governing Law", False)]
+    assert categories_without_gold(anns, CONTRACTS) == ["Audit"]  # the eval-split gold does not count
+    assert categories_without_gold(anns, CONTRACTS, "eval") == []

@@ -19,7 +19,7 @@ from ..evaluation.parallel import thread_map
 from ..locations import recorded_path, required_path
 from ..rag.evaluate import sample_questions
 from ..retrieval.retriever import make_retriever
-from .examples import correct, no_clause_count, sft_rows, unanswerable_questions, wrong_window
+from .examples import categories_without_gold, correct, no_clause_count, sft_rows, unanswerable_questions, wrong_window
 from .preferences import build_preference_pairs, grade, window_candidates
 from .prompts import fit_passages, quote_prompt
 
@@ -32,7 +32,7 @@ class PromptConfig(dg.Config):
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index"])
-def sft_dataset(config: PromptConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
+def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
                 seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame, embedder: EmbedderResource,
                 chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
     """Quote prompt and its target (the verbatim clause, or 'No such clause.') from seed QA, synthetic QA and
@@ -46,9 +46,14 @@ def sft_dataset(config: PromptConfig, cuad_contracts: pl.DataFrame, cuad_annotat
     rows, stats = sft_rows(qa, none, contracts, make_retriever(embedder, chroma), config.k,
                            config.max_context_chars, config.no_clause_share)
     out = [{**{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])} for r in rows]
+    missing = categories_without_gold(cuad_annotations.to_dicts(), contracts)
+    if missing:
+        # Documented fallback: such a category gets only "No such clause." rows; nothing teaches its clause.
+        context.log.warning(f"{len(missing)} categories have no gold clause in the train split: {', '.join(missing)}")
     return dg.Output(pl.DataFrame(out, schema=SFT_SCHEMA), metadata={
         "dagster/row_count": len(out), "seed_rows": sum(r["source"] == "seed" for r in out),
-        "synthetic_rows": sum(r["source"] == "synthetic" for r in out), **stats})
+        "synthetic_rows": sum(r["source"] == "synthetic" for r in out), **stats,
+        "categories_without_train_gold": ", ".join(missing) or "none"})
 
 
 SFT_SCHEMA = {"example_id": pl.Utf8, "source": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,

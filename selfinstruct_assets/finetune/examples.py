@@ -116,3 +116,17 @@ def sft_rows(qa_rows: Sequence[dict], unanswerable: Sequence[dict], contracts: d
     stats["no_clause_rows"] = sum(r["source"] == "no_clause" for r in rows)
     stats["no_clause_wanted"] = wanted
     return rows, stats
+
+
+def categories_without_gold(annotations: Sequence[dict], contracts: dict[str, dict], split: str = "train") -> list[str]:
+    """Categories that no `split` contract has a located clause for: nothing can teach their clause, so their
+    rows can only be "No such clause." (and the retriever and judge see no pair for them)."""
+    seen, answered = set(), set()
+    for a in annotations:
+        c = contracts.get(a["contract_id"])
+        if c is None or c["split"] != split:
+            continue
+        seen.add(a["category"])
+        if not a["is_impossible"] and len(a["answer_starts"]):
+            answered.add(a["category"])
+    return sorted(seen - answered)
