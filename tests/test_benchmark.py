@@ -145,3 +145,18 @@ def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match()
     assert agree == {"judge_agreement": 1.0, "judge_kappa": 1.0, "judge_auroc": 1.0}
     flipped = judge_agreement(with_judge(rows, [1 - s for s in scores]))
     assert flipped["judge_agreement"] == 0.0 and flipped["judge_auroc"] == 0.0
+
+
+def test_pmi_is_the_question_lift_of_each_window(tiny_scorer):
+    from selfinstruct_assets.answering.pmi import NO_QUESTION, pmi_answer, pmi_values
+    from selfinstruct_assets.answering import NO_CLAUSE, normalised, quote_messages
+
+    scorer, spans = tiny_scorer(), candidate_spans([TEXT])[:4]
+    replies = [s.text for s in spans] + [NO_CLAUSE]
+    naive = [normalised(a, n, 1.0) - normalised(b, m, 1.0) for (a, n), (b, m) in
+             zip(scorer.logprobs_naive(quote_messages("Which law governs?", [TEXT]), replies),
+                 scorer.logprobs_naive(quote_messages(NO_QUESTION, [TEXT]), replies))]
+    assert pmi_values(scorer, "Which law governs?", [TEXT], replies) == pytest.approx(naive, abs=1e-3)
+    answer = pmi_answer(scorer, "Which law governs?", [TEXT], margin=-1e9, spans=spans)
+    best = max(range(4), key=lambda i: naive[i])
+    assert answer.text == spans[best].text and answer.method_detail["method"] == "lm_pmi"

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from selfinstruct_core.metrics import cuad_match, exact_match, token_f1
 
 from ..answering import Answer, Span, SpanScorer, bm25_answer, bm25_scores, candidate_spans, snap
+from ..answering.pmi import pmi_answer
 from ..rag.program import Retrieve
 from .prompts import fit_passages, rag_messages
 
@@ -55,14 +56,18 @@ def oracle_context(question: Mapping, contract_text: str, retrieved: Sequence[st
 
 
 def scorer_answers(scorer: SpanScorer, questions: Sequence[dict], contexts: Sequence[Sequence[str]],
-                   n_windows: int, margin: float, on_progress=None) -> list[Answer]:
-    """The local model's choice per question, in question order (one question at a time: deterministic batches)."""
+                   n_windows: int, margin: float, on_progress=None, pmi: bool = False) -> list[Answer]:
+    """The local model's choice per question, in question order (one question at a time: deterministic batches).
+
+    `pmi`: choose by how much the question raises a window's likelihood (answering/pmi.py; twice the cost)."""
+    choose = (lambda q, p, w: pmi_answer(scorer, q, p, margin, w)) if pmi else \
+        (lambda q, p, w: scorer.answer(q, p, margin, w))
     out = []
     for i, (q, passages) in enumerate(zip(questions, contexts)):
         if not passages:
             out.append(Answer.none(0.0, method="lm", reason=NO_TEXT))
         else:
-            out.append(scorer.answer(q["question"], passages, margin, top_windows(q["question"], passages, n_windows)))
+            out.append(choose(q["question"], passages, top_windows(q["question"], passages, n_windows)))
         if on_progress:
             on_progress(i + 1, len(questions))
     return out

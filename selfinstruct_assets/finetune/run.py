@@ -35,7 +35,8 @@ def progress(log: Callable[[str], None], method: str, every: int = 10) -> Callab
 
 def benchmark_rows(questions: Sequence[dict], contexts: Sequence[Sequence[str]], texts: Mapping[str, str],
                    scorers: Mapping[str, Callable[[], SpanScorer]], replies: Mapping[str, Sequence[str]],
-                   n_windows: int, margin: float, log: Callable[[str], None] = print, oracle: bool = True) -> list[dict]:
+                   n_windows: int, margin: float, log: Callable[[str], None] = print, oracle: bool = True,
+                   pmi: bool = False) -> list[dict]:
     """Rows of every method, in order: snapped RAG replies, bm25_sentence, each local model, oracle_retrieval."""
     rows: list[dict] = []
     n = max(1, len(questions))
@@ -46,11 +47,12 @@ def benchmark_rows(questions: Sequence[dict], contexts: Sequence[Sequence[str]],
     rows += answer_rows("bm25_sentence", questions, bm25_answers(questions, contexts), (time.perf_counter() - t0) / n)
     for method, make in scorers.items():
         t0, scorer = time.perf_counter(), make()
-        answers = scorer_answers(scorer, questions, contexts, n_windows, margin, progress(log, method))
+        answers = scorer_answers(scorer, questions, contexts, n_windows, margin, progress(log, method), pmi)
         rows += answer_rows(method, questions, answers, (time.perf_counter() - t0) / n)
     if oracle and "base" in scorers:
         gold_ctx = [oracle_context(q, texts.get(q["contract_id"], ""), c) for q, c in zip(questions, contexts)]
         t0, scorer = time.perf_counter(), scorers["base"]()
-        answers = scorer_answers(scorer, questions, gold_ctx, n_windows, margin, progress(log, "oracle_retrieval"))
+        answers = scorer_answers(scorer, questions, gold_ctx, n_windows, margin, progress(log, "oracle_retrieval"),
+                                 pmi)
         rows += answer_rows("oracle_retrieval", questions, answers, (time.perf_counter() - t0) / n)
     return rows

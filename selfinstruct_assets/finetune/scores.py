@@ -46,6 +46,8 @@ class BenchmarkConfig(dg.Config):
         "trained", description="judge column: 'trained' (answer_judge's cross-encoder; None until it is "
                                "materialised), 'lm' (the LM judge, slow on a local judge) or 'none'")
     oracle: bool = Field(True, description="add the oracle_retrieval row (base model given the gold clause's chunk)")
+    pmi: bool = Field(False, description="local models choose by PMI (log P(span|question) - log P(span|no "
+                                         "question)) instead of the per-token mean; twice the cost")
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for intervals and paired tests")
 
 
@@ -98,7 +100,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
             if (path := recorded_path(context.instance, asset)) is not None:
                 replies[method] = rag_replies(load_program(path, retrieve, config.k), questions, known)
         rows = benchmark_rows(questions, contexts, {c: r["text"] for c, r in contracts.items()}, scorers, replies,
-                              config.n_windows, config.margin, context.log.info, config.oracle)
+                              config.n_windows, config.margin, context.log.info, config.oracle, config.pmi)
         rows, judge_note = _judged(context, config.judge, rows, questions, llm)
     summary = summarize_methods(rows, n_boot=config.n_boot)
     ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
