@@ -62,6 +62,20 @@ def test_hybrid_retriever_stays_in_the_contract_and_finds_a_keyword_match(tmp_pa
         make_retriever(embedder, chroma, method="sparse")
 
 
+def test_fine_tuned_retriever_ranks_with_its_own_model_and_is_chosen_only_when_published(tmp_path):
+    from selfinstruct_assets.retrieval.retriever import retriever_for
+
+    embedder, chroma = EmbedderResource(backend="hashing"), ChromaResource(path=str(tmp_path))
+    chroma.store(embedder.get()).sync(_chunks("t1"))
+    # The packaged MiniLM stands in for a fine-tuned folder: same format, and unlike the hashing embedder it
+    # knows "sell competing products" answers a non-compete question with no shared word.
+    tuned = make_retriever(embedder, chroma, model_dir=packaged_model_path())
+    [top] = tuned("Is the distributor barred from rival goods?", "t1", 1)
+    assert "competing products" in top
+    retrieve, which = retriever_for(dg.DagsterInstance.ephemeral(), embedder, chroma)
+    assert which.startswith("hybrid") and "no model" in which and len(retrieve("registered mail", "t1", 2)) == 2
+
+
 def test_retriever_without_train_pairs_falls_back_to_the_packaged_model(tmp_path):
     only_eval = [a for a in ANNOTATIONS if a["contract_id"] == "e1"]
     out = fit_retriever(only_eval, _chunks("e1"), CONTRACTS, tmp_path / "r")

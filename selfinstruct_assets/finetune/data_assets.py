@@ -18,7 +18,7 @@ from ..evaluation.judges import judge_factuality
 from ..evaluation.parallel import thread_map
 from ..locations import recorded_path, required_path
 from ..rag.evaluate import sample_questions
-from ..retrieval.retriever import make_retriever
+from ..retrieval.retriever import retriever_for
 from .examples import categories_without_gold, correct, no_clause_count, sft_rows, unanswerable_questions, wrong_window
 from .preferences import build_preference_pairs, grade, window_candidates
 from .prompts import fit_passages, quote_prompt
@@ -31,7 +31,7 @@ class PromptConfig(dg.Config):
                                                                  "(train-split questions CUAD marks unanswerable)")
 
 
-@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index", "retriever_model"])
 def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
                 seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame, embedder: EmbedderResource,
                 chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
@@ -43,7 +43,8 @@ def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_co
     # Enough candidates for the share; sft_rows takes as many as the verbatim QA rows call for.
     none = unanswerable_questions(cuad_annotations.to_dicts(), contracts, "train",
                                   no_clause_count(len(qa), config.no_clause_share))
-    rows, stats = sft_rows(qa, none, contracts, make_retriever(embedder, chroma), config.k,
+    retrieve, which = retriever_for(context.instance, embedder, chroma)
+    rows, stats = sft_rows(qa, none, contracts, retrieve, config.k,
                            config.max_context_chars, config.no_clause_share)
     out = [{**{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])} for r in rows]
     missing = categories_without_gold(cuad_annotations.to_dicts(), contracts)
@@ -52,7 +53,7 @@ def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_co
         context.log.warning(f"{len(missing)} categories have no gold clause in the train split: {', '.join(missing)}")
     return dg.Output(pl.DataFrame(out, schema=SFT_SCHEMA), metadata={
         "dagster/row_count": len(out), "seed_rows": sum(r["source"] == "seed" for r in out),
-        "synthetic_rows": sum(r["source"] == "synthetic" for r in out), **stats,
+        "synthetic_rows": sum(r["source"] == "synthetic" for r in out), **stats, "retriever": which,
         "categories_without_train_gold": ", ".join(missing) or "none"})
 
 
@@ -66,7 +67,7 @@ class ResponsesConfig(PromptConfig):
     temperature: float = 0.8
 
 
-@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "vector_index"])
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "vector_index", "retriever_model"])
 def rag_responses(context: dg.AssetExecutionContext, config: ResponsesConfig, cuad_contracts: pl.DataFrame,
                   cuad_annotations: pl.DataFrame, llm: LLMResource, base_model: BaseModelResource,
                   embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
@@ -77,7 +78,7 @@ def rag_responses(context: dg.AssetExecutionContext, config: ResponsesConfig, cu
     questions = sample_questions(annotations, contracts, "train", config.n_questions, seed=1)
     questions += unanswerable_questions(annotations, contracts, "train",
                                         no_clause_count(len(questions), config.no_clause_share), seed=1)
-    retrieve = make_retriever(embedder, chroma)
+    retrieve, which = retriever_for(context.instance, embedder, chroma)
     passages = [fit_passages(retrieve(q["question"], q["contract_id"], config.k), config.max_context_chars)
                 for q in questions]
     prompts = [quote_prompt(q["question"], p, config.max_context_chars) for q, p in zip(questions, passages)]
@@ -100,7 +101,7 @@ def rag_responses(context: dg.AssetExecutionContext, config: ResponsesConfig, cu
         "dagster/row_count": len(rows), "questions": len(questions),
         "no_clause_questions": sum(not q["gold_answers"] for q in questions),
         "candidates_per_question": len(models), "candidates": "generated, then snapped to a verbatim window",
-        "no_clause_answers": sum(r["answer"] == NO_CLAUSE for r in rows)})
+        "no_clause_answers": sum(r["answer"] == NO_CLAUSE for r in rows), "retriever": which})
 
 
 RESPONSE_SCHEMA = {"candidate_id": pl.Utf8, "question_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,

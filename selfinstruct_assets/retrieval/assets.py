@@ -11,10 +11,9 @@ from selfinstruct_core.markdown import md_table
 
 from ..constants import DUCKDB_POOL, RETRIEVAL
 from ..partitions import ADDED_CONTRACTS
-from ..locations import recorded_path
 from .evaluate import KS, eval_questions, rank_bm25, rank_dense, recall_rows
 from .hybrid import rank_hybrid
-from .retriever import DEFAULT_RETRIEVER
+from .retriever import DEFAULT_RETRIEVER, trained_retriever
 from .retriever_training import model_embedder
 from ..corpus.chunking import check_chunking, chunk_contracts
 
@@ -66,7 +65,7 @@ def retrieval_eval(context: dg.AssetExecutionContext, config: RetrievalEvalConfi
             + recall_rows("bm25", questions, rank_bm25(questions, chunks, k))
             + recall_rows("hybrid", questions, rank_hybrid(questions, chunks, emb.embed, k))
             + recall_rows("seed_dense_5000", questions, rank_dense(questions, seed_chunks, emb.embed, k)))
-    tuned, why = fine_tuned(context.instance)
+    tuned, why = trained_retriever(context.instance)
     if tuned is not None:
         ft = model_embedder(tuned)
         rows += (recall_rows("fine_tuned", questions, rank_dense(questions, chunks, ft, k))
@@ -77,17 +76,5 @@ def retrieval_eval(context: dg.AssetExecutionContext, config: RetrievalEvalConfi
     at3 = df.filter(pl.col("k") == 3).sort("recall", descending=True)
     return dg.Output(df, metadata={"n_questions": len(questions), "eval_contracts": len(eval_ids),
                                    "best_method": at3["method"][0] if at3.height else None,
-                                   "fine_tuned": why, "default_retriever": DEFAULT_RETRIEVER,
+                                   "fine_tuned": why, "default_without_fine_tuned": DEFAULT_RETRIEVER,
                                    "recall": dg.MetadataValue.md(md_table(table.to_dicts(), table.columns))})
-
-
-def fine_tuned(instance: dg.DagsterInstance):
-    """(folder of the fine-tuned retriever, why) from retriever_model's latest materialisation; None if it fell back."""
-    path = recorded_path(instance, "retriever_model")
-    if path is None or not path.exists():
-        return None, "not scored: retriever_model has published no model"
-    latest = instance.get_latest_materialization_event(dg.AssetKey("retriever_model"))
-    meta = latest.asset_materialization.metadata if latest and latest.asset_materialization else {}
-    if meta.get("fallback") is not None and meta["fallback"].value:
-        return None, "not scored: retriever_model fell back to the packaged model"
-    return path, f"scored: {path}"

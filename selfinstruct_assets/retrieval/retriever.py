@@ -1,31 +1,44 @@
 """The retriever every group shares: k chunks of one contract for a question.
 
-    retrieve = make_retriever(embedder, chroma)              # hybrid: RRF of BM25 and the index's dense vectors
+    retrieve = retriever_for(context.instance, embedder, chroma)   # in an asset: the best one available
     passages = retrieve("What is the governing law?", contract_id, 3)
-    dense = make_retriever(embedder, chroma, method="dense")  # the vector index alone
+    retrieve = make_retriever(embedder, chroma)                     # hybrid: RRF of BM25 and the index's vectors
+    retrieve = make_retriever(embedder, chroma, model_dir=folder)   # the fine-tuned MiniLM (`retriever_model`)
 
-Hybrid is the default because `retrieval_eval` measures it above dense and BM25 alone on held-out contracts
-(see its `recall` table and `best_method`) at no training cost: BM25 runs over the question's contract chunks,
-read once per contract from the index together with their stored vectors, so nothing is re-embedded.
+Measured on 970 held-out questions (78 eval contracts, benchmarks/bench_retrievers.py), recall@3 at ~2,950
+context chars: dense 0.497, BM25 0.491, hybrid 0.545, fine-tuned dense 0.799 (640 train-split pairs, 40 steps).
+So the fine-tuned model is used whenever `retriever_model` has published one, hybrid otherwise (it costs no
+training: BM25 over the question's contract chunks, read once per contract from the index together with their
+stored vectors). The fine-tuned model embeds a contract's chunks on its first question and keeps them, so the
+cost is one contract's chunks per contract asked about, never the whole corpus.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
+import dagster as dg
 import numpy as np
 
 from resources.project import ChromaResource, EmbedderResource
 
 from .hybrid import RRF_K, bm25_index, bm25_ranking, dense_ranking, rrf_fuse
+from .retriever_training import model_embedder
 
-RETRIEVERS = ("hybrid", "dense")
-DEFAULT_RETRIEVER = "hybrid"
+RETRIEVERS = ("hybrid", "dense", "fine_tuned")
+DEFAULT_RETRIEVER = "hybrid"  # without a fine-tuned model
 
 
-def make_retriever(embedder: EmbedderResource, chroma: ChromaResource,
-                   method: str = DEFAULT_RETRIEVER) -> Callable[[str, str, int], list[str]]:
-    """A plain callable over the index, so DSPy programs and prompt builders need no Dagster resource."""
+def make_retriever(embedder: EmbedderResource, chroma: ChromaResource, method: str = DEFAULT_RETRIEVER,
+                   model_dir: str | Path | None = None) -> Callable[[str, str, int], list[str]]:
+    """A plain callable over the index, so DSPy programs and prompt builders need no Dagster resource.
+
+    `model_dir` (a `retriever_model` folder) means method "fine_tuned": that model ranks the contract's chunks.
+    """
+    method = "fine_tuned" if model_dir is not None else method
     if method not in RETRIEVERS:
         raise ValueError(f"retriever method must be one of {RETRIEVERS}, got {method!r}")
+    if method == "fine_tuned" and model_dir is None:
+        raise ValueError("the fine_tuned retriever needs model_dir (retriever_model's recorded path)")
     emb = embedder.get()
     store = chroma.store(emb)
 
@@ -36,14 +49,29 @@ def make_retriever(embedder: EmbedderResource, chroma: ChromaResource,
     if method == "dense":
         return dense
     contracts: dict[str, tuple] = {}
+    tuned = model_embedder(model_dir) if method == "fine_tuned" else None
 
-    def hybrid(question: str, contract_id: str, k: int) -> list[str]:
+    def chunks_of(contract_id: str) -> tuple:
         if contract_id not in contracts:
             got = store.collection().get(where={"contract_id": contract_id}, include=["documents", "embeddings"])
             ids, texts = list(got["ids"]), list(got["documents"])
-            vecs = np.asarray(got["embeddings"], dtype=np.float32) if ids else np.zeros((0, 1), np.float32)
-            contracts[contract_id] = (ids, texts, vecs, bm25_index(texts) if ids else None)
-        ids, texts, vecs, index = contracts[contract_id]
+            if tuned is not None:
+                vecs = tuned(texts)
+            else:
+                vecs = np.asarray(got["embeddings"], dtype=np.float32) if ids else np.zeros((0, 1), np.float32)
+            contracts[contract_id] = (ids, texts, vecs, bm25_index(texts) if ids and tuned is None else None)
+        return contracts[contract_id]
+
+    def fine_tuned(question: str, contract_id: str, k: int) -> list[str]:
+        ids, texts, vecs, _ = chunks_of(contract_id)
+        by_id = dict(zip(ids, texts))
+        return [by_id[i] for i in dense_ranking(tuned([question])[0], ids, vecs)[:k]] if ids else []
+
+    if tuned is not None:
+        return fine_tuned
+
+    def hybrid(question: str, contract_id: str, k: int) -> list[str]:
+        ids, texts, vecs, index = chunks_of(contract_id)
         if not ids:
             return []
         by_id = dict(zip(ids, texts))
@@ -52,3 +80,27 @@ def make_retriever(embedder: EmbedderResource, chroma: ChromaResource,
         return [by_id[i] for i, _ in fused]
 
     return hybrid
+
+
+def trained_retriever(instance: dg.DagsterInstance) -> tuple[Path | None, str]:
+    """(folder of the fine-tuned retriever, why) from retriever_model's latest materialisation; None when there
+    is none or it fell back to the packaged model."""
+    from ..locations import recorded_path
+
+    latest = instance.get_latest_materialization_event(dg.AssetKey("retriever_model"))
+    meta = latest.asset_materialization.metadata if latest and latest.asset_materialization else {}
+    if "fallback" in meta and meta["fallback"].value:
+        return None, "retriever_model fell back to the packaged model"
+    path = recorded_path(instance, "retriever_model")
+    if path is None or not path.exists():
+        return None, "retriever_model has published no model"
+    return path, f"fine-tuned: {path}"
+
+
+def retriever_for(instance: dg.DagsterInstance, embedder: EmbedderResource,
+                  chroma: ChromaResource) -> tuple[Callable[[str, str, int], list[str]], str]:
+    """(retrieve, which): the fine-tuned retriever if `retriever_model` published one, else hybrid."""
+    path, why = trained_retriever(instance)
+    if path is None:
+        return make_retriever(embedder, chroma), f"hybrid ({why})"
+    return make_retriever(embedder, chroma, model_dir=path), why
