@@ -29,7 +29,8 @@ def progress(log: Callable[[str], None], method: str, every: int = 10) -> Callab
     def report(done: int, total: int) -> None:
         if done % every == 0 or done == total:
             spent = time.perf_counter() - t0
-            log(f"benchmark {method}: {done}/{total} questions, {spent:.0f} s, ETA {spent / done * (total - done):.0f} s")
+            eta = spent / done * (total - done)
+            log(f"benchmark {method}: {done}/{total} questions, {spent:.0f} s, ETA {eta:.0f} s")
     return report
 
 

@@ -114,7 +114,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
     append_rows(duckdb, "benchmark_answers", answers)
     yield dg.MaterializeResult(asset_key="benchmark_scores", metadata={
-        **report(summary), **counts(questions), **judge_agreement(rows), "judge": judge_note, "seconds": round(time.perf_counter() - t0, 1),
-        "dagster/row_count": table.height})
+        **report(summary), **counts(questions), **judge_agreement(rows), "judge": judge_note,
+        "seconds": round(time.perf_counter() - t0, 1), "dagster/row_count": table.height})
     yield dg.MaterializeResult(asset_key="benchmark_answers", metadata={
         "dagster/row_count": answers.height, "run_id": context.run_id})

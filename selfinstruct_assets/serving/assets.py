@@ -43,7 +43,8 @@ def latest_benchmark(duckdb: DuckDBResource) -> list[dict]:
 def benchmark_answers(duckdb: DuckDBResource, run_id: str, method: str) -> list[dict]:
     """One method's benchmark_answers rows of one run ([] before the table exists)."""
     with duckdb.get_connection() as conn:
-        if not conn.execute("select 1 from information_schema.tables where table_name = 'benchmark_answers'").fetchall():
+        tables = "select 1 from information_schema.tables where table_name = 'benchmark_answers'"
+        if not conn.execute(tables).fetchall():
             return []
         cur = conn.execute("select * from benchmark_answers where run_id = ? and method = ? order by question_id",
                            [run_id, method])
