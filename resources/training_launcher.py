@@ -42,7 +42,7 @@ def describe_failure(kind: str, out_dir: Path, error: Exception, child_error: st
     state = "keeps the previous adapter" if Path(out_dir).exists() else "does not exist"
     nothing = f"Nothing was published: {out_dir} {state}."
     if child_error:
-        return f"{kind} training failed in the child process: {child_error.strip()}. {nothing}"
+        return f"{kind} training failed in the child process: {child_error.strip().rstrip('.')}. {nothing}"
     if code is not None and (code < 0 or code in (137, 128 + signal.SIGTERM)):
         number = -code if code < 0 else code - 128  # a container reports a signal as 128 + its number
         name = signal.Signals(number).name
