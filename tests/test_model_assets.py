@@ -121,6 +121,17 @@ def test_answer_judge_trains_on_train_split_and_reports_held_out_agreement(tmp_p
     assert saved["heldout"] == report
 
 
+def test_threshold_is_the_cut_with_the_best_kappa():
+    from selfinstruct_assets.evaluation.trained_judge import calibrate_threshold
+
+    # Uncalibrated: every score is above 0.5, so 0.5 says "match" to all (kappa 0); the cut near 0.8 separates.
+    scores = [0.91, 0.88, 0.86, 0.84, 0.72, 0.70, 0.66, 0.62] * 3
+    labels = [1, 1, 1, 1, 0, 0, 0, 0] * 3
+    t = calibrate_threshold(scores, labels)
+    assert 0.72 < t <= 0.84
+    assert calibrate_threshold([0.2, 0.9], [0, 1]) == 0.5  # already perfect at 0.5: kept
+
+
 def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     from selfinstruct_assets.evaluation.assets import answer_judge
     from selfinstruct_assets.finetune.checks import answer_judge_train_only

@@ -33,6 +33,7 @@ def answer_judge(context: dg.AssetExecutionContext, config: AnswerJudgeConfig, c
     return dg.MaterializeResult(metadata={
         "path": m["model_dir"], "examples": m["examples"], "positives": m["positives"], "steps": m["steps"],
         "final_loss": m["final_loss"], "seconds": round(time.perf_counter() - t0, 1),
-        "trained_contracts": len(m["trained_contracts"]), "heldout_agreement": h["agreement"],
+        "trained_contracts": len(m["trained_contracts"]), "threshold": m["threshold"],
+        "calibration_rows": m["calibration_rows"], "heldout_agreement": h["agreement"],
         "heldout_kappa": h["kappa"], "heldout_auroc": h["auroc"], "n_heldout": h["n"],
         "kappa_target_met": bool(h["kappa"] is not None and h["kappa"] >= 0.6)})

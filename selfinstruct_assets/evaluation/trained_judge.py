@@ -200,8 +200,9 @@ class TrainedJudge:
         from sentence_transformers.cross_encoder import CrossEncoder
 
         meta = Path(model_dir) / METRICS_FILE
-        saved = json.loads(meta.read_text())["settings"]["use_gold"] if meta.exists() else True
-        self.use_gold = saved if use_gold is None else use_gold
+        saved = json.loads(meta.read_text()) if meta.exists() else {}
+        self.use_gold = saved.get("settings", {}).get("use_gold", True) if use_gold is None else use_gold
+        self.threshold = float(saved.get("threshold", 0.5))  # P(match) at or above it reads as "right"
         self.batch_size = batch_size
         self.model = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
 
@@ -268,31 +269,59 @@ def judge_rows(judge: "TrainedJudge", rows: Sequence[dict]) -> list[float]:
     return out
 
 
+def calibrate_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """The cut on P(match) with the best Cohen's kappa against `labels` (0.5 when nothing beats it).
+
+    A cross-encoder's raw probabilities are not calibrated after a few hundred steps (F's first run said
+    "match" to everything at 0.5: kappa 0 with AUROC 0.73); the cut is chosen on train-split rows it never
+    trained on, so the held-out kappa stays an honest estimate.
+    """
+    best, best_k = 0.5, cohen_kappa([int(s >= 0.5) for s in scores], list(labels))
+    for t in sorted(set(np.quantile(np.asarray(scores, dtype=float), np.linspace(0.05, 0.95, 19)).tolist())):
+        k = cohen_kappa([int(s >= t) for s in scores], list(labels))
+        if k is not None and (best_k is None or k > best_k):
+            best, best_k = float(t), k
+    return best
+
+
 def fit_answer_judge(annotations: Sequence[dict], contracts: Sequence[dict], output_dir: str | Path,
                      settings: JudgeTrainSettings | None = None, per_question: int = 6,
-                     max_heldout: int = 600) -> dict:
-    """Train on train-split contracts, measure against CUAD match on eval-split ones; metrics as `train_judge`
-    plus `trained_contracts` (written into the folder's metrics file, read by the held-out check) and the
-    `agreement_report` of up to `max_heldout` eval-split candidates."""
+                     max_heldout: int = 600, calibration_share: float = 0.15) -> dict:
+    """Train on train-split contracts, pick the decision threshold on train-split contracts left out of
+    training (`calibration_share` of them), measure against CUAD match on eval-split ones.
+
+    Returns `train_judge`'s metrics plus `trained_contracts` (written into the folder's metrics file, where
+    the held-out check reads them), `threshold` and the `agreement_report` of up to `max_heldout` eval rows.
+    """
     split = {c["contract_id"]: c["split"] for c in contracts}
-    train_ann = [a for a in annotations if split.get(a["contract_id"]) == "train"]
-    eval_ann = [a for a in annotations if split.get(a["contract_id"]) == "eval"]
+    train_ids = sorted(cid for cid, s in split.items() if s == "train")
+    calib_ids = set(random.Random(0).sample(train_ids, int(len(train_ids) * calibration_share)))
     eval_ids = {cid for cid, s in split.items() if s == "eval"}
-    examples = build_judge_examples(train_ann, contracts, per_question, eval_contract_ids=eval_ids)
+    fit_ann = [a for a in annotations if split.get(a["contract_id"]) == "train" and a["contract_id"] not in calib_ids]
+    calib_ann = [a for a in annotations if a["contract_id"] in calib_ids]
+    eval_ann = [a for a in annotations if split.get(a["contract_id"]) == "eval"]
+    examples = build_judge_examples(fit_ann, contracts, per_question, eval_contract_ids=eval_ids)
     metrics = train_judge(examples, output_dir, settings)
     trained = sorted({e["contract_id"] for e in examples})
-    heldout = build_judge_examples(eval_ann, contracts, per_question, seed=1)
-    heldout = random.Random(1).sample(heldout, min(max_heldout, len(heldout)))
     judge = TrainedJudge(metrics["model_dir"])
-    scores = judge.score([e["question"] for e in heldout], [e["candidate"] for e in heldout],
-                         [e["golds"] for e in heldout])
-    report = agreement_report([float(s) for s in scores], [e["label"] for e in heldout])
+
+    def scored(rows: list[dict], seed: int) -> tuple[list[dict], list[float]]:
+        rows = random.Random(seed).sample(rows, min(max_heldout, len(rows)))
+        got = judge.score([e["question"] for e in rows], [e["candidate"] for e in rows], [e["golds"] for e in rows])
+        return rows, [float(x) for x in got]
+
+    calib, calib_scores = scored(build_judge_examples(calib_ann, contracts, per_question, seed=2), 2)
+    threshold = calibrate_threshold(calib_scores, [e["label"] for e in calib]) if calib else 0.5
+    heldout, scores = scored(build_judge_examples(eval_ann, contracts, per_question, seed=1), 1)
+    report = agreement_report(scores, [e["label"] for e in heldout], threshold)
     from selfinstruct_core.artifacts import publish_file
 
     meta = Path(metrics["model_dir"]) / METRICS_FILE
-    saved = {**json.loads(meta.read_text()), "trained_contracts": trained, "heldout": report}
+    saved = {**json.loads(meta.read_text()), "trained_contracts": trained, "threshold": threshold,
+             "calibration_contracts": sorted(calib_ids), "heldout": report}
     publish_file(lambda tmp: tmp.write_text(json.dumps(saved, indent=2)), meta)
-    return {**metrics, "trained_contracts": trained, "heldout": report}
+    return {**metrics, "trained_contracts": trained, "threshold": threshold, "calibration_rows": len(calib),
+            "heldout": report}
 
 
 def trained_contracts(model_dir: str | Path, metrics_file: str = METRICS_FILE) -> list[str] | None:
