@@ -156,3 +156,15 @@ def test_drift_report_follows_its_inputs_by_automation(home):
         later = dg.evaluate_automation_conditions(defs=defs(), instance=instance, cursor=first.cursor,
                                                   asset_selection=dg.AssetSelection.assets("drift_report"))
         assert later.total_requested == 1
+
+
+def test_the_gate_asks_for_a_new_benchmark_when_the_served_adapter_was_not_in_it(home):
+    first = fake_adapter(home / "adapters" / "dpo", seed=1)
+    benchmark(home, "r1", [("dpo", 0.5, first)])
+    with dg.instance_for_test() as instance:
+        assert gate_run(instance, home).success
+        later = fake_adapter(home / "adapters" / "dpo", seed=3)
+        benchmark(home, "r2", [("dpo", 0.9, later)])  # no "serving" answers in this run
+        blocked = gate_run(instance, home)
+    [check] = blocked.get_asset_check_evaluations()
+    assert not check.passed and "re-materialise benchmark_scores" in check.metadata["reason"].value

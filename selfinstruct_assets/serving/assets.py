@@ -56,8 +56,13 @@ def decide(duckdb: DuckDBResource, cand: dict, served: dict | None, config: Serv
     """Nothing served: the candidate starts. Else both models' answers to this run's questions, paired."""
     if served is None:
         return gate(cand, None, config.tolerance, config.metric)
-    return paired_gate(cand["method"], benchmark_answers(duckdb, cand["run_id"], cand["method"]),
-                       benchmark_answers(duckdb, cand["run_id"], "serving"), config.tolerance, config.metric)
+    theirs = benchmark_answers(duckdb, cand["run_id"], "serving")
+    if not theirs:  # a benchmark run from before the served adapter existed: nothing to pair with
+        return {**no_candidate(config.metric, config.tolerance), "reason": (
+            f"the served adapter {served['adapter_id']} has no answers in benchmark run {cand['run_id']}: "
+            "re-materialise benchmark_scores (it answers with the served adapter too), then serving_candidate")}
+    return paired_gate(cand["method"], benchmark_answers(duckdb, cand["run_id"], cand["method"]), theirs,
+                       config.tolerance, config.metric)
 
 
 def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: dict) -> Path:
