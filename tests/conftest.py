@@ -88,7 +88,7 @@ def home(tmp_path, monkeypatch) -> Path:
     return h
 
 
-TRAIN = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 384}
+TRAIN = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 512}  # quote prompts + clause targets
 
 
 @pytest.fixture(scope="session")
