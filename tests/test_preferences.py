@@ -4,7 +4,8 @@ import pytest
 
 from selfinstruct_assets.finetune.benchmark import summarize_methods
 from selfinstruct_assets.finetune.preferences import build_preference_pairs, grade
-from selfinstruct_assets.finetune.prompts import fit_passages, rag_messages
+from selfinstruct_assets.answering import QUOTE_INSTRUCTION
+from selfinstruct_assets.finetune.prompts import fit_passages, quote_prompt
 
 
 def cand(qid, answer, g, question="Which law governs?", contract="k"):
@@ -50,8 +51,9 @@ def test_fit_passages_keeps_the_source_and_the_budget():
     out = fit_passages(["a" * 50, "b" * 50, "c" * 50], max_chars=120, must_include=src)
     assert out[0] == src and sum(map(len, out)) <= 120 + 50
     assert fit_passages(["x" * 500], max_chars=100) == ["x" * 100]
-    msgs = rag_messages("Q?", out)
+    msgs = quote_prompt("Q?", ["a" * 50, "b" * 50], max_chars=120, must_include=src)
     assert [m["role"] for m in msgs] == ["system", "user"] and src in msgs[1]["content"]
+    assert msgs[0]["content"] == QUOTE_INSTRUCTION and "b" * 50 not in msgs[1]["content"]  # within the budget
 
 
 def test_summary_improvement_against_standard_rag():
