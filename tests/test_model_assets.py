@@ -178,3 +178,14 @@ def test_quality_report_counts_reasons_duplicates_and_located_answers():
     assert r["duplicate_rate"] == pytest.approx(2 / 6)
     assert r["located_share"] == pytest.approx(2 / 3) and r["cuad_clause_share"] == pytest.approx(1 / 3)
     assert quality_report([], [], [], contracts)["kept"] == 0
+
+
+def test_answer_judge_that_cannot_train_records_a_fallback_without_a_path(tmp_path):
+    from selfinstruct_assets.evaluation.assets import AnswerJudgeConfig, answer_judge
+
+    no_gold = [{**a, "is_impossible": True, "answer_texts": [], "answer_starts": [], "answer_ends": []}
+               for a in ANNOTATIONS]
+    result = answer_judge(dg.build_asset_context(), AnswerJudgeConfig(), pl.DataFrame(CONTRACTS), pl.DataFrame(no_gold),
+                          ProjectHome(path=str(tmp_path)))
+    assert result.metadata["fallback"] is True and "both labels" in result.metadata["reason"]
+    assert "path" not in result.metadata
