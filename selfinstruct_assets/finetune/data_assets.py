@@ -32,22 +32,23 @@ class PromptConfig(dg.Config):
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index", "retriever_model"])
-def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
-                seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame, embedder: EmbedderResource,
-                chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
+def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_contracts: pl.DataFrame,
+                cuad_annotations: pl.DataFrame, seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame,
+                embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
     """Quote prompt and its target (the verbatim clause, or 'No such clause.') from seed QA, synthetic QA and
     unanswerable questions of train-split contracts; the passage each clause came from is always in its prompt."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
+    annotations = cuad_annotations.to_dicts()
     qa = [{"source": "seed", "id": r["seed_id"], **r} for r in seed_qa.to_dicts()] + \
          [{"source": "synthetic", "id": r["qa_id"], **r} for r in synthetic_qa.to_dicts()]
     # Enough candidates for the share; sft_rows takes as many as the verbatim QA rows call for.
-    none = unanswerable_questions(cuad_annotations.to_dicts(), contracts, "train",
+    none = unanswerable_questions(annotations, contracts, "train",
                                   no_clause_count(len(qa), config.no_clause_share))
     retrieve, which = retriever_for(context.instance, embedder, chroma)
     rows, stats = sft_rows(qa, none, contracts, retrieve, config.k,
                            config.max_context_chars, config.no_clause_share)
     out = [{**{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])} for r in rows]
-    missing = categories_without_gold(cuad_annotations.to_dicts(), contracts)
+    missing = categories_without_gold(annotations, contracts)
     if missing:
         # Documented fallback: such a category gets only "No such clause." rows; nothing teaches its clause.
         context.log.warning(f"{len(missing)} categories have no gold clause in the train split: {', '.join(missing)}")

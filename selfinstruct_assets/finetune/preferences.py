@@ -2,14 +2,14 @@
 
     pairs, stats = build_preference_pairs(candidates, human_rows, margin=0.3)
 
-Dagster-free. Each candidate carries a `grade` in 0–1 (the judge and token F1 against the gold answer,
-see `grade`). Per question the chosen answer is the gold answer (`chosen="gold"`, grade 1) or the
+Dagster-free. Each candidate carries a `grade` in 0–1 (the judge blended with correctness, see `grade`).
+Per question the chosen answer is the gold answer (`chosen="gold"`, grade 1) or the
 best-graded candidate (`chosen="best"`); a rejected answer is any other answer graded at least
 `margin` below it: a model's own wrong answer (source "ai") or a wrong window of the same excerpts
 (`window_candidates`, source "bm25_window"). In the one answer format the gold answer is the verbatim
-clause, or "No such clause." when the contract has none. Human feedback joins by (contract_id, question): a human score replaces the AI
-grade of the same answer (human rows outrank AI rows on conflict), and a human-rated answer that no
-candidate gave becomes a candidate itself. Human rows that match no question are counted, not used.
+clause, or "No such clause." when the contract has none. Human feedback joins by (contract_id, question):
+a human score replaces the AI grade of the same answer (human rows outrank AI rows on conflict), and a
+human-rated answer that no candidate gave becomes a candidate itself. Human rows that match no question are counted, not used.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ def _norm(text: str) -> str:
     return normalize_ws(text).lower().strip(" .;,")
 
 
-def grade(judge_score: float | None, token_f1: float, judge_weight: float = 0.5) -> float:
-    """0–1 quality of an answer: the judge's score blended with token F1; F1 alone when the judge is missing."""
+def grade(judge_score: float | None, correctness: float, judge_weight: float = 0.5) -> float:
+    """0–1 quality of an answer: the judge's score blended with a 0–1 correctness (ai_feedback passes
+    `examples.correct`); correctness alone when the judge is missing."""
     if judge_score is None:
-        return float(token_f1)
-    return judge_weight * float(judge_score) + (1 - judge_weight) * float(token_f1)
+        return float(correctness)
+    return judge_weight * float(judge_score) + (1 - judge_weight) * float(correctness)
 
 
 def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (), margin: float = 0.3,
