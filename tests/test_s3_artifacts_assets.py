@@ -58,3 +58,38 @@ def test_rag_programs_live_on_s3_and_consumers_read_the_recorded_version(small_c
         # The held-out check on the compiled demos read the program through the same path.
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
         assert checks["optimized_demos_held_out"]
+
+
+def test_an_adapter_and_its_rows_are_published_to_s3_and_read_back_by_consumers(home, tiny, s3_artifacts):
+    import polars as pl
+    from safetensors.torch import load_file
+
+    from resources.project import BaseModelResource, ProjectHome
+    from resources.s3 import ArtifactsResource
+    from resources.training_launcher import TrainingLauncher
+    from selfinstruct_assets.finetune.adapter_assets import sft_adapter
+    from selfinstruct_assets.locations import trained_adapters
+
+    client, bucket = s3_artifacts
+
+    @dg.asset(name="sft_dataset")
+    def sft_dataset() -> pl.DataFrame:
+        prompt = json.dumps([{"role": "user", "content": "Which law governs the Agreement?"}])
+        return pl.DataFrame({"prompt_json": [prompt] * 4, "answer": ["The laws of New York."] * 4})
+
+    settings = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 96, "lora_r": 4}
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [sft_dataset, sft_adapter], instance=instance,
+            resources={"home": ProjectHome(path=str(home)), "base_model": BaseModelResource(path=str(tiny)),
+                       "training": TrainingLauncher(), "artifacts": ArtifactsResource()},
+            run_config={"ops": {"sft_adapter": {"config": settings}}})
+        assert result.success
+        uri = recorded_uri(instance, "sft_adapter", "adapter_path")
+        assert uri.startswith(f"s3://{bucket}/team/adapters/sft/versions/")
+        assert recorded_uri(instance, "sft_adapter", "dataset_path").startswith(f"s3://{bucket}/team/datasets/")
+        fetched = trained_adapters(instance)["sft"]
+        assert not str(fetched).startswith(str(home / "adapters"))  # a download of the S3 version
+        local = load_file(home / "adapters" / "sft" / "adapter_model.safetensors")
+        remote = load_file(fetched / "adapter_model.safetensors")
+        assert local.keys() == remote.keys() and all((local[k] == remote[k]).all() for k in local)

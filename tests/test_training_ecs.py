@@ -23,6 +23,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from resources.project import BaseModelResource, ProjectHome
+from resources.s3 import ArtifactsResource
 from resources.training_launcher import PROJECT_ROOT, TrainingLauncher
 from selfinstruct_assets.finetune.adapter_assets import sft_adapter
 from training import s3_files
@@ -111,7 +112,8 @@ def test_ecs_launcher_runs_the_same_command_on_s3(aws, home, tiny):
     # The local base model path must not reach the node: it reads the model from S3.
     result = dg.materialize([sft_dataset, sft_adapter], raise_on_error=False,
                             resources={"home": ProjectHome(path=str(home)), "training": launcher,
-                                       "base_model": BaseModelResource(path=str(tiny))},
+                                       "base_model": BaseModelResource(path=str(tiny)),
+                                       "artifacts": ArtifactsResource(location=str(home))},
                             run_config={"ops": {"sft_adapter": {"config": SETTINGS}}})
     agent.join(timeout=60)
     assert seen.get("returncode") == 0, seen.get("output", "")[-3000:]

@@ -18,6 +18,7 @@ import pytest
 from safetensors.torch import load_file
 
 from resources.project import BaseModelResource, ProjectHome
+from resources.s3 import ArtifactsResource
 from resources.training_launcher import TrainingLauncher, describe_failure
 from selfinstruct_assets.finetune.adapter_assets import sft_adapter
 
@@ -35,7 +36,7 @@ def materialize(home, tiny, prompt=USER, instance=None):
     return dg.materialize(
         [dataset_asset(prompt), sft_adapter], raise_on_error=False, instance=instance or dg.DagsterInstance.ephemeral(),
         resources={"home": ProjectHome(path=str(home)), "base_model": BaseModelResource(path=str(tiny)),
-                   "training": TrainingLauncher()},
+                   "training": TrainingLauncher(), "artifacts": ArtifactsResource(location=str(home))},
         run_config={"ops": {"sft_adapter": {"config": SETTINGS}}})
 
 def failure_text(result) -> str:
