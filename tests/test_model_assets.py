@@ -189,3 +189,33 @@ def test_answer_judge_that_cannot_train_records_a_fallback_without_a_path(tmp_pa
                           ProjectHome(path=str(tmp_path)))
     assert result.metadata["fallback"] is True and "both labels" in result.metadata["reason"]
     assert "path" not in result.metadata
+
+
+def test_retriever_model_fallback_records_no_path_and_retrieval_stays_hybrid(tmp_path):
+    from selfinstruct_assets.retrieval.model_assets import RetrieverModelConfig, retriever_model
+    from selfinstruct_assets.retrieval.retriever import trained_retriever
+
+    @dg.asset(name="cuad_contracts")
+    def contracts() -> pl.DataFrame:
+        return pl.DataFrame(CONTRACTS)
+
+    @dg.asset(name="cuad_annotations")
+    def annotations() -> pl.DataFrame:
+        return pl.DataFrame([a for a in ANNOTATIONS if a["contract_id"] == "e1"])  # no train-split pair
+
+    @dg.asset(name="contract_chunks")
+    def chunks() -> pl.DataFrame:
+        return pl.DataFrame(_chunks("e1"))
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([contracts, annotations, chunks, retriever_model], instance=instance,
+                            resources={"io_manager": DuckDBTablesIOManager(database=str(tmp_path / "db.duckdb"),
+                                                                           schema="main"),
+                                       "home": ProjectHome(path=str(tmp_path))})
+    md = result.asset_materializations_for_node("retriever_model")[0].metadata
+    assert md["fallback"].value is True and "no (question, gold chunk) pairs" in md["reason"].value
+    assert "path" not in md
+    assert trained_retriever(instance) == (None, "retriever_model fell back to the packaged model")
+    off = retriever_model(dg.build_asset_context(), RetrieverModelConfig(enabled=False), pl.DataFrame(CONTRACTS),
+                          pl.DataFrame(ANNOTATIONS), pl.DataFrame(_chunks("t1")), ProjectHome(path=str(tmp_path)))
+    assert off.metadata == {"fallback": True, "reason": "disabled by config (enabled: false)"}
