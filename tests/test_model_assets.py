@@ -219,3 +219,16 @@ def test_retriever_model_fallback_records_no_path_and_retrieval_stays_hybrid(tmp
     off = retriever_model(dg.build_asset_context(), RetrieverModelConfig(enabled=False), pl.DataFrame(CONTRACTS),
                           pl.DataFrame(ANNOTATIONS), pl.DataFrame(_chunks("t1")), ProjectHome(path=str(tmp_path)))
     assert off.metadata == {"fallback": True, "reason": "disabled by config (enabled: false)"}
+
+
+def test_ai_feedback_without_a_judge_grades_by_correctness():
+    from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
+
+    gold = SENTENCES[0]
+    rows = pl.DataFrame([{"candidate_id": "q1:base", "question": "Which law?", "gold_answer": gold, "gold_answers": [gold],
+                          "answer": gold},
+                         {"candidate_id": "q2:base", "question": "Non-compete?", "gold_answer": NO_CLAUSE,
+                          "gold_answers": [], "answer": SENTENCES[1]}])
+    out = ai_feedback(dg.build_asset_context(instance=dg.DagsterInstance.ephemeral()), FeedbackConfig(), rows, None)
+    assert out.value["grade"].to_list() == [1.0, 0.0] and out.value["judge_score"].null_count() == 2
+    assert "correctness only" in out.metadata["judge"].value

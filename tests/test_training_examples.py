@@ -105,3 +105,18 @@ def test_categories_without_train_gold_are_named():
     anns = [_ann("k1", "Audit", True), _ann("e1", "Audit", False), _ann("k1", "Governing Law", False)]
     assert categories_without_gold(anns, CONTRACTS) == ["Audit"]  # the eval-split gold does not count
     assert categories_without_gold(anns, CONTRACTS, "eval") == []
+
+
+def test_grade_rows_blend_the_judge_with_correctness_and_fall_back_to_correctness():
+    from types import SimpleNamespace
+
+    from selfinstruct_assets.finetune.preferences import grade_rows
+
+    rows = [{"candidate_id": "a", "answer": GOLD, "gold_answers": [GOLD]},
+            {"candidate_id": "b", "answer": NO_CLAUSE, "gold_answers": [GOLD]},
+            {"candidate_id": "c", "answer": NO_CLAUSE, "gold_answers": []}]
+    judged = grade_rows(rows, [SimpleNamespace(score=0.8, critique="", missing_reason=None)] * 3, judge_weight=0.5)
+    assert [r["grade"] for r in judged] == pytest.approx([0.9, 0.4, 0.9])
+    assert [r["correct"] for r in judged] == [1.0, 0.0, 1.0]
+    alone = grade_rows(rows, [None] * 3)
+    assert [r["grade"] for r in alone] == [1.0, 0.0, 1.0] and alone[0]["judge_missing_reason"] == "no judge"

@@ -10,17 +10,17 @@ from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource
-from selfinstruct_core.metrics import cuad_match, token_f1
 
 from ..answering import NO_CLAUSE, candidate_spans, snap
 from ..constants import DUCKDB_POOL, FINETUNE
 from ..evaluation.judges import judge_factuality
+from ..evaluation.trained_judge import agreement_report
 from ..evaluation.parallel import thread_map
 from ..locations import recorded_path, required_path
 from ..rag.evaluate import sample_questions
 from ..retrieval.retriever import retriever_for
-from .examples import categories_without_gold, correct, no_clause_count, sft_rows, unanswerable_questions, wrong_window
-from .preferences import build_preference_pairs, grade, window_candidates
+from .examples import categories_without_gold, no_clause_count, sft_rows, unanswerable_questions
+from .preferences import build_preference_pairs, grade_rows, window_candidates
 from .prompts import fit_passages, quote_prompt
 
 
@@ -123,22 +123,16 @@ def ai_feedback(context: dg.AssetExecutionContext, config: FeedbackConfig, rag_r
     """The trained judge (or the LM judge) scores every candidate; CUAD match and token F1 sit beside it."""
     rows = rag_responses.to_dicts()
     if config.judge == "trained":
-        scores, critiques, described = _trained_scores(context, rows)
+        verdicts, described, threshold = _trained_scores(context, rows)
     else:
-        scores, critiques, described = _lm_scores(rows, llm), None, llm.describe("judge")
-    graded = []
-    for i, r in enumerate(rows):
-        ok = correct(r["answer"], r["gold_answers"])
-        s = scores[i]
-        graded.append({"candidate_id": r["candidate_id"], "judge_score": None if s is None else s.score,
-                       "judge_critique": "" if s is None else s.critique,
-                       "judge_missing_reason": "no judge" if s is None else s.missing_reason,
-                       "token_f1": token_f1(r["answer"], r["gold_answers"]),
-                       "cuad_match": cuad_match(r["answer"], r["gold_answers"]), "correct": ok,
-                       "grade": grade(None if s is None else s.score, ok, config.judge_weight)})
-    out = pl.DataFrame(graded, schema=FEEDBACK_SCHEMA)
+        verdicts, described, threshold = _lm_scores(rows, llm), llm.describe("judge"), 0.5
+    out = pl.DataFrame(grade_rows(rows, verdicts, config.judge_weight), schema=FEEDBACK_SCHEMA)
+    # How far the judge agrees with correctness on these very answers (model answers, not the training windows).
+    report = agreement_report(out["judge_score"].to_list(), out["correct"].to_list(), threshold) if out.height else {}
     return dg.Output(out, metadata={"dagster/row_count": out.height, "judge": described,
                                     "judge_missing": int(out["judge_score"].is_null().sum()) if out.height else 0,
+                                    "judge_vs_correct_kappa": report.get("kappa"),
+                                    "judge_vs_correct_agreement": report.get("agreement"),
                                     "mean_grade": float(out["grade"].mean()) if out.height else None})
 
 
@@ -154,10 +148,11 @@ def _trained_scores(context: dg.AssetExecutionContext, rows: list[dict]):
     path = recorded_path(context.instance, "answer_judge")
     if path is None or not path.exists():
         # Documented fallback: grades are correctness alone (grade() with no judge score) until a judge exists.
-        context.log.warning("answer_judge has published no model; grading by CUAD match alone")
-        return [None] * len(rows), None, "none (answer_judge not materialised): correctness only"
-    scores = judge_rows(TrainedJudge(path), rows)
-    return [JudgeVerdict(s, False, None, "", via="trained") for s in scores], None, f"trained: {path}"
+        context.log.warning("answer_judge has published no model; grading by correctness alone")
+        return [None] * len(rows), "none (answer_judge not materialised): correctness only", 0.5
+    judge = TrainedJudge(path)
+    verdicts = [JudgeVerdict(s, False, None, "", via="trained") for s in judge_rows(judge, rows)]
+    return verdicts, f"trained: {path}", judge.threshold
 
 
 def _lm_scores(rows: list[dict], llm: LLMResource) -> list:

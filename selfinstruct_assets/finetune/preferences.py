@@ -33,6 +33,25 @@ def grade(judge_score: float | None, correctness: float, judge_weight: float = 0
     return judge_weight * float(judge_score) + (1 - judge_weight) * float(correctness)
 
 
+def grade_rows(rows: Sequence[dict], verdicts: Sequence, judge_weight: float = 0.5) -> list[dict]:
+    """ai_feedback's rows: each candidate's judge verdict (None: no judge), correctness, CUAD match, token F1, grade."""
+    from selfinstruct_core.metrics import cuad_match, token_f1
+
+    from .examples import correct
+
+    out = []
+    for r, v in zip(rows, verdicts):
+        ok = correct(r["answer"], r["gold_answers"])
+        score = None if v is None else v.score
+        out.append({"candidate_id": r["candidate_id"], "judge_score": score,
+                    "judge_critique": "" if v is None else v.critique,
+                    "judge_missing_reason": "no judge" if v is None else v.missing_reason,
+                    "token_f1": token_f1(r["answer"], r["gold_answers"]),
+                    "cuad_match": cuad_match(r["answer"], r["gold_answers"]), "correct": ok,
+                    "grade": grade(score, ok, judge_weight)})
+    return out
+
+
 def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (), margin: float = 0.3,
                            chosen: str = "gold", max_pairs_per_question: int = 2) -> tuple[list[dict], dict]:
     """(pairs, stats). Candidates need question_id, contract_id, question, prompt_json, gold_answer, answer, grade."""
