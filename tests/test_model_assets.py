@@ -158,6 +158,17 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     assert check.passed and check.metadata["trained_contracts"].value == 3
     md = result.asset_materializations_for_node("answer_judge")[0].metadata
     assert md["path"].value.endswith("answer_judge") and md["n_heldout"].value > 0
+    # ai_feedback finds the judge through the recorded path and scores only the quotes it cannot settle.
+    from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
+
+    cands = pl.DataFrame([{"candidate_id": "a", "question": QUESTIONS[0][1], "gold_answer": QUESTIONS[0][0],
+                           "gold_answers": [QUESTIONS[0][0]], "answer": SENTENCES[3]},
+                          {"candidate_id": "b", "question": "Audit?", "gold_answer": NO_CLAUSE, "gold_answers": [],
+                           "answer": NO_CLAUSE}])
+    fb = ai_feedback(dg.build_asset_context(instance=instance), FeedbackConfig(), cands, None)
+    assert fb.metadata["judge"].value.startswith("trained:")
+    first, second = fb.value.to_dicts()
+    assert 0 <= first["judge_score"] <= 1 and first["correct"] == 0.0 and second["judge_score"] == 1.0
     # A judge folder that lists an eval-split contract fails the check.
     meta = tmp_path / "models" / "answer_judge" / "judge_metrics.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "trained_contracts": ["t1", "e1"]}))
