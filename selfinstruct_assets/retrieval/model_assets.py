@@ -14,9 +14,11 @@ class RetrieverModelConfig(dg.Config):
     enabled: bool = Field(True, description="False: train nothing and record the fallback, so retrieval stays hybrid "
                                             "(fast end-to-end tests; a fine-tuned model re-embeds each contract asked about)")
     epochs: float = Field(1.0, gt=0, description="passes over the (balanced, capped) pairs")
-    max_pairs: int = Field(3000, ge=1, description="training pairs, balanced across the 41 questions")
+    # 640 pairs in batches of 16 (40 steps, ~11 min on 2 shared CPU cores) is the measured run: held-out recall@3
+    # 0.497 -> 0.799 (benchmarks/bench_retrievers.py).
+    max_pairs: int = Field(640, ge=1, description="training pairs, balanced across the 41 questions")
     max_steps: int = Field(-1, ge=-1, description="stop after this many steps (-1: no cap)")
-    batch_size: int = Field(32, ge=2, description="pairs per batch (in-batch negatives)")
+    batch_size: int = Field(16, ge=2, description="pairs per batch (in-batch negatives)")
 
 
 @dg.asset(group_name=RETRIEVAL, deps=["contract_chunks"])
