@@ -25,8 +25,9 @@ from .prompts import fit_passages, quote_prompt
 
 
 class PromptConfig(dg.Config):
-    k: int = 3  # chunks retrieved into a prompt
-    max_context_chars: int = 2000  # excerpt characters per prompt (keeps prompt + answer within max_length)
+    k: int = Field(3, ge=1, description="chunks retrieved into a prompt")
+    max_context_chars: int = Field(2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer "
+                                                           "within the trainers' max_length)")
     no_clause_share: float = Field(0.25, ge=0, lt=1, description="share of rows whose target is 'No such clause.' "
                                                                  "(train-split questions CUAD marks unanswerable)")
 
@@ -63,9 +64,11 @@ SFT_SCHEMA = {"example_id": pl.Utf8, "source": pl.Utf8, "contract_id": pl.Utf8, 
 
 
 class ResponsesConfig(PromptConfig):
-    n_questions: int = 24  # train-split answerable questions answered (plus no_clause_share unanswerable ones)
-    n_samples: int = 2  # sampled answers of the SFT model per question, beside the greedy base and SFT answers
-    temperature: float = 0.8
+    n_questions: int = Field(24, ge=1, description="train-split answerable questions answered "
+                                                   "(plus no_clause_share unanswerable ones)")
+    n_samples: int = Field(2, ge=0, description="sampled answers of the SFT model per question, beside the greedy "
+                                                "base and SFT answers")
+    temperature: float = Field(0.8, gt=0, description="sampling temperature of those answers")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "vector_index", "retriever_model"])
@@ -162,9 +165,11 @@ def _lm_scores(rows: list[dict], llm: LLMResource) -> list:
 
 
 class PairsConfig(dg.Config):
-    margin: float = 0.3  # a rejected answer is graded at least this far below the chosen one
-    chosen: str = "gold"  # 'gold' (the CUAD answer) or 'best' (the best-graded candidate)
-    max_pairs_per_question: int = 2
+    margin: float = Field(0.3, gt=0, le=1, description="a rejected answer is graded at least this far below "
+                                                       "the chosen one")
+    chosen: Literal["gold", "best"] = Field("gold", description="'gold' (the CUAD clause or 'No such clause.') or "
+                                                                "'best' (the best-graded candidate)")
+    max_pairs_per_question: int = Field(2, ge=1, description="pairs kept per question (human-rated and worst first)")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
