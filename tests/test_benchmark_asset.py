@@ -43,3 +43,4 @@ def test_benchmark_scores_answers_every_question_with_every_method(small_cuad, h
     assert md["n_answerable"].value + md["n_unanswerable"].value == n
     assert ("cuad_match/base" in md) == (scores["base"][2] is not None)
     assert md["judge"].value == "none" and "detection_f1" in md["scores"].value
+    assert md["retriever"].value.startswith("hybrid")  # no retriever_model was trained here

@@ -23,7 +23,7 @@ from ..evaluation.questions import benchmark_questions, counts
 from ..evaluation.trained_judge import TrainedJudge
 from ..locations import recorded_path, trained_adapters
 from ..rag.program import load_program
-from ..retrieval.retriever import make_retriever
+from ..retrieval.retriever import retriever_for
 from ..serving import served_adapter_dir
 from ..tables import append_rows
 from .run import benchmark_rows, rag_replies
@@ -72,7 +72,8 @@ def _judged(context, kind: str, rows: list[dict], questions: list[dict], llm: LL
 
 
 UPSTREAM = ["cuad_contracts", "cuad_annotations", "rag_eval", "sft_adapter", "dpo_adapter", "orpo_adapter",
-            "grpo_adapter", "rag_program", "optimized_rag_program", "answer_judge"]
+            "grpo_adapter", "rag_program", "optimized_rag_program", "answer_judge",
+            "retriever_model"]
 
 
 @dg.multi_asset(pool=DUCKDB_POOL, group_name=FINETUNE, specs=[
@@ -86,7 +87,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     """Every method quotes a clause or says there is none, on the same stratified held-out questions and chunks."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     questions = benchmark_questions(cuad_annotations.to_dicts(), contracts, config.n_questions)
-    retrieve = make_retriever(embedder, chroma)
+    retrieve, which = retriever_for(context.instance, embedder, chroma)  # the retriever training rows used
     contexts = [retrieve(q["question"], q["contract_id"], config.k) for q in questions]
     models = {"base": None, **trained_adapters(context.instance)}
     if (served := served_adapter_dir(serving_root(home.root()))) is not None:
@@ -114,7 +115,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
     append_rows(duckdb, "benchmark_answers", answers)
     yield dg.MaterializeResult(asset_key="benchmark_scores", metadata={
-        **report(summary), **counts(questions), **judge_agreement(rows), "judge": judge_note,
+        **report(summary), **counts(questions), **judge_agreement(rows), "judge": judge_note, "retriever": which,
         "seconds": round(time.perf_counter() - t0, 1), "dagster/row_count": table.height})
     yield dg.MaterializeResult(asset_key="benchmark_answers", metadata={
         "dagster/row_count": answers.height, "run_id": context.run_id})
