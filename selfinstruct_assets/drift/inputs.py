@@ -44,8 +44,9 @@ def _eval_scores(query: Query) -> tuple[list[float], list[float]]:
         return [], []
     baseline: list[float] = []
     for i, (run_id, method) in enumerate(best):
+        # cuad_match is defined on answerable questions only; unanswerable ones carry NULL there.
         scores = _column(query, f"select cuad_match from benchmark_answers where run_id = '{run_id}' "
-                                f"and method = '{method}' order by question_id")
+                                f"and method = '{method}' and cuad_match is not null order by question_id")
         if i == len(best) - 1:
             return baseline, scores
         baseline += scores

@@ -19,16 +19,8 @@ from selfinstruct_core.metrics import cuad_match, exact_match, token_f1
 
 from ..answering import Answer, Span, SpanScorer, bm25_answer, bm25_scores, candidate_spans, snap
 from ..answering.pmi import pmi_answer
-from ..rag.program import Retrieve
-from .prompts import fit_passages, rag_messages
 
 NO_TEXT = "no retrievable text"
-
-
-def prompts_for(questions: Sequence[dict], retrieve: Retrieve, k: int, max_context_chars: int) -> list[list[dict]]:
-    """The fine-tuning chat prompt for each question: its k retrieved excerpts within `max_context_chars`."""
-    return [rag_messages(q["question"], fit_passages(retrieve(q["question"], q["contract_id"], k), max_context_chars))
-            for q in questions]
 
 
 def top_windows(question: str, passages: Sequence[str], n_windows: int) -> list[Span]:
