@@ -15,6 +15,7 @@ from pydantic import Field
 from resources.llm import LLMResource
 from resources.local_lm import adapter_hash
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, ProjectHome
+from resources.s3 import ArtifactsResource
 from selfinstruct_core.artifacts import serving_root
 
 from ..answering import SpanScorer
@@ -83,14 +84,14 @@ UPSTREAM = ["cuad_contracts", "cuad_annotations", "rag_eval", "sft_adapter", "dp
 def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig, home: ProjectHome,
                      cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame, rag_eval: pl.DataFrame,
                      llm: LLMResource, base_model: BaseModelResource, embedder: EmbedderResource,
-                     chroma: ChromaResource, duckdb: DuckDBResource):
+                     chroma: ChromaResource, duckdb: DuckDBResource, artifacts: ArtifactsResource):
     """Every method quotes a clause or says there is none, on the same stratified held-out questions and chunks."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     questions = benchmark_questions(cuad_annotations.to_dicts(), contracts, config.n_questions)
     retrieve, which = retriever_for(context.instance, embedder, chroma)  # the retriever training rows used
     contexts = [retrieve(q["question"], q["contract_id"], config.k) for q in questions]
     models = {"base": None, **trained_adapters(context.instance)}
-    if (served := served_adapter_dir(serving_root(home.root()))) is not None:
+    if (served := served_adapter_dir(serving_root(home.root()), store=artifacts.store())) is not None:
         models["serving"] = served  # the gate pairs candidates with the served adapter on this run's questions
     base_dir, t0 = base_model.dir(), time.perf_counter()
     scorers = {m: (lambda p=p: _scorer(llm, base_dir, p)) for m, p in models.items()}  # loaded in turn

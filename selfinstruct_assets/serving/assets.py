@@ -14,14 +14,15 @@ from dagster_duckdb import DuckDBResource
 
 from resources.local_lm import adapter_hash
 from resources.project import ProjectHome
-from selfinstruct_core import artifacts
+from resources.s3 import ArtifactsResource
+from selfinstruct_core.artifacts import serving_root
 
 from ..constants import DUCKDB_POOL, SERVING
 from ..locations import required_path
 from ..tables import append_rows
 from .decision import CANDIDATE_SCHEMA, DECISIONS_SCHEMA, decision_row, entry_of, no_candidate
 from .gate import gate, paired_gate, pick_candidate
-from .registry import adapter_dir, current, promote, snapshot_adapter
+from .registry import current, entry_location, promote, snapshot_adapter
 from .table import serving_table
 
 
@@ -65,14 +66,14 @@ def decide(duckdb: DuckDBResource, cand: dict, served: dict | None, config: Serv
                        config.tolerance, config.metric)
 
 
-def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: dict) -> Path:
+def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: dict, store=None) -> Path | str:
     """The candidate's immutable serving snapshot, once its weights (where its adapter asset recorded them) are
     checked to be those benchmarked."""
     source = required_path(instance, f"{candidate['method']}_adapter", "adapter_path")
     if not adapter_hash(source).startswith(candidate["adapter_id"]):  # checked before anything is published
         raise RuntimeError(f"{source} changed after benchmark run {candidate['run_id']}: "
                            "re-materialise benchmark_scores, then serving_candidate")
-    return snapshot_adapter(source, serving, candidate["adapter_id"])
+    return snapshot_adapter(source, serving, candidate["adapter_id"], store=store)
 
 
 @dg.multi_asset(group_name=SERVING, pool=DUCKDB_POOL, deps=["benchmark_scores"], outs={
@@ -82,14 +83,14 @@ def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: d
                                        "candidate and served adapter, their scores, passed and the reason."),
 })
 def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, home: ProjectHome,
-                      duckdb: DuckDBResource):
+                      duckdb: DuckDBResource, artifacts: ArtifactsResource):
     """The best adapter of the latest benchmark run, snapshotted, and its gate decision against the served one."""
-    rows, root = latest_benchmark(duckdb), artifacts.serving_root(home.root())
-    cand, served = pick_candidate(rows, config.metric), current(root)
+    rows, root, store = latest_benchmark(duckdb), serving_root(home.root()), artifacts.store()
+    cand, served = pick_candidate(rows, config.metric), current(root, store)
     verdict, snap = no_candidate(config.metric, config.tolerance), None
     if cand is not None:
         verdict = decide(duckdb, cand, served, config)
-        snap = snapshot_candidate(context.instance, root, cand)
+        snap = snapshot_candidate(context.instance, root, cand, store)
     frame = pl.DataFrame([decision_row(cand, verdict, snap, served, context.run_id)], schema=CANDIDATE_SCHEMA)
     append_rows(duckdb, "promotion_decisions", frame.select(list(DECISIONS_SCHEMA)))
     shown = {"passed": verdict["passed"], "reason": verdict["reason"], "candidate": (cand or {}).get("method", "none")}
@@ -98,18 +99,18 @@ def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, 
 
 
 @dg.asset(group_name=SERVING, pool=DUCKDB_POOL)
-def serving_model(context: dg.AssetExecutionContext, home: ProjectHome,
+def serving_model(context: dg.AssetExecutionContext, home: ProjectHome, artifacts: ArtifactsResource,
                   serving_candidate: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """The adapter users should serve (method, path, scores); it moves only when candidate_not_worse passes."""
     decision = serving_candidate.row(0, named=True)
     if not decision["passed"]:  # the blocking check stops a run before this; a lone materialisation stops here
         raise dg.Failure(f"serving_candidate did not pass the gate: {decision['reason']}")
-    root = artifacts.serving_root(home.root())
-    now = current(root)
+    root, store = serving_root(home.root()), artifacts.store()
+    now = current(root, store)
     if now is not None and now["adapter_id"] == decision["candidate_adapter_id"]:
         context.log.info(f"serving_model: {now['method']} {now['adapter_id']} is already served")
     else:
-        now = promote(root, entry_of(decision), reason=decision["reason"])
-    table = serving_table(root)
+        now = promote(root, entry_of(decision), reason=decision["reason"], store=store)
+    table = serving_table(root, store)
     return dg.Output(table, metadata={"method": now["method"], "adapter_id": now["adapter_id"],
-                                      "path": str(adapter_dir(root, now)), "entries": table.height})
+                                      "path": entry_location(root, now, store), "entries": table.height})
