@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from ..answering import quote_messages
 from ..corpus.spans import normalize_ws
 
-INSTRUCTION = ("You answer questions about a contract using only the excerpts given. Reply with the shortest "
-               "phrase from the excerpts that answers the question, or 'Not stated' if they do not answer it.")
-
 
 def fit_passages(passages: Sequence[str], max_chars: int, must_include: str | None = None) -> list[str]:
     """Passages in order, within `max_chars`; `must_include` (the source of a training answer) always kept.
@@ -39,13 +36,6 @@ def fit_passages(passages: Sequence[str], max_chars: int, must_include: str | No
 def quote_prompt(question: str, passages: Sequence[str], max_chars: int, must_include: str | None = None) -> list[dict]:
     """`quote_messages` over `fit_passages`: the prompt of every SFT row, candidate answer and preference pair."""
     return quote_messages(question, fit_passages(passages, max_chars, must_include))
-
-
-# The short-answer prompt of before issue 12; kept only until the benchmark asks with `quote_prompt` too.
-def rag_messages(question: str, passages: Sequence[str]) -> list[dict]:
-    excerpts = "\n\n---\n\n".join(passages) if passages else "(no excerpt found)"
-    return [{"role": "system", "content": INSTRUCTION},
-            {"role": "user", "content": f"Contract excerpts:\n{excerpts}\n\nQuestion: {question}"}]
 
 
 def sft_row(messages: list[dict], answer: str) -> dict:
