@@ -160,3 +160,15 @@ def test_pmi_is_the_question_lift_of_each_window(tiny_scorer):
     answer = pmi_answer(scorer, "Which law governs?", [TEXT], margin=-1e9, spans=spans)
     best = max(range(4), key=lambda i: naive[i])
     assert answer.text == spans[best].text and answer.method_detail["method"] == "lm_pmi"
+
+
+def test_each_category_alternates_answerable_and_unanswerable_questions():
+    anns, contracts = _corpus(n_contracts=7, cats=("Governing Law",))
+    for a in anns[1::2]:  # every other contract lacks the clause
+        a.update(answer_starts=[], answer_ends=[], is_impossible=True)
+    for a in anns:
+        a["normalized_answer"] = "Yes" if a["contract_id"] != "c2" else "New York"
+    qs = benchmark_questions(anns, contracts, n=6)
+    assert [q["has_clause"] for q in qs] == [True, False] * 3
+    # EM only where there is a clause, and not on a yes/no answer (that is detection, scored as such).
+    assert {q["contract_id"]: q["short_answer"] for q in qs if q["short_answer"]} == {"c2": "New York"}

@@ -3,9 +3,9 @@
     questions = benchmark_questions(annotations, contracts, n=123)   # cuad_annotations / cuad_contracts rows
 
 Dagster-free. Each of CUAD's 41 categories gets its turn in a round robin (so 123 questions are 3 per category
-where the corpus has them), and within a category questions are ordered by a hash of (seed, contract,
-category): the same corpus and seed give the same questions in the same order, and a larger `n` extends a
-smaller one's list. Unanswerable questions (`is_impossible`) are kept, so a method is also scored on saying
+where the corpus has them); within a category answerable and unanswerable questions alternate, each ordered by a
+hash of (seed, contract, category): the same corpus and seed give the same questions in the same order, and a
+larger `n` extends a smaller one's list. Unanswerable questions (`is_impossible`) are kept, so a method is also scored on saying
 "no such clause".
 """
 
@@ -24,11 +24,23 @@ def question_row(a: Mapping, contract: Mapping, seed: int) -> dict:
     golds = [contract["text"][s:e].strip() for s, e in zip(a["answer_starts"] or [], a["answer_ends"] or [])]
     # Long gold clauses are kept: dropping them would turn an answerable question into an unanswerable one.
     golds = [g for g in golds if g]
-    short = (a.get("normalized_answer") or "").strip() or None
+    short = (a.get("normalized_answer") or "").strip() or None  # for EM; kept only where there is a clause
+    if short and short.lower() in ("yes", "no"):
+        short = None  # a yes/no category's answer is clause detection, scored as such
     key = _key(seed, a["contract_id"], a["category"])
     return {"question_id": key[:16], "contract_id": a["contract_id"], "category": a["category"],
             "question": a["question"], "gold_answers": golds, "has_clause": bool(golds),
-            "short_answer": short, "_k": key}
+            "short_answer": short if golds else None, "_k": key}
+
+
+def _alternate(rows: list[dict]) -> list[dict]:
+    """Answerable and unanswerable in turn (answerable first), each in its hash order: CUAD's questions are ~70 %
+    unanswerable, and CUAD match, the gate's metric, needs answerable ones."""
+    yes, no = [r for r in rows if r["has_clause"]], [r for r in rows if not r["has_clause"]]
+    out = []
+    for i in range(max(len(yes), len(no))):
+        out += ([yes[i]] if i < len(yes) else []) + ([no[i]] if i < len(no) else [])
+    return out
 
 
 def benchmark_questions(annotations: Sequence[Mapping], contracts: Mapping[str, Mapping], n: int,
@@ -43,9 +55,9 @@ def benchmark_questions(annotations: Sequence[Mapping], contracts: Mapping[str, 
             continue
         row = question_row(a, c, seed)
         if a.get("is_impossible") and row["has_clause"]:
-            row = {**row, "gold_answers": [], "has_clause": False}  # CUAD's flag wins over stray offsets
+            row = {**row, "gold_answers": [], "has_clause": False, "short_answer": None}  # CUAD's flag wins over stray offsets
         by_cat.setdefault(a["category"], []).append(row)
-    queues = [sorted(rows, key=lambda r: r["_k"]) for _, rows in sorted(by_cat.items())]
+    queues = [_alternate(sorted(rows, key=lambda r: r["_k"])) for _, rows in sorted(by_cat.items())]
     out: list[dict] = []
     for depth in range(max((len(q) for q in queues), default=0)):
         for q in queues:
