@@ -19,6 +19,7 @@ from selfinstruct_core.paths import duckdb_path
 from .corpus import assets as corpus_assets
 from .corpus.checks import CORPUS_CHECKS
 from .drift import assets as drift_assets
+from .evaluation import assets as evaluation_assets
 from .executors import executor_for
 from .finetune import adapter_assets, data_assets, scores
 from .finetune.checks import FINETUNE_CHECKS
@@ -27,15 +28,15 @@ from .loop.jobs import LOOP_JOBS, contract_refresh_job, feedback_refresh_job, ma
 from .loop.sensors import drift_sensor, feedback_sensor, new_contracts_sensor
 from .rag import assets as rag_assets
 from .rag.checks import RAG_CHECKS
-from .retrieval import assets as retrieval_assets
+from .retrieval import assets as retrieval_assets, model_assets as retriever_model_assets
 from .retrieval.checks import RETRIEVAL_CHECKS
 from .serving import assets as serving_assets
 from .serving.checks import SERVING_CHECKS
 from .synthetic import assets as synthetic_assets
 
-ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, synthetic_assets, rag_assets, data_assets,
-                                      adapter_assets, scores, intake_assets, contract_assets, drift_assets,
-                                      serving_assets])
+ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, retriever_model_assets, synthetic_assets,
+                                      rag_assets, data_assets, evaluation_assets, adapter_assets, scores,
+                                      intake_assets, contract_assets, drift_assets, serving_assets])
 ALL_CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS + RAG_CHECKS + FINETUNE_CHECKS + SERVING_CHECKS
 SENSORS = [feedback_sensor(feedback_refresh_job), new_contracts_sensor(contract_refresh_job),
            drift_sensor(query_log_job, regenerate_job)]

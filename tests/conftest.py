@@ -109,6 +109,9 @@ def small_pipeline_config(small_cuad: Path, **overrides) -> dict:
            "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
            "benchmark_scores": {"config": {"n_questions": 6, "n_windows": 4, "n_boot": 200}},
            "sft_adapter": {"config": TRAIN}, "dpo_adapter": {"config": TRAIN}, "orpo_adapter": {"config": TRAIN},
-           "grpo_adapter": {"config": {"enabled": False}}}
+           "grpo_adapter": {"config": {"enabled": False}},
+           # A fine-tuned retriever re-embeds each contract asked about (minutes here): off in the quick tests.
+           "retriever_model": {"config": {"enabled": False}},
+           "answer_judge": {"config": {"max_steps": 1, "max_examples": 32, "max_heldout": 20}}}
     ops.update(overrides)
     return {"ops": ops}
