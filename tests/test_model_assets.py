@@ -246,13 +246,10 @@ def test_ai_feedback_without_a_judge_grades_by_correctness():
 
 
 def test_main_job_selects_the_model_assets_and_the_loop_jobs_do_not_retrain_them():
-    from selfinstruct_assets.definitions import ASSETS, default_resources
-    from selfinstruct_assets.evaluation import assets as evaluation_assets
-    from selfinstruct_assets.loop.jobs import LOOP_JOBS, main_job
-    from selfinstruct_assets.retrieval import model_assets
+    from selfinstruct_assets.definitions import defs
+    from selfinstruct_assets.loop.jobs import LOOP_JOBS
 
-    d = dg.Definitions(assets=list(ASSETS) + dg.load_assets_from_modules([evaluation_assets, model_assets]),
-                       jobs=[main_job, *LOOP_JOBS], resources=default_resources(embedder="hashing"))
+    d = defs()
     main = {k.to_user_string() for k in d.resolve_job_def("main_job").asset_layer.executable_asset_keys}
     assert {"retriever_model", "answer_judge", "retrieval_eval", "ai_feedback"} <= main
     for job in LOOP_JOBS:

@@ -35,9 +35,11 @@ class JudgeTrainSettings:
     use_gold: bool = field(default=True, metadata={"help": "show the gold clause to the judge (reference-based)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the examples"})
     batch_size: int = field(default=16, metadata={"help": "examples per optimiser step"})
-    max_examples: int | None = field(default=2000, metadata={"help": "cap on examples, label-balanced"})
+    max_examples: int | None = field(default=480, metadata={"help": "cap on examples, label-balanced"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (-1: no cap)"})
-    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW peak learning rate (the head starts random)"})
+    # 2e-4: measured on 600 held-out candidates, 480 examples / 30 steps reach kappa 0.61, AUROC 0.87; at 5e-5 the
+    # loss stayed at ln 2 (kappa 0, AUROC 0.73): the fresh one-logit head needs the larger step.
+    learning_rate: float = field(default=2e-4, metadata={"help": "AdamW peak learning rate (the head starts random)"})
     warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps with linear warm-up"})
     max_length: int = field(default=256, metadata={"help": "tokens per (question+gold, candidate) pair"})
     precision: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 (autocast) on CPU"})
