@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .answer import Answer, Span
 from .candidates import Passage, candidate_spans
 from .prompt import NO_CLAUSE, quote_messages
-from .scoring import SpanScorer, normalised
+from .scoring import SpanScorer, normalised, pick_answer
 
 NO_QUESTION = "(no question)"
 
@@ -31,12 +31,4 @@ def pmi_answer(scorer: SpanScorer, question: str, passages: Sequence[Passage], m
     spans = list(spans) if spans is not None else candidate_spans(passages)
     texts = [p if isinstance(p, str) else p["text"] for p in passages]
     values = pmi_values(scorer, question, texts, [s.text for s in spans] + [NO_CLAUSE])
-    none = values.pop()
-    detail = {"method": "lm_pmi", "alpha": scorer.alpha, "no_clause_score": none, "n_candidates": len(spans)}
-    if not spans:
-        return Answer.none(0.0, **detail)
-    best = max(range(len(spans)), key=lambda i: values[i])
-    gap = values[best] - none
-    if gap <= margin:
-        return Answer.none(gap, best_span=spans[best].text, **detail)
-    return Answer.of(spans[best], gap, **detail)
+    return pick_answer(spans, values, margin, method="lm_pmi", alpha=scorer.alpha)

@@ -120,12 +120,17 @@ class SpanScorer:
         texts = [p if isinstance(p, str) else p["text"] for p in passages]
         scored = self.logprobs(quote_messages(question, texts), [s.text for s in spans] + [NO_CLAUSE])
         values = [normalised(lp, n, self.alpha) for lp, n in scored]
-        none = values.pop()
-        detail = {"method": "lm", "alpha": self.alpha, "no_clause_score": none, "n_candidates": len(spans)}
-        if not spans:
-            return Answer.none(0.0, **detail)
-        best = max(range(len(spans)), key=lambda i: values[i])
-        gap = values[best] - none
-        if gap <= margin:
-            return Answer.none(gap, best_span=spans[best].text, **detail)
-        return Answer.of(spans[best], gap, **detail)
+        return pick_answer(spans, values, margin, method="lm", alpha=self.alpha)
+
+
+def pick_answer(spans: Sequence[Span], values: list[float], margin: float, **detail) -> Answer:
+    """The best span unless "No such clause." (the last of `values`) comes within `margin` of it."""
+    none = values[-1]
+    detail = {**detail, "no_clause_score": none, "n_candidates": len(spans)}
+    if not spans:
+        return Answer.none(0.0, **detail)
+    best = max(range(len(spans)), key=lambda i: values[i])
+    gap = values[best] - none
+    if gap <= margin:
+        return Answer.none(gap, best_span=spans[best].text, **detail)
+    return Answer.of(spans[best], gap, **detail)
