@@ -2,7 +2,7 @@
 
 import pytest
 
-from selfinstruct_assets.finetune.benchmark import summarize_methods
+from selfinstruct_assets.finetune.summary import summarize_methods
 from selfinstruct_assets.finetune.preferences import build_preference_pairs, grade
 from selfinstruct_assets.answering import QUOTE_INSTRUCTION
 from selfinstruct_assets.finetune.prompts import fit_passages, quote_prompt

@@ -94,4 +94,3 @@ def answer_rows(method: str, questions: Sequence[dict], answers: Sequence[Answer
              "answer_score": a.score, "reason": str(a.method_detail.get("reason", "")), "latency_s": latency_s,
              **score(q, a)} for q, a in zip(questions, answers)]
 
-from .summary import summarize_methods  # noqa: E402,F401  (the summary moved; callers import it from here)
