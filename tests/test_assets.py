@@ -19,7 +19,8 @@ def run(small_cuad, selection=None, chunk_size=1000):
     resources = default_resources()
     resources["embedder"] = EmbedderResource(backend="hashing")
     config = {"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
-                      "contract_chunks": {"config": {"chunk_size": chunk_size, "chunk_overlap": 100}}}}
+                      "contract_chunks": {"config": {"chunk_size": chunk_size, "chunk_overlap": 100}},
+                      "retriever_model": {"config": {"enabled": False}}}}  # its training has its own tests
     if selection is None:
         selection = dg.AssetSelection.groups(CORPUS, RETRIEVAL)
     else:

@@ -32,7 +32,8 @@ def test_an_added_contract_is_indexed_alone_and_survives_a_full_reindex(small_cu
     with dg.instance_for_test() as instance:
         corpus = dg.materialize(ASSETS + CHECKS, instance=instance, resources=resources(),
                                 selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL),
-                                run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}}}})
+                                run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
+                                                    "retriever_model": {"config": {"enabled": False}}}})
         assert corpus.success
         inbox = home / "inbox" / "contracts"
         inbox.mkdir(parents=True)

@@ -16,7 +16,8 @@ def test_rag_group_end_to_end(small_cuad, home):
     config = {"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
                       "synthetic_qa": {"config": {"n_chunks": 6}},
                       "optimized_rag_program": {"config": {"n_train_questions": 4}},
-                      "rag_eval": {"config": {"n_questions": 5}}}}
+                      "rag_eval": {"config": {"n_questions": 5}},
+                      "retriever_model": {"config": {"enabled": False}}}}  # its training has its own tests
     # The fine-tuning group is left out: it would train on the default (real) base model.
     selection = dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG)
     result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=config, selection=selection)
