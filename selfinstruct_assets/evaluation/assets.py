@@ -8,7 +8,7 @@ from pydantic import Field
 
 from resources.project import ProjectHome
 
-from ..constants import FINETUNE
+from ..constants import EVALUATION
 from .trained_judge import JudgeTrainSettings, fit_answer_judge
 
 
@@ -22,7 +22,7 @@ class AnswerJudgeConfig(dg.Config):
     max_heldout: int = Field(600, ge=10, description="eval-split candidates the agreement is measured on")
 
 
-@dg.asset(group_name=FINETUNE)
+@dg.asset(group_name=EVALUATION)
 def answer_judge(context: dg.AssetExecutionContext, config: AnswerJudgeConfig, cuad_contracts: pl.DataFrame,
                  cuad_annotations: pl.DataFrame, home: ProjectHome) -> dg.MaterializeResult:
     """Cross-encoder judge trained on train-split answers labelled by CUAD match; agreement measured held out."""

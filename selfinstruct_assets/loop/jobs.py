@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ..constants import CORPUS, DRIFT, FINETUNE, INTAKE, RAG, RETRIEVAL, SERVING, SYNTHETIC
+from ..constants import CORPUS, DRIFT, EVALUATION, FINETUNE, INTAKE, RAG, RETRIEVAL, SERVING, SYNTHETIC
 from ..partitions import ADDED_CONTRACTS
 
 ADDED = dg.AssetSelection.assets("added_contracts", "added_contract_chunks", "added_contract_index")
@@ -10,7 +10,7 @@ TRAIN_AND_GATE = dg.AssetSelection.assets("preference_pairs", "dpo_adapter", "or
                                           "benchmark_answers", "serving_candidate", "promotion_decisions",
                                           "serving_model")
 FEEDBACK = dg.AssetSelection.assets("human_feedback", "feedback_rejects")
-EVERY_GROUP = dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, FINETUNE, INTAKE, DRIFT, SERVING)
+EVERY_GROUP = dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, EVALUATION, FINETUNE, INTAKE, DRIFT, SERVING)
 
 main_job = dg.define_asset_job(
     "main_job", selection=EVERY_GROUP - ADDED,
