@@ -22,7 +22,7 @@ from selfinstruct_assets.instance import ensure_instance_yaml
 REFRESHED = {"human_feedback", "feedback_rejects", "preference_pairs", "dpo_adapter", "orpo_adapter",
              "benchmark_scores", "benchmark_answers", "serving_candidate", "promotion_decisions", "serving_model"}
 UPSTREAM = {"cuad_contracts", "contract_chunks", "vector_index", "sft_adapter", "rag_responses", "ai_feedback"}
-RUN_DEADLINE_S = 420
+RUN_DEADLINE_S = 600
 
 
 @pytest.fixture
@@ -90,10 +90,14 @@ def test_feedback_file_refreshes_only_the_downstream_path(loop_env, small_cuad, 
             run = wait_for_refresh(instance, tmp_path / "daemon.log")
             events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
         done = {e.dagster_event.asset_key.to_user_string() for e in events}
-        assert run.status == dg.DagsterRunStatus.SUCCESS, log_tail(tmp_path / "daemon.log")
-        assert done == REFRESHED and not done & UPSTREAM
+        failed = {e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)}
+        # The paired gate may block a candidate it cannot show is not worse (a handful of questions on a tiny
+        # model); then the run fails at that check alone and serving_model keeps the served adapter.
+        blocked = run.status == dg.DagsterRunStatus.FAILURE and failed == {"serving_candidate_candidate_not_worse"}
+        assert run.status == dg.DagsterRunStatus.SUCCESS or blocked, log_tail(tmp_path / "daemon.log")
+        assert done == (REFRESHED - {"serving_model"} if blocked else REFRESHED) and not done & UPSTREAM
         assert run.tags["selfinstruct/new_rows"] == "3"
-        assert graphql_status(f"http://127.0.0.1:{port}", run.run_id) == "SUCCESS"
+        assert graphql_status(f"http://127.0.0.1:{port}", run.run_id) == ("FAILURE" if blocked else "SUCCESS")
     finally:
         stop(daemon)
         stop(web)
