@@ -28,16 +28,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .artifact_store import MANIFEST, POINTER, ArtifactNotFound, ArtifactStoreError, artifact_name
 from .artifacts import publish_dir as _publish_local_dir
+from .hashing import file_sha256
 
 _VERSION_KEY = re.compile(r"^(?P<base>.+)/versions/(?P<version>[0-9a-f]{32})(?:/(?P<file>[^/]+))?/?$")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def version_of(files: dict) -> str:
@@ -46,7 +40,7 @@ def version_of(files: dict) -> str:
 
 
 def build_manifest(name: str, kind: str, folder: Path) -> dict:
-    files = {p.relative_to(folder).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+    files = {p.relative_to(folder).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
              for p in sorted(folder.rglob("*")) if p.is_file()}
     return {"name": name, "kind": kind, "version": version_of(files), "files": files,
             "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -214,7 +208,7 @@ class S3Store:
                 self._call(f"downloading {rel}", self.client.download_file, self.bucket, f"{base}/{rel}",
                            str(target), missing=f"s3://{self.bucket}/{base}/{rel} is listed in its manifest but "
                                                 "gone (a lifecycle rule?); publish the artifact again")
-                if _sha256(target) != info["sha256"]:
+                if file_sha256(target) != info["sha256"]:
                     raise ArtifactStoreError(f"s3://{self.bucket}/{base}/{rel} differs from its manifest: it was "
                                              "changed after publishing; publish the artifact again")
 

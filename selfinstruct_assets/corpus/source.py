@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from selfinstruct_core import settings
 from selfinstruct_core.artifacts import publish_file
 from selfinstruct_core.zips import DamagedZip, open_checked_zip
+from selfinstruct_core.hashing import file_sha256
 
 ZENODO_URL = "https://zenodo.org/records/4595826/files/CUAD_v1.zip?download=1"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -115,15 +116,8 @@ def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
                               else f"{path}: {exc}; the archive is corrupt. D{fix[1:]}.") from exc
     except _UNSUPPORTED_ZIP as exc:
         raise CuadSourceError(f"{path}: {exc}. {_UNSUPPORTED_FIX}, or {fix}.") from exc
-    return CuadArchive(location=str(path), _zip=zf, uri=uri, sha256=sha or _file_sha256(path))
+    return CuadArchive(location=str(path), _zip=zf, uri=uri, sha256=sha or file_sha256(path))
 
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
@@ -140,10 +134,10 @@ def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
             recorded = json.loads(record.read_text())
         except (OSError, ValueError):
             recorded = {}
-        if recorded.get("uri") == uri and recorded.get("sha256") == _file_sha256(target):
+        if recorded.get("uri") == uri and recorded.get("sha256") == file_sha256(target):
             return target, recorded["sha256"]
     publish_file(fetch, target)
-    sha = _file_sha256(target)
+    sha = file_sha256(target)
     publish_file(lambda tmp: tmp.write_text(json.dumps({"uri": uri, "sha256": sha,
                                                          "bytes": target.stat().st_size})), record)
     return target, sha
