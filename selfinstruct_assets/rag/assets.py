@@ -14,7 +14,7 @@ from selfinstruct_core.artifacts import program_path
 from selfinstruct_core.markdown import md_table
 
 from ..constants import DUCKDB_POOL, RAG
-from ..locations import required_path
+from ..locations import recorded_path, required_path
 from ..retrieval.retriever import make_retriever
 from .evaluate import evaluate_program, sample_questions, summarize
 from .optimize import compile_program
@@ -65,27 +65,58 @@ def optimized_rag_program(context: dg.AssetExecutionContext, config: RagConfig, 
 class RagEvalConfig(dg.Config):
     n_questions: int = Field(32, ge=1, description="held-out questions answered by each program (the post scored 32)")
     k: int = Field(3, ge=1, description="chunks retrieved per question")
+    judge: Literal["trained", "lm", "none"] = Field(
+        "trained", description="'trained': answer_judge's cross-encoder scores (question, gold clause, answer), one "
+                               "batched CPU call, no LM call (falls back to 'lm' while answer_judge has published no "
+                               "model); 'lm': the LM judge role, two free-text LM calls per answer (factuality and "
+                               "retrieval, verdicts parsed from its reply); 'none': no judge, metrics only")
 
 
-@dg.multi_asset(pool=DUCKDB_POOL, group_name=RAG, deps=[rag_program, optimized_rag_program], outs={
+def _rag_judge(context: dg.AssetExecutionContext, kind: str, llm: LLMResource):
+    """(judge for evaluate_program, what judged it, agreement threshold); 'trained' falls back to the LM judge
+    under the same condition as ai_feedback: answer_judge recorded no path, or its folder is gone."""
+    if kind == "none":
+        return None, "none", 0.5
+    if kind == "trained":
+        path = recorded_path(context.instance, "answer_judge")
+        if path is not None and path.exists():
+            from ..evaluation.trained_judge import TrainedJudge
+
+            judge = TrainedJudge(path)
+            return judge, f"trained: {path}", judge.threshold
+        context.log.warning("answer_judge has published no model; rag_eval falls back to the LM judge")
+        return llm.lm("judge"), f"lm: {llm.describe('judge')} (fallback: answer_judge has published no model)", 0.5
+    return llm.lm("judge"), f"lm: {llm.describe('judge')}", 0.5
+
+
+@dg.multi_asset(pool=DUCKDB_POOL, group_name=RAG, deps=[rag_program, optimized_rag_program, "answer_judge"], outs={
     "rag_eval": dg.AssetOut(description="One row per (method, held-out question): answer, judge and metric scores."),
     "rag_eval_summary": dg.AssetOut(description="Per-method means of rag_eval and judge/CUAD-match agreement."),
 })
 def rag_eval(context: dg.AssetExecutionContext, config: RagEvalConfig, cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame,
              llm: LLMResource, embedder: EmbedderResource, chroma: ChromaResource):
-    """Both RAG programs answer eval-split (held-out) questions; judges and CUAD metrics score each answer."""
+    """Both RAG programs answer eval-split (held-out) questions; the judge (config.judge) and CUAD metrics score
+    each answer."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     questions = sample_questions(cuad_annotations.to_dicts(), contracts, "eval", config.n_questions)
     retrieve = make_retriever(embedder, chroma)
+    judge, judged_by, threshold = _rag_judge(context, config.judge, llm)
     rows = []
     with dspy.context(**llm.context("generator")):
         for method, asset in (("standard_rag", "rag_program"), ("optimized_rag", "optimized_rag_program")):
             program = load_program(required_path(context.instance, asset), retrieve, config.k)
-            rows += evaluate_program(method, program, questions, llm.lm("judge"))
-    summary = summarize(rows)
-    yield dg.Output(pl.DataFrame(rows, infer_schema_length=None), output_name="rag_eval",
-                    metadata={"dagster/row_count": len(rows), "questions": len(questions)})
-    yield dg.Output(pl.DataFrame(summary, infer_schema_length=None), output_name="rag_eval_summary",
+            rows += evaluate_program(method, program, questions, judge)
+    summary = summarize(rows, threshold)
+    # Typed judge columns: a judge that leaves one all-None ('trained': retrieval_judged; 'none') keeps its type.
+    yield dg.Output(pl.DataFrame(rows, infer_schema_length=None, schema_overrides=JUDGE_COLUMNS), output_name="rag_eval",
+                    metadata={"dagster/row_count": len(rows), "questions": len(questions), "judge": judged_by})
+    yield dg.Output(pl.DataFrame(summary, infer_schema_length=None, schema_overrides=SUMMARY_JUDGE_COLUMNS),
+                    output_name="rag_eval_summary",
                     metadata={"summary": dg.MetadataValue.md(md_table(summary, SUMMARY_COLUMNS)), "generator": llm.describe("generator"),
-                              "judge": llm.describe("judge")})
+                              "judge": judged_by, "judge_threshold": threshold})
+
+
+JUDGE_COLUMNS = {"judge_score": pl.Float64, "judge_flagged": pl.Boolean, "judge_missing_reason": pl.Utf8,
+                 "judge_critique": pl.Utf8, "retrieval_judged": pl.Float64}
+SUMMARY_JUDGE_COLUMNS = {"judge_score": pl.Float64, "judge_cuad_agreement": pl.Float64, "judge_cuad_kappa": pl.Float64}
 
