@@ -112,3 +112,9 @@ def test_only_maximal_token_sequences_are_run():
 
     assert maximal([[5, 6], [5, 6, 7], [8], [5, 6, 7], [], [5, 9]]) == [(5, 6, 7), (5, 9), (8,)]
     assert maximal([[]]) == [()]
+
+
+def test_a_short_last_piece_joins_the_one_sentence_before_it():
+    # Two pieces, the last shorter than min_chars: it must join the first, not raise IndexError.
+    spans = split_sentences("The Supplier shall deliver the goods. Done.", min_chars=25)
+    assert [s.text for s in spans] == ["The Supplier shall deliver the goods. Done."]

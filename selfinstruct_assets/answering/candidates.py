@@ -67,7 +67,8 @@ def split_sentences(text: str, offset: int | None = 0, min_chars: int = 25) -> l
         else:
             merged.append(piece)
     if len(merged) > 1 and merged[-1][1] - merged[-1][0] < min_chars:
-        merged[-2][1] = merged.pop()[1]
+        last = merged.pop()  # popped first: `merged[-2][1] = merged.pop()[1]` indexes after the pop
+        merged[-1][1] = last[1]
     base = offset or 0
     return [Span(text[a:b], None if offset is None else base + a, None if offset is None else base + b)
             for a, b in merged]
