@@ -1,6 +1,7 @@
 """Chunk-size sweep: recall@1/3/5 of dense (MiniLM) and BM25 retrieval on held-out contracts.
 
     .venv/bin/python benchmarks/chunk_sweep.py 5000:30 1000:200 500:100
+    .venv/bin/python benchmarks/chunk_sweep.py 1000:0:256 1000:0:128   # third field: MiniLM's max_seq_length
 
 Chunks of the eval-split contracts only are embedded (brute-force cosine, same code as retrieval_eval's
 seed baseline); recall grows with chunk size, so compare at equal retrieved context (mean_context_chars).
@@ -23,10 +24,11 @@ def main(pairs: list[str]) -> None:
     questions = eval_questions(corpus.annotations, {c["contract_id"] for c in contracts})
     embedder = MiniLMEmbedder()
     print(f"{len(questions)} questions on {len(contracts)} eval contracts")
-    print("| size:overlap | chunks | method | recall@1 | recall@3 | recall@5 | context chars @3 | embed s |")
+    print("| size:overlap[:tokens] | chunks | method | recall@1 | recall@3 | recall@5 | context chars @3 | embed s |")
     print("|---|---|---|---|---|---|---|---|")
     for pair in pairs:
-        size, overlap = (int(x) for x in pair.split(":"))
+        size, overlap, *tokens = (int(x) for x in pair.split(":"))
+        embedder.model.max_seq_length = tokens[0] if tokens else 256  # MiniLM truncates its input there
         chunks = chunk_contracts(contracts, size, overlap)
         t0 = time.perf_counter()
         dense = rank_dense(questions, chunks, embedder.embed, 5)

@@ -1,12 +1,16 @@
 """`selfinstruct demo`: materialise every asset on the embedded defaults, then print a summary of the results.
 
     selfinstruct demo     # what `make demo` runs
+
+The demo runs `main_job` with the quick profile beside this file (demo.yaml): the same assets as
+`make benchmark`, at sizes that fit the run budget (benchmarks/RESULTS.md has the measured minutes and memory).
 """
 
 import argparse
 import resource
 import sys
 import time
+from pathlib import Path
 
 from ..tables import format_table, query_readonly
 
@@ -34,6 +38,17 @@ SUMMARY_SQL = {
               "(select count(*) from contract_chunks) as chunks",
 }
 
+DEMO_PROFILE = Path(__file__).with_name("demo.yaml")
+
+
+def demo_run_config(path: Path = DEMO_PROFILE) -> dict:
+    """The quick profile as run config, checked against each asset's Config first (a typo fails here)."""
+    from ..definitions import ASSETS
+    from ..evaluation.profile import load_profile, validate
+
+    profile = load_profile(path)
+    validate(profile, ASSETS)
+    return {"ops": dict(profile.get("ops") or {})}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -43,9 +58,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     definitions = defs()
     job = definitions.resolve_job_def("main_job")
+    run_config = demo_run_config()
     t0 = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
         steps = instance.get_run_step_stats(result.run_id)
     if not result.success:
         print("main_job failed; see the run in the Dagster UI (make ui) or the log above.", file=sys.stderr)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .evaluate import is_hit
+from .memo import memoised
 
 METRICS_FILE = "retriever_metrics.json"
 
@@ -259,17 +260,39 @@ def fit_retriever(annotations: Sequence[dict], chunks: Sequence[dict], contracts
     return {**metrics, "fallback": False, "trained_contracts": trained}
 
 
+_LOADED: dict[tuple, object] = {}
+
+
 def model_embedder(model_dir: str | Path, batch_size: int = 32):
-    """`embed(texts) -> unit vectors` with a published retriever folder (or the packaged model's)."""
+    """`embed(texts) -> unit vectors` with a published retriever folder (or the packaged model's).
+
+    Loaded once per process and folder version, in bfloat16 where the CPU multiplies it natively (as the index's
+    embedder, about twice float32's speed), and memoised: a contract's chunks are embedded once however many steps
+    ask about it.
+    """
+    folder = Path(model_dir).resolve()
+    key = (str(folder), folder.stat().st_mtime_ns if folder.exists() else 0)
+    if key not in _LOADED:
+        _LOADED[key] = memoised(_load_embedder(folder, batch_size))
+    return _LOADED[key]
+
+
+def _load_embedder(model_dir: Path, batch_size: int):
     import numpy as np
+    import torch
     from sentence_transformers import SentenceTransformer
 
+    from selfinstruct_core.cpu import resolve_precision
+
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    if resolve_precision("auto", "cpu") == "bfloat16":
+        model = model.to(torch.bfloat16)
 
     def embed(texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
-        return np.asarray(model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+        vecs = np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
                                        show_progress_bar=False), dtype=np.float32)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # normalised in float32
 
     return embed
