@@ -99,3 +99,14 @@ def test_training_needs_both_labels(tmp_path):
     with pytest.raises(ValueError, match="both labels"):
         train_judge([e for e in _examples() if e["label"]], tmp_path / "judge")
     assert not (tmp_path / "judge").exists()
+
+
+def test_only_as_many_questions_as_the_caps_need_are_labelled():
+    from selfinstruct_assets.evaluation.trained_judge import _enough
+
+    anns = [{"contract_id": f"c{i}", "question": "q", "is_impossible": i % 2 == 1, "answer_starts": [0] if i % 2 == 0 else []}
+            for i in range(100)]
+    got = _enough(anns, rows=60, per_question=6, seed=0)
+    assert len(got) == 30 and all(not a["is_impossible"] for a in got)  # 3 x 60 rows / 6 per question
+    assert got == _enough(anns, rows=60, per_question=6, seed=0)        # seeded
+    assert len(_enough(anns, rows=None, per_question=6, seed=0)) == 50  # no cap: every answerable question

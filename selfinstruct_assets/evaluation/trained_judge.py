@@ -286,6 +286,16 @@ def calibrate_threshold(scores: Sequence[float], labels: Sequence[int]) -> float
     return best
 
 
+def _enough(annotations: Sequence[dict], rows: int | None, per_question: int, seed: int) -> list[dict]:
+    """A seeded sample of answerable annotations that yields about 3x `rows` candidate rows (all when None)."""
+    answerable = [a for a in annotations if not a.get("is_impossible") and a.get("answer_starts") is not None
+                  and len(a["answer_starts"])]
+    if rows is None:
+        return answerable
+    need = -(-3 * rows // max(1, per_question))
+    return random.Random(seed).sample(answerable, min(len(answerable), need))
+
+
 def fit_answer_judge(annotations: Sequence[dict], contracts: Sequence[dict], output_dir: str | Path,
                      settings: JudgeTrainSettings | None = None, per_question: int = 6,
                      max_heldout: int = 600, calibration_share: float = 0.15) -> dict:
@@ -299,9 +309,15 @@ def fit_answer_judge(annotations: Sequence[dict], contracts: Sequence[dict], out
     train_ids = sorted(cid for cid, s in split.items() if s == "train")
     calib_ids = set(random.Random(0).sample(train_ids, int(len(train_ids) * calibration_share)))
     eval_ids = {cid for cid, s in split.items() if s == "eval"}
+    settings = settings or JudgeTrainSettings()
     fit_ann = [a for a in annotations if split.get(a["contract_id"]) == "train" and a["contract_id"] not in calib_ids]
     calib_ann = [a for a in annotations if a["contract_id"] in calib_ids]
     eval_ann = [a for a in annotations if split.get(a["contract_id"]) == "eval"]
+    # Labelling a window is a CUAD match against every gold span: label only as many questions as the caps need
+    # (each answerable one gives up to `per_question` rows, half of them matches), not all ~8,000 of the corpus.
+    fit_ann = _enough(fit_ann, settings.max_examples, per_question, seed=0)
+    calib_ann = _enough(calib_ann, max_heldout, per_question, seed=2)
+    eval_ann = _enough(eval_ann, max_heldout, per_question, seed=1)
     examples = build_judge_examples(fit_ann, contracts, per_question, eval_contract_ids=eval_ids)
     metrics = train_judge(examples, output_dir, settings)
     trained = sorted({e["contract_id"] for e in examples})
