@@ -172,3 +172,24 @@ def test_each_category_alternates_answerable_and_unanswerable_questions():
     assert [q["has_clause"] for q in qs] == [True, False] * 3
     # EM only where there is a clause, and not on a yes/no answer (that is detection, scored as such).
     assert {q["contract_id"]: q["short_answer"] for q in qs if q["short_answer"]} == {"c2": "New York"}
+
+
+def test_rag_replies_reuse_known_answers_ask_the_rest_concurrently_and_keep_order():
+    import threading
+    import time as _time
+
+    from selfinstruct_assets.finetune.run import rag_replies
+
+    seen, lock = [], threading.Lock()
+
+    class Program:
+        def __call__(self, question, contract_id):
+            with lock:
+                seen.append(threading.get_ident())
+            _time.sleep(0.05)
+            return type("Pred", (), {"answer": f"asked {question}"})()
+
+    qs = [{"question_id": f"q{i}", "question": str(i), "contract_id": "c"} for i in range(6)]
+    got = rag_replies(Program(), qs, {"q0": "known 0", "q3": "known 3"}, threads=4)
+    assert got == ["known 0", "asked 1", "asked 2", "known 3", "asked 4", "asked 5"]
+    assert len(seen) == 4 and len(set(seen)) > 1  # only the unknown ones, on more than one thread
