@@ -34,6 +34,7 @@ from typing import Any
 import dspy
 
 from selfinstruct_core.cpu import resolve_precision
+from selfinstruct_core.memory import on_release
 
 from .model_folders import (ADAPTER_FIX, MODEL_FIX, ModelLoadError, adapter_hash,  # noqa: F401 (also imported from here)
                             check_adapter_dir, check_model_dir, model_hash)
@@ -54,6 +55,28 @@ class _Weights:
 
 _SHARED: "weakref.WeakValueDictionary[tuple, _Weights]" = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
+
+
+class _Runtime(SimpleNamespace):
+    """What a LocalLM and its copies share: the loaded weights (or the load error), the cache handle, the queue."""
+
+    __hash__ = object.__hash__  # by identity, for the WeakSet (SimpleNamespace compares by value)
+
+
+_RUNTIMES: "weakref.WeakSet[_Runtime]" = weakref.WeakSet()
+
+
+@on_release
+def unload_all() -> int:
+    """Drop every live LocalLM's reference to its weights (each reloads on its next call); how many it dropped.
+
+    Weights still in use by a running generate stay alive until it returns (the caller holds them)."""
+    dropped = 0
+    for rt in list(_RUNTIMES):
+        with rt.lock:
+            dropped += rt.loaded is not None
+            rt.loaded = None
+    return dropped
 
 
 def _text(content: Any) -> str:
@@ -98,8 +121,9 @@ class LocalLM(dspy.BaseLM):
         self.batch_size = batch_size
         self.device = device
         # One mutable holder, so that copies made by `lm.copy()` (DSPy makes many) share one loaded model.
-        self._rt = SimpleNamespace(lock=threading.RLock(), loaded=None, failed=None, store=None, ids=None,
-                                   qlock=threading.Lock(), pending=[], draining=False)
+        self._rt = _Runtime(lock=threading.RLock(), loaded=None, failed=None, store=None, ids=None,
+                            qlock=threading.Lock(), pending=[], draining=False)
+        _RUNTIMES.add(self._rt)  # so that release_memory can unload it before a training child starts
         self.gather_s = 0.02  # how long the first of concurrent callers waits for the others to join
 
     def __repr__(self) -> str:

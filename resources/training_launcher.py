@@ -22,6 +22,7 @@ import dagster as dg
 
 import training
 from selfinstruct_core.artifacts import publish_dir
+from selfinstruct_core.memory import release_memory
 from training import s3_files
 from training.job import TrainingJob
 
@@ -104,6 +105,11 @@ class TrainingLauncher(dg.ConfigurableResource):
 
     def _subprocess(self, context: dg.AssetExecutionContext, job: TrainingJob) -> dict:
         command = job.command(str(job.write_config()), self.python or sys.executable)
+        # The child and this process share the machine while it trains: models cached here reload when next asked.
+        before, after = release_memory()
+        if before is not None:
+            context.log.info(f"before {job.kind} training this process released memory: RSS {before:.2f} -> "
+                             f"{after:.2f} GiB")
         with step_failure(context, job):
             invocation = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT)).run(context=context, command=command)
         return reported_metadata(invocation)

@@ -61,6 +61,7 @@ def test_child_trains_and_reports_through_pipes(home, tiny):
     logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("sft step 3: loss" in m for m in logs)  # the child's progress, forwarded by Pipes
     assert any("successfully opened dagster pipes" in m for m in logs)
+    assert any(m.startswith("before sft training this process released memory: RSS ") for m in logs)
 
 def oom_killer(threshold_mb: float, killed: dict) -> threading.Thread:
     """SIGKILL the `-m training` child once it holds `threshold_mb` of memory, as the kernel's OOM killer would."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from selfinstruct_core.memory import release_memory
+
 from ..answering import SpanScorer
 from ..evaluation.parallel import thread_map
 from .benchmark import answer_rows, bm25_answers, oracle_context, scorer_answers, snapped_answers
@@ -54,6 +56,8 @@ def benchmark_rows(questions: Sequence[dict], contexts: Sequence[Sequence[str]],
         t0, scorer = time.perf_counter(), make()
         answers = scorer_answers(scorer, questions, contexts, n_windows, margin, progress(log, method), pmi)
         rows += answer_rows(method, questions, answers, (time.perf_counter() - t0) / n)
+        del scorer
+        release_memory()  # one local model at a time: the next one loads into the pages this one gave back
     if oracle and "base" in scorers:
         gold_ctx = [oracle_context(q, texts.get(q["contract_id"], ""), c) for q, c in zip(questions, contexts)]
         t0, scorer = time.perf_counter(), scorers["base"]()

@@ -23,6 +23,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from selfinstruct_core.memory import on_release
+
 from .evaluate import is_hit
 from .memo import memoised
 
@@ -261,6 +263,7 @@ def fit_retriever(annotations: Sequence[dict], chunks: Sequence[dict], contracts
 
 
 _LOADED: dict[tuple, object] = {}
+on_release(_LOADED.clear)  # loaded retrievers reload on their next use; release_memory runs before training
 
 
 def model_embedder(model_dir: str | Path, batch_size: int = 32):
