@@ -56,6 +56,14 @@ def test_group_materialises_tables_named_after_assets(small_cuad, home):
         assert methods == {"dense_index", "bm25", "hybrid", "seed_dense_5000"}  # fine-tuned rows need retriever_model
         n, = conn.execute("select min(n) from retrieval_eval").fetchone()
         assert n > 0
+        bad, = conn.execute("select count(*) from retrieval_eval where recall_low > recall "
+                            "or recall_high < recall").fetchone()
+        assert bad == 0
+    eval_md = materializations(result, "retrieval_eval")[0].metadata
+    best = eval_md["best_method"].value
+    assert "| method | versus |" in eval_md["paired_recall3"].value
+    baselines = {"bm25", "seed_dense_5000"} - {best}
+    assert {f"recall3_best_minus_{b}" for b in baselines} | {f"recall3_best_vs_{b}_p" for b in baselines} <= set(eval_md)
     index_md = materializations(result, "vector_index")[0].metadata
     assert index_md["count"].value == index_md["added"].value > 0
 

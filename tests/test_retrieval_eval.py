@@ -3,7 +3,8 @@
 import pytest
 
 from resources.embedders import HashingEmbedder
-from selfinstruct_assets.retrieval.evaluate import Question, eval_questions, is_hit, rank_bm25, rank_dense, recall_rows
+from selfinstruct_assets.retrieval.evaluate import (Question, compare_recall, eval_questions, is_hit, rank_bm25,
+                                                   rank_dense, recall_rows)
 
 
 @pytest.mark.parametrize("chunk,spans,hit", [
@@ -24,6 +25,35 @@ def test_recall_rows_counts_questions_with_a_hit_in_top_k():
     rows = {r["k"]: r for r in recall_rows("m", qs, ranked, ks=(1, 2))}
     assert rows[1]["recall"] == 0.5 and rows[2]["recall"] == 1.0 and rows[2]["n"] == 2
     assert rows[1]["mean_context_chars"] == 20 and rows[2]["mean_context_chars"] == 50
+    assert rows[1]["recall_low"] is None and "recall_high" in rows[1]  # one contract: no interval claimed
+
+
+def _questions(n_contracts: int, per: int) -> list[Question]:
+    return [Question(f"c{c}", f"cat{i}", f"q{c}-{i}", ((0, 10),)) for c in range(n_contracts) for i in range(per)]
+
+
+HIT, MISS = [(0, 20)], [(500, 600)]
+
+
+def test_recall_interval_resamples_contracts():
+    qs = _questions(6, 4)  # contracts c0-c2 all hit, c3-c5 all miss
+    ranked = [HIT if int(q.contract_id[1]) < 3 else MISS for q in qs]
+    [row] = recall_rows("m", qs, ranked, ks=(1,))
+    assert row["recall"] == 0.5
+    assert row["recall_low"] < 0.35 and row["recall_high"] > 0.65  # 6 contracts, not 24 independent questions
+
+
+def test_compare_recall_pairs_questions_and_tests_the_difference():
+    qs = _questions(10, 3)
+    always = [HIT] * len(qs)
+    half = [HIT if int(q.contract_id[1:]) % 2 else MISS for q in qs]
+    same = list(half)
+    out = {c["versus"]: c for c in compare_recall(qs, {"a": always, "b": half, "c": same, "a2": always}, "b",
+                                                  ["a", "c", "b", "missing"], k=1)}
+    assert set(out) == {"a", "c"}  # itself and unknown methods are left out
+    assert out["a"]["diff"] == -0.5 and out["a"]["high"] < 0 and out["a"]["p_value"] < 0.01
+    assert out["c"]["diff"] == 0 and out["c"]["p_value"] == 1.0
+    assert out["a"]["n"] == 30 and out["a"]["contracts"] == 10
 
 
 def _chunks():

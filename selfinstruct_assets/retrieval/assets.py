@@ -12,7 +12,7 @@ from selfinstruct_core.markdown import md_table
 
 from ..constants import DUCKDB_POOL, RETRIEVAL
 from ..partitions import ADDED_CONTRACTS
-from .evaluate import KS, eval_questions, rank_bm25, rank_dense, recall_rows
+from .evaluate import KS, compare_recall, eval_questions, rank_bm25, rank_dense, recall_rows
 from .hybrid import rank_hybrid
 from .retriever import DEFAULT_RETRIEVER, trained_retriever
 from .memo import memoised
@@ -72,20 +72,31 @@ def retrieval_eval(context: dg.AssetExecutionContext, config: RetrievalEvalConfi
     hits = store.search(emb.embed([q.question for q in questions]), [q.contract_id for q in questions], k)
     dense = [[(h["start"], h["end"]) for h in hs] for hs in hits]
     seed_chunks = chunk_contracts(eval_contracts.to_dicts(), config.seed_chunk_size, config.seed_chunk_overlap)
-    rows = (recall_rows("dense_index", questions, dense)
-            + recall_rows("bm25", questions, rank_bm25(questions, chunks, k))
-            + recall_rows("hybrid", questions, rank_hybrid(questions, chunks, embed, k))
-            + recall_rows("seed_dense_5000", questions, rank_dense(questions, seed_chunks, embed, k)))
+    ranked = {"dense_index": dense, "bm25": rank_bm25(questions, chunks, k),
+              "hybrid": rank_hybrid(questions, chunks, embed, k),
+              "seed_dense_5000": rank_dense(questions, seed_chunks, embed, k)}
     tuned, why = trained_retriever(context.instance)
     if tuned is not None:
         ft = model_embedder(tuned)
-        rows += (recall_rows("fine_tuned", questions, rank_dense(questions, chunks, ft, k))
-                 + recall_rows("hybrid_fine_tuned", questions, rank_hybrid(questions, chunks, ft, k)))
+        ranked |= {"fine_tuned": rank_dense(questions, chunks, ft, k),
+                   "hybrid_fine_tuned": rank_hybrid(questions, chunks, ft, k)}
+    rows = [row for method, r in ranked.items() for row in recall_rows(method, questions, r)]
     df = pl.DataFrame(rows)
     table = df.pivot(on="k", index="method", values="recall")
     table = table.rename({c: f"recall@{c}" for c in table.columns if c != "method"})
     at3 = df.filter(pl.col("k") == 3).sort("recall", descending=True)
+    table = table.join(at3.select("method", pl.col("recall_low").alias("@3 low"), pl.col("recall_high").alias("@3 high")),
+                       on="method", how="left")
+    best = at3["method"][0] if at3.height else None
+    # The best method against the two baselines the retrieval target names, paired on the same questions.
+    versus = compare_recall(questions, ranked, best, ("bm25", "seed_dense_5000")) if best else []
     return dg.Output(df, metadata={"n_questions": len(questions), "eval_contracts": len(eval_ids),
-                                   "best_method": at3["method"][0] if at3.height else None,
-                                   "fine_tuned": why, "default_without_fine_tuned": DEFAULT_RETRIEVER,
-                                   "recall": dg.MetadataValue.md(md_table(table.to_dicts(), table.columns))})
+                                   "best_method": best, "fine_tuned": why,
+                                   "default_without_fine_tuned": DEFAULT_RETRIEVER,
+                                   **{f"recall3_best_minus_{c['versus']}": c["diff"] for c in versus},
+                                   **{f"recall3_best_vs_{c['versus']}_p": c["p_value"] for c in versus},
+                                   "recall": dg.MetadataValue.md(md_table(table.to_dicts(), table.columns)),
+                                   "paired_recall3": dg.MetadataValue.md(md_table(versus, PAIRED_COLUMNS))})
+
+
+PAIRED_COLUMNS = ["method", "versus", "k", "diff", "low", "high", "p_value", "n", "contracts"]

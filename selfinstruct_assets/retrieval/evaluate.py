@@ -2,7 +2,8 @@
 
 Dagster-free. A retrieved chunk is a hit when its character range overlaps a gold span by at
 least half of the shorter of the two; a question counts as recalled at k if any of its top-k
-chunks is a hit.
+chunks is a hit. Every recall carries a 95 % interval that resamples contracts (a contract's questions share its
+text), and `compare_recall` pairs two methods question by question (difference, interval, bootstrap p).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..evaluation.stats import bootstrap_ci, paired_bootstrap
 
 KS = (1, 3, 5)
 
@@ -42,19 +45,42 @@ def is_hit(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
     return False
 
 
+def hits_at(questions: Sequence[Question], ranked: Sequence[Sequence[tuple[int, int]]], k: int) -> list[int]:
+    """1 per question with a hit among its first k ranked (start, end) chunks, else 0."""
+    return [int(any(is_hit(s, e, q.spans) for s, e in r[:k])) for q, r in zip(questions, ranked)]
+
+
 def recall_rows(method: str, questions: Sequence[Question], ranked: Sequence[Sequence[tuple[int, int]]],
-                ks: Sequence[int] = KS) -> list[dict]:
-    """One row per k: the share of questions with a hit among their first k ranked (start, end) chunks,
-    and the mean characters of context those k chunks hand to a generator (recall grows with chunk size,
-    so methods are compared at equal context)."""
+                ks: Sequence[int] = KS, n_boot: int = 2000) -> list[dict]:
+    """One row per k: the share of questions with a hit among their first k ranked (start, end) chunks, its 95 %
+    interval (bootstrap over contracts), and the mean characters of context those k chunks hand to a generator
+    (recall grows with chunk size, so methods are compared at equal context)."""
     rows = []
     n = len(questions)
+    contracts = [q.contract_id for q in questions]
     for k in ks:
-        hits = sum(any(is_hit(s, e, q.spans) for s, e in r[:k]) for q, r in zip(questions, ranked))
+        hits = hits_at(questions, ranked, k)
+        ci = bootstrap_ci(hits, contracts, n_boot=n_boot)
         chars = sum(sum(e - s for s, e in r[:k]) for r in ranked)
-        rows.append({"method": method, "k": k, "recall": hits / n if n else 0.0, "n": n,
-                     "mean_context_chars": chars / n if n else 0.0})
+        rows.append({"method": method, "k": k, "recall": sum(hits) / n if n else 0.0, "recall_low": ci.low,
+                     "recall_high": ci.high, "n": n, "mean_context_chars": chars / n if n else 0.0})
     return rows
+
+
+def compare_recall(questions: Sequence[Question], ranked: dict[str, Sequence[Sequence[tuple[int, int]]]],
+                   method: str, against: Sequence[str], k: int = 3, n_boot: int = 2000) -> list[dict]:
+    """`method` minus each of `against` in recall@k on the same questions: difference, 95 % interval and two-sided
+    p (paired bootstrap over contracts). Methods missing from `ranked` are left out."""
+    contracts = [q.contract_id for q in questions]
+    mine = hits_at(questions, ranked[method], k)
+    out = []
+    for other in against:
+        if other == method or other not in ranked:
+            continue
+        t = paired_bootstrap(mine, hits_at(questions, ranked[other], k), contracts, n_boot=n_boot)
+        out.append({"method": method, "versus": other, "k": k, "diff": t["diff"], "low": t["low"],
+                    "high": t["high"], "p_value": t["p_value"], "n": t["n"], "contracts": t["n_clusters"]})
+    return out
 
 
 def _by_contract(chunks: Sequence[dict]) -> dict[str, list[dict]]:
