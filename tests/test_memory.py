@@ -83,3 +83,18 @@ def test_loaded_retrievers_are_forgotten(tmp_path):
     retriever_training._LOADED[("folder", 1)] = object()
     release_memory()
     assert ("folder", 1) not in retriever_training._LOADED
+
+
+def test_a_republished_retriever_replaces_its_old_version(tmp_path, monkeypatch):
+    from selfinstruct_assets.retrieval import retriever_training
+
+    loads = []
+    monkeypatch.setattr(retriever_training, "_LOADED", {})
+    monkeypatch.setattr(retriever_training, "_load_embedder", lambda folder, bs: loads.append(folder) or (lambda t: t))
+    folder = tmp_path / "retriever"
+    folder.mkdir()
+    first = retriever_training.model_embedder(folder)
+    assert retriever_training.model_embedder(folder) is first and len(loads) == 1  # same version: loaded once
+    os.utime(folder, ns=(1, 1))  # republished: a new mtime
+    retriever_training.model_embedder(folder)
+    assert len(loads) == 2 and len(retriever_training._LOADED) == 1

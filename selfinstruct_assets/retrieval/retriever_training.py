@@ -276,6 +276,8 @@ def model_embedder(model_dir: str | Path, batch_size: int = 32):
     folder = Path(model_dir).resolve()
     key = (str(folder), folder.stat().st_mtime_ns if folder.exists() else 0)
     if key not in _LOADED:
+        for stale in [k for k in _LOADED if k[0] == key[0]]:  # a republished folder: its old version is not asked for
+            del _LOADED[stale]
         _LOADED[key] = memoised(_load_embedder(folder, batch_size))
     return _LOADED[key]
 
