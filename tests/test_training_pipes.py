@@ -125,3 +125,21 @@ def test_child_modules_import_no_dagster():
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0].startswith('dagster')}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_child_reports_its_own_peak_memory_not_the_launchers():
+    """A child started by subprocess (vfork + exec) inherits the launcher's ru_maxrss; peak_rss_mb must not."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    held = np.ones(700 * 2**20 // 8)  # 700 MiB resident in this (launching) process
+    try:
+        launcher = psutil.Process().memory_info().rss / 2**20
+        out = subprocess.run([sys.executable, "-c", "from training.__main__ import peak_rss_mb; print(peak_rss_mb())"],
+                             capture_output=True, text=True, check=True)
+    finally:
+        del held
+    child = float(out.stdout.strip())
+    assert 5 < child < launcher - 500, (child, launcher)

@@ -101,6 +101,18 @@ def train_from(kind: str, config_ref: str, scratch: Path, on_log) -> dict:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS in MiB: VmHWM of its address space where /proc has it.
+
+    Not ru_maxrss: a child started by vfork + exec (Python's subprocess, so the Pipes launcher) inherits the
+    launching process's high-water mark in it, and reported the demo process's 5.2 GiB as a trainer's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
 
 
