@@ -19,6 +19,19 @@ def test_settings_defaults():
     assert (s.epochs, s.max_steps, s.batch_size, s.grad_accum, s.max_length, s.device) == (3.0, -1, 1, 4, 768, "auto")
     g = GRPOSettings()
     assert (g.epochs, g.max_steps, g.batch_size, g.grad_accum) == (1.0, 8, 4, 4)
+    # The run budget's memory lever, where it was measured to pay (benchmarks/RESULTS.md): DPO only.
+    assert DPOSettings().activation_checkpointing is True
+    assert not (s.activation_checkpointing or ORPOSettings().activation_checkpointing or g.activation_checkpointing)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_activation_checkpointing_reaches_the_trainer_arguments(on, tmp_path):
+    from transformers import TrainingArguments
+
+    from training._common import common_args
+
+    args = common_args(DPOSettings(activation_checkpointing=on), str(tmp_path), {"use_cpu": True})
+    assert TrainingArguments(**args).activation_checkpointing is on
 
 
 @pytest.mark.parametrize("cls, kwargs, field", [
@@ -32,6 +45,7 @@ def test_settings_defaults():
     (SFTSettings, {"device": "tpu"}, "device"),
     (SFTSettings, {"precision": "fp16"}, "precision"),
     (SFTSettings, {"logging_steps": 0}, "logging_steps"),
+    (DPOSettings, {"activation_checkpointing": "yes"}, "activation_checkpointing"),
     (DPOSettings, {"beta": 0.0}, "beta"),
     (ORPOSettings, {"beta": -1.0}, "beta"),
     (GRPOSettings, {"num_generations": 1}, "num_generations"),

@@ -103,7 +103,8 @@ def common_args(settings: TrainSettings, scratch: str, precision: dict) -> dict:
         logging_steps=settings.logging_steps, logging_nan_inf_filter=False, disable_tqdm=True,
         learning_rate=settings.learning_rate, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
-        seed=settings.seed, data_seed=settings.seed, activation_checkpointing=False, dataloader_num_workers=0,
+        seed=settings.seed, data_seed=settings.seed, activation_checkpointing=settings.activation_checkpointing,
+        dataloader_num_workers=0,
         **precision,
     )
 
