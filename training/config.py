@@ -60,6 +60,10 @@ class LoraSettings:
             raise ValueError(f"lora.target_modules must hold non-empty strings, got {self.target_modules!r}")
 
 
+CHECKPOINTING_HELP = ("Recompute each layer's activations in the backward pass instead of keeping them: less peak "
+                      "memory for more time; the trained adapter is the same.")
+
+
 @dataclass
 class TrainSettings:
     """Knobs every trainer shares; subclasses add their own and change the learning-rate default."""
@@ -73,9 +77,7 @@ class TrainSettings:
     batch_size: int = field(default=1, metadata={"help": "Rows per device per micro-batch (GRPO: completions)."})
     grad_accum: int = field(default=4, metadata={"help": "Micro-batches accumulated into one optimizer step."})
     max_length: int = field(default=768, metadata={"help": "Tokens per sequence (prompt + answer) before truncation."})
-    activation_checkpointing: bool = field(default=False, metadata={
-        "help": "Recompute each layer's activations in the backward pass instead of keeping them: less peak "
-                "memory for more time; the trained adapter is the same."})
+    activation_checkpointing: bool = field(default=False, metadata={"help": CHECKPOINTING_HELP})
     seed: int = field(default=0, metadata={"help": "Seed for adapter init, shuffling and sampling."})
     device: str = field(
         default="auto", metadata={"help": "auto (CUDA when available, bf16 where supported), cpu or cuda."})
@@ -124,12 +126,10 @@ class DPOSettings(TrainSettings):
     # Measured: 2e-4 scored below 5e-5 on the held-out benchmark.
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak AdamW learning rate, in (0, 1]."})
     beta: float = field(default=0.1, metadata={"help": "Strength of the pull towards the reference, in (0, 100]."})
-    # On by default for DPO alone (benchmarks/RESULTS.md, the quick demo's rows, CPU): DPO's child peaked at 4.50 GiB
-    # and set the demo's process-tree peak; checkpointing took it to 3.36 GiB for 16 % more time, the adapter
-    # identical to the bit. SFT saved 0.84 GiB for 29 % more time and was already under budget; ORPO saved nothing.
-    activation_checkpointing: bool = field(default=True, metadata={
-        "help": "Recompute each layer's activations in the backward pass instead of keeping them: less peak "
-                "memory for more time; the trained adapter is the same."})
+    # On by default for the preference trainers (benchmarks/RESULTS.md, the quick demo's rows, CPU): the DPO child
+    # peaked at 4.50 GiB and set the demo's process-tree peak; checkpointing took it to 3.36 GiB for 16 % more time,
+    # the adapter identical to the bit. SFT saved 0.84 GiB for 29 % more time and was already under budget.
+    activation_checkpointing: bool = field(default=True, metadata={"help": CHECKPOINTING_HELP})
 
     def __post_init__(self):
         super().__post_init__()
@@ -144,6 +144,8 @@ class ORPOSettings(TrainSettings):
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate, in (0, 1]."})
     beta: float = field(
         default=0.1, metadata={"help": "Weight of the odds-ratio term (lambda in the paper), in (0, 100]."})
+    # As DPO's (benchmarks/RESULTS.md): the ORPO child 4.03 -> 2.89 GiB for 20 % more time, the same final loss.
+    activation_checkpointing: bool = field(default=True, metadata={"help": CHECKPOINTING_HELP})
 
     def __post_init__(self):
         super().__post_init__()
