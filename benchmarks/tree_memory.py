@@ -13,6 +13,8 @@ kernel keeps exactly: `rise_per_window` says by how much each step raised it, i.
 import threading
 import time
 
+from selfinstruct_core.memory import status_kib
+
 
 def tree_rss(pid: int) -> int:
     """Summed RSS in bytes of `pid` and all its descendants; processes that vanish meanwhile are skipped."""
@@ -34,14 +36,8 @@ def tree_rss(pid: int) -> int:
 
 def high_water(pid: int) -> int | None:
     """VmHWM of `pid` in bytes (its peak RSS so far, kept by the kernel), None where /proc does not say."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    kib = status_kib("VmHWM", pid)
+    return None if kib is None else kib * 1024
 
 
 class TreeSampler:

@@ -16,7 +16,6 @@ import ctypes
 import ctypes.util
 import gc
 import logging
-import os
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -31,14 +30,22 @@ def on_release(releaser: Callable[[], None]) -> Callable[[], None]:
     return releaser
 
 
-def rss_gib() -> float | None:
-    """This process's resident set size in GiB, from /proc (None where there is no /proc)."""
+def status_kib(field: str, pid: int | str = "self") -> int | None:
+    """A kB field of /proc/<pid>/status (VmRSS, VmHWM: the peak RSS the kernel keeps), None where /proc lacks it."""
     try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+    return None
+
+
+def rss_gib() -> float | None:
+    """This process's resident set size in GiB, from /proc (None where there is no /proc)."""
+    kib = status_kib("VmRSS")
+    return None if kib is None else kib / 2**20
 
 
 def trim_heap() -> bool:

@@ -28,6 +28,7 @@ import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
+from selfinstruct_core.memory import status_kib
 from training import s3_files
 from training.config import SETTINGS, settings_from_dict
 
@@ -106,14 +107,10 @@ def peak_rss_mb() -> float:
     Not ru_maxrss: a child started by vfork + exec (Python's subprocess, so the Pipes launcher) inherits the
     launching process's high-water mark in it, and reported the demo process's 5.2 GiB as a trainer's peak.
     """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux reports KiB
+    kib = status_kib("VmHWM")
+    if kib is None:
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux reports KiB
+    return round(kib / 1024, 1)
 
 
 def pipes_metadata(metrics: dict) -> dict:
