@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,47 @@ def trim_heap() -> bool:
         return False
 
 
-def release_memory() -> tuple[float | None, float | None]:
+M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
+
+
+def limit_malloc_arenas(n: int) -> bool:
+    """Cap glibc's malloc arenas at `n` (`mallopt(M_ARENA_MAX, n)`, as MALLOC_ARENA_MAX=n would at start-up).
+
+    By default glibc gives threads up to 8 arenas per core, and each keeps the pages its threads freed: a step that
+    answers on 8 threads leaves memory behind in arenas the next step's threads never reuse. Takes effect for
+    arenas made after the call, so call it early (the demo and benchmark commands do, before any step runs).
+    False where libc has no mallopt (not glibc) or refuses the value.
+    """
+    if n < 1:
+        raise ValueError(f"the malloc arena limit must be >= 1, got {n}")
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.mallopt(M_ARENA_MAX, n) == 1
+    except (OSError, AttributeError):
+        return False
+
+
+def cap_malloc_arenas(default: int = 2) -> int | None:
+    """`limit_malloc_arenas(default)` unless the environment sets MALLOC_ARENA_MAX (glibc applied that at start-up).
+
+    The cap applied, or None when the environment's is kept or libc refused. Long runs (`selfinstruct demo`,
+    `make benchmark`) call this first.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return None
+    return default if limit_malloc_arenas(default) else None
+
+
+def release_memory(drop_caches: bool = True) -> tuple[float | None, float | None]:
     """Run every registered releaser, collect garbage and trim the heap; (RSS before, RSS after) in GiB.
 
+    drop_caches=False keeps what the releasers would drop (loaded models, memoised embeddings: the working set
+    of the next step) and only collects and trims, which is what runs after every step of a job.
     A releaser that raises is logged with its name and skipped: freeing memory is an optimisation, never a reason
     to fail the step that asked for it.
     """
     before = rss_gib()
-    for releaser in list(_RELEASERS):
+    for releaser in list(_RELEASERS) if drop_caches else []:
         try:
             releaser()
         except Exception as exc:  # noqa: BLE001 - see the docstring

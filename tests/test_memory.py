@@ -98,3 +98,97 @@ def test_a_republished_retriever_replaces_its_old_version(tmp_path, monkeypatch)
     os.utime(folder, ns=(1, 1))  # republished: a new mtime
     retriever_training.model_embedder(folder)
     assert len(loads) == 2 and len(retriever_training._LOADED) == 1
+
+
+def test_a_step_release_keeps_the_caches_but_still_trims(releasers, monkeypatch):
+    dropped, trims = [], []
+    on_release(lambda: dropped.append(1))
+    monkeypatch.setattr(memory, "trim_heap", lambda: trims.append(1) or True)
+    before, after = release_memory(drop_caches=False)
+    assert dropped == [] and trims == [1] and before > 0.01 and after > 0.01
+    release_memory()
+    assert dropped == [1] and trims == [1, 1]
+
+
+ARENAS_PROBE = """
+import ctypes, sys, threading
+from selfinstruct_core.memory import limit_malloc_arenas
+if sys.argv[1] != "none":
+    assert limit_malloc_arenas(int(sys.argv[1]))
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+barrier = threading.Barrier(6)
+def work():
+    barrier.wait()          # all six threads alive at once: none can inherit an exited thread's arena
+    libc.malloc(4096)
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc.malloc_stats()         # one "Arena N:" block per arena, on stderr
+"""
+
+
+@pytest.mark.parametrize("cap, most", [("none", None), ("1", 1), ("2", 2)])
+def test_the_arena_cap_bounds_how_many_arenas_threads_get(cap, most):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run([sys.executable, "-c", ARENAS_PROBE, cap], capture_output=True, text=True, env=env,
+                         check=True)
+    arenas = sum(line.startswith("Arena ") for line in out.stderr.splitlines())
+    if most is None:
+        assert arenas > 2, out.stderr  # uncapped: the six threads get arenas of their own
+    else:
+        assert 1 <= arenas <= most, out.stderr
+
+
+def test_the_arena_cap_refuses_zero_and_leaves_an_explicit_environment_alone(monkeypatch):
+    with pytest.raises(ValueError, match="arena limit must be >= 1"):
+        memory.limit_malloc_arenas(0)
+    calls = []
+    monkeypatch.setattr(memory, "limit_malloc_arenas", lambda n: calls.append(n) or True)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert memory.cap_malloc_arenas() is None and calls == []
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert memory.cap_malloc_arenas(3) == 3 and calls == [3]
+
+
+def test_every_job_releases_memory_after_each_step(monkeypatch):
+    import dagster as dg
+
+    from selfinstruct_assets.loop import hooks
+    from selfinstruct_assets.loop.jobs import LOOP_JOBS, main_job
+
+    for job in (main_job, *LOOP_JOBS):
+        assert hooks.RELEASE_HOOKS <= set(job.hooks), job.name
+    calls = []
+    monkeypatch.setattr(hooks, "release_memory", lambda drop_caches=True: calls.append(drop_caches) or (2.0, 1.0))
+
+    @dg.asset
+    def upstream() -> int:
+        return 1
+
+    @dg.asset
+    def downstream(upstream: int) -> int:
+        raise RuntimeError("boom")
+
+    job = dg.define_asset_job("probe", hooks=hooks.RELEASE_HOOKS)
+    defs = dg.Definitions(assets=[upstream, downstream], jobs=[job])
+    result = defs.resolve_job_def("probe").execute_in_process(raise_on_error=False)
+    assert not result.success
+    assert calls == [False, False]  # after the step that succeeded and after the one that failed
+
+
+def test_the_step_release_is_logged_only_when_it_frees_something(monkeypatch):
+    from types import SimpleNamespace
+
+    from selfinstruct_assets.loop import hooks
+
+    lines = []
+    context = SimpleNamespace(step_key="rag_eval", log=SimpleNamespace(info=lines.append))
+    for freed in ((2.0, 1.0), (2.0, 1.99)):
+        monkeypatch.setattr(hooks, "release_memory", lambda drop_caches=True, f=freed: f)
+        assert hooks.release_after_step(context) == freed
+    assert lines == ["after rag_eval this process released memory: RSS 2.00 -> 1.00 GiB"]

@@ -1,0 +1,34 @@
+"""After every step of a job, the run's process gives the memory the step freed back to the operating system.
+
+The default executor runs every step in one process (torch and the models load once per run). Without this, the
+C heap keeps what each step freed, so the process's resident size only grows from step to step and a training
+child, started next, adds its own peak on top. The hook only collects and trims (`release_memory(drop_caches=
+False)`): models and embeddings that later steps reuse stay loaded.
+"""
+
+import dagster as dg
+
+from selfinstruct_core.memory import release_memory
+
+MIN_LOGGED_GIB = 0.05  # smaller releases are not worth a log line
+
+
+def release_after_step(context: dg.HookContext) -> tuple[float | None, float | None]:
+    before, after = release_memory(drop_caches=False)
+    if before is not None and after is not None and before - after >= MIN_LOGGED_GIB:
+        context.log.info(f"after {context.step_key} this process released memory: RSS {before:.2f} -> "
+                         f"{after:.2f} GiB")
+    return before, after
+
+
+@dg.success_hook(name="release_memory_after_success")
+def release_memory_after_success(context: dg.HookContext) -> None:
+    release_after_step(context)
+
+
+@dg.failure_hook(name="release_memory_after_failure")
+def release_memory_after_failure(context: dg.HookContext) -> None:
+    release_after_step(context)
+
+
+RELEASE_HOOKS = {release_memory_after_success, release_memory_after_failure}
