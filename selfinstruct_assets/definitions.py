@@ -26,6 +26,7 @@ from .finetune.checks import FINETUNE_CHECKS
 from .intake import assets as intake_assets, contract_assets
 from .loop.jobs import LOOP_JOBS, contract_refresh_job, feedback_refresh_job, main_job, query_log_job, regenerate_job
 from .loop.sensors import drift_sensor, feedback_sensor, new_contracts_sensor
+from .memory_hooks import RELEASE_HOOKS
 from .rag import assets as rag_assets
 from .rag.checks import RAG_CHECKS
 from .retrieval import assets as retrieval_assets, model_assets as retriever_model_assets
@@ -34,9 +35,10 @@ from .serving import assets as serving_assets
 from .serving.checks import SERVING_CHECKS
 from .synthetic import assets as synthetic_assets
 
-ASSETS = dg.load_assets_from_modules([corpus_assets, retrieval_assets, retriever_model_assets, synthetic_assets,
-                                      rag_assets, data_assets, evaluation_assets, adapter_assets, scores,
-                                      intake_assets, contract_assets, drift_assets, serving_assets])
+# Every asset releases the memory its step freed (memory_hooks), in every job and in the UI's materialisations.
+ASSETS = [a.with_hooks(RELEASE_HOOKS) if isinstance(a, dg.AssetsDefinition) else a for a in dg.load_assets_from_modules(
+    [corpus_assets, retrieval_assets, retriever_model_assets, synthetic_assets, rag_assets, data_assets,
+     evaluation_assets, adapter_assets, scores, intake_assets, contract_assets, drift_assets, serving_assets])]
 ALL_CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS + RAG_CHECKS + FINETUNE_CHECKS + SERVING_CHECKS
 SENSORS = [feedback_sensor(feedback_refresh_job), new_contracts_sensor(contract_refresh_job),
            drift_sensor(query_log_job, regenerate_job)]

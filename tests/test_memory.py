@@ -155,16 +155,17 @@ def test_the_arena_cap_refuses_zero_and_leaves_an_explicit_environment_alone(mon
     assert memory.cap_malloc_arenas(3) == 3 and calls == [3]
 
 
-def test_every_job_releases_memory_after_each_step(monkeypatch):
+def test_every_asset_step_releases_memory_in_a_job_and_in_a_plain_materialisation(monkeypatch):
     import dagster as dg
 
-    from selfinstruct_assets.loop import hooks
-    from selfinstruct_assets.loop.jobs import LOOP_JOBS, main_job
+    from selfinstruct_assets import memory_hooks
+    from selfinstruct_assets.definitions import ASSETS
 
-    for job in (main_job, *LOOP_JOBS):
-        assert hooks.RELEASE_HOOKS <= set(job.hooks), job.name
+    assets = [a for a in ASSETS if isinstance(a, dg.AssetsDefinition)]
+    assert len(assets) > 20 and all(memory_hooks.RELEASE_HOOKS <= set(a.hook_defs) for a in assets)
     calls = []
-    monkeypatch.setattr(hooks, "release_memory", lambda drop_caches=True: calls.append(drop_caches) or (2.0, 1.0))
+    monkeypatch.setattr(memory_hooks, "release_memory",
+                        lambda drop_caches=True: calls.append(drop_caches) or (2.0, 1.0))
 
     @dg.asset
     def upstream() -> int:
@@ -174,17 +175,18 @@ def test_every_job_releases_memory_after_each_step(monkeypatch):
     def downstream(upstream: int) -> int:
         raise RuntimeError("boom")
 
-    job = dg.define_asset_job("probe", hooks=hooks.RELEASE_HOOKS)
-    defs = dg.Definitions(assets=[upstream, downstream], jobs=[job])
-    result = defs.resolve_job_def("probe").execute_in_process(raise_on_error=False)
-    assert not result.success
+    hooked = [a.with_hooks(memory_hooks.RELEASE_HOOKS) for a in (upstream, downstream)]
+    defs = dg.Definitions(assets=hooked, jobs=[dg.define_asset_job("probe")])
+    assert not defs.resolve_job_def("probe").execute_in_process(raise_on_error=False).success
     assert calls == [False, False]  # after the step that succeeded and after the one that failed
+    assert dg.materialize(hooked[:1]).success  # the UI's ad hoc materialisations run the hook too
+    assert calls == [False, False, False]
 
 
 def test_the_step_release_is_logged_only_when_it_frees_something(monkeypatch):
     from types import SimpleNamespace
 
-    from selfinstruct_assets.loop import hooks
+    from selfinstruct_assets import memory_hooks as hooks
 
     lines = []
     context = SimpleNamespace(step_key="rag_eval", log=SimpleNamespace(info=lines.append))

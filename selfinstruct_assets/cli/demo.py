@@ -54,11 +54,8 @@ def demo_run_config(path: Path = DEMO_PROFILE) -> dict:
 def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from selfinstruct_core.memory import cap_malloc_arenas
-
     from ..definitions import defs
 
-    cap_malloc_arenas()  # before any step starts threads: see selfinstruct_core/memory.py
     definitions = defs()
     job = definitions.resolve_job_def("main_job")
     run_config = demo_run_config()

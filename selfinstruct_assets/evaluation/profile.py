@@ -20,8 +20,6 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from selfinstruct_core.memory import cap_malloc_arenas, release_memory
-
 
 def load_profile(path: str | Path) -> dict:
     profile = yaml.safe_load(Path(path).read_text()) or {}
@@ -94,7 +92,6 @@ def run(profile: dict, assets: Sequence, resources: dict, instance: dg.DagsterIn
         config = {"ops": {op: profile["ops"][op]}} if op in (profile.get("ops") or {}) else {}
         result = dg.materialize([*assets, *checks], resources=resources, instance=instance, run_config=config,
                                 selection=dg.AssetSelection.assets(*_keys(assets, op)), raise_on_error=False)
-        release_memory(drop_caches=False)  # as the jobs' hooks do after each step (selfinstruct_assets/loop/hooks.py)
         spent = time.perf_counter() - t0
         log(f"profile: [{i}/{len(todo)}] {op} {'done' if result.success else 'FAILED'} (run {result.run_id[:8]}), "
             f"{spent:.0f} s so far, ETA {spent / i * (len(todo) - i):.0f} s")
@@ -108,7 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("profile")
     parser.add_argument("--plan", action="store_true", help="print the stale asset ops and stop")
     args = parser.parse_args(argv)
-    cap_malloc_arenas()
     from ..definitions import ALL_CHECKS, ASSETS, defs
 
     profile, resources = load_profile(args.profile), defs().resources

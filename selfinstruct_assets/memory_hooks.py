@@ -1,14 +1,22 @@
-"""After every step of a job, the run's process gives the memory the step freed back to the operating system.
+"""After every asset step, the run's process gives the memory the step freed back to the operating system.
+
+    ASSETS = [a.with_hooks(RELEASE_HOOKS) for a in assets]   # definitions.py: every job, the UI's too
 
 The default executor runs every step in one process (torch and the models load once per run). Without this, the
 C heap keeps what each step freed, so the process's resident size only grows from step to step and a training
 child, started next, adds its own peak on top. The hook only collects and trims (`release_memory(drop_caches=
 False)`): models and embeddings that later steps reuse stay loaded.
+
+Importing this module also caps glibc's malloc arenas at 2 (`cap_malloc_arenas`, unless MALLOC_ARENA_MAX is set):
+every process that loads the definitions (the demo, `make benchmark`, Dagster's run workers) does so before any
+step starts the threads that would otherwise each get an arena of their own.
 """
 
 import dagster as dg
 
-from selfinstruct_core.memory import release_memory
+from selfinstruct_core.memory import cap_malloc_arenas, release_memory
+
+cap_malloc_arenas()
 
 MIN_LOGGED_GIB = 0.05  # smaller releases are not worth a log line
 
