@@ -42,6 +42,29 @@ from .model_folders import (ADAPTER_FIX, MODEL_FIX, ModelLoadError, adapter_hash
 log = logging.getLogger(__name__)
 
 BACKEND = "transformers"
+# Padded tokens per generate (rows x (longest prompt + new tokens)): a batch's prefill activations grow with it.
+# benchmarks/bench_lm_batches.py, 8 prompts of ~2,750 tokens (a few-shot RAG prompt): one batch raised the
+# process's peak by 1.23 GiB, batches of 2 under 8192 by 0.54 GiB, and were no slower (51 vs 56 s).
+MAX_BATCH_TOKENS = 8192
+
+
+def plan_batches(lengths: list[int], batch_size: int, max_batch_tokens: int | None,
+                 new_tokens: int = 0) -> list[range]:
+    """Consecutive batches (index ranges) of at most `batch_size` prompts whose padded size, rows x (longest
+    prompt + new_tokens), stays within `max_batch_tokens` (None: no token limit); a prompt over the limit on its
+    own is a batch of one."""
+    batches, start, longest = [], 0, 0
+    for i, n in enumerate(lengths):
+        grown = max(longest, n)
+        full = i - start >= batch_size or (max_batch_tokens is not None
+                                            and (i - start + 1) * (grown + new_tokens) > max_batch_tokens)
+        if i > start and full:
+            batches.append(range(start, i))
+            start, grown = i, n
+        longest = grown
+    if lengths:
+        batches.append(range(start, len(lengths)))
+    return batches
 
 
 class _Weights:
@@ -101,9 +124,11 @@ class LocalLM(dspy.BaseLM):
     def __init__(self, model_dir: str | Path, adapter_path: str | Path | None = None, *,
                  cache_dir: str | Path | None = None, max_tokens: int = 256, seed: int = 0,
                  batch_size: int = 8, device: str | None = None, sample_temperature: float = 0.0,
-                 precision: str = "float32", **kwargs):
+                 precision: str = "float32", max_batch_tokens: int | None = MAX_BATCH_TOKENS, **kwargs):
         if max_tokens < 1 or batch_size < 1:
             raise ValueError("max_tokens and batch_size must be at least 1")
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be at least 1 or None, got {max_batch_tokens}")
         # bfloat16 prefills about 1.5x faster on a CPU with native bf16; answers can differ from float32's,
         # so the resolved precision is part of every cache key.
         self.precision = resolve_precision(precision, device)
@@ -119,6 +144,7 @@ class LocalLM(dspy.BaseLM):
         self.seed = seed
         self.sample_temperature = float(sample_temperature)  # 0 = greedy; DSPy's `temperature` is not used
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.device = device
         # One mutable holder, so that copies made by `lm.copy()` (DSPy makes many) share one loaded model.
         self._rt = _Runtime(lock=threading.RLock(), loaded=None, failed=None, store=None, ids=None,
@@ -215,7 +241,7 @@ class LocalLM(dspy.BaseLM):
         import torch
 
         tok, model, stops = self.load()
-        texts = [tok.apply_chat_template(normalize(m), tokenize=False, add_generation_prompt=True) for m in batch]
+        texts = self._prompts(batch)
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with self._rt.loaded.lock, torch.inference_mode():
             torch.manual_seed(self.seed)
@@ -232,6 +258,17 @@ class LocalLM(dspy.BaseLM):
                             "finish_reason": "stop" if end < len(row) else "length"})
         return results
 
+    def _prompts(self, batch: list[list[dict]]) -> list[str]:
+        tok = self.load()[0]
+        return [tok.apply_chat_template(normalize(m), tokenize=False, add_generation_prompt=True) for m in batch]
+
+    def _batches(self, conversations: list[list[dict]], max_tokens: int) -> list[range]:
+        if self.max_batch_tokens is None or len(conversations) <= 1:
+            return plan_batches([0] * len(conversations), self.batch_size, None)
+        tok = self.load()[0]
+        lengths = [len(ids) for ids in tok(self._prompts(conversations), add_special_tokens=False)["input_ids"]]
+        return plan_batches(lengths, self.batch_size, self.max_batch_tokens, max_tokens)
+
     def complete(self, conversations: list[list[dict]], max_tokens: int | None = None) -> list[dict]:
         """Result dicts (text, token counts, finish_reason, cached) for many conversations, cache first."""
         max_tokens = int(max_tokens or self.kwargs.get("max_tokens") or 256)
@@ -241,8 +278,8 @@ class LocalLM(dspy.BaseLM):
         todo = {k: m for k, m in zip(keys, conversations) if found.get(k) is None}
         fresh: dict[str, dict] = {}
         pending = list(todo.items())
-        for start in range(0, len(pending), self.batch_size):
-            chunk = pending[start:start + self.batch_size]
+        for rows in self._batches([m for _, m in pending], max_tokens):
+            chunk = [pending[i] for i in rows]
             for (key, _), result in zip(chunk, self._generate([m for _, m in chunk], max_tokens)):
                 fresh[key] = result
                 if store is not None:
@@ -314,4 +351,5 @@ class LocalLM(dspy.BaseLM):
         keep = {k: v for k, v in state.items() if k not in ("model", "model_type", "cache", "temperature", "num_retries")}
         return {**keep, "model_dir": str(self.model_dir), "adapter_path": self.adapter_path and str(self.adapter_path),
                 "cache_dir": self.cache_dir and str(self.cache_dir), "seed": self.seed, "batch_size": self.batch_size,
-                "sample_temperature": self.sample_temperature, "precision": self.precision}
+                "max_batch_tokens": self.max_batch_tokens, "sample_temperature": self.sample_temperature,
+                "precision": self.precision}

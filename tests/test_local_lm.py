@@ -165,8 +165,9 @@ def test_predict_inside_dspy_context_goes_through_the_lm(tiny, tmp_path):
 
 
 def test_state_round_trips_and_rejects_bad_settings(tiny, adapters, tmp_path):
-    lm = LocalLM(tiny, adapter_path=adapters[0], cache_dir=tmp_path / "c", max_tokens=7, seed=3)
+    lm = LocalLM(tiny, adapter_path=adapters[0], cache_dir=tmp_path / "c", max_tokens=7, seed=3, max_batch_tokens=999)
     back = dspy.BaseLM.load_state(lm.dump_state(), allow_custom_lm_class=True)
+    assert back.max_batch_tokens == 999
     assert isinstance(back, LocalLM) and back.model == lm.model == "local/model+a"
     assert (back.model_dir, back.adapter_path, back.cache_dir, back.seed) == (tiny, adapters[0], tmp_path / "c", 3)
     assert back.kwargs["max_tokens"] == 7
@@ -230,3 +231,30 @@ def test_instances_of_the_same_weights_share_one_loaded_model(tiny, adapters):
     with_adapter = LocalLM(tiny, adapter_path=adapters[0], max_tokens=4)
     assert a.load()[1] is b.load()[1]
     assert with_adapter.load()[1] is not a.load()[1]
+
+
+def test_batches_respect_rows_and_the_padded_token_budget():
+    from resources.local_lm import plan_batches
+
+    as_lists = lambda bs: [list(b) for b in bs]  # noqa: E731
+    assert as_lists(plan_batches([10] * 5, 2, None)) == [[0, 1], [2, 3], [4]]
+    # 3 rows x (longest 30 + 10 new tokens) = 120 > 100: the third row starts a new batch
+    assert as_lists(plan_batches([10, 30, 20, 5], 8, 100, new_tokens=10)) == [[0, 1], [2, 3]]
+    assert as_lists(plan_batches([500, 10, 10], 8, 100)) == [[0], [1, 2]]  # over the budget alone: a batch of one
+    assert plan_batches([], 8, 100) == []
+    for lengths in ([7, 90, 3, 40, 40, 1, 64], [100] * 9):
+        batches = plan_batches(lengths, 3, 128, new_tokens=4)
+        assert [i for b in batches for i in b] == list(range(len(lengths)))  # every row once, in order
+        assert all(len(b) <= 3 and (len(b) == 1 or len(b) * (max(lengths[i] for i in b) + 4) <= 128) for b in batches)
+
+
+def test_a_token_budget_splits_long_prompts_without_changing_answers(tiny, counted):
+    long_chat = [chat(q + " Section 1. " * 40) for q in QUESTIONS]
+    unlimited = LocalLM(tiny, max_tokens=6, batch_size=8, max_batch_tokens=None).generate_batch(long_chat)
+    assert counted == [3]
+    counted.clear()
+    budgeted = LocalLM(tiny, max_tokens=6, batch_size=8, max_batch_tokens=300).generate_batch(long_chat)
+    assert counted == [1, 1, 1]  # each prompt is ~140 tokens: two would pass 300 with their new tokens
+    assert budgeted == unlimited
+    with pytest.raises(ValueError, match="max_batch_tokens"):
+        LocalLM(tiny, max_batch_tokens=0)
