@@ -117,6 +117,9 @@ class SFTSettings(TrainSettings):
     # A few epochs at a LoRA-sized learning rate: one epoch at 2e-4 left the base model's answers unchanged.
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate, in (0, 1]."})
     epochs: float = field(default=3.0, metadata={"help": "Passes over the data; ignored when max_steps > 0."})
+    # On, as for DPO/ORPO: the SFT child alone 3.55 -> 2.72 GiB for 29 % more time (benchmarks/RESULTS.md); without
+    # it a quick demo's process tree reached 5.69 GiB while SFT trained, over the 6 GB run budget.
+    activation_checkpointing: bool = field(default=True, metadata={"help": CHECKPOINTING_HELP})
 
 
 @dataclass
@@ -128,7 +131,7 @@ class DPOSettings(TrainSettings):
     beta: float = field(default=0.1, metadata={"help": "Strength of the pull towards the reference, in (0, 100]."})
     # On by default for the preference trainers (benchmarks/RESULTS.md, the quick demo's rows, CPU): the DPO child
     # peaked at 4.50 GiB and set the demo's process-tree peak; checkpointing took it to 3.36 GiB for 16 % more time,
-    # the adapter identical to the bit. SFT saved 0.84 GiB for 29 % more time and was already under budget.
+    # the adapter identical to the bit. SFT saves 0.84 GiB for 29 % more time (on too, since a later run).
     activation_checkpointing: bool = field(default=True, metadata={"help": CHECKPOINTING_HELP})
 
     def __post_init__(self):
