@@ -7,9 +7,9 @@ C heap keeps what each step freed, so the process's resident size only grows fro
 child, started next, adds its own peak on top. The hook only collects and trims (`release_memory(drop_caches=
 False)`): models and embeddings that later steps reuse stay loaded.
 
-Importing this module also tunes glibc's malloc (`tune_malloc`: 2 arenas, a fixed 1 MiB mmap threshold, unless
-MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ are set): every process that loads the definitions (the demo, `make
-benchmark`, Dagster's run workers) does so before any step starts threads or grows a KV cache.
+Importing this module also caps glibc's malloc arenas at 2 (`tune_malloc`, unless MALLOC_ARENA_MAX is set): every
+process that loads the definitions (the demo, `make benchmark`, Dagster's run workers) does so before any step
+starts the threads that would otherwise each get an arena of their own.
 """
 
 import dagster as dg

@@ -59,9 +59,7 @@ def trim_heap() -> bool:
         return False
 
 
-M_MMAP_THRESHOLD = -3  # mallopt parameter numbers in glibc's malloc.h
-M_ARENA_MAX = -8
-MMAP_THRESHOLD = 1 << 20  # bytes
+M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
 
 
 def _mallopt(param: int, value: int) -> bool:
@@ -84,34 +82,15 @@ def limit_malloc_arenas(n: int) -> bool:
     return _mallopt(M_ARENA_MAX, n)
 
 
-def fix_mmap_threshold(nbytes: int) -> bool:
-    """Serve every allocation of `nbytes` or more with its own mmap (`mallopt(M_MMAP_THRESHOLD, nbytes)`), so
-    that freeing it returns it to the OS at once; fixing the value also stops glibc raising it (up to 32 MiB)
-    each time a large block is freed.
-
-    Why: a transformers `generate` grows each layer's KV cache by one token per step, allocating a slightly
-    larger block and freeing the last one. Once glibc's threshold has risen, those MiB-sized blocks come from the
-    heap, which fragments: the benchmark's RAG answering grew a fresh process from 1.8 to 4.2 GiB and kept it;
-    with a fixed 1 MiB threshold it stayed at ~1.8 GiB (benchmarks/RESULTS.md, run-budget section).
-    """
-    if nbytes < 1:
-        raise ValueError(f"the mmap threshold must be >= 1 byte, got {nbytes}")
-    return _mallopt(M_MMAP_THRESHOLD, nbytes)
-
-
-def tune_malloc(arenas: int = 2, mmap_threshold: int = MMAP_THRESHOLD) -> dict[str, int]:
-    """`limit_malloc_arenas(arenas)` and `fix_mmap_threshold(mmap_threshold)`, each unless the environment sets
-    its glibc variable (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_: glibc applied those at start-up).
+def tune_malloc(arenas: int = 2) -> dict[str, int]:
+    """`limit_malloc_arenas(arenas)` unless the environment sets MALLOC_ARENA_MAX (glibc applied it at start-up).
 
     What was applied, by variable name. Processes that run steps call this first (see selfinstruct_assets/
     memory_hooks.py).
     """
-    applied = {}
     if not os.environ.get("MALLOC_ARENA_MAX") and limit_malloc_arenas(arenas):
-        applied["MALLOC_ARENA_MAX"] = arenas
-    if not os.environ.get("MALLOC_MMAP_THRESHOLD_") and fix_mmap_threshold(mmap_threshold):
-        applied["MALLOC_MMAP_THRESHOLD_"] = mmap_threshold
-    return applied
+        return {"MALLOC_ARENA_MAX": arenas}
+    return {}
 
 
 def release_memory(drop_caches: bool = True) -> tuple[float | None, float | None]:

@@ -258,3 +258,12 @@ def test_a_token_budget_splits_long_prompts_without_changing_answers(tiny, count
     assert budgeted == unlimited
     with pytest.raises(ValueError, match="max_batch_tokens"):
         LocalLM(tiny, max_batch_tokens=0)
+
+
+def test_the_heap_is_trimmed_after_every_generated_batch(tiny, monkeypatch):
+    import resources.local_lm as local_lm
+
+    trims = []
+    monkeypatch.setattr(local_lm, "trim_heap", lambda: trims.append(1) or True)
+    LocalLM(tiny, max_tokens=4, batch_size=2).generate_batch([chat(q + " trimmed?") for q in QUESTIONS])
+    assert len(trims) == 2  # three prompts in batches of two

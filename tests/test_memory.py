@@ -147,50 +147,12 @@ def test_the_arena_cap_bounds_how_many_arenas_threads_get(cap, most):
 def test_tune_malloc_refuses_nonsense_and_leaves_an_explicit_environment_alone(monkeypatch):
     with pytest.raises(ValueError, match="arena limit must be >= 1"):
         memory.limit_malloc_arenas(0)
-    with pytest.raises(ValueError, match="mmap threshold must be >= 1"):
-        memory.fix_mmap_threshold(0)
     calls = []
     monkeypatch.setattr(memory, "_mallopt", lambda param, value: calls.append((param, value)) or True)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert memory.tune_malloc() == {} and calls == []
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert memory.tune_malloc(arenas=3) == {"MALLOC_ARENA_MAX": 3} and calls == [(memory.M_ARENA_MAX, 3)]
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
-    assert memory.tune_malloc(arenas=3, mmap_threshold=1 << 20) == {"MALLOC_ARENA_MAX": 3,
-                                                                    "MALLOC_MMAP_THRESHOLD_": 1 << 20}
-
-
-GROWING_BLOCKS_PROBE = """
-import ctypes, sys
-from selfinstruct_core.memory import fix_mmap_threshold, rss_gib
-if sys.argv[1] == "fixed":
-    assert fix_mmap_threshold(1 << 20)
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-big = libc.malloc(8 << 20); ctypes.memset(big, 1, 8 << 20); libc.free(big)  # glibc now raises its threshold
-before = rss_gib()
-blocks = []
-for i in range(60):                    # ~2 MiB blocks, each a little larger, as a KV cache grows
-    b = libc.malloc((2 << 20) + i * 4096); ctypes.memset(b, 1, (2 << 20) + i * 4096); blocks.append(b)
-pin = libc.malloc(600 << 10); ctypes.memset(pin, 1, 600 << 10)  # live, after them: the top cannot shrink
-for b in blocks:
-    libc.free(b)
-print(rss_gib() - before)
-"""
-
-
-def test_a_fixed_mmap_threshold_gives_freed_large_blocks_back_at_once():
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    held = {mode: float(subprocess.run([sys.executable, "-c", GROWING_BLOCKS_PROBE, mode], capture_output=True,
-                                       text=True, env=env, check=True).stdout)
-            for mode in ("dynamic", "fixed")}
-    assert held["dynamic"] > 0.08, held  # ~120 MiB freed but kept by the heap
-    assert held["fixed"] < 0.02, held  # each block was its own mapping, unmapped on free
 
 
 def test_every_asset_step_releases_memory_in_a_job_and_in_a_plain_materialisation(monkeypatch):
