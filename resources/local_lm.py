@@ -36,37 +36,13 @@ import dspy
 from selfinstruct_core.cpu import resolve_precision
 from selfinstruct_core.memory import on_release, trim_heap
 
+from .lm_batches import MAX_BATCH_TOKENS, plan_batches
 from .model_folders import (ADAPTER_FIX, MODEL_FIX, ModelLoadError, adapter_hash,  # noqa: F401 (also imported from here)
                             check_adapter_dir, check_model_dir, model_hash)
 
 log = logging.getLogger(__name__)
 
 BACKEND = "transformers"
-# Padded tokens per generate (rows x (longest prompt + new tokens)): a batch's prefill activations grow with it.
-# benchmarks/bench_lm_batches.py, 8 prompts of ~2,750 tokens (a few-shot RAG prompt): one batch raised the
-# process's peak by 1.23 GiB, batches of 2 under 8192 by 0.54 GiB, and were no slower (51 vs 56 s).
-MAX_BATCH_TOKENS = 8192
-
-
-def plan_batches(lengths: list[int], batch_size: int, max_batch_tokens: int | None,
-                 new_tokens: int = 0) -> list[range]:
-    """Consecutive batches (index ranges) of at most `batch_size` prompts whose padded size, rows x (longest
-    prompt + new_tokens), stays within `max_batch_tokens` (None: no token limit); a prompt over the limit on its
-    own is a batch of one."""
-    batches, start, longest = [], 0, 0
-    for i, n in enumerate(lengths):
-        grown = max(longest, n)
-        full = i - start >= batch_size or (max_batch_tokens is not None
-                                            and (i - start + 1) * (grown + new_tokens) > max_batch_tokens)
-        if i > start and full:
-            batches.append(range(start, i))
-            start, grown = i, n
-        longest = grown
-    if lengths:
-        batches.append(range(start, len(lengths)))
-    return batches
-
-
 class _Weights:
     """A loaded tokenizer and model; one generate at a time runs on it, whichever instance asks."""
 
