@@ -1,79 +1,61 @@
-"""The trained answer judge on held-out CUAD candidates: does it learn, and how well does it agree with CUAD match?
+"""The trained answer judge, trained as the `answer_judge` asset trains it, on held-out candidates and real answers.
 
-    HF_HUB_OFFLINE=1 nice .venv/bin/python benchmarks/bench_judge.py --lr 2e-4 --annotations 80
+    HF_HUB_OFFLINE=1 nice .venv/bin/python benchmarks/bench_judge.py --examples 480 \
+        --answers HOME/selfinstruct.duckdb --save-scores /work/runs/judge_scores.json
 
-Trains the MiniLM cross-encoder (evaluation/trained_judge.py) on candidate windows of `--annotations` train-split
-questions (6 per question, half CUAD matches), picks the threshold for the best kappa on 60 other train-split
-questions, and scores 600 windows of eval-split questions. Candidates are sentence windows near and away from the
-gold clause labelled by CUAD match: a proxy for model answers, not model answers.
-
-Measured (2 CPU cores shared with other jobs, one run): 480 examples, 30 steps, lr 2e-4, 194 s of training:
-held-out agreement 0.812, kappa 0.613, AUROC 0.873 (the calibrated threshold stayed 0.5). With lr 5e-5 the
-loss stayed at ln 2 and kappa was 0.0 (AUROC 0.73; benchmarks/bench_retrievers.py): the fresh head needs 2e-4.
-
-`--answers HOME/selfinstruct.duckdb` also judges real model answers: every benchmark_answers row of that file's
-latest benchmark run, against the label the benchmark compares its judge column with (CUAD match on answerable
-questions, "said no clause" on unanswerable ones), with the gold clauses rebuilt from the corpus.
+Calls `fit_answer_judge` (train-split rows, a threshold calibrated on other train-split contracts, agreement on
+eval-split candidates) with `--examples` label-balanced training rows, then judges every benchmark_answers row of
+the `--answers` file's latest benchmark run against the label the benchmark compares its judge column with (CUAD
+match on answerable questions, "said no clause" on unanswerable ones), gold clauses rebuilt from the corpus; per
+method and overall. `--save-scores` writes each row's (method, question_id, contract_id, score, right) for a paired
+comparison of two judges on the same answers (benchmarks/paired_judges.py). The same script runs on older commits
+(it uses only `fit_answer_judge` and `TrainedJudge`), so a change to the judge's training rows is compared on the
+same answers. Results: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import json
 import time
 from pathlib import Path
 
 from selfinstruct_assets.corpus.cuad import load_cuad
 from selfinstruct_assets.corpus.source import cuad_uri_from_env, open_cuad_source
-from selfinstruct_assets.evaluation.trained_judge import (JudgeTrainSettings, TrainedJudge, agreement_report,
-                                                          build_judge_examples, calibrate_threshold, train_judge)
+from selfinstruct_assets.evaluation.trained_judge import JudgeTrainSettings, TrainedJudge, fit_answer_judge
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--annotations", type=int, default=80, help="train-split questions (6 candidates each)")
+    p.add_argument("--examples", type=int, default=480, help="label-balanced training rows (the asset's max_examples)")
+    p.add_argument("--max-heldout", type=int, default=600)
     p.add_argument("--workdir", default="/tmp/bench_judge")
     p.add_argument("--answers", help="a project DuckDB file: also judge its latest benchmark_answers")
+    p.add_argument("--save-scores", help="write per-row judge scores of --answers here (JSON)")
     args = p.parse_args()
     t0 = time.perf_counter()
     corpus = load_cuad(open_cuad_source(cuad_uri_from_env(), Path("/tmp/selfinstruct-cache")))
-    ev = {c["contract_id"] for c in corpus.contracts if c["split"] == "eval"}
-    rng = random.Random(0)
-    answerable = [a for a in corpus.annotations if not a["is_impossible"] and len(a["answer_starts"])]
-    train_ann = [a for a in answerable if a["contract_id"] not in ev]
-    rng.shuffle(train_ann)
-    n = args.annotations
-    train = build_judge_examples(train_ann[:n], corpus.contracts, seed=0, eval_contract_ids=ev)
-    calib = build_judge_examples(train_ann[n:n + 60], corpus.contracts, seed=2)
-    held = build_judge_examples(rng.sample([a for a in answerable if a["contract_id"] in ev], 150), corpus.contracts,
-                                seed=1)
-    held = rng.sample(held, min(600, len(held)))
-    print(f"{len(train)} train, {len(calib)} calibration, {len(held)} held-out candidates", flush=True)
-    m = train_judge(train, Path(args.workdir) / f"lr{args.lr}",
-                    JudgeTrainSettings(max_examples=n * 6, batch_size=16, learning_rate=args.lr))
-    print({k: m[k] for k in ("examples", "steps", "final_loss", "mean_loss", "seconds")}, flush=True)
-    judge = TrainedJudge(m["model_dir"])
-
-    def score(rows):
-        return judge.score([e["question"] for e in rows], [e["candidate"] for e in rows],
-                           [e["golds"] for e in rows]).tolist()
-
-    t = calibrate_threshold(score(calib), [e["label"] for e in calib])
-    held_scores, labels = score(held), [e["label"] for e in held]
-    print("at 0.5:", agreement_report(held_scores, labels))
-    print(f"at calibrated {t:.3f}:", agreement_report(held_scores, labels, t))
+    m = fit_answer_judge(corpus.annotations, corpus.contracts, Path(args.workdir) / f"n{args.examples}",
+                         JudgeTrainSettings(max_examples=args.examples, learning_rate=args.lr), 6, args.max_heldout)
+    print({k: m[k] for k in ("examples", "positives", "steps", "final_loss", "seconds", "threshold")}, flush=True)
+    print("held-out candidates:", m["heldout"], flush=True)
     if args.answers:
-        print("real answers:", judge_real_answers(judge, args.answers, corpus), flush=True)
+        report, rows = judge_real_answers(TrainedJudge(m["model_dir"]), args.answers, corpus)
+        print("real answers:", json.dumps(report), flush=True)
+        if args.save_scores:
+            Path(args.save_scores).write_text(json.dumps({"threshold": m["threshold"], "heldout": m["heldout"],
+                                                          "real": report, "rows": rows}))
     print("seconds", round(time.perf_counter() - t0))
 
 
-def judge_real_answers(judge, duckdb_file: str, corpus) -> dict:
-    """Agreement, kappa and AUROC of `judge` on the latest benchmark run's answers (per method and overall)."""
+def judge_real_answers(judge, duckdb_file: str, corpus) -> tuple[dict, list[dict]]:
+    """Agreement, kappa and AUROC of `judge` on the latest benchmark run's answers (per method and overall), and
+    each row's score and label."""
     import duckdb
 
     from selfinstruct_assets.evaluation.questions import question_row
-    from selfinstruct_assets.finetune.judging import judge_agreement, trained_scores, with_judge
+    from selfinstruct_assets.finetune.judging import judge_agreement, right, trained_scores, with_judge
 
     with duckdb.connect(duckdb_file, read_only=True) as conn:
         cur = conn.execute("select * from benchmark_answers where run_id = (select run_id from benchmark_answers "
@@ -89,7 +71,12 @@ def judge_real_answers(judge, duckdb_file: str, corpus) -> dict:
     for method in sorted({r["method"] for r in judged}):
         mine = [r for r in judged if r["method"] == method]
         report[method] = {"n": len(mine), **judge_agreement(mine)}
-    return report
+    split = {c["contract_id"]: c["split"] for c in corpus.contracts}
+    if leaked := sorted({r["contract_id"] for r in rows if split.get(r["contract_id"]) != "eval"}):
+        raise SystemExit(f"answers of non-eval contracts {leaked[:3]}: the judge may have trained on them")
+    return report, [{"method": r["method"], "question_id": r["question_id"], "contract_id": r["contract_id"],
+                     "has_clause": bool(r["has_clause"]), "predicted_clause": bool(r["predicted_clause"]),
+                     "score": r["judge_score"], "right": right(r)} for r in judged]
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
-"""The trained cross-encoder judge, its LM-free candidates, and agreement with CUAD match."""
+"""The trained cross-encoder judge and its agreement with CUAD match (its training rows: test_judge_candidates.py)."""
 
 import numpy as np
 import pytest
 
 from selfinstruct_assets.evaluation.trained_judge import (JudgeTrainSettings, TrainedJudge, agreement_report,
-                                                          answer_candidates, build_judge_examples, judge_input,
-                                                          train_judge)
+                                                          judge_input, train_judge)
 from selfinstruct_core.metrics import cuad_match
 
 
@@ -26,26 +25,6 @@ CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC. The term be
             "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "
             "Each party shall keep the other's information confidential. Notices shall be sent by mail. ") * 3
 GOLD = "This Agreement shall be governed by the laws of the State of New York."
-
-
-def _annotation(cid="c1"):
-    start = CONTRACT.index(GOLD)
-    return {"contract_id": cid, "question": "Which state's law governs the contract?", "is_impossible": False,
-            "answer_texts": [GOLD], "answer_starts": [start], "answer_ends": [start + len(GOLD)]}
-
-
-def test_candidates_are_labelled_by_cuad_match_with_both_labels():
-    rows = answer_candidates(_annotation(), CONTRACT, per_question=6, window=200)
-    assert 2 <= len(rows) <= 6
-    assert all(r["label"] == cuad_match(r["candidate"], [GOLD]) for r in rows)
-    assert {r["label"] for r in rows} == {0, 1}
-    assert answer_candidates({**_annotation(), "is_impossible": True, "answer_texts": []}, CONTRACT) == []
-
-
-def test_judge_examples_refuse_eval_contracts():
-    contracts = [{"contract_id": "held", "text": CONTRACT}]
-    with pytest.raises(ValueError, match="held"):
-        build_judge_examples([_annotation("held")], contracts, eval_contract_ids={"held"})
 
 
 def test_judge_input_with_and_without_gold():
