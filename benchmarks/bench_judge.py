@@ -8,9 +8,8 @@ eval-split candidates) with `--examples` label-balanced training rows, then judg
 the `--answers` file's latest benchmark run against the label the benchmark compares its judge column with (CUAD
 match on answerable questions, "said no clause" on unanswerable ones), gold clauses rebuilt from the corpus; per
 method and overall. `--save-scores` writes each row's (method, question_id, contract_id, score, right) for a paired
-comparison of two judges on the same answers (benchmarks/paired_judges.py). The same script runs on older commits
-(it uses only `fit_answer_judge` and `TrainedJudge`), so a change to the judge's training rows is compared on the
-same answers. Results: benchmarks/RESULTS.md.
+comparison of two judges on the same answers (benchmarks/paired_judges.py), e.g. two versions of the judge's
+training rows. Results: benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -67,10 +66,10 @@ def judge_real_answers(judge, duckdb_file: str, corpus) -> tuple[dict, list[dict
     golds = {r["question_id"]: question_row(by_key[(r["contract_id"], r["category"])], contracts[r["contract_id"]],
                                             0)["gold_answers"] if r["has_clause"] else [] for r in rows}
     judged = with_judge(rows, trained_scores(judge, rows, golds))
-    report = {"all": {"n": len(judged), **judge_agreement(judged)}}
+    report = {"all": {"n": len(judged), **judge_agreement(judged, judge.threshold)}}
     for method in sorted({r["method"] for r in judged}):
         mine = [r for r in judged if r["method"] == method]
-        report[method] = {"n": len(mine), **judge_agreement(mine)}
+        report[method] = {"n": len(mine), **judge_agreement(mine, judge.threshold)}
     split = {c["contract_id"]: c["split"] for c in corpus.contracts}
     if leaked := sorted({r["contract_id"] for r in rows if split.get(r["contract_id"]) != "eval"}):
         raise SystemExit(f"answers of non-eval contracts {leaked[:3]}: the judge may have trained on them")

@@ -142,9 +142,14 @@ def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match()
     scores = trained_scores(FakeJudge(), rows, golds)
     assert scores == [0.9, 0.2, 1.0, 0.0]  # no gold: right exactly when it says "no clause"
     agree = judge_agreement(with_judge(rows, scores))
-    assert agree == {"judge_agreement": 1.0, "judge_kappa": 1.0, "judge_auroc": 1.0}
+    assert agree == {"judge_agreement": 1.0, "judge_kappa": 1.0, "judge_auroc": 1.0, "judge_threshold": 0.5}
     flipped = judge_agreement(with_judge(rows, [1 - s for s in scores]))
     assert flipped["judge_agreement"] == 0.0 and flipped["judge_auroc"] == 0.0
+    # The judge's own calibrated cut decides: 0.6 is "wrong" for a judge whose threshold is 0.7.
+    shifted = with_judge(rows, [0.9, 0.6, 1.0, 0.0])
+    assert judge_agreement(shifted)["judge_kappa"] == 0.5  # at 0.5 the wrong quote reads as right
+    assert judge_agreement(shifted, threshold=0.7) == {"judge_agreement": 1.0, "judge_kappa": 1.0, "judge_auroc": 1.0,
+                                                       "judge_threshold": 0.7}
 
 
 def test_pmi_is_the_question_lift_of_each_window(tiny_scorer):

@@ -1,10 +1,9 @@
-"""The answer judge's LM-free training rows: the benchmark's own windows, labelled by CUAD match, with near misses."""
+"""The answer judge's LM-free training rows: contract windows labelled by CUAD match, never from eval contracts."""
 
 import pytest
 
-from selfinstruct_assets.answering import candidate_spans
-from selfinstruct_assets.evaluation.judge_candidates import NEAR_MISS_JACCARD, answer_candidates, build_judge_examples
-from selfinstruct_core.metrics import cuad_match, jaccard
+from selfinstruct_assets.evaluation.judge_candidates import answer_candidates, build_judge_examples
+from selfinstruct_core.metrics import cuad_match
 
 CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC. The term begins on the Effective Date. "
             "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "
@@ -27,23 +26,13 @@ def test_candidates_are_labelled_by_cuad_match_with_both_labels():
     assert answer_candidates({**_annotation(), "is_impossible": True, "answer_texts": []}, CONTRACT) == []
 
 
-def test_candidates_are_cut_where_the_answering_windows_are():
-    # "Acme Corp. and" is one sentence for the answering splitter; a cut after "Corp." is not a window any method quotes.
-    windows = {s.text for s in candidate_spans([CONTRACT])}
-    rows = answer_candidates(_annotation(), CONTRACT, per_question=40, window=CONTRACT.index(GOLD))
-    assert rows and all(r["candidate"] in CONTRACT for r in rows)
-    assert not any(r["candidate"].endswith("Corp.") for r in rows)
-    assert all(r["candidate"] in windows for r in rows)  # whole sentences only: a region's cut edges are dropped
-
-
-def test_near_misses_are_sampled_beside_matches_and_unrelated_windows():
-    rows = answer_candidates(_annotation(), CONTRACT, per_question=6, window=400)
-    near = [r for r in rows if not r["label"] and jaccard(r["candidate"], GOLD) >= NEAR_MISS_JACCARD]
-    other = [r for r in rows if not r["label"] and jaccard(r["candidate"], GOLD) < NEAR_MISS_JACCARD]
-    assert near and other  # both kinds of wrong answer are there when the contract has both
-    assert len(rows) == 6
-    again = answer_candidates(_annotation(), CONTRACT, per_question=6, window=400)
-    assert [r["candidate"] for r in again] == [r["candidate"] for r in rows]  # seeded
+def test_candidates_are_seeded_slices_of_the_contract_near_and_away_from_the_gold():
+    rows = answer_candidates(_annotation(), CONTRACT, per_question=6, window=200)
+    assert all(r["candidate"] in CONTRACT and r["golds"] == [GOLD] for r in rows)
+    again = answer_candidates(_annotation(), CONTRACT, per_question=6, window=200)
+    assert [r["candidate"] for r in again] == [r["candidate"] for r in rows]
+    other = answer_candidates(_annotation(), CONTRACT, per_question=6, window=200, seed=1)
+    assert {r["label"] for r in other} == {0, 1}
 
 
 def test_judge_examples_refuse_eval_contracts():

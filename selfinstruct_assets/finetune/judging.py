@@ -2,7 +2,7 @@
 agrees with CUAD match.
 
     scores = trained_scores(TrainedJudge(path), rows, golds)   # golds: question_id -> gold clauses
-    rows = with_judge(rows, scores); agreement = judge_agreement(rows)
+    rows = with_judge(rows, scores); agreement = judge_agreement(rows, threshold=judge.threshold)
 
 Dagster-free. A row's "right" label, which the judge is compared with, is CUAD match on an answerable question
 and "said no clause" on an unanswerable one.
@@ -42,7 +42,9 @@ def right(row: Mapping) -> float:
     return float(row["cuad_match"]) if row["has_clause"] else float(not row["predicted_clause"])
 
 
-def judge_agreement(rows: Sequence[dict]) -> dict:
-    """Agreement, Cohen's kappa and AUROC of the judge column vs the "right" label, over rows it scored."""
-    report = agreement_report([r.get("judge_score") for r in rows], [right(r) for r in rows])
-    return {f"judge_{k}": float(report[k]) for k in ("agreement", "kappa", "auroc") if report[k] is not None}
+def judge_agreement(rows: Sequence[dict], threshold: float = 0.5) -> dict:
+    """Agreement, Cohen's kappa and AUROC of the judge column vs the "right" label, over rows it scored; a score at
+    or above `threshold` (the trained judge's calibrated cut, as ai_feedback and rag_eval read it) says "right"."""
+    report = agreement_report([r.get("judge_score") for r in rows], [right(r) for r in rows], threshold)
+    out = {f"judge_{k}": float(report[k]) for k in ("agreement", "kappa", "auroc") if report[k] is not None}
+    return {**out, "judge_threshold": float(threshold)} if out else out

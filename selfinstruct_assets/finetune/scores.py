@@ -62,14 +62,14 @@ def _scorer(llm: LLMResource, base_dir, adapter) -> SpanScorer:
     return SpanScorer(model, tok)
 
 
-def _judged(context, kind: str, rows: list[dict], questions: list[dict], llm: LLMResource) -> tuple[list, str]:
-    """Rows with the judge column, and what judged them (or why nothing did)."""
+def _judged(context, kind: str, rows: list[dict], questions: list[dict], llm: LLMResource) -> tuple[list, str, float]:
+    """Rows with the judge column, what judged them (or why nothing did), and the score that reads as "right"."""
     if kind == "lm":
-        return with_judge(rows, lm_scores(llm.lm("judge"), rows)), llm.describe("judge")
+        return with_judge(rows, lm_scores(llm.lm("judge"), rows)), llm.describe("judge"), 0.5
     if kind == "trained" and (path := recorded_path(context.instance, "answer_judge")) is not None:
-        golds = {q["question_id"]: q["gold_answers"] for q in questions}
-        return with_judge(rows, trained_scores(TrainedJudge(path), rows, golds)), f"trained:{path.name}"
-    return with_judge(rows, None), "answer_judge not materialised" if kind == "trained" else "none"
+        golds, judge = {q["question_id"]: q["gold_answers"] for q in questions}, TrainedJudge(path)
+        return with_judge(rows, trained_scores(judge, rows, golds)), f"trained:{path.name}", judge.threshold
+    return with_judge(rows, None), "answer_judge not materialised" if kind == "trained" else "none", 0.5
 
 
 UPSTREAM = ["cuad_contracts", "cuad_annotations", "rag_eval", "sft_adapter", "dpo_adapter", "orpo_adapter",
@@ -103,7 +103,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
                 replies[method] = rag_replies(load_program(path, retrieve, config.k), questions, known)
         rows = benchmark_rows(questions, contexts, {c: r["text"] for c, r in contracts.items()}, scorers, replies,
                               config.n_windows, config.margin, context.log.info, config.oracle, config.pmi)
-        rows, judge_note = _judged(context, config.judge, rows, questions, llm)
+        rows, judge_note, threshold = _judged(context, config.judge, rows, questions, llm)
     summary = summarize_methods(rows, n_boot=config.n_boot)
     ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
     stamp = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -116,7 +116,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
     append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
     append_rows(duckdb, "benchmark_answers", answers)
     yield dg.MaterializeResult(asset_key="benchmark_scores", metadata={
-        **report(summary), **counts(questions), **judge_agreement(rows), "judge": judge_note, "retriever": which,
+        **report(summary), **counts(questions), **judge_agreement(rows, threshold), "judge": judge_note, "retriever": which,
         "seconds": round(time.perf_counter() - t0, 1), "dagster/row_count": table.height})
     yield dg.MaterializeResult(asset_key="benchmark_answers", metadata={
         "dagster/row_count": answers.height, "run_id": context.run_id})
