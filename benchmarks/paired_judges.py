@@ -5,7 +5,7 @@
 Reads two `bench_judge.py --save-scores` files made on one benchmark run's answers. Each judge says "right" at its
 own calibrated threshold. Reported on all rows and on the rows the cross-encoder decides (an answerable question
 answered with a quotation: "No such clause." rows and unanswerable questions are graded by rule, identically for
-both judges). The difference (b - a) carries a 95 % interval from a bootstrap over contracts (questions of one
+both judges). Each kappa and the difference (b - a) carry a 95 % interval from a bootstrap over contracts (questions of one
 contract move together) and the share of resamples on the other side of zero, two-sided.
 """
 
@@ -35,14 +35,21 @@ def compare(rows: list[dict], thresholds: tuple[float, float], n_boot: int = 200
     groups = list(by_contract.values())
     rng = np.random.default_rng(seed)
     diffs: dict[str, list[float]] = {"kappa": [], "auroc": []}
+    kappas: dict[str, list[float]] = {"a": [], "b": []}
     for _ in range(n_boot):
         sample = [r for i in rng.integers(0, len(groups), len(groups)) for r in groups[i]]
         ka_, aa_, kb_, ab_ = _metrics(sample, thresholds)
+        for name, k in (("a", ka_), ("b", kb_)):
+            if k is not None:
+                kappas[name].append(k)
         if None not in (ka_, kb_):
             diffs["kappa"].append(kb_ - ka_)
         if None not in (aa_, ab_):
             diffs["auroc"].append(ab_ - aa_)
     out = {"n": len(rows), "contracts": len(groups), "kappa_a": ka, "kappa_b": kb, "auroc_a": aa, "auroc_b": ab}
+    for name, reps in kappas.items():  # each judge's own kappa interval, from the same resamples
+        if reps:
+            out[f"kappa_{name}_ci"] = [round(float(q), 3) for q in np.quantile(reps, [0.025, 0.975])]
     for name, point in (("kappa", None if None in (ka, kb) else kb - ka), ("auroc", None if None in (aa, ab) else ab - aa)):
         d = np.asarray(diffs[name])
         if point is None or not len(d):
