@@ -21,9 +21,6 @@ def test_agreement_report_on_known_inputs():
         agreement_report([0.1, 0.2], [1])
 
 
-CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC. The term begins on the Effective Date. "
-            "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "
-            "Each party shall keep the other's information confidential. Notices shall be sent by mail. ") * 3
 GOLD = "This Agreement shall be governed by the laws of the State of New York."
 
 

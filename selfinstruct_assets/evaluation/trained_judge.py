@@ -2,8 +2,8 @@
 
 Dagster-free. The cross-encoder starts from the packaged all-MiniLM-L6-v2 weights (a fresh one-logit head;
 nothing is downloaded) and learns P(CUAD match) from train-split (question[, gold], candidate answer) rows.
-`judge_candidates.build_judge_examples` makes such rows without any LM (the windows the benchmark's methods quote
-from, near a gold clause and away from it, labelled by CUAD match: a proxy for model answers).
+`judge_candidates.build_judge_examples` makes such rows without any LM (contract sentence windows near a gold
+clause and away from it, labelled by CUAD match: a proxy for model answers).
 `agreement_report` compares any judge's scores with CUAD match labels (agreement, Cohen's kappa, AUROC).
 
     .venv/bin/python -m pytest -q tests/test_trained_judge.py
