@@ -67,7 +67,7 @@ demo: install
 # progress and an ETA are printed per asset, and benchmark_scores logs its own per question.
 benchmark: install
 	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
-	$(BIN)/python -m selfinstruct_assets.evaluation.profile benchmarks/benchmark.yaml
+	$(BIN)/python -m selfinstruct_assets.cli.profile benchmarks/benchmark.yaml
 
 test: install chromium services
 	$(BIN)/python -m pytest -q -ra; rc=$$?; $(MAKE) --no-print-directory services-stop; exit $$rc

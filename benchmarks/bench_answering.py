@@ -15,16 +15,16 @@ import json
 import time
 from pathlib import Path
 
-from selfinstruct_assets.answering import NO_CLAUSE, SpanScorer, bm25_answer, candidate_spans, quote_messages
-from selfinstruct_assets.answering.scoring import normalised
-from selfinstruct_assets.corpus.chunking import chunk_contracts
-from selfinstruct_assets.corpus.cuad import load_cuad
-from selfinstruct_assets.corpus.source import default_cuad_uri, open_cuad_source
-from selfinstruct_assets.rag.evaluate import sample_questions
-from selfinstruct_assets.retrieval.evaluate import Question, rank_bm25
-from selfinstruct_core.base_model import prepare_base_model
-from selfinstruct_core.metrics import cuad_match
-from selfinstruct_core.paths import project_home
+from selfinstruct.answering import NO_CLAUSE, SpanScorer, bm25_answer, candidate_spans, quote_messages
+from selfinstruct.answering.scoring import normalised
+from selfinstruct.core.base_model import prepare_base_model
+from selfinstruct.core.metrics import cuad_match
+from selfinstruct.core.paths import project_home
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.source import default_cuad_uri, open_cuad_source
+from selfinstruct.rag.evaluate import sample_questions
+from selfinstruct.retrieval.evaluate import Question, rank_bm25
 
 ALPHAS = (0.0, 0.5, 0.75, 1.0)
 

@@ -36,7 +36,7 @@ def minus_one(src: Path, dst: Path) -> str:
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
         names = sorted(n for n in zin.namelist() if n.endswith(".txt") and "full_contract_txt/" in n)
         held = names[-1]
-        from selfinstruct_assets.corpus.cuad import fold_name
+        from selfinstruct.corpus.cuad import fold_name
 
         for n in zin.namelist():
             if n == held:
@@ -57,10 +57,10 @@ def add_through_inbox(cuad: Path, held: str, resources: dict) -> float:
     new_contracts_sensor path (one dynamic partition: row, chunks, vectors), run here without the daemon."""
     import dagster as dg
 
+    from selfinstruct.core.inbox import inbox_for
+    from selfinstruct.intake.contract_inbox import read_contract_files
     from selfinstruct_assets.definitions import ASSETS
-    from selfinstruct_assets.intake.contract_inbox import read_contract_files
     from selfinstruct_assets.partitions import ADDED_CONTRACTS
-    from resources.inbox import inbox_for
 
     inbox = inbox_for("contracts")
     # CUAD already holds the held-back contract by now: a copy under another name and first line is new.
@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--with-eval", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from selfinstruct_assets.corpus.source import cuad_uri_from_env
+    from selfinstruct.corpus.source import cuad_uri_from_env
 
     if args.child:
         print(json.dumps(one_run(cuad_uri_from_env(), args.with_eval, args.sample)))

@@ -19,9 +19,9 @@ import json
 import time
 from pathlib import Path
 
-from selfinstruct_assets.corpus.cuad import load_cuad
-from selfinstruct_assets.corpus.source import cuad_uri_from_env, open_cuad_source
-from selfinstruct_assets.evaluation.trained_judge import JudgeTrainSettings, TrainedJudge, fit_answer_judge
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.source import cuad_uri_from_env, open_cuad_source
+from selfinstruct.judging.trained_judge import JudgeTrainSettings, TrainedJudge, fit_answer_judge
 
 
 def main() -> None:
@@ -53,8 +53,8 @@ def judge_real_answers(judge, duckdb_file: str, corpus) -> tuple[dict, list[dict
     each row's score and label."""
     import duckdb
 
-    from selfinstruct_assets.evaluation.questions import question_row
-    from selfinstruct_assets.finetune.judging import judge_agreement, right, trained_scores, with_judge
+    from selfinstruct.benchmark.questions import question_row
+    from selfinstruct.finetune.judging import judge_agreement, right, trained_scores, with_judge
 
     with duckdb.connect(duckdb_file, read_only=True) as conn:
         cur = conn.execute("select * from benchmark_answers where run_id = (select run_id from benchmark_answers "

@@ -19,7 +19,7 @@ CHILD = r"""
 import json, sys, time, zipfile
 sys.path.insert(0, {root!r})
 from resources.local_lm import LocalLM
-from selfinstruct_core.memory import status_kib
+from selfinstruct.core.memory import status_kib
 model, length, budget, rows = {model!r}, {length}, {budget}, {rows}
 lm = LocalLM(model, max_tokens=96, precision="auto", max_batch_tokens=budget)
 tok, _, _ = lm.load()
@@ -43,7 +43,7 @@ def corpus_text(out: Path) -> Path:
     """Plain text of the first CUAD contracts (the zip's full_contract_txt), written once to `out`."""
     import zipfile
 
-    from selfinstruct_assets.corpus.source import default_cuad_uri
+    from selfinstruct.corpus.source import default_cuad_uri
 
     if not out.exists():
         with zipfile.ZipFile(default_cuad_uri()) as z:

@@ -61,7 +61,7 @@ def main_run_costs(instance) -> dict:
 def feedback_file(home: Path, rows: int) -> None:
     import duckdb
 
-    from resources.inbox import inbox_for
+    from selfinstruct.core.inbox import inbox_for
 
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         cands = conn.execute("select contract_id, question, answer from rag_responses order by random() "
@@ -74,7 +74,7 @@ def feedback_file(home: Path, rows: int) -> None:
 def contract_file(home: Path) -> None:
     import duckdb
 
-    from resources.inbox import inbox_for
+    from selfinstruct.core.inbox import inbox_for
 
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         title, text = conn.execute("select title, text from cuad_contracts order by n_chars limit 1 offset 200").fetchone()
@@ -90,8 +90,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_loop.json"))
     args = ap.parse_args()
     import dagster as dg
-
     from procs import start, stop
+
     from selfinstruct_assets.instance import ensure_instance_yaml
 
     with tempfile.TemporaryDirectory(dir=Path(args.home).resolve().parent) as tmp:
@@ -107,7 +107,7 @@ def main() -> None:
             time.sleep(45)  # the daemon's first ticks (cursors start at the files already there)
             with dg.DagsterInstance.get() as instance:
                 out.update(main_run_costs(instance))
-                for i in range(args.runs):
+                for _ in range(args.runs):
                     t0 = time.time()
                     feedback_file(home, args.rows)
                     rec, created = wait_run(instance, {"selfinstruct/trigger": "feedback"}, t0)

@@ -25,8 +25,8 @@ def answers_per_second(resources: dict, n: int) -> dict:
     import duckdb
 
     from resources.local_lm import LocalLM
-    from selfinstruct_assets.retrieval.retriever import make_retriever
-    from selfinstruct_core.paths import duckdb_path
+    from selfinstruct.core.paths import duckdb_path
+    from selfinstruct.retrieval.retriever import make_retriever
 
     with duckdb.connect(duckdb_path(), read_only=True) as conn:
         qs = conn.execute("select question, contract_id from rag_eval where method = 'standard_rag' "
@@ -58,8 +58,8 @@ def main() -> None:
     os.environ["SELFINSTRUCT_HOME"] = str(Path(args.home).resolve())
     import dagster as dg
 
+    from selfinstruct.core.tables import query_readonly
     from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
-    from selfinstruct_assets.tables import query_readonly
 
     resources = default_resources()
     out: dict = {"answers": answers_per_second(resources, args.n)}

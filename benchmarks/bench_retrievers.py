@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from resources.embedders import MiniLMEmbedder
-from selfinstruct_assets.corpus.chunking import chunk_contracts
-from selfinstruct_assets.corpus.cuad import load_cuad
-from selfinstruct_assets.corpus.source import cuad_uri_from_env, open_cuad_source
-from selfinstruct_assets.evaluation.judge_candidates import build_judge_examples
-from selfinstruct_assets.evaluation.trained_judge import JudgeTrainSettings, TrainedJudge, agreement_report, train_judge
-from selfinstruct_assets.retrieval.evaluate import eval_questions, rank_bm25, rank_dense, recall_rows
-from selfinstruct_assets.retrieval.hybrid import rank_hybrid
-from selfinstruct_assets.retrieval.retriever_training import RetrieverTrainSettings, build_pairs, train_retriever
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.source import cuad_uri_from_env, open_cuad_source
+from selfinstruct.judging.judge_candidates import build_judge_examples
+from selfinstruct.judging.trained_judge import JudgeTrainSettings, TrainedJudge, agreement_report, train_judge
+from selfinstruct.retrieval.evaluate import eval_questions, rank_bm25, rank_dense, recall_rows
+from selfinstruct.retrieval.hybrid import rank_hybrid
+from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, build_pairs, train_retriever
 
 
 def cached(embed):

@@ -17,8 +17,8 @@ import time
 
 import dagster as dg
 
+from selfinstruct.core.memory import status_kib
 from selfinstruct_assets.definitions import ASSETS, defs
-from selfinstruct_core.memory import status_kib
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def main() -> None:
     args = ap.parse_args()
     import duckdb
 
-    from selfinstruct_assets.finetune.prompts import preference_row
+    from selfinstruct.finetune.prompts import preference_row
 
     home = Path(args.home).resolve()
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:

@@ -15,15 +15,15 @@ import argparse
 import json
 import time
 
-from selfinstruct_assets.answering import SpanScorer
-from selfinstruct_assets.corpus.chunking import chunk_contracts
-from selfinstruct_assets.corpus.cuad import load_cuad
-from selfinstruct_assets.corpus.source import default_cuad_uri, open_cuad_source
-from selfinstruct_assets.evaluation.questions import benchmark_questions
-from selfinstruct_assets.finetune.benchmark import answer_rows, bm25_answers, oracle_context, scorer_answers
-from selfinstruct_assets.retrieval.evaluate import Question, rank_bm25
-from selfinstruct_core.base_model import prepare_base_model
-from selfinstruct_core.paths import project_home
+from selfinstruct.answering import SpanScorer
+from selfinstruct.benchmark.methods import answer_rows, bm25_answers, oracle_context, scorer_answers
+from selfinstruct.benchmark.questions import benchmark_questions
+from selfinstruct.core.base_model import prepare_base_model
+from selfinstruct.core.paths import project_home
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.source import default_cuad_uri, open_cuad_source
+from selfinstruct.retrieval.evaluate import Question, rank_bm25
 
 
 def main() -> None:

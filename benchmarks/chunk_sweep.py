@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from resources.embedders import MiniLMEmbedder
-from selfinstruct_assets.corpus.chunking import chunk_contracts
-from selfinstruct_assets.corpus.cuad import load_cuad
-from selfinstruct_assets.corpus.source import cuad_uri_from_env, open_cuad_source
-from selfinstruct_assets.retrieval.evaluate import eval_questions, rank_bm25, rank_dense, recall_rows
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.source import cuad_uri_from_env, open_cuad_source
+from selfinstruct.retrieval.evaluate import eval_questions, rank_bm25, rank_dense, recall_rows
 
 
 def main(pairs: list[str]) -> None:

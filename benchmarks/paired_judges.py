@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from selfinstruct_assets.evaluation.stats import auroc, cohen_kappa
+from selfinstruct.core.stats import auroc, cohen_kappa
 
 
 def _metrics(rows: list[dict], thresholds: tuple[float, float]) -> list[float | None]:

@@ -11,7 +11,7 @@ import argparse
 
 import duckdb
 
-from selfinstruct_assets.evaluation.stats import mcnemar, paired_bootstrap
+from selfinstruct.core.stats import mcnemar, paired_bootstrap
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ kernel keeps exactly: `rise_per_window` says by how much each step raised it, i.
 import threading
 import time
 
-from selfinstruct_core.memory import status_kib
+from selfinstruct.core.memory import status_kib
 
 
 def tree_rss(pid: int) -> int:

@@ -15,9 +15,8 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from selfinstruct_core import settings
-
-from .embedders import Embedder
+from resources.embedders import Embedder
+from selfinstruct.core import settings
 
 
 @register_embedding_function
@@ -41,7 +40,7 @@ class ProjectEmbeddingFunction(EmbeddingFunction[Documents]):
         return {"embedder_name": self.embedder_name}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "ProjectEmbeddingFunction":
+    def build_from_config(config: dict[str, Any]) -> ProjectEmbeddingFunction:
         return ProjectEmbeddingFunction(embedder_name=config.get("embedder_name", ""))
 
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from selfinstruct_core.cpu import resolve_precision
+from selfinstruct.core.cpu import resolve_precision
 
 
 class Embedder(Protocol):

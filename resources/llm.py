@@ -13,8 +13,8 @@ import dagster as dg
 import dspy
 from pydantic import PrivateAttr
 
-from selfinstruct_core.base_model import locate_base_model
-from selfinstruct_core.paths import project_home
+from selfinstruct.core.base_model import locate_base_model
+from selfinstruct.core.paths import project_home
 
 ROLES = ("generator", "teacher", "judge")
 
@@ -65,7 +65,7 @@ class LLMResource(dg.ConfigurableResource):
     def local_lm(self, base_model: str | Path, adapter_path: str | Path | None = None, *,
                  max_tokens: int | None = None, sample_temperature: float = 0.0, seed: int = 0):
         """A LocalLM on the `base_model` folder (plus an adapter), sharing this resource's LM cache."""
-        from .local_lm import LocalLM
+        from resources.local_lm import LocalLM
 
         return LocalLM(Path(base_model), adapter_path=adapter_path or None, cache_dir=self._root() / "cache" / "lm",
                        max_tokens=max_tokens or self.generator.max_tokens, sample_temperature=sample_temperature,
@@ -76,7 +76,7 @@ class LLMResource(dg.ConfigurableResource):
 
     def _build(self, s: LMSpec) -> dspy.BaseLM:
         if s.backend == "local":
-            from .local_lm import LocalLM
+            from resources.local_lm import LocalLM
 
             # LocalLM checks the folder (config.json and weights) now, so a wrong one fails here, naming the fix.
             return LocalLM(locate_base_model(s.model, self._root()), adapter_path=s.adapter_path or None,
@@ -85,17 +85,17 @@ class LLMResource(dg.ConfigurableResource):
             # Checked here: the provider would only refuse the first request, in the middle of a step.
             raise ValueError(f"LM backend {s.backend!r} needs a model name (LMSpec.model), got none")
         if s.backend == "bedrock":
-            from .bedrock_lm import BedrockConverseLM
+            from resources.bedrock_lm import BedrockConverseLM
 
             remote = BedrockConverseLM(model=s.model, region=s.region or None, max_tokens=s.max_tokens)
         elif s.backend == "openai":
-            from .openai_lm import openai_compatible_lm
+            from resources.openai_lm import openai_compatible_lm
 
             remote = openai_compatible_lm(s.model, s.base_url, s.api_key, max_tokens=s.max_tokens)
         else:
             raise ValueError(f"LM backend must be local, bedrock or openai, got {s.backend!r}")
         if not s.cache:
             return remote
-        from .lm_cache import CachedLM
+        from resources.lm_cache import CachedLM
 
         return CachedLM(remote, backend=s.backend, cache_dir=self._root() / "cache" / "lm")

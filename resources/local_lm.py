@@ -33,12 +33,18 @@ from typing import Any
 
 import dspy
 
-from selfinstruct_core.cpu import resolve_precision
-from selfinstruct_core.memory import on_release, trim_heap
-
-from .lm_batches import MAX_BATCH_TOKENS, plan_batches
-from .model_folders import (ADAPTER_FIX, MODEL_FIX, ModelLoadError, adapter_hash,  # noqa: F401 (also imported from here)
-                            check_adapter_dir, check_model_dir, model_hash)
+from resources.lm_batches import MAX_BATCH_TOKENS, plan_batches
+from resources.model_folders import (
+    ADAPTER_FIX,
+    MODEL_FIX,
+    ModelLoadError,
+    adapter_hash,
+    check_adapter_dir,
+    check_model_dir,
+    model_hash,
+)
+from selfinstruct.core.cpu import resolve_precision
+from selfinstruct.core.memory import on_release, trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class _Weights:
         self.tok, self.model, self.stops, self.lock = tok, model, stops, threading.Lock()
 
 
-_SHARED: "weakref.WeakValueDictionary[tuple, _Weights]" = weakref.WeakValueDictionary()
+_SHARED: weakref.WeakValueDictionary[tuple, _Weights] = weakref.WeakValueDictionary()
 _SHARED_LOCK = threading.Lock()
 
 
@@ -62,7 +68,7 @@ class _Runtime(SimpleNamespace):
     __hash__ = object.__hash__  # by identity, for the WeakSet (SimpleNamespace compares by value)
 
 
-_RUNTIMES: "weakref.WeakSet[_Runtime]" = weakref.WeakSet()
+_RUNTIMES: weakref.WeakSet[_Runtime] = weakref.WeakSet()
 
 
 @on_release
@@ -171,7 +177,7 @@ class LocalLM(dspy.BaseLM):
         return ModelLoadError(f"could not load {what}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
                               f"{MODEL_FIX}" + (f"; or {ADAPTER_FIX}" if self.adapter_path else ""))
 
-    def _load_weights(self, device: str) -> "_Weights":
+    def _load_weights(self, device: str) -> _Weights:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

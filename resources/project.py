@@ -9,11 +9,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from selfinstruct_core.base_model import locate_base_model
-from selfinstruct_core.paths import project_home
-
-from .chroma_store import ChromaStore, make_client
-from .embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder
+from resources.chroma_store import ChromaStore, make_client
+from resources.embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder
+from selfinstruct.core.base_model import locate_base_model
+from selfinstruct.core.paths import project_home
 
 
 class ProjectHome(dg.ConfigurableResource):
@@ -89,8 +88,8 @@ class InboxResource(dg.ConfigurableResource):
     root: str = ""
 
     def get(self, kind: str):
-        from .inbox import inbox_for, inbox_root
-        from .s3 import client_for
+        from resources.s3 import client_for
+        from selfinstruct.core.inbox import inbox_for, inbox_root
 
         root = self.root or inbox_root()
         return inbox_for(kind, root, s3_client=client_for(root))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from selfinstruct_core import settings
-from selfinstruct_core.artifact_store import ArtifactStore, open_store
-from selfinstruct_core.paths import project_home
+from selfinstruct.core import settings
+from selfinstruct.core.artifact_store import ArtifactStore, open_store
+from selfinstruct.core.paths import project_home
 
 
 def s3_client(s3: dg.ConfigurableResource | None = None):

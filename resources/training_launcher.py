@@ -21,8 +21,8 @@ from pathlib import Path
 import dagster as dg
 
 import training
-from selfinstruct_core.artifacts import publish_dir
-from selfinstruct_core.memory import release_memory
+from selfinstruct.core.artifacts import publish_dir
+from selfinstruct.core.memory import release_memory
 from training import s3_files
 from training.job import TrainingJob
 

@@ -13,27 +13,36 @@ from resources.llm import LLMResource, LMSpec
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, InboxResource, ProjectHome
 from resources.s3 import ArtifactsResource
 from resources.training_launcher import TrainingLauncher
-from selfinstruct_core import settings
-from selfinstruct_core.paths import duckdb_path
-
-from .corpus import assets as corpus_assets
-from .corpus.checks import CORPUS_CHECKS
-from .drift import assets as drift_assets
-from .evaluation import assets as evaluation_assets
-from .executors import executor_for
-from .finetune import adapter_assets, data_assets, scores
-from .finetune.checks import FINETUNE_CHECKS
-from .intake import assets as intake_assets, contract_assets
-from .loop.jobs import LOOP_JOBS, contract_refresh_job, feedback_refresh_job, main_job, query_log_job, regenerate_job
-from .loop.sensors import drift_sensor, feedback_sensor, new_contracts_sensor
-from .memory_hooks import RELEASE_HOOKS
-from .rag import assets as rag_assets
-from .rag.checks import RAG_CHECKS
-from .retrieval import assets as retrieval_assets, model_assets as retriever_model_assets
-from .retrieval.checks import RETRIEVAL_CHECKS
-from .serving import assets as serving_assets
-from .serving.checks import SERVING_CHECKS
-from .synthetic import assets as synthetic_assets
+from selfinstruct.core import settings
+from selfinstruct.core.paths import duckdb_path
+from selfinstruct_assets.benchmark import assets as scores
+from selfinstruct_assets.corpus import assets as corpus_assets
+from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
+from selfinstruct_assets.drift import assets as drift_assets
+from selfinstruct_assets.evaluation import assets as evaluation_assets
+from selfinstruct_assets.executors import executor_for
+from selfinstruct_assets.finetune import adapter_assets, data_assets
+from selfinstruct_assets.finetune.checks import FINETUNE_CHECKS
+from selfinstruct_assets.intake import assets as intake_assets
+from selfinstruct_assets.intake import contract_assets
+from selfinstruct_assets.loop.jobs import (
+    LOOP_JOBS,
+    contract_refresh_job,
+    feedback_refresh_job,
+    main_job,
+    query_log_job,
+    regenerate_job,
+)
+from selfinstruct_assets.loop.sensors import drift_sensor, feedback_sensor, new_contracts_sensor
+from selfinstruct_assets.memory_hooks import RELEASE_HOOKS
+from selfinstruct_assets.rag import assets as rag_assets
+from selfinstruct_assets.rag.checks import RAG_CHECKS
+from selfinstruct_assets.retrieval import assets as retrieval_assets
+from selfinstruct_assets.retrieval import model_assets as retriever_model_assets
+from selfinstruct_assets.retrieval.checks import RETRIEVAL_CHECKS
+from selfinstruct_assets.serving import assets as serving_assets
+from selfinstruct_assets.serving.checks import SERVING_CHECKS
+from selfinstruct_assets.synthetic import assets as synthetic_assets
 
 # Every asset releases the memory its step freed (memory_hooks), in every job and in the UI's materialisations.
 ASSETS = [a.with_hooks(RELEASE_HOOKS) if isinstance(a, dg.AssetsDefinition) else a for a in dg.load_assets_from_modules(

@@ -11,7 +11,7 @@ the job's definition.
 
 import dagster as dg
 
-from selfinstruct_core import settings
+from selfinstruct.core import settings
 
 EXECUTOR_ENV = "SELFINSTRUCT_EXECUTOR"
 BROKER_ENV = "SELFINSTRUCT_CELERY_BROKER"

@@ -16,8 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from selfinstruct_core import settings
-from selfinstruct_core.paths import project_home
+from selfinstruct.core import settings
+from selfinstruct.core.paths import project_home
 
 PG_URL_ENV = "SELFINSTRUCT_PG_URL"
 
@@ -76,7 +76,7 @@ def init_pools() -> None:
     found the pool missing and each got a slot (seen with the Celery executor on SQLite)."""
     import dagster as dg
 
-    from .constants import DUCKDB_POOL
+    from selfinstruct_assets.constants import DUCKDB_POOL
 
     with dg.DagsterInstance.get() as instance:
         instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)

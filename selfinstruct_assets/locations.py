@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from selfinstruct_core.artifacts import ADAPTER_METHODS
+from selfinstruct.core.artifacts import ADAPTER_METHODS
 
 PAGE = 20  # materialisations read per query while looking back past skipped runs
 

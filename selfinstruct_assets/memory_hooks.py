@@ -14,7 +14,7 @@ starts the threads that would otherwise each get an arena of their own.
 
 import dagster as dg
 
-from selfinstruct_core.memory import release_memory, tune_malloc
+from selfinstruct.core.memory import release_memory, tune_malloc
 
 tune_malloc()
 

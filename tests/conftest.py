@@ -14,7 +14,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import pytest  # noqa: E402
 
-from selfinstruct_assets.corpus.source import default_cuad_uri  # noqa: E402
+from selfinstruct.corpus.source import default_cuad_uri  # noqa: E402
 
 csv.field_size_limit(sys.maxsize)
 ROOT = "CUAD_v1"
@@ -44,7 +44,7 @@ def cuad_members(cuad_zip) -> dict:
 
 
 def txt_name_for(pdf_name: str, texts: dict) -> str:
-    from selfinstruct_assets.corpus.cuad import fold_name
+    from selfinstruct.corpus.cuad import fold_name
 
     key = fold_name(pdf_name)
     return next(n for n in texts if fold_name(n) == key)
@@ -93,8 +93,8 @@ TRAIN = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 512}  #
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Path:
-    """A random 2-layer Llama with a locally trained tokenizer (selfinstruct_core.base_model.make_tiny_model)."""
-    from selfinstruct_core.base_model import make_tiny_model
+    """A random 2-layer Llama with a locally trained tokenizer (selfinstruct.core.base_model.make_tiny_model)."""
+    from selfinstruct.core.base_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 

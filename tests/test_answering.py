@@ -7,8 +7,7 @@ import random
 
 import pytest
 
-from selfinstruct_assets.answering import (Answer, Span, bm25_answer, candidate_spans, is_no_clause, snap,
-                                           split_sentences)
+from selfinstruct.answering import Answer, Span, bm25_answer, candidate_spans, is_no_clause, snap, split_sentences
 
 CONTRACT = (
     "ARTICLE 1. DEFINITIONS\n\n"
@@ -108,7 +107,7 @@ def test_answer_type():
 
 
 def test_only_maximal_token_sequences_are_run():
-    from selfinstruct_assets.answering.sharing import maximal
+    from selfinstruct.answering.sharing import maximal
 
     assert maximal([[5, 6], [5, 6, 7], [8], [5, 6, 7], [], [5, 9]]) == [(5, 6, 7), (5, 9), (8,)]
     assert maximal([[]]) == [()]

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from selfinstruct_assets.answering import NO_CLAUSE, SpanScorer, candidate_spans, quote_messages  # noqa: E402
+from selfinstruct.answering import NO_CLAUSE, SpanScorer, candidate_spans, quote_messages  # noqa: E402
 
 PASSAGES = [{"text": "This Agreement shall be governed by the laws of the State of New York. Either party may "
                      "terminate this Agreement upon thirty (30) days prior written notice to the other party.",

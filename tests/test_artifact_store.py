@@ -18,10 +18,10 @@ from moto.server import ThreadedMotoServer
 
 from resources.project import InboxResource
 from resources.s3 import ArtifactsResource, client_for
-from selfinstruct_core.artifact_store import ArtifactNotFound, ArtifactStoreError, LocalStore
-from selfinstruct_core.artifacts import adapter_dir, dataset_path, program_path
-from selfinstruct_core.s3_store import S3Store
-from selfinstruct_core.settings import SettingsError
+from selfinstruct.core.artifact_store import ArtifactNotFound, ArtifactStoreError, LocalStore
+from selfinstruct.core.artifacts import adapter_dir, dataset_path, program_path
+from selfinstruct.core.s3_store import S3Store
+from selfinstruct.core.settings import SettingsError
 
 SFT = adapter_dir("", "sft")  # the same relative layout on disk and on S3
 
@@ -270,7 +270,7 @@ def test_inboxes_and_cuad_read_through_dagster_aws_clients_made_at_run_time(monk
                                                                            tmp_path):
     from dagster_aws.s3 import S3Resource
 
-    from selfinstruct_assets.corpus.source import open_cuad_source
+    from selfinstruct.corpus.source import open_cuad_source
 
     resource = InboxResource(root=f"s3://{bucket}/inbox")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_url)  # set after the resource was made

@@ -13,15 +13,15 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from resources.inbox import Inbox, InboxEntryError, InboxUnavailable, inbox_for
 from resources.project import InboxResource
+from selfinstruct.core.inbox import Inbox, InboxEntryError, InboxUnavailable, inbox_for
+from selfinstruct.corpus.cuad import contract_id_for
+from selfinstruct.intake.contract_inbox import read_contract_files
+from selfinstruct.intake.feedback import read_feedback_inbox
+from selfinstruct.intake.queries import read_query_inbox
+from selfinstruct.intake.triggers import feedback_decision, new_files_decision
 from selfinstruct_assets.cli import main
-from selfinstruct_assets.corpus.cuad import contract_id_for
 from selfinstruct_assets.definitions import SENSORS
-from selfinstruct_assets.intake.contract_inbox import read_contract_files
-from selfinstruct_assets.intake.feedback import read_feedback_inbox
-from selfinstruct_assets.intake.queries import read_query_inbox
-from selfinstruct_assets.loop.triggers import feedback_decision, new_files_decision
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 BAD = ("dangling", "fifo", "loop", "unreadable")
@@ -83,7 +83,7 @@ def test_every_bad_entry_is_listed_and_its_read_says_why(tmp_path, monkeypatch):
     why = {}
     for kind in BAD:
         with pytest.raises(InboxEntryError) as exc:
-            in_thread(lambda: inbox.read(f"{kind}.jsonl"))
+            in_thread(lambda kind=kind: inbox.read(f"{kind}.jsonl"))
         why[kind] = str(exc.value)
     assert "symlink" in why["dangling"] and "does not exist" in why["dangling"]
     assert "FIFO" in why["fifo"] and "not a regular file" in why["fifo"]
@@ -206,7 +206,7 @@ def serve_two(home: Path) -> list[dict]:
     import numpy as np
     from safetensors.numpy import save_file
 
-    from selfinstruct_assets.serving.registry import promote, snapshot_adapter
+    from selfinstruct.serving.registry import promote, snapshot_adapter
 
     entries = []
     for i, method in enumerate(("sft", "dpo")):

@@ -12,8 +12,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from selfinstruct_core import base_model  # noqa: E402
-from selfinstruct_core.base_model import MARKER, make_tiny_model, packaged_gguf, prepare_base_model  # noqa: E402
+from selfinstruct.core import base_model  # noqa: E402
+from selfinstruct.core.base_model import MARKER, make_tiny_model, packaged_gguf, prepare_base_model  # noqa: E402
 
 CHAT = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Who may terminate?"}]
 

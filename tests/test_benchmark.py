@@ -5,12 +5,12 @@
 
 import pytest
 
-from selfinstruct_assets.answering import Answer, Span, SpanScorer, bm25_scores, candidate_spans
-from selfinstruct_assets.evaluation.questions import benchmark_questions, counts
-from selfinstruct_assets.finetune.benchmark import oracle_context, score, top_windows
-from selfinstruct_assets.finetune.run import benchmark_rows
-from selfinstruct_assets.finetune.scores_table import report
-from selfinstruct_assets.finetune.summary import detection, summarize_methods
+from selfinstruct.answering import Answer, Span, SpanScorer, bm25_scores, candidate_spans
+from selfinstruct.benchmark.methods import oracle_context, score, top_windows
+from selfinstruct.benchmark.questions import benchmark_questions, counts
+from selfinstruct.benchmark.run import benchmark_rows
+from selfinstruct.benchmark.summary import detection, summarize_methods
+from selfinstruct_assets.benchmark.table import report
 
 LAW = "This Agreement shall be governed by the laws of the State of New York."
 TEXT = ("1. Term. This Agreement begins on the Effective Date and lasts five years. " + LAW +
@@ -128,7 +128,7 @@ class FakeJudge:
 
 
 def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match():
-    from selfinstruct_assets.finetune.judging import judge_agreement, trained_scores, with_judge
+    from selfinstruct.finetune.judging import judge_agreement, trained_scores, with_judge
 
     rows = [{"question_id": "a", "question": "Q?", "answer": LAW, "predicted_clause": True, "has_clause": True,
              "cuad_match": 1.0},
@@ -153,8 +153,8 @@ def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match()
 
 
 def test_pmi_is_the_question_lift_of_each_window(tiny_scorer):
-    from selfinstruct_assets.answering.pmi import NO_QUESTION, pmi_answer, pmi_values
-    from selfinstruct_assets.answering import NO_CLAUSE, normalised, quote_messages
+    from selfinstruct.answering import NO_CLAUSE, normalised, quote_messages
+    from selfinstruct.answering.pmi import NO_QUESTION, pmi_answer, pmi_values
 
     scorer, spans = tiny_scorer(), candidate_spans([TEXT])[:4]
     replies = [s.text for s in spans] + [NO_CLAUSE]
@@ -183,7 +183,7 @@ def test_rag_replies_reuse_known_answers_ask_the_rest_concurrently_and_keep_orde
     import threading
     import time as _time
 
-    from selfinstruct_assets.finetune.run import rag_replies
+    from selfinstruct.benchmark.run import rag_replies
 
     seen, lock = [], threading.Lock()
 

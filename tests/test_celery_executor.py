@@ -16,15 +16,15 @@ from pathlib import Path, PurePosixPath
 import dagster as dg
 import duckdb
 import pytest
-
 from conftest import txt_name_for
 from procs import REPO, log_tail, start, stop
 from services import fresh_pg_database, require_redis
+
 from resources.chroma_store import ChromaStore, make_client
 from resources.embedders import HashingEmbedder
-from selfinstruct_assets.corpus.cuad import contract_id_for
+from selfinstruct.core.tables import query_readonly
+from selfinstruct.corpus.cuad import contract_id_for
 from selfinstruct_assets.instance import PG_URL_ENV, ensure_instance_yaml, init_pools
-from selfinstruct_assets.tables import query_readonly
 
 N_CONTRACTS = 3
 BROKER = "redis://127.0.0.1:6379/13"  # a database of its own, emptied before the test

@@ -9,8 +9,8 @@ import time
 import dagster as dg
 import duckdb
 import pytest
-
 from procs import free_port, log_tail, start, stop, wait_http
+
 from resources.chroma_store import ChromaServerError, ChromaStore, make_client
 from resources.embedders import HashingEmbedder
 from resources.project import EmbedderResource

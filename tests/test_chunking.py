@@ -2,7 +2,7 @@
 
 import pytest
 
-from selfinstruct_assets.corpus.chunking import chunk_contracts, chunk_spans
+from selfinstruct.corpus.chunking import chunk_contracts, chunk_spans
 
 TEXT = ("The Supplier shall deliver the Products to the Distributor within thirty days. " * 40).strip()
 
@@ -20,7 +20,7 @@ def test_windows_cover_text_and_respect_size(size, overlap):
 
 def test_neighbours_overlap_and_cut_on_whitespace():
     spans = list(chunk_spans(TEXT, 200, 50))
-    for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+    for (_, e1), (s2, _) in zip(spans, spans[1:]):
         assert s2 < e1, "neighbouring windows must share text"
         assert TEXT[s2 - 1] == " ", "a window starts at a word"
 

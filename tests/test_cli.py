@@ -6,8 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from selfinstruct.intake.feedback import feedback_inbox, read_feedback_inbox
 from selfinstruct_assets.cli import main
-from selfinstruct_assets.intake.feedback import feedback_inbox, read_feedback_inbox
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 
@@ -128,7 +128,7 @@ def test_cli_rollback_moves_the_pointer_and_the_serving_model_table(cli_home, ca
     import numpy as np
     from safetensors.numpy import save_file
 
-    from selfinstruct_assets.serving.registry import promote, snapshot_adapter
+    from selfinstruct.serving.registry import promote, snapshot_adapter
 
     make_contracts_table(cli_home)
     for i, method in enumerate(("sft", "dpo")):

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
-
 from procs import REPO
-from selfinstruct_assets.tables import query_readonly
+
+from selfinstruct.core.tables import query_readonly
 
 WRITER = """
 import dagster as dg

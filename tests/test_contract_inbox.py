@@ -9,9 +9,9 @@ from typing import NamedTuple
 import pytest
 from conftest import subset_archive, txt_name_for
 
-from selfinstruct_assets.corpus.cuad import contract_id_for, load_cuad, split_for
-from selfinstruct_assets.corpus.source import open_cuad_source
-from selfinstruct_assets.intake.contract_inbox import CONTRACT_COLUMNS, contract_by_id, read_contract_files
+from selfinstruct.corpus.cuad import contract_id_for, load_cuad, split_for
+from selfinstruct.corpus.source import open_cuad_source
+from selfinstruct.intake.contract_inbox import CONTRACT_COLUMNS, contract_by_id, read_contract_files
 
 
 class InboxFile(NamedTuple):

@@ -1,4 +1,4 @@
-"""selfinstruct_core's shared helpers: publishing, markdown tables, the DuckDB lock retry, checked zips."""
+"""selfinstruct.core's shared helpers: publishing, markdown tables, the DuckDB lock retry, checked zips."""
 
 import io
 import os
@@ -7,10 +7,10 @@ import zipfile
 import duckdb
 import pytest
 
-from selfinstruct_core.artifacts import missing_adapter_files, publish_bytes, publish_dir, publish_file
-from selfinstruct_core.duckdb_lock import retry_locked
-from selfinstruct_core.markdown import md_table
-from selfinstruct_core.zips import DamagedZip, open_checked_zip
+from selfinstruct.core.artifacts import missing_adapter_files, publish_bytes, publish_dir, publish_file
+from selfinstruct.core.duckdb_lock import retry_locked
+from selfinstruct.core.markdown import md_table
+from selfinstruct.core.zips import DamagedZip, open_checked_zip
 
 
 def test_publish_file_replaces_whole_and_a_failed_write_leaves_the_old_file(tmp_path):

@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 from conftest import subset_archive
 
-from selfinstruct_assets.corpus.source import CuadSourceError, open_cuad_source
+from selfinstruct.corpus.source import CuadSourceError, open_cuad_source
 
 
 @pytest.fixture

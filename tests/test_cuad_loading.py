@@ -5,8 +5,8 @@ import hashlib
 import pytest
 from conftest import ROOT, subset_archive, txt_name_for, write_archive
 
-from selfinstruct_assets.corpus.cuad import load_cuad, split_for
-from selfinstruct_assets.corpus.source import CuadSourceError, open_cuad_source
+from selfinstruct.corpus.cuad import load_cuad, split_for
+from selfinstruct.corpus.source import CuadSourceError, open_cuad_source
 
 
 def load(path, tmp_path):

@@ -10,10 +10,10 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from resources.project import InboxResource
+from selfinstruct.core.duckdb_lock import DuckDBFileError, is_lock_error, retry_locked
+from selfinstruct.core.tables import QueryError, query_readonly
 from selfinstruct_assets.cli import main
 from selfinstruct_assets.definitions import SENSORS
-from selfinstruct_assets.tables import QueryError, query_readonly
-from selfinstruct_core.duckdb_lock import DuckDBFileError, is_lock_error, retry_locked
 
 HOLD_LOCK = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
              "time.sleep(float(sys.argv[2]))")

@@ -8,9 +8,8 @@ import statistics
 import numpy as np
 import pytest
 
-from selfinstruct_assets.drift import statistics as drift
-from selfinstruct_assets.drift.statistics import (DriftThresholds, category_mix, decide, embedding_shift, flatten,
-                                                  quality_drop)
+from selfinstruct.drift import statistics as drift
+from selfinstruct.drift.statistics import DriftThresholds, category_mix, decide, embedding_shift, flatten, quality_drop
 
 
 def cluster(rng, center, n, spread=0.3):

@@ -4,15 +4,21 @@ import json
 from pathlib import Path
 
 import boto3
-import duckdb
 import pytest
 from moto import mock_aws
 
-from resources.inbox import Inbox
-from selfinstruct_assets.cli import main
-from selfinstruct_assets.intake.feedback import (FEEDBACK_COLUMNS, REJECT_COLUMNS, FeedbackError, feedback_inbox,
-                                                     parse_feedback_line, read_feedback_bytes, read_feedback_file,
-                                                     read_feedback_inbox, write_feedback_file)
+from selfinstruct.core.inbox import Inbox
+from selfinstruct.intake.feedback import (
+    FEEDBACK_COLUMNS,
+    REJECT_COLUMNS,
+    FeedbackError,
+    feedback_inbox,
+    parse_feedback_line,
+    read_feedback_bytes,
+    read_feedback_file,
+    read_feedback_inbox,
+    write_feedback_file,
+)
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 

@@ -4,13 +4,14 @@ import json
 
 import dagster as dg
 import duckdb
+from conftest import small_pipeline_config as _config
 from fakes import FakeLLMResource
 
 from resources.llm import LMSpec
 from resources.project import BaseModelResource, EmbedderResource
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
 from selfinstruct_assets.loop.jobs import main_job
-from conftest import small_pipeline_config as _config
+
 
 def _write_inbox(home, rows: list[str]):
     inbox = home / "inbox" / "feedback"

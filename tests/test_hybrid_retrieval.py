@@ -3,8 +3,8 @@
 import pytest
 
 from resources.embedders import HashingEmbedder
-from selfinstruct_assets.retrieval.evaluate import Question
-from selfinstruct_assets.retrieval.hybrid import HybridRetriever, bm25_ranking, rank_hybrid, rrf_fuse
+from selfinstruct.retrieval.evaluate import Question
+from selfinstruct.retrieval.hybrid import HybridRetriever, bm25_ranking, rank_hybrid, rrf_fuse
 
 
 def test_doc_first_in_both_lists_wins_with_the_rrf_score():

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from resources.inbox import Inbox, InboxFile, as_inbox, inbox_for, inbox_root
+from selfinstruct.core.inbox import Inbox, InboxFile, as_inbox, inbox_for, inbox_root
 
 BUCKET = "inbox-bucket"
 
@@ -112,7 +112,7 @@ def test_inbox_root_reads_the_environment_when_called(tmp_path, monkeypatch):
 
 
 def test_an_inbox_setting_without_a_bucket_is_refused_naming_the_variable(monkeypatch):
-    from selfinstruct_core.settings import SettingsError
+    from selfinstruct.core.settings import SettingsError
 
     monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://")  # was taken as a local folder named 's3:'
     with pytest.raises(SettingsError, match="SELFINSTRUCT_INBOX='s3://' names no valid S3 bucket"):

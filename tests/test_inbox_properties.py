@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resources.inbox import Inbox
-from selfinstruct_assets.corpus.cuad import contract_id_for
-from selfinstruct_assets.intake.contract_inbox import read_contract_files
-from selfinstruct_assets.intake.feedback import read_feedback_bytes, read_feedback_inbox
-from selfinstruct_assets.intake.queries import read_query_inbox
+from selfinstruct.core.inbox import Inbox
+from selfinstruct.corpus.cuad import contract_id_for
+from selfinstruct.intake.contract_inbox import read_contract_files
+from selfinstruct.intake.feedback import read_feedback_bytes, read_feedback_inbox
+from selfinstruct.intake.queries import read_query_inbox
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -160,7 +160,7 @@ def test_contract_inbox_random_files_never_raise_and_each_file_is_read_or_reject
 @FAST
 @given(st.lists(st.text(min_size=1, max_size=80).filter(str.strip), max_size=5), junk_files)
 def test_contract_inbox_valid_contracts_among_garbage_all_come_out(texts, junk):
-    valid = {f"valid_{i}.txt": f"Contract {i}: {t}".encode("utf-8") for i, t in enumerate(texts)}
+    valid = {f"valid_{i}.txt": f"Contract {i}: {t}".encode() for i, t in enumerate(texts)}
     # Garbage texts start with a byte no valid text has, so none can repeat a valid contract's text.
     files = {**{n: b"\xff" + d for n, d in junk.items()}, **valid}
     contracts, _ = read_contract_files(MemoryInbox(files))

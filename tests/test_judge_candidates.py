@@ -2,8 +2,8 @@
 
 import pytest
 
-from selfinstruct_assets.evaluation.judge_candidates import answer_candidates, build_judge_examples
-from selfinstruct_core.metrics import cuad_match
+from selfinstruct.core.metrics import cuad_match
+from selfinstruct.judging.judge_candidates import answer_candidates, build_judge_examples
 
 CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC. The term begins on the Effective Date. "
             "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "

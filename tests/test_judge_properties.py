@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfinstruct_assets.evaluation import judges
-from selfinstruct_assets.evaluation.judges import (
+from selfinstruct.judging import judges
+from selfinstruct.judging.judges import (
     JudgeVerdict,
     judge_factuality,
     judge_retrieval,

@@ -6,7 +6,7 @@ import dspy
 import pytest
 from dspy.utils.dummies import DummyLM
 
-from selfinstruct_assets.evaluation.judges import (
+from selfinstruct.judging.judges import (
     agreement,
     judge_factuality,
     judge_retrieval,
@@ -213,7 +213,7 @@ def test_a_judge_that_echoes_its_prompt_gives_no_score(kind, whole):
 
 @pytest.mark.parametrize("kind", ["factuality", "retrieval"])
 def test_echoed_instruction_and_hint_lines_are_not_read_as_a_score(kind):
-    from selfinstruct_assets.evaluation import judges
+    from selfinstruct.judging import judges
 
     sig, hint = (judges.FactualityJudge, judges._HINTS["score"]) if kind == "factuality" else \
         (judges.RetrievalJudge, judges._HINTS["retrieved"])

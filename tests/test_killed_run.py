@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from procs import REPO
 from safetensors.numpy import save_file
 
-from procs import REPO
-from selfinstruct_assets.serving.registry import current, promote, snapshot_adapter
+from selfinstruct.serving.registry import current, promote, snapshot_adapter
 
 
 def served_snapshot(home):

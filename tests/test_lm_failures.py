@@ -22,10 +22,10 @@ from resources.embedders import HashingEmbedder  # noqa: E402
 from resources.llm import LLMResource, LMSpec  # noqa: E402
 from resources.local_lm import LocalLM, ModelLoadError  # noqa: E402
 from resources.project import EmbedderResource  # noqa: E402
-from selfinstruct_assets.rag.optimize import compile_program  # noqa: E402
-from selfinstruct_assets.rag.program import ContractRAG  # noqa: E402
-from selfinstruct_assets.synthetic.backtranslate import backtranslate_candidates  # noqa: E402
-from selfinstruct_assets.synthetic.generate import generate_candidates  # noqa: E402
+from selfinstruct.rag.optimize import compile_program  # noqa: E402
+from selfinstruct.rag.program import ContractRAG  # noqa: E402
+from selfinstruct.synthetic.backtranslate import backtranslate_candidates  # noqa: E402
+from selfinstruct.synthetic.generate import generate_candidates  # noqa: E402
 
 TEXT = "Preamble. " * 20 + "This Agreement shall be governed by the laws of Delaware. " + "Filler text. " * 20
 CHUNKS = [{"chunk_id": "c1", "contract_id": "k", "text": TEXT}]
@@ -122,7 +122,7 @@ def test_a_non_model_folder_is_refused_when_the_lm_is_built(not_a_model, tmp_pat
 
 
 def test_a_missing_adapter_is_a_load_error_naming_it(broken_model, tmp_path):
-    from selfinstruct_core.base_model import make_tiny_model
+    from selfinstruct.core.base_model import make_tiny_model
 
     tiny = make_tiny_model(tmp_path / "tiny")
     with pytest.raises(ModelLoadError, match="adapter") as err:
@@ -163,7 +163,7 @@ def test_a_remote_backend_without_a_model_name_is_refused_when_built(backend, tm
 @pytest.mark.parametrize("exc", [ModelLoadError("model folder /x could not be loaded"), ValueError(TOKENIZER_ERROR)])
 @pytest.mark.parametrize("kind", ["factuality", "retrieval"])
 def test_a_judge_whose_lm_fails_raises_instead_of_a_missing_score(exc, kind):
-    from selfinstruct_assets.evaluation.judges import judge_factuality, judge_retrieval
+    from selfinstruct.judging.judges import judge_factuality, judge_retrieval
 
     judge = judge_factuality if kind == "factuality" else judge_retrieval
     with pytest.raises(type(exc)):

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from resources.local_lm import LocalLM, adapter_hash, model_hash  # noqa: E402
-from selfinstruct_core.base_model import make_tiny_model  # noqa: E402
+from selfinstruct.core.base_model import make_tiny_model  # noqa: E402
 
 QUESTIONS = ["Who pays the fee?", "What is the governing law of this agreement, in one word?", "Term?"]
 
@@ -199,7 +199,7 @@ def test_concurrent_calls_are_gathered_into_one_batch(tiny, counted):
 
 
 def test_a_failed_batch_reaches_every_waiting_caller(tiny, monkeypatch):
-    from selfinstruct_assets.evaluation.parallel import thread_map
+    from selfinstruct.core.parallel import thread_map
 
     lm = LocalLM(tiny, max_tokens=4)
 

@@ -4,16 +4,16 @@ import json
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 from safetensors.numpy import save_file
-import numpy as np
 
 from resources.local_lm import adapter_hash
 from resources.project import ChromaResource, EmbedderResource
+from selfinstruct.corpus.cuad import contract_id_for
 from selfinstruct_assets.constants import CORPUS, RETRIEVAL
 from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
-from selfinstruct_assets.corpus.cuad import contract_id_for
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources, defs
 from selfinstruct_assets.partitions import ADDED_CONTRACTS
 from selfinstruct_assets.retrieval.checks import RETRIEVAL_CHECKS

@@ -14,9 +14,9 @@ import urllib.request
 import dagster as dg
 import duckdb
 import pytest
-
 from conftest import small_pipeline_config
 from procs import OPENER, free_port, log_tail, start, stop, wait_http
+
 from selfinstruct_assets.instance import ensure_instance_yaml
 
 REFRESHED = {"human_feedback", "feedback_rejects", "preference_pairs", "dpo_adapter", "orpo_adapter",
@@ -69,7 +69,7 @@ def wait_for_refresh(instance, log) -> dg.DagsterRun:
 
 
 def graphql_status(base: str, run_id: str) -> str:
-    body = json.dumps({"query": '{ runOrError(runId: "%s") { ... on Run { status } } }' % run_id}).encode()
+    body = json.dumps({"query": '{ runOrError(runId: "' + run_id + '") { ... on Run { status } } }'}).encode()
     req = urllib.request.Request(f"{base}/graphql", data=body, headers={"Content-Type": "application/json"})
     with OPENER.open(req, timeout=10) as resp:
         return json.loads(resp.read())["data"]["runOrError"]["status"]

@@ -11,8 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from selfinstruct_core import memory  # noqa: E402
-from selfinstruct_core.memory import on_release, release_memory, rss_gib, trim_heap  # noqa: E402
+from selfinstruct.core import memory  # noqa: E402
+from selfinstruct.core.memory import on_release, release_memory, rss_gib, trim_heap  # noqa: E402
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_registered_releasers_run_once_each_and_a_failing_one_does_not_stop_the_
 
     for r in (first, broken, last, first):  # registering twice keeps one entry
         on_release(r)
-    with caplog.at_level(logging.WARNING, logger="selfinstruct_core.memory"):
+    with caplog.at_level(logging.WARNING, logger="selfinstruct.core.memory"):
         before, after = release_memory()
     assert calls == ["first", "last"]
     assert "broken" in caplog.text and "RuntimeError: cache is gone" in caplog.text
@@ -78,7 +78,7 @@ def test_local_lm_weights_are_dropped_and_reloaded(tiny):
 
 
 def test_loaded_retrievers_are_forgotten(tmp_path):
-    from selfinstruct_assets.retrieval import retriever_training
+    from selfinstruct.retrieval import retriever_training
 
     retriever_training._LOADED[("folder", 1)] = object()
     release_memory()
@@ -86,7 +86,7 @@ def test_loaded_retrievers_are_forgotten(tmp_path):
 
 
 def test_a_republished_retriever_replaces_its_old_version(tmp_path, monkeypatch):
-    from selfinstruct_assets.retrieval import retriever_training
+    from selfinstruct.retrieval import retriever_training
 
     loads = []
     monkeypatch.setattr(retriever_training, "_LOADED", {})
@@ -112,7 +112,7 @@ def test_a_step_release_keeps_the_caches_but_still_trims(releasers, monkeypatch)
 
 ARENAS_PROBE = """
 import ctypes, sys, threading
-from selfinstruct_core.memory import limit_malloc_arenas
+from selfinstruct.core.memory import limit_malloc_arenas
 if sys.argv[1] != "none":
     assert limit_malloc_arenas(int(sys.argv[1]))
 libc = ctypes.CDLL("libc.so.6")

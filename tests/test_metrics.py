@@ -2,7 +2,7 @@
 
 import pytest
 
-from selfinstruct_core.metrics import cuad_match, exact_match, jaccard, normalize_answer, token_f1
+from selfinstruct.core.metrics import cuad_match, exact_match, jaccard, normalize_answer, token_f1
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -8,18 +8,15 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-
 from dagster_duckdb import DuckDBResource
 
 from resources.duckdb_tables import DuckDBTablesIOManager
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
-from selfinstruct_assets.answering import NO_CLAUSE
-from selfinstruct_assets.evaluation.trained_judge import (JudgeTrainSettings, fit_answer_judge, judge_rows,
-                                                          trained_contracts)
-from selfinstruct_assets.retrieval.retriever import make_retriever
-from selfinstruct_assets.retrieval.retriever_training import (RetrieverTrainSettings, fit_retriever,
-                                                              packaged_model_path)
-from selfinstruct_assets.synthetic.quality import quality_report
+from selfinstruct.answering import NO_CLAUSE
+from selfinstruct.judging.trained_judge import JudgeTrainSettings, fit_answer_judge, judge_rows, trained_contracts
+from selfinstruct.retrieval.retriever import make_retriever
+from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, fit_retriever, packaged_model_path
+from selfinstruct.synthetic.quality import quality_report
 
 SENTENCES = ["This Agreement shall be governed by the laws of the State of New York.",
              "Payment is due in thirty days after the invoice date.",
@@ -63,7 +60,7 @@ def test_hybrid_retriever_stays_in_the_contract_and_finds_a_keyword_match(tmp_pa
 
 
 def test_fine_tuned_retriever_ranks_with_its_own_model_and_is_chosen_only_when_published(tmp_path):
-    from selfinstruct_assets.retrieval.retriever import retriever_for
+    from selfinstruct_assets.retrievers import retriever_for
 
     embedder, chroma = EmbedderResource(backend="hashing"), ChromaResource(path=str(tmp_path))
     chroma.store(embedder.get()).sync(_chunks("t1"))
@@ -122,7 +119,7 @@ def test_answer_judge_trains_on_train_split_and_reports_held_out_agreement(tmp_p
 
 
 def test_threshold_is_the_cut_with_the_best_kappa():
-    from selfinstruct_assets.evaluation.trained_judge import calibrate_threshold
+    from selfinstruct.judging.trained_judge import calibrate_threshold
 
     # Uncalibrated: every score is above 0.5, so 0.5 says "match" to all (kappa 0); the cut near 0.8 separates.
     scores = [0.91, 0.88, 0.86, 0.84, 0.72, 0.70, 0.66, 0.62] * 3
@@ -135,7 +132,7 @@ def test_threshold_is_the_cut_with_the_best_kappa():
 def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     from selfinstruct_assets.evaluation.assets import answer_judge
     from selfinstruct_assets.finetune.checks import answer_judge_train_only
-    from selfinstruct_assets.retrieval.checks import trained_only_on_train
+    from selfinstruct_assets.held_out import trained_only_on_train
 
     @dg.asset(name="cuad_contracts")
     def contracts() -> pl.DataFrame:
@@ -204,7 +201,7 @@ def test_answer_judge_that_cannot_train_records_a_fallback_without_a_path(tmp_pa
 
 def test_retriever_model_fallback_records_no_path_and_retrieval_stays_hybrid(tmp_path):
     from selfinstruct_assets.retrieval.model_assets import RetrieverModelConfig, retriever_model
-    from selfinstruct_assets.retrieval.retriever import trained_retriever
+    from selfinstruct_assets.retrievers import trained_retriever
 
     @dg.asset(name="cuad_contracts")
     def contracts() -> pl.DataFrame:

@@ -15,11 +15,11 @@ from pathlib import PurePosixPath
 import dagster as dg
 import psycopg2
 import pytest
-
 from conftest import subset_archive, txt_name_for
 from procs import REPO, log_tail, start, stop
 from services import fresh_pg_database
-from selfinstruct_assets.corpus.cuad import contract_id_for
+
+from selfinstruct.corpus.cuad import contract_id_for
 from selfinstruct_assets.definitions import ASSETS, default_resources
 from selfinstruct_assets.instance import PG_URL_ENV
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from selfinstruct_assets.finetune.summary import summarize_methods
-from selfinstruct_assets.finetune.preferences import build_preference_pairs, grade
-from selfinstruct_assets.answering import QUOTE_INSTRUCTION
-from selfinstruct_assets.finetune.prompts import fit_passages, quote_prompt
+from selfinstruct.answering import QUOTE_INSTRUCTION
+from selfinstruct.benchmark.summary import summarize_methods
+from selfinstruct.finetune.preferences import build_preference_pairs, grade
+from selfinstruct.finetune.prompts import fit_passages, quote_prompt
 
 
 def cand(qid, answer, g, question="Which law governs?", contract="k"):

@@ -6,7 +6,7 @@ import dagster as dg
 import pydantic
 import pytest
 
-from selfinstruct_assets.evaluation.profile import load_profile, ordered, run, stale_ops, validate
+from selfinstruct_assets.cli.profile import load_profile, ordered, run, stale_ops, validate
 
 
 def _project_assets():

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, txt_name_for
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from selfinstruct_assets.corpus.cuad import CuadCorpus, fold_name, load_cuad
-from selfinstruct_assets.corpus.source import CuadArchive, CuadSourceError, open_cuad_source
-from selfinstruct_core import settings
-from selfinstruct_core.paths import project_home
-from selfinstruct_core.settings import SettingsError
+from selfinstruct.core import settings
+from selfinstruct.core.paths import project_home
+from selfinstruct.core.settings import SettingsError
+from selfinstruct.corpus.cuad import CuadCorpus, fold_name, load_cuad
+from selfinstruct.corpus.source import CuadArchive, CuadSourceError, open_cuad_source
 
 FAST = hsettings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 BAD_BYTES = "\x00BAD\x00"  # replaced by invalid UTF-8 after encoding

@@ -1,13 +1,20 @@
 """The production query log: row validation, timestamp normalisation, ids, duplicates and complete-file reading."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from resources.inbox import Inbox
-from selfinstruct_assets.intake.queries import (QUERY_COLUMNS, REJECT_COLUMNS, QueryLogError, default_query_id,
-                                                parse_query_line, parse_timestamp, read_query_inbox)
+from selfinstruct.core.inbox import Inbox
+from selfinstruct.intake.queries import (
+    QUERY_COLUMNS,
+    REJECT_COLUMNS,
+    QueryLogError,
+    default_query_id,
+    parse_query_line,
+    parse_timestamp,
+    read_query_inbox,
+)
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 NOW = datetime(2026, 5, 1, 12, 0, 0)  # naive UTC, like asked_at
@@ -82,7 +89,7 @@ def test_timestamp_forms_are_the_same_utc_instant(stamp):
 def test_fractional_seconds_and_the_future_limit():
     assert parse_timestamp(1777629600.25, NOW) == datetime(2026, 5, 1, 10, 0, 0, 250000)
     assert parse_timestamp("2026-05-02T12:00:00Z", NOW) == datetime(2026, 5, 2, 12)  # exactly a day ahead is fine
-    aware_now = datetime(2026, 5, 1, 14, 0, tzinfo=timezone.utc)
+    aware_now = datetime(2026, 5, 1, 14, 0, tzinfo=UTC)
     with pytest.raises(QueryLogError, match="future timestamp"):
         parse_timestamp("2026-05-02T14:00:01", aware_now)
     with pytest.raises(QueryLogError, match="future timestamp"):
@@ -151,6 +158,6 @@ def test_bom_crlf_non_utf8_and_long_lines(tmp_path):
 def test_now_is_fixed_once_for_the_whole_read(tmp_path):
     drop(tmp_path, "1.jsonl", [line(query_id="soon", timestamp="2026-05-02T11:00:00Z"),
                                line(query_id="late", timestamp="2026-05-03T00:00:00Z")])
-    rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=datetime(2026, 5, 1, 12, tzinfo=timezone.utc))
+    rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=datetime(2026, 5, 1, 12, tzinfo=UTC))
     assert [r["query_id"] for r in rows] == ["soon"]
     assert [r["line"] for r in rejects] == [2] and rejects[0]["reason"].startswith("future timestamp")

@@ -3,10 +3,10 @@
 import dspy
 from dspy.utils.dummies import DummyLM
 
+from selfinstruct.rag.evaluate import evaluate_program, sample_questions, summarize
+from selfinstruct.rag.optimize import compile_program
+from selfinstruct.rag.program import ContractRAG
 from selfinstruct_assets.rag.checks import demo_leaks
-from selfinstruct_assets.rag.evaluate import evaluate_program, sample_questions, summarize
-from selfinstruct_assets.rag.optimize import compile_program
-from selfinstruct_assets.rag.program import ContractRAG
 
 TEXT = "Preamble text here. This Agreement shall be governed by the laws of the State of Delaware. End."
 

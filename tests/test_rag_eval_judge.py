@@ -12,12 +12,12 @@ from fakes import FieldFakeLM
 from resources.duckdb_tables import DuckDBTablesIOManager
 from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource
-from selfinstruct_assets.answering import NO_CLAUSE
-from selfinstruct_assets.evaluation import trained_judge
+from selfinstruct.answering import NO_CLAUSE
+from selfinstruct.judging import trained_judge
+from selfinstruct.rag.evaluate import evaluate_program, summarize, trained_judgements
+from selfinstruct.rag.program import ContractRAG, save_program
+from selfinstruct.retrieval.retriever import make_retriever
 from selfinstruct_assets.rag.assets import rag_eval
-from selfinstruct_assets.rag.evaluate import evaluate_program, summarize, trained_judgements
-from selfinstruct_assets.rag.program import ContractRAG, save_program
-from selfinstruct_assets.retrieval.retriever import make_retriever
 
 TEXT = ("This Agreement shall be governed by the laws of the State of Ohio. Payment is due in thirty days. "
         "Either party may terminate this Agreement upon ninety days written notice.")

@@ -4,7 +4,7 @@ import dspy
 import pytest
 from dspy.utils.dummies import DummyLM
 
-from selfinstruct_assets.rag.program import ContractRAG, load_program, save_program
+from selfinstruct.rag.program import ContractRAG, load_program, save_program
 
 PASSAGES = {"k1": ["This Agreement is governed by the laws of the State of Delaware.", "Term is two years."]}
 

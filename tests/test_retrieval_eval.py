@@ -3,8 +3,15 @@
 import pytest
 
 from resources.embedders import HashingEmbedder
-from selfinstruct_assets.retrieval.evaluate import (Question, compare_recall, eval_questions, is_hit, rank_bm25,
-                                                   rank_dense, recall_rows)
+from selfinstruct.retrieval.evaluate import (
+    Question,
+    compare_recall,
+    eval_questions,
+    is_hit,
+    rank_bm25,
+    rank_dense,
+    recall_rows,
+)
 
 
 @pytest.mark.parametrize("chunk,spans,hit", [

@@ -5,10 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from selfinstruct_assets.retrieval.retriever_training import (EvalSplitLeak, NoTrainingPairs, RetrieverTrainSettings,
-                                                              balance, build_pairs, explain_no_pairs,
-                                                              no_duplicate_sampler, packaged_model_path, pair_dataset,
-                                                              train_retriever)
+from selfinstruct.retrieval.retriever_training import (
+    EvalSplitLeak,
+    NoTrainingPairs,
+    RetrieverTrainSettings,
+    balance,
+    build_pairs,
+    explain_no_pairs,
+    no_duplicate_sampler,
+    packaged_model_path,
+    pair_dataset,
+    train_retriever,
+)
 
 QUESTIONS = ["Which law governs?", "When does it expire?", "Who are the parties?", "Is there a non-compete?"]
 

@@ -8,7 +8,7 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from resources.project import InboxResource
-from selfinstruct_assets.corpus.cuad import contract_id_for
+from selfinstruct.corpus.cuad import contract_id_for
 from selfinstruct_assets.definitions import SENSORS, defs
 
 CONTRACTS = [("c-train", "train", "a" * 64), ("c-eval", "eval", "b" * 64)]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from selfinstruct.serving import registry as serving
+from selfinstruct.serving.gate import gate, paired_gate, pick_candidate
+from selfinstruct.serving.registry import adapter_dir, current, history, promote, rollback, snapshot_adapter
 from selfinstruct_assets.cli.promote import add_promote_parser
-from selfinstruct_assets.serving import registry as serving
-from selfinstruct_assets.serving.gate import gate, paired_gate, pick_candidate
-from selfinstruct_assets.serving.registry import adapter_dir, current, history, promote, rollback, snapshot_adapter
 
 
 def row(method: str, cuad, judge=0.5, run_id="run-1") -> dict:

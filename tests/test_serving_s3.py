@@ -12,12 +12,19 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
+from selfinstruct.core.artifact_store import ArtifactStoreError
+from selfinstruct.core.s3_store import S3Store
+from selfinstruct.serving.registry import (
+    BrokenPointer,
+    current,
+    entry_location,
+    history,
+    promote,
+    served_adapter_dir,
+    snapshot_adapter,
+)
 from selfinstruct_assets.cli import main
 from selfinstruct_assets.cli.promote import add_promote_parser, serving_store
-from selfinstruct_assets.serving.registry import (BrokenPointer, current, entry_location, history, promote,
-                                                   served_adapter_dir, snapshot_adapter)
-from selfinstruct_core.artifact_store import ArtifactStoreError
-from selfinstruct_core.s3_store import S3Store
 
 
 @pytest.fixture(scope="module")

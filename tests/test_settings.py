@@ -2,10 +2,10 @@
 
 import pytest
 
-from selfinstruct_assets.loop.settings import LoopSettings
-from selfinstruct_core import settings
-from selfinstruct_core.paths import duckdb_path, project_home
-from selfinstruct_core.settings import SettingsError
+from selfinstruct.core import settings
+from selfinstruct.core.paths import duckdb_path, project_home
+from selfinstruct.core.settings import SettingsError
+from selfinstruct.intake.loop_settings import LoopSettings
 
 
 @pytest.mark.parametrize("name,value,reason", [
@@ -103,14 +103,14 @@ def test_every_selfinstruct_variable_the_code_reads_is_declared():
 
     root = Path(__file__).resolve().parents[1]
     used = set()
-    for folder in ("selfinstruct_assets", "resources", "selfinstruct_core", "training"):
+    for folder in ("selfinstruct_assets", "resources", "selfinstruct.core", "training"):
         for path in (root / folder).rglob("*.py"):
             used |= set(re.findall(r"\bSELFINSTRUCT_[A-Z_]*[A-Z]\b", path.read_text()))
     assert used - set(settings.SETTINGS) == set()
 
 
 def test_inbox_root_is_validated_through_settings(monkeypatch):
-    from resources.inbox import inbox_root
+    from selfinstruct.core.inbox import inbox_root
 
     monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://")
     with pytest.raises(SettingsError, match=r"SELFINSTRUCT_INBOX='s3://' names no valid S3 bucket"):

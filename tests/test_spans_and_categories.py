@@ -2,9 +2,9 @@
 
 import pytest
 
-from selfinstruct_assets.corpus.categories import descriptions_from_readme, match_descriptions, question_for
-from selfinstruct_assets.corpus.cuad import fold_name
-from selfinstruct_assets.corpus.spans import NormalizedText, split_omitted
+from selfinstruct.corpus.categories import descriptions_from_readme, match_descriptions, question_for
+from selfinstruct.corpus.cuad import fold_name
+from selfinstruct.corpus.spans import NormalizedText, split_omitted
 
 
 @pytest.mark.parametrize("needle", ["shall expire two years", "shall   expire\ntwo years", "SHALL EXPIRE two YEARS"])

@@ -6,9 +6,18 @@ import math
 import numpy as np
 import pytest
 
-from selfinstruct_assets.evaluation import stats
-from selfinstruct_assets.evaluation.stats import (agreement_rate, auroc, bootstrap_ci, cohen_kappa, mcnemar,
-                                                  not_worse, paired_bootstrap, power_note, wilson_interval)
+from selfinstruct.core import stats
+from selfinstruct.core.stats import (
+    agreement_rate,
+    auroc,
+    bootstrap_ci,
+    cohen_kappa,
+    mcnemar,
+    not_worse,
+    paired_bootstrap,
+    power_note,
+    wilson_interval,
+)
 
 
 def _clustered(rng, n_contracts=40, per_contract=10, spread=0.45):

@@ -4,8 +4,8 @@ import dspy
 from dspy.utils.dummies import DummyLM
 
 from resources.embedders import HashingEmbedder
-from selfinstruct_assets.synthetic.generate import align_answer, filter_candidates, generate_candidates, parse_raw_qa
-from selfinstruct_assets.synthetic.seed import seed_examples
+from selfinstruct.synthetic.generate import align_answer, filter_candidates, generate_candidates, parse_raw_qa
+from selfinstruct.synthetic.seed import seed_examples
 
 TEXT = "Preamble. " * 50 + "This Agreement shall be governed by the laws of Delaware. " + "Filler text. " * 50
 
@@ -84,7 +84,7 @@ def test_aligned_answer_is_kept_with_the_raw_text_beside_it():
 
 
 def test_backtranslation_picks_the_clause_most_like_a_seed_answer_and_asks_for_its_question():
-    from selfinstruct_assets.synthetic.backtranslate import answer_spans, backtranslate_candidates
+    from selfinstruct.synthetic.backtranslate import answer_spans, backtranslate_candidates
 
     seeds = [{"seed_id": "law", "context": "", "question": "Which law governs the contract?",
               "answer": "This Agreement shall be governed by the laws of New York."},
@@ -116,7 +116,7 @@ def test_relevance_filter_rejects_a_question_unrelated_to_its_answer():
 
 
 def test_backtranslation_skips_debris_and_restores_question_marks():
-    from selfinstruct_assets.synthetic.backtranslate import answer_spans, as_question
+    from selfinstruct.synthetic.backtranslate import answer_spans, as_question
 
     assert answer_spans("12 Months 88 2 '!n]'' ,, 77 99. The Licensee shall pay all fees within thirty days.") == [
         "The Licensee shall pay all fees within thirty days."]

@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 
-from selfinstruct_assets.evaluation.trained_judge import (JudgeTrainSettings, TrainedJudge, agreement_report,
-                                                          judge_input, train_judge)
-from selfinstruct_core.metrics import cuad_match
+from selfinstruct.core.metrics import cuad_match
+from selfinstruct.judging.trained_judge import (
+    JudgeTrainSettings,
+    TrainedJudge,
+    agreement_report,
+    judge_input,
+    train_judge,
+)
 
 
 def test_agreement_report_on_known_inputs():
@@ -47,7 +52,7 @@ def test_a_few_steps_move_predictions_toward_the_labels(tmp_path):
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from selfinstruct_assets.retrieval.retriever_training import packaged_model_path
+    from selfinstruct.retrieval.retriever_training import packaged_model_path
 
     ex = _examples()
     y = np.array([e["label"] for e in ex], dtype=float)
@@ -78,7 +83,7 @@ def test_training_needs_both_labels(tmp_path):
 
 
 def test_only_as_many_questions_as_the_caps_need_are_labelled():
-    from selfinstruct_assets.evaluation.trained_judge import _enough
+    from selfinstruct.judging.trained_judge import _enough
 
     anns = [{"contract_id": f"c{i}", "question": "q", "is_impossible": i % 2 == 1, "answer_starts": [0] if i % 2 == 0 else []}
             for i in range(100)]

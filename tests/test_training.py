@@ -18,10 +18,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
+from selfinstruct.core.artifacts import publish_dir as publish  # noqa: E402
+from selfinstruct.core.base_model import make_tiny_model, prepare_base_model  # noqa: E402
 from training import trainers  # noqa: E402
 from training.__main__ import main as cli_main  # noqa: E402
-from selfinstruct_core.artifacts import publish_dir as publish  # noqa: E402
-from selfinstruct_core.base_model import make_tiny_model, prepare_base_model  # noqa: E402
 from training._common import cuad_match_reward  # noqa: E402
 from training.config import DPOSettings, GRPOSettings, ORPOSettings, SFTSettings  # noqa: E402
 from training.trainers import TrainingAborted, load_adapted, train_dpo, train_grpo, train_orpo, train_sft  # noqa: E402
@@ -90,7 +90,7 @@ def capture_saved(tiny, monkeypatch):
 # ------------------------------------------------------------------------------------------------ settings
 
 
-# The reward is the benchmark's CUAD match (selfinstruct_core.metrics): 1 at word Jaccard >= 0.5, else 0.
+# The reward is the benchmark's CUAD match (selfinstruct.core.metrics): 1 at word Jaccard >= 0.5, else 0.
 @pytest.mark.parametrize("completion, gold, expected", [
     ("The laws of New York.", ["the laws of New York"], 1.0),
     ("New York law", ["the laws of the State of New York"], 0.0),  # {new, york} of {new, york, law, laws, of, state}

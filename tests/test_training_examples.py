@@ -4,10 +4,16 @@ import json
 
 import pytest
 
-from selfinstruct_assets.answering import NO_CLAUSE, QUOTE_INSTRUCTION
-from selfinstruct_assets.finetune.examples import (correct, no_clause_count, sft_rows, unanswerable_questions,
-                                                   verbatim_span, wrong_window)
-from selfinstruct_assets.finetune.preferences import build_preference_pairs, window_candidates
+from selfinstruct.answering import NO_CLAUSE, QUOTE_INSTRUCTION
+from selfinstruct.finetune.examples import (
+    correct,
+    no_clause_count,
+    sft_rows,
+    unanswerable_questions,
+    verbatim_span,
+    wrong_window,
+)
+from selfinstruct.finetune.preferences import build_preference_pairs, window_candidates
 
 CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC.\nThe term begins on the Effective Date.\n"
             "This Agreement shall be governed by the laws of  the State of New York.\nPayment is due in thirty days. "
@@ -100,7 +106,7 @@ def test_unanswerable_question_pairs_choose_no_clause():
 
 
 def test_categories_without_train_gold_are_named():
-    from selfinstruct_assets.finetune.examples import categories_without_gold
+    from selfinstruct.finetune.examples import categories_without_gold
 
     anns = [_ann("k1", "Audit", True), _ann("e1", "Audit", False), _ann("k1", "Governing Law", False)]
     assert categories_without_gold(anns, CONTRACTS) == ["Audit"]  # the eval-split gold does not count
@@ -110,7 +116,7 @@ def test_categories_without_train_gold_are_named():
 def test_grade_rows_blend_the_judge_with_correctness_and_fall_back_to_correctness():
     from types import SimpleNamespace
 
-    from selfinstruct_assets.finetune.preferences import grade_rows
+    from selfinstruct.finetune.preferences import grade_rows
 
     rows = [{"candidate_id": "a", "answer": GOLD, "gold_answers": [GOLD]},
             {"candidate_id": "b", "answer": NO_CLAUSE, "gold_answers": [GOLD]},

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from selfinstruct_core.cpu import cpu_has_bf16
+from selfinstruct.core.cpu import cpu_has_bf16
 from training._common import resolve_device
 from training.config import DPOSettings, GRPOSettings, LoraSettings, ORPOSettings, SFTSettings, settings_from_dict
 

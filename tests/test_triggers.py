@@ -3,9 +3,9 @@
 import json
 import os
 
-from resources.inbox import Inbox
-from selfinstruct_assets.corpus.cuad import contract_id_for
-from selfinstruct_assets.loop.triggers import contracts_decision, drift_decision, feedback_decision, new_files_decision
+from selfinstruct.core.inbox import Inbox
+from selfinstruct.corpus.cuad import contract_id_for
+from selfinstruct.intake.triggers import contracts_decision, drift_decision, feedback_decision, new_files_decision
 
 CONTRACTS = {"c1": "train", "c2": "eval"}
 NOW = 1_900_000_000.0

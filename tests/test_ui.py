@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
-
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 from procs import REPO, free_port, start, stop, wait_http
+
 from selfinstruct_assets.definitions import defs
 
 CHROMIUM = Path("/usr/bin/chromium")

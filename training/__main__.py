@@ -8,7 +8,7 @@ The config file is JSON:
      "start_adapter": null, "settings": {"max_steps": 100, "lora": {"r": 16}}}
 `dataset` is a JSONL file of rows in the trainer's format (see training/_common.py ROW_KEYS). `start_adapter`
 is read by dpo and grpo only. grpo is rewarded with the benchmark's CUAD match (`cuad_match_reward`, from
-selfinstruct_core.metrics), since the LLM judge lives behind Dagster resources. Relative paths are taken from
+selfinstruct.core.metrics), since the LLM judge lives behind Dagster resources. Relative paths are taken from
 the config file's folder (its S3 folder for an s3:// config; see training/s3_files.py).
 
 Launched by Dagster Pipes (DAGSTER_PIPES_CONTEXT set, as the adapter assets' TrainingLauncher does), the same
@@ -28,7 +28,7 @@ import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
-from selfinstruct_core.memory import status_kib
+from selfinstruct.core.memory import status_kib
 from training import s3_files
 from training.config import SETTINGS, settings_from_dict
 

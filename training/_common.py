@@ -6,14 +6,14 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from transformers import TrainerCallback
 
-from selfinstruct_core.artifacts import ADAPTER_FILES, missing_adapter_files
-from selfinstruct_core.cpu import cpu_has_bf16
-from selfinstruct_core.metrics import cuad_match
+from selfinstruct.core.artifacts import ADAPTER_FILES, missing_adapter_files
+from selfinstruct.core.cpu import cpu_has_bf16
+from selfinstruct.core.metrics import cuad_match
 from training.config import TrainSettings
 
 METRICS_FILE = "training_metrics.json"
@@ -75,7 +75,7 @@ def check_rows(kind: str, dataset) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------- device
 
 
-def resolve_device(device: str, precision: str = "auto") -> tuple[str, "object", dict]:
+def resolve_device(device: str, precision: str = "auto") -> tuple[str, object, dict]:
     """(device, model dtype, TrainingArguments precision kwargs) for `auto`, `cpu` or `cuda`.
 
     On a GPU, bf16 weights where supported. On a CPU the weights stay float32 and bf16 is autocast, which is

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from selfinstruct_core.cpu import PRECISIONS
+from selfinstruct.core.cpu import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
 # Every linear layer of the Llama block, MLP included: attention alone adapts too little of a 135M model.

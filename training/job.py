@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfinstruct_core.artifacts import publish_bytes
+from selfinstruct.core.artifacts import publish_bytes
 
 
 @dataclass(frozen=True)

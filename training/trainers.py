@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
-from selfinstruct_core.artifacts import publish_dir
+from selfinstruct.core.artifacts import publish_dir
 from training._common import (
-    METRICS_FILE, Progress, TrainingAborted, check_rows, common_args, cuad_match_reward, guarded, lora_config,
-    param_counts, resolve_device, save_adapter,
+    METRICS_FILE,
+    Progress,
+    TrainingAborted,
+    check_rows,
+    common_args,
+    cuad_match_reward,
+    guarded,
+    lora_config,
+    param_counts,
+    resolve_device,
+    save_adapter,
 )
 from training.config import DPOSettings, GRPOSettings, ORPOSettings, SFTSettings, TrainSettings
 

@@ -10,15 +10,13 @@
 import argparse
 import sys
 
-from resources.inbox import InboxUnavailable
-from selfinstruct_core.paths import duckdb_path, project_home
-from selfinstruct_core.settings import SettingsError
-
-from ..tables import QueryError, format_table, query_readonly
-from .demo import add_demo_parser
-from .feedback import add_feedback_parser
-from .promote import add_promote_parser
-
+from selfinstruct.core.inbox import InboxUnavailable
+from selfinstruct.core.paths import duckdb_path, project_home
+from selfinstruct.core.settings import SettingsError
+from selfinstruct.core.tables import QueryError, format_table, query_readonly
+from selfinstruct_assets.cli.demo import add_demo_parser
+from selfinstruct_assets.cli.feedback import add_feedback_parser
+from selfinstruct_assets.cli.promote import add_promote_parser
 
 DEFAULT_MAX_ROWS = 1000
 

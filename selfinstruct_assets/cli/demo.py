@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..tables import format_table, query_readonly
+from selfinstruct.core.tables import format_table, query_readonly
 
 SUMMARY_SQL = {
     "retrieval_eval (recall on held-out contracts)":
@@ -43,8 +43,8 @@ DEMO_PROFILE = Path(__file__).with_name("demo.yaml")
 
 def demo_run_config(path: Path = DEMO_PROFILE) -> dict:
     """The quick profile as run config, checked against each asset's Config first (a typo fails here)."""
-    from ..definitions import ASSETS
-    from ..evaluation.profile import load_profile, validate
+    from selfinstruct_assets.cli.profile import load_profile, validate
+    from selfinstruct_assets.definitions import ASSETS
 
     profile = load_profile(path)
     validate(profile, ASSETS)
@@ -54,7 +54,7 @@ def demo_run_config(path: Path = DEMO_PROFILE) -> dict:
 def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from ..definitions import defs
+    from selfinstruct_assets.definitions import defs
 
     definitions = defs()
     job = definitions.resolve_job_def("main_job")

@@ -10,13 +10,17 @@ import sys
 import uuid
 from pathlib import Path
 
-from resources.inbox import inbox_for
-from selfinstruct_core.paths import duckdb_path
-
-from ..intake.feedback import (FeedbackError, parse_feedback_line, read_feedback_file, read_feedback_inbox,
-                               write_feedback_file)
-from ..known import read_known, splits
-from ..tables import QueryError, query_readonly
+from selfinstruct.core.inbox import inbox_for
+from selfinstruct.core.known import read_known, splits
+from selfinstruct.core.paths import duckdb_path
+from selfinstruct.core.tables import QueryError, query_readonly
+from selfinstruct.intake.feedback import (
+    FeedbackError,
+    parse_feedback_line,
+    read_feedback_file,
+    read_feedback_inbox,
+    write_feedback_file,
+)
 
 
 def known_contracts() -> dict[str, str]:

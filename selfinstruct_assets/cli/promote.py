@@ -9,18 +9,17 @@ as the serving assets do; otherwise <home>/serving. A store that cannot be used 
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from selfinstruct_core import settings
-from selfinstruct_core.artifact_store import ArtifactStore, ArtifactStoreError
-from selfinstruct_core.artifacts import ADAPTER_METHODS
-from selfinstruct_core.duckdb_lock import DuckDBFileError
-
-from ..serving.gate import metric_value
-from ..serving.registry import BrokenPointer, current, history, listing, location, rollback
-from ..serving.table import write_serving_table
-from ..tables import format_table
+from selfinstruct.core import settings
+from selfinstruct.core.artifact_store import ArtifactStore, ArtifactStoreError
+from selfinstruct.core.artifacts import ADAPTER_METHODS
+from selfinstruct.core.duckdb_lock import DuckDBFileError
+from selfinstruct.core.tables import format_table
+from selfinstruct.serving.gate import metric_value
+from selfinstruct.serving.registry import BrokenPointer, current, history, listing, location, rollback
+from selfinstruct.serving.table import write_serving_table
 
 LIST_HINT = "(`selfinstruct promote --list` lists what has been promoted)"
 COLUMNS = ["", "entry_id", "method", "adapter_id", "cuad_match", "judge_score", "promoted_at", "reason"]

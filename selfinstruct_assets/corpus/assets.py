@@ -4,24 +4,21 @@ import time
 
 import dagster as dg
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from resources.project import ProjectHome
 from resources.s3 import client_for
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.source import cuad_uri_from_env, open_cuad_source
+from selfinstruct_assets.constants import CORPUS, DUCKDB_POOL
+from selfinstruct_assets.contract_tables import CHUNK_SCHEMA, CONTRACT_SCHEMA, ChunkConfig
 
-from ..constants import CORPUS, DUCKDB_POOL
-from .chunking import check_chunking, chunk_contracts
-from .cuad import load_cuad
-from .source import cuad_uri_from_env, open_cuad_source
-
-CONTRACT_SCHEMA = {"contract_id": pl.Utf8, "title": pl.Utf8, "source_file": pl.Utf8, "text": pl.Utf8,
-                   "n_chars": pl.Int64, "sha256": pl.Utf8, "split": pl.Utf8}
 ANNOTATION_SCHEMA = {"contract_id": pl.Utf8, "category": pl.Utf8, "question": pl.Utf8,
                      "answer_texts": pl.List(pl.Utf8), "answer_starts": pl.List(pl.Int64),
                      "answer_ends": pl.List(pl.Int64), "n_unlocated": pl.Int64,
                      "normalized_answer": pl.Utf8, "is_impossible": pl.Boolean}
 REJECT_SCHEMA = {"source": pl.Utf8, "row": pl.Int64, "reason": pl.Utf8, "action": pl.Utf8}
-CHUNK_SCHEMA = {"chunk_id": pl.Utf8, "contract_id": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "text": pl.Utf8}
 
 class CuadConfig(dg.Config):
     uri: str = Field("", description="path, folder, http(s) or s3:// URI of CUAD; empty = SELFINSTRUCT_CUAD_URI, "
@@ -67,16 +64,6 @@ def cuad_corpus(context: dg.AssetExecutionContext, config: CuadConfig, home: Pro
                               "skipped": sum(r["action"] == "skipped" for r in corpus.rejects),
                               "repaired": sum(r["action"] == "repaired" for r in corpus.rejects)})
 
-class ChunkConfig(dg.Config):
-    # 1,000 chars fit MiniLM's 256-token window; with no overlap the sweep in benchmarks/RESULTS.md measured
-    # slightly higher held-out recall@3 than 200 (dense 0.512 vs 0.496, BM25 0.505 vs 0.491) from 19 % fewer chunks.
-    chunk_size: int = Field(1000, ge=1, description="characters per chunk")
-    chunk_overlap: int = Field(0, ge=0, description="characters shared by neighbouring chunks (less than chunk_size)")
-
-    @model_validator(mode="after")
-    def _overlap_below_size(self):
-        check_chunking(self.chunk_size, self.chunk_overlap)
-        return self
 
 @dg.asset(pool=DUCKDB_POOL, group_name=CORPUS)
 def contract_chunks(config: ChunkConfig, cuad_contracts: pl.DataFrame) -> dg.Output[pl.DataFrame]:

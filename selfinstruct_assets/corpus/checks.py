@@ -3,10 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-
-def scalar(duckdb: DuckDBResource, sql: str) -> int:
-    with duckdb.get_connection() as conn:
-        return int(conn.execute(sql).fetchone()[0])
+from selfinstruct_assets.held_out import scalar
 
 
 @dg.asset_check(asset="contract_chunks", blocking=True, description="chunk_id is unique")

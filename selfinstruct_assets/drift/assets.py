@@ -4,20 +4,19 @@ Declarative automation keeps it current: it re-materialises whenever one of its 
 queries, new contracts, new feedback, a new benchmark), and `drift_sensor` acts on its decision.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import numpy as np
 import polars as pl
-from pydantic import Field
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from resources.project import ChromaResource, EmbedderResource
-
-from ..constants import DRIFT, DUCKDB_POOL
-from ..tables import append_rows
-from .inputs import DriftInputs, read_drift_inputs
-from .statistics import DriftThresholds, category_mix, decide, embedding_shift, flatten, quality_drop
+from selfinstruct.core.tables import append_rows
+from selfinstruct.drift.inputs import DriftInputs, read_drift_inputs
+from selfinstruct.drift.statistics import DriftThresholds, category_mix, decide, embedding_shift, flatten, quality_drop
+from selfinstruct_assets.constants import DRIFT, DUCKDB_POOL
 
 # Any input update re-runs it; unlike `eager()` a never-materialised input (no queries yet) does not block it.
 ON_ANY_INPUT_UPDATE = (dg.AutomationCondition.any_deps_updated().since_last_handled()
@@ -78,7 +77,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, duckdb:
                              store.embeddings)
     thresholds = DriftThresholds(config.embedding_shift, config.category_tvd, config.quality_drop, config.min_samples)
     drifted, reasons = decide(stats, thresholds)
-    row = {"run_id": context.run_id, "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+    row = {"run_id": context.run_id, "created_at": datetime.now(UTC).replace(tzinfo=None),
            "drifted": drifted, "reasons": "; ".join(reasons), **flatten(stats)}
     append_rows(duckdb, "drift_report", pl.DataFrame([row], schema=_schema(row)))
     context.log.info(f"drift_report: drifted={drifted}; " + "; ".join(reasons))

@@ -7,9 +7,8 @@ import polars as pl
 from pydantic import Field
 
 from resources.project import ProjectHome
-
-from ..constants import EVALUATION
-from .trained_judge import JudgeTrainSettings, fit_answer_judge
+from selfinstruct.judging.trained_judge import JudgeTrainSettings, fit_answer_judge
+from selfinstruct_assets.constants import EVALUATION
 
 
 class AnswerJudgeConfig(dg.Config):

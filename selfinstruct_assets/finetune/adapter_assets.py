@@ -18,14 +18,13 @@ from pydantic import Field
 from resources.project import BaseModelResource, ProjectHome
 from resources.s3 import ArtifactsResource
 from resources.training_launcher import TrainingLauncher
-from selfinstruct_core.artifacts import adapter_dir, dataset_path
+from selfinstruct.core.artifacts import adapter_dir, dataset_path
+from selfinstruct.core.plots import line_chart_md
+from selfinstruct.finetune.prompts import preference_row, sft_row
+from selfinstruct_assets.constants import DUCKDB_POOL, FINETUNE
+from selfinstruct_assets.finetune.train_config import config_class, to_settings
+from selfinstruct_assets.locations import required_path
 from training.job import TrainingJob, write_rows
-
-from ..constants import DUCKDB_POOL, FINETUNE
-from ..locations import required_path
-from .plots import line_chart_md
-from .prompts import preference_row, sft_row
-from .train_config import config_class, to_settings
 
 MIN_PAIRS = 4  # below this DPO/ORPO are skipped (and the preference_pairs_minimum check fails)
 

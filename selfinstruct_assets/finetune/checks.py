@@ -3,34 +3,28 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ..retrieval.checks import trained_only_on_train
-from .adapter_assets import MIN_PAIRS
-
-
-def _eval_rows(duckdb: DuckDBResource, table: str) -> int:
-    with duckdb.get_connection() as conn:
-        return conn.execute(f"select count(*) from {table} t join cuad_contracts c using (contract_id) "
-                            "where c.split = 'eval'").fetchone()[0]
+from selfinstruct_assets.finetune.adapter_assets import MIN_PAIRS
+from selfinstruct_assets.held_out import eval_rows, trained_only_on_train
 
 
 @dg.asset_check(asset="sft_dataset", blocking=True, additional_deps=["cuad_contracts"],
                 description="no SFT example comes from an eval-split contract")
 def sft_dataset_held_out(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    n = _eval_rows(duckdb, "sft_dataset")
+    n = eval_rows(duckdb, "sft_dataset")
     return dg.AssetCheckResult(passed=n == 0, metadata={"eval_split_rows": n})
 
 
 @dg.asset_check(asset="rag_responses", blocking=True, additional_deps=["cuad_contracts"],
                 description="candidate answers (the source of preference pairs) come from train-split contracts only")
 def rag_responses_held_out(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    n = _eval_rows(duckdb, "rag_responses")
+    n = eval_rows(duckdb, "rag_responses")
     return dg.AssetCheckResult(passed=n == 0, metadata={"eval_split_rows": n})
 
 
 @dg.asset_check(asset="preference_pairs", blocking=True, additional_deps=["cuad_contracts"],
                 description="no preference pair comes from an eval-split contract")
 def preference_pairs_held_out(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    n = _eval_rows(duckdb, "preference_pairs")
+    n = eval_rows(duckdb, "preference_pairs")
     return dg.AssetCheckResult(passed=n == 0, metadata={"eval_split_rows": n})
 
 
@@ -45,7 +39,7 @@ def preference_pairs_minimum(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset="answer_judge", blocking=True, additional_deps=["cuad_contracts"],
                 description="the answer judge was trained on train-split contracts only")
 def answer_judge_train_only(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    from ..evaluation.trained_judge import METRICS_FILE
+    from selfinstruct.judging.trained_judge import METRICS_FILE
 
     return trained_only_on_train(context, duckdb, "answer_judge", METRICS_FILE)
 

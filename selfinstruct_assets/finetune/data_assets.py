@@ -10,18 +10,17 @@ from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource
-
-from ..answering import NO_CLAUSE, candidate_spans, snap
-from ..constants import DUCKDB_POOL, FINETUNE
-from ..evaluation.judges import judge_factuality
-from ..evaluation.trained_judge import agreement_report
-from ..evaluation.parallel import thread_map
-from ..locations import recorded_path, required_path
-from ..rag.evaluate import sample_questions
-from ..retrieval.retriever import retriever_for
-from .examples import categories_without_gold, no_clause_count, sft_rows, unanswerable_questions
-from .preferences import build_preference_pairs, grade_rows, window_candidates
-from .prompts import fit_passages, quote_prompt
+from selfinstruct.answering import NO_CLAUSE, candidate_spans, snap
+from selfinstruct.core.parallel import thread_map
+from selfinstruct.finetune.examples import categories_without_gold, no_clause_count, sft_rows, unanswerable_questions
+from selfinstruct.finetune.preferences import build_preference_pairs, grade_rows, window_candidates
+from selfinstruct.finetune.prompts import fit_passages, quote_prompt
+from selfinstruct.judging.judges import judge_factuality
+from selfinstruct.judging.trained_judge import agreement_report
+from selfinstruct.rag.evaluate import sample_questions
+from selfinstruct_assets.constants import DUCKDB_POOL, FINETUNE
+from selfinstruct_assets.locations import recorded_path, required_path
+from selfinstruct_assets.retrievers import retriever_for
 
 
 class PromptConfig(dg.Config):
@@ -145,8 +144,8 @@ FEEDBACK_SCHEMA = {"candidate_id": pl.Utf8, "judge_score": pl.Float64, "judge_cr
 
 
 def _trained_scores(context: dg.AssetExecutionContext, rows: list[dict]):
-    from ..evaluation.judges import JudgeVerdict
-    from ..evaluation.trained_judge import TrainedJudge, judge_rows
+    from selfinstruct.judging.judges import JudgeVerdict
+    from selfinstruct.judging.trained_judge import TrainedJudge, judge_rows
 
     path = recorded_path(context.instance, "answer_judge")
     if path is None or not path.exists():

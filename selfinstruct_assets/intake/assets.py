@@ -11,11 +11,10 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from resources.project import InboxResource
-
-from ..constants import DUCKDB_POOL, INTAKE
-from ..known import read_known, splits
-from .feedback import read_feedback_inbox
-from .queries import read_query_inbox
+from selfinstruct.core.known import read_known, splits
+from selfinstruct.intake.feedback import read_feedback_inbox
+from selfinstruct.intake.queries import read_query_inbox
+from selfinstruct_assets.constants import DUCKDB_POOL, INTAKE
 
 FEEDBACK_SCHEMA = {"event_id": pl.Utf8, "question": pl.Utf8, "answer": pl.Utf8, "contract_id": pl.Utf8,
                    "score": pl.Float64, "comment": pl.Utf8, "source": pl.Utf8, "file": pl.Utf8, "line": pl.Int64,

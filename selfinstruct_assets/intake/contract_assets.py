@@ -8,17 +8,16 @@ import time
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from resources.project import ChromaResource, EmbedderResource, InboxResource
-
-from ..constants import DUCKDB_POOL, INTAKE
-from ..corpus.assets import CHUNK_SCHEMA, CONTRACT_SCHEMA, ChunkConfig
-from ..corpus.chunking import chunk_contracts
-from ..known import read_known, sha_index
-from ..partitions import ADDED_CONTRACTS
-from .contract_inbox import contract_by_id
+from selfinstruct.core.known import read_known, sha_index
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.intake.contract_inbox import contract_by_id
+from selfinstruct_assets.constants import DUCKDB_POOL, INTAKE
+from selfinstruct_assets.contract_tables import CHUNK_SCHEMA, CONTRACT_SCHEMA, ChunkConfig
+from selfinstruct_assets.partitions import ADDED_CONTRACTS
 
 ADDED_SCHEMA = {**CONTRACT_SCHEMA, "inbox_file": pl.Utf8}
 _BY_CONTRACT = {"partition_expr": "contract_id"}

@@ -2,8 +2,18 @@
 
 import dagster as dg
 
-from ..constants import CORPUS, DRIFT, EVALUATION, FINETUNE, INTAKE, RAG, RETRIEVAL, SERVING, SYNTHETIC
-from ..partitions import ADDED_CONTRACTS
+from selfinstruct_assets.constants import (
+                                          CORPUS,
+                                          DRIFT,
+                                          EVALUATION,
+                                          FINETUNE,
+                                          INTAKE,
+                                          RAG,
+                                          RETRIEVAL,
+                                          SERVING,
+                                          SYNTHETIC,
+)
+from selfinstruct_assets.partitions import ADDED_CONTRACTS
 
 ADDED = dg.AssetSelection.assets("added_contracts", "added_contract_chunks", "added_contract_index")
 TRAIN_AND_GATE = dg.AssetSelection.assets("preference_pairs", "dpo_adapter", "orpo_adapter", "benchmark_scores",

@@ -10,14 +10,19 @@ import time
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from resources.inbox import InboxUnavailable
 from resources.project import InboxResource
-
-from ..known import read_known, splits
-from ..partitions import ADDED_CONTRACTS
-from ..tables import QueryError, query_readonly
-from .settings import LoopSettings
-from .triggers import Decision, contracts_decision, drift_decision, feedback_decision, new_files_decision
+from selfinstruct.core.inbox import InboxUnavailable
+from selfinstruct.core.known import read_known, splits
+from selfinstruct.core.tables import QueryError, query_readonly
+from selfinstruct.intake.loop_settings import LoopSettings
+from selfinstruct.intake.triggers import (
+    Decision,
+    contracts_decision,
+    drift_decision,
+    feedback_decision,
+    new_files_decision,
+)
+from selfinstruct_assets.partitions import ADDED_CONTRACTS
 
 TICK_S = 30
 

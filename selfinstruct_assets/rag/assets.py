@@ -10,15 +10,14 @@ from pydantic import Field
 from resources.llm import LLMResource
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
 from resources.s3 import ArtifactsResource
-from selfinstruct_core.artifacts import program_path
-from selfinstruct_core.markdown import md_table
-
-from ..constants import DUCKDB_POOL, RAG
-from ..locations import recorded_path, required_path
-from ..retrieval.retriever import make_retriever
-from .evaluate import evaluate_program, sample_questions, summarize
-from .optimize import compile_program
-from .program import ContractRAG, load_program, save_program
+from selfinstruct.core.artifacts import program_path
+from selfinstruct.core.markdown import md_table
+from selfinstruct.rag.evaluate import evaluate_program, sample_questions, summarize
+from selfinstruct.rag.optimize import compile_program
+from selfinstruct.rag.program import ContractRAG, load_program, save_program
+from selfinstruct.retrieval.retriever import make_retriever
+from selfinstruct_assets.constants import DUCKDB_POOL, RAG
+from selfinstruct_assets.locations import recorded_path, required_path
 
 SUMMARY_COLUMNS = ["method", "n", "judge_score", "cuad_match", "token_f1", "exact_match", "judge_cuad_agreement"]
 
@@ -80,7 +79,7 @@ def _rag_judge(context: dg.AssetExecutionContext, kind: str, llm: LLMResource):
     if kind == "trained":
         path = recorded_path(context.instance, "answer_judge")
         if path is not None and path.exists():
-            from ..evaluation.trained_judge import TrainedJudge
+            from selfinstruct.judging.trained_judge import TrainedJudge
 
             judge = TrainedJudge(path)
             return judge, f"trained: {path}", judge.threshold

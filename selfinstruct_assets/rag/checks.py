@@ -5,7 +5,7 @@ import json
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from ..locations import required_path
+from selfinstruct_assets.locations import required_path
 
 
 def _eval_texts(duckdb: DuckDBResource) -> list[str]:

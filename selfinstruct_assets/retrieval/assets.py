@@ -8,16 +8,17 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from resources.project import ChromaResource, EmbedderResource
-from selfinstruct_core.markdown import md_table
+from selfinstruct.core.markdown import md_table
+from selfinstruct.corpus.chunking import check_chunking, chunk_contracts
+from selfinstruct.retrieval.evaluate import KS, compare_recall, eval_questions, rank_bm25, rank_dense, recall_rows
+from selfinstruct.retrieval.hybrid import rank_hybrid
+from selfinstruct.retrieval.memo import memoised
+from selfinstruct.retrieval.retriever import DEFAULT_RETRIEVER
+from selfinstruct.retrieval.retriever_training import model_embedder
+from selfinstruct_assets.constants import DUCKDB_POOL, RETRIEVAL
+from selfinstruct_assets.partitions import ADDED_CONTRACTS
+from selfinstruct_assets.retrievers import trained_retriever
 
-from ..constants import DUCKDB_POOL, RETRIEVAL
-from ..partitions import ADDED_CONTRACTS
-from .evaluate import KS, compare_recall, eval_questions, rank_bm25, rank_dense, recall_rows
-from .hybrid import rank_hybrid
-from .retriever import DEFAULT_RETRIEVER, trained_retriever
-from .memo import memoised
-from .retriever_training import model_embedder
-from ..corpus.chunking import check_chunking, chunk_contracts
 
 @dg.asset(pool=DUCKDB_POOL, group_name=RETRIEVAL, deps=["contract_chunks"])
 def vector_index(context: dg.AssetExecutionContext, contract_chunks: pl.DataFrame,

@@ -5,9 +5,8 @@ import polars as pl
 from pydantic import Field
 
 from resources.project import ProjectHome
-
-from ..constants import RETRIEVAL
-from .retriever_training import RetrieverTrainSettings, fit_retriever
+from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, fit_retriever
+from selfinstruct_assets.constants import RETRIEVAL
 
 
 class RetrieverModelConfig(dg.Config):

@@ -15,15 +15,14 @@ from dagster_duckdb import DuckDBResource
 from resources.local_lm import adapter_hash
 from resources.project import ProjectHome
 from resources.s3 import ArtifactsResource
-from selfinstruct_core.artifacts import serving_root
-
-from ..constants import DUCKDB_POOL, SERVING
-from ..locations import required_path
-from ..tables import append_rows
-from .decision import CANDIDATE_SCHEMA, DECISIONS_SCHEMA, decision_row, entry_of, no_candidate
-from .gate import gate, paired_gate, pick_candidate
-from .registry import current, entry_location, promote, snapshot_adapter
-from .table import serving_table
+from selfinstruct.core.artifacts import serving_root
+from selfinstruct.core.tables import append_rows
+from selfinstruct.serving.decision import CANDIDATE_SCHEMA, DECISIONS_SCHEMA, decision_row, entry_of, no_candidate
+from selfinstruct.serving.gate import gate, paired_gate, pick_candidate
+from selfinstruct.serving.registry import current, entry_location, promote, snapshot_adapter
+from selfinstruct.serving.table import serving_table
+from selfinstruct_assets.constants import DUCKDB_POOL, SERVING
+from selfinstruct_assets.locations import required_path
 
 
 class ServingConfig(dg.Config):

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from .decision import verdict_of
+from selfinstruct.serving.decision import verdict_of
 
 
 @dg.asset_check(asset="serving_candidate", blocking=True,

@@ -1,7 +1,6 @@
 """The human seed set and the self-instructed synthetic QA it scales up."""
 
 import time
-
 from typing import Literal
 
 import dagster as dg
@@ -11,12 +10,11 @@ from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.project import EmbedderResource
-
-from ..constants import DUCKDB_POOL, SYNTHETIC
-from .backtranslate import backtranslate_candidates
-from .generate import filter_candidates, generate_candidates
-from .quality import quality_report
-from .seed import seed_examples
+from selfinstruct.synthetic.backtranslate import backtranslate_candidates
+from selfinstruct.synthetic.generate import filter_candidates, generate_candidates
+from selfinstruct.synthetic.quality import quality_report
+from selfinstruct.synthetic.seed import seed_examples
+from selfinstruct_assets.constants import DUCKDB_POOL, SYNTHETIC
 
 SEED_SCHEMA = {"seed_id": pl.Utf8, "contract_id": pl.Utf8, "category": pl.Utf8, "question": pl.Utf8,
                "answer": pl.Utf8, "context": pl.Utf8, "context_start": pl.Int64}

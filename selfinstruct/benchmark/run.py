@@ -1,0 +1,66 @@
+"""Every benchmark method on the same questions and retrieved chunks, as benchmark_answers rows.
+
+    rows = benchmark_rows(questions, contexts, texts, {"base": lambda: SpanScorer(model, tok)},
+                          {"standard_rag": replies}, n_windows=10, margin=0.0, log=print)
+
+Dagster-free: the asset builds the scorers (one per local model, loaded when its turn comes) and the RAG
+programs' replies, this runs them in a fixed order. Reference rows: `bm25_sentence` (no LM, BM25's best
+sentence of the same chunks) and `oracle_retrieval` (the base model's scorer given the gold clause's chunk).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from selfinstruct.answering import SpanScorer
+from selfinstruct.benchmark.methods import answer_rows, bm25_answers, oracle_context, scorer_answers, snapped_answers
+from selfinstruct.core.memory import release_memory
+from selfinstruct.core.parallel import thread_map
+
+
+def rag_replies(program, questions: Sequence[dict], known: Mapping[str, str], threads: int = 8) -> list[str]:
+    """The DSPy program's free-text answer per question: rag_eval's when it answered the question, else asked now,
+    on `threads` threads (as rag_eval: the local backend batches concurrent calls into one generate)."""
+    todo = [q for q in questions if q["question_id"] not in known]
+    asked = thread_map(lambda q: program(question=q["question"], contract_id=q["contract_id"]).answer, todo, threads)
+    said = {**known, **{q["question_id"]: a for q, a in zip(todo, asked)}}
+    return [said[q["question_id"]] for q in questions]
+
+
+def progress(log: Callable[[str], None], method: str, every: int = 10) -> Callable[[int, int], None]:
+    t0 = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        if done % every == 0 or done == total:
+            spent = time.perf_counter() - t0
+            eta = spent / done * (total - done)
+            log(f"benchmark {method}: {done}/{total} questions, {spent:.0f} s, ETA {eta:.0f} s")
+    return report
+
+
+def benchmark_rows(questions: Sequence[dict], contexts: Sequence[Sequence[str]], texts: Mapping[str, str],
+                   scorers: Mapping[str, Callable[[], SpanScorer]], replies: Mapping[str, Sequence[str]],
+                   n_windows: int, margin: float, log: Callable[[str], None] = print, oracle: bool = True,
+                   pmi: bool = False) -> list[dict]:
+    """Rows of every method, in order: snapped RAG replies, bm25_sentence, each local model, oracle_retrieval."""
+    rows: list[dict] = []
+    n = max(1, len(questions))
+    for method, said in replies.items():
+        t0 = time.perf_counter()
+        rows += answer_rows(method, questions, snapped_answers(said, contexts), (time.perf_counter() - t0) / n)
+    t0 = time.perf_counter()
+    rows += answer_rows("bm25_sentence", questions, bm25_answers(questions, contexts), (time.perf_counter() - t0) / n)
+    for method, make in scorers.items():
+        t0, scorer = time.perf_counter(), make()
+        answers = scorer_answers(scorer, questions, contexts, n_windows, margin, progress(log, method), pmi)
+        rows += answer_rows(method, questions, answers, (time.perf_counter() - t0) / n)
+        del scorer
+        release_memory()  # one local model at a time: the next one loads into the pages this one gave back
+    if oracle and "base" in scorers:
+        gold_ctx = [oracle_context(q, texts.get(q["contract_id"], ""), c) for q, c in zip(questions, contexts)]
+        t0, scorer = time.perf_counter(), scorers["base"]()
+        answers = scorer_answers(scorer, questions, gold_ctx, n_windows, margin, progress(log, "oracle_retrieval"),
+                                 pmi)
+        rows += answer_rows("oracle_retrieval", questions, answers, (time.perf_counter() - t0) / n)
+    return rows

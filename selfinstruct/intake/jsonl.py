@@ -1,0 +1,139 @@
+"""JSON Lines logs that arrive in inboxes: lines, field checks whose messages name what is wrong, and rows.
+
+    rows, rejects = read_inbox_rows(inbox, lambda name, data, seen: read_rows(
+        name, data, lambda text, number: parse(text), "event_id", MyError, seen))
+
+Dagster-free. Each check takes the error class to raise, so every log (feedback, queries) gives the same
+reasons in its own words. A rejected line comes back with its file, 1-based line, reason and raw text (first
+500 chars); an id counts once, the first row is kept and a repeat is rejected naming where it was first seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from selfinstruct.core.inbox import InboxEntryError
+
+REJECT_COLUMNS = ("file", "line", "reason", "raw")
+MAX_RAW_CHARS = 500
+_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null", list: "array",
+               dict: "object"}
+
+
+def show_value(value: object, limit: int = 80) -> str:
+    # Reasons quote the offending value, cut short so a 10 MB field does not become a 10 MB reason.
+    text = value if isinstance(value, str) else json.dumps(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def json_type(value: object) -> str:
+    return _JSON_TYPES.get(type(value), "value")
+
+
+def load_object(text: str, error: type[ValueError] = ValueError) -> dict:
+    """The JSON object on one line; `error` with the reason when the line is not one."""
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"invalid JSON: {exc.msg} (line char {exc.colno})") from None
+    except RecursionError:
+        raise error("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # Python refuses integers of over 4300 digits; the reason is before the advice
+        raise error(f"invalid JSON: {str(exc).split(':')[0]}") from None
+    if not isinstance(row, dict):
+        raise error(f"not a JSON object (got {json_type(row)})")
+    return row
+
+
+def check_fields(row: dict, required: Sequence[str], optional: Sequence[str],
+                 error: type[ValueError] = ValueError) -> None:
+    unknown = sorted(set(row) - set(required) - set(optional))
+    if unknown:
+        raise error(f"unknown field(s) {', '.join(map(show_value, unknown))}; allowed: "
+                    f"{', '.join((*required, *optional))}")
+    for field in required:
+        if field not in row:
+            raise error(f"missing field {field}")
+
+
+def check_types(row: dict, fields: Sequence[str], want: tuple[type, ...], name: str,
+                error: type[ValueError] = ValueError) -> None:
+    """Each of `fields` that the row holds is of a type in `want` (a boolean is no number); `name` says which."""
+    for field in (f for f in fields if f in row):
+        if isinstance(row[field], bool) and bool not in want or not isinstance(row[field], want):
+            raise error(f"wrong type for {field} (expected {name}, got {json_type(row[field])})")
+
+
+def check_lengths(row: dict, limits: Mapping[str, int], error: type[ValueError] = ValueError) -> None:
+    for field, limit in limits.items():
+        if len(row.get(field, "")) > limit:
+            raise error(f"oversize {field}: {len(row[field])} chars, at most {limit} allowed")
+
+
+def check_contract(contract_id: str, contracts: Mapping[str, str], error: type[ValueError] = ValueError) -> None:
+    if contract_id not in contracts:
+        raise error(f"unknown contract_id {show_value(contract_id)}: it must be a contract_id from "
+                    "cuad_contracts (selfinstruct query \"select contract_id from cuad_contracts\")")
+
+
+def jsonl_lines(data: bytes) -> Iterator[tuple[int, str, str | None]]:
+    """(number, text, None) per non-blank line, BOM and CRLF tolerated; (number, raw, reason) if not UTF-8."""
+    # Split on \n only: str.splitlines would also cut at U+2028 and friends, which JSON strings may hold.
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        line = line.removesuffix(b"\r")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield (number, line.decode("utf-8", errors="replace")[:MAX_RAW_CHARS],
+                   f"not valid UTF-8: byte 0x{line[exc.start]:02x} at position {exc.start}")
+            continue
+        if text.strip():
+            yield number, text, None
+
+
+
+
+def read_rows(name: str, data: bytes, parse: Callable[[str, int], dict], id_field: str, error: type[ValueError],
+              seen: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """Rows (with file and line) and rejects of one file; `parse(text, line_number)` raises `error` for a bad
+    line; `seen` maps accepted ids to where they were first seen, and grows."""
+    rows, rejects = [], []
+    for number, text, not_utf8 in jsonl_lines(data):
+        try:
+            if not_utf8:
+                raise error(not_utf8)
+            row = parse(text, number)
+            first = seen.get(row[id_field])
+            if first is not None:
+                raise error(f"duplicate {id_field} {show_value(row[id_field])} (already seen {first})")
+        except error as exc:
+            rejects.append({"file": name, "line": number, "reason": str(exc), "raw": text[:MAX_RAW_CHARS]})
+            continue
+        seen[row[id_field]] = f"in file {name} line {number}"
+        rows.append({**row, "file": name, "line": number})
+    return rows, rejects
+
+
+def read_inbox_rows(inbox, read_file: Callable[[str, bytes, dict], tuple[list, list]],
+                    seen: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+    """(rows, rejects) of every complete file of `inbox` in name order, the files sharing one `seen`.
+
+    A file that cannot be read (InboxEntryError: a broken link, a FIFO, no permission) is one reject with
+    line None and the reason; the other files are read as usual."""
+    seen = {} if seen is None else seen
+    rows, rejects = [], []
+    for file in inbox.files():
+        try:
+            data = inbox.read(file.name)
+        except FileNotFoundError:  # moved away by a consumer between listing and reading
+            continue
+        except InboxEntryError as exc:
+            rejects.append({"file": file.name, "line": None, "reason": f"file not read: {exc}", "raw": ""})
+            continue
+        file_rows, file_rejects = read_file(file.name, data, seen)
+        rows += file_rows
+        rejects += file_rejects
+    return rows, rejects
