@@ -37,10 +37,20 @@ def load(n_ans: int, n_none: int, k: int) -> list[dict]:
         archive.close()
     contracts = {c["contract_id"]: c for c in corpus.contracts}
     qs = [dict(q, answerable=True) for q in sample_questions(corpus.annotations, contracts, "eval", n_ans)]
-    none = sorted((a for a in corpus.annotations if a["is_impossible"] and contracts[a["contract_id"]]["split"] == "eval"),
-                  key=lambda a: hashlib.sha256(f"0:{a['contract_id']}:{a['category']}".encode()).hexdigest())
-    qs += [{"contract_id": a["contract_id"], "category": a["category"], "question": a["question"],
-            "gold_answers": [], "answerable": False} for a in none[:n_none]]
+    none = sorted(
+        (a for a in corpus.annotations if a["is_impossible"] and contracts[a["contract_id"]]["split"] == "eval"),
+        key=lambda a: hashlib.sha256(f"0:{a['contract_id']}:{a['category']}".encode()).hexdigest(),
+    )
+    qs += [
+        {
+            "contract_id": a["contract_id"],
+            "category": a["category"],
+            "question": a["question"],
+            "gold_answers": [],
+            "answerable": False,
+        }
+        for a in none[:n_none]
+    ]
     needed = {q["contract_id"] for q in qs}
     chunks = chunk_contracts([contracts[c] for c in sorted(needed)], 1000, 200)
     by_range = {(c["contract_id"], c["start"], c["end"]): c for c in chunks}
@@ -59,17 +69,28 @@ def run(qs: list[dict], scorer: SpanScorer, max_chars: int) -> list[dict]:
         base = bm25_answer(q["question"], passages)
         t_bm25 = time.perf_counter() - t0
         t0 = time.perf_counter()
-        scored = scorer.logprobs(quote_messages(q["question"], [p["text"] for p in passages]),
-                                 [s.text for s in spans] + [NO_CLAUSE])
+        scored = scorer.logprobs(
+            quote_messages(q["question"], [p["text"] for p in passages]), [s.text for s in spans] + [NO_CLAUSE]
+        )
         t_lm = time.perf_counter() - t0
-        rows.append({**{k: q[k] for k in ("contract_id", "category", "answerable", "gold_answers")},
-                     "spans": [s.text for s in spans], "scored": scored, "bm25": base.prediction,
-                     "oracle": max((cuad_match(s.text, q["gold_answers"]) for s in spans), default=0.0),
-                     "oracle_1500": max((cuad_match(s.text, q["gold_answers"]) for s in candidate_spans(passages)),
-                                        default=0.0),
-                     "oracle_sentence": max((cuad_match(s.text, q["gold_answers"])
-                                             for s in candidate_spans(passages, max_sentences=1)), default=0.0),
-                     "t_bm25": t_bm25, "t_lm": t_lm})
+        rows.append(
+            {
+                **{k: q[k] for k in ("contract_id", "category", "answerable", "gold_answers")},
+                "spans": [s.text for s in spans],
+                "scored": scored,
+                "bm25": base.prediction,
+                "oracle": max((cuad_match(s.text, q["gold_answers"]) for s in spans), default=0.0),
+                "oracle_1500": max(
+                    (cuad_match(s.text, q["gold_answers"]) for s in candidate_spans(passages)), default=0.0
+                ),
+                "oracle_sentence": max(
+                    (cuad_match(s.text, q["gold_answers"]) for s in candidate_spans(passages, max_sentences=1)),
+                    default=0.0,
+                ),
+                "t_bm25": t_bm25,
+                "t_lm": t_lm,
+            }
+        )
         print(f"{i + 1}/{len(qs)} {q['category'][:30]:30s} spans={len(spans):3d} lm={t_lm:.1f}s", flush=True)
     return rows
 
@@ -88,19 +109,25 @@ def report(rows: list[dict]) -> None:
     share_ans = len(ans) / len(rows)
     print(f"\n{len(ans)} answerable + {len(rows) - len(ans)} unanswerable eval-split questions, BM25 top-k chunks")
     print(f"{'method':34s} {'CUAD match (ans.)':>17s} {'detection acc.':>14s} {'s/question':>10s}")
-    print(f"{'bm25 sentence (no LLM)':34s} {mean([cuad_match(r['bm25'], r['gold_answers']) for r in ans]):17.3f} "
-          f"{share_ans:14.3f} {mean([r['t_bm25'] for r in rows]):10.3f}")
+    print(
+        f"{'bm25 sentence (no LLM)':34s} {mean([cuad_match(r['bm25'], r['gold_answers']) for r in ans]):17.3f} "
+        f"{share_ans:14.3f} {mean([r['t_bm25'] for r in rows]):10.3f}"
+    )
     for alpha in ALPHAS:
         picks = [lm_pick(r, alpha) for r in rows]
         forced = mean([cuad_match(t, r["gold_answers"]) for r, (t, _) in zip(rows, picks) if r["answerable"]])
-        gated = mean([cuad_match(t, r["gold_answers"]) if g > 0 else 0.0
-                      for r, (t, g) in zip(rows, picks) if r["answerable"]])
+        gated = mean(
+            [cuad_match(t, r["gold_answers"]) if g > 0 else 0.0 for r, (t, g) in zip(rows, picks) if r["answerable"]]
+        )
         acc0 = mean([(g > 0) == r["answerable"] for r, (_, g) in zip(rows, picks)])
         grid = sorted({g for _, g in picks})
-        best_acc, best_m = max((mean([(g > m) == r["answerable"] for r, (_, g) in zip(rows, picks)]), m)
-                               for m in [grid[0] - 1] + grid)
-        print(f"{f'SmolLM2 windows alpha={alpha}':34s} {forced:17.3f} {acc0:14.3f} {mean([r['t_lm'] for r in rows]):10.3f}"
-              f"   (gated by margin 0: match {gated:.3f}; best in-sample margin {best_m:.2f}: acc {best_acc:.3f})")
+        best_acc, best_m = max(
+            (mean([(g > m) == r["answerable"] for r, (_, g) in zip(rows, picks)]), m) for m in [grid[0] - 1] + grid
+        )
+        print(
+            f"{f'SmolLM2 windows alpha={alpha}':34s} {forced:17.3f} {acc0:14.3f} {mean([r['t_lm'] for r in rows]):10.3f}"
+            f"   (gated by margin 0: match {gated:.3f}; best in-sample margin {best_m:.2f}: acc {best_acc:.3f})"
+        )
     print(f"{'oracle sentence':34s} {mean([r['oracle_sentence'] for r in ans]):17.3f} {1.0:14.3f}")
     print(f"{'oracle window (1-3 sentences)':34s} {mean([r['oracle'] for r in ans]):17.3f} {1.0:14.3f}")
     print(f"{'oracle window, max_chars=1500':34s} {mean([r['oracle_1500'] for r in ans]):17.3f} {1.0:14.3f}")
@@ -122,8 +149,10 @@ def main() -> None:
 
     qs = load(args.answerable, args.unanswerable, args.k)
     folder = prepare_base_model(project_home() / "models")  # float32, as LocalLM loads it by default
-    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForCausalLM.from_pretrained(
-        folder, dtype=getattr(torch, args.precision)).eval()
+    tok, model = (
+        AutoTokenizer.from_pretrained(folder),
+        AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, args.precision)).eval(),
+    )
     rows = run(qs, SpanScorer(model, tok, batch_size=args.batch_size), args.max_chars)
     report(rows)
     if args.out:

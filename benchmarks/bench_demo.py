@@ -46,8 +46,13 @@ print(json.dumps({"run_id": run.run_id, "status": run.status.value, "run_s": sta
 
 def read_run(home: Path) -> dict:
     env = {**os.environ, "SELFINSTRUCT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    out = subprocess.run([sys.executable, "-c", READ_RUN % str(home / "selfinstruct.duckdb")], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", READ_RUN % str(home / "selfinstruct.duckdb")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -56,8 +61,14 @@ def fresh_run(tmp: Path) -> dict:
     env = {**os.environ, "SELFINSTRUCT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-m", "selfinstruct_assets.instance"], env=env, check=True, capture_output=True)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "selfinstruct"), "demo"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "selfinstruct"), "demo"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     with TreeSampler(proc.pid, interval=0.5) as sampler:  # samples in its thread while communicate() reads here
         stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
@@ -71,8 +82,13 @@ def fresh_run(tmp: Path) -> dict:
     for k, peak in peaks.items():
         run["steps"][k]["peak_tree_rss_gib"] = gib(peak)
         run["steps"][k]["demo_peak_rise_gib"] = gib(rises[k])
-    return {**run, "wall_s": wall, "peak_rss_gib": float(rss.group(1)) if rss else None,
-            "peak_tree_rss_gib": gib(sampler.peak), "summary": stdout[stdout.find("main_job materialised"):]}
+    return {
+        **run,
+        "wall_s": wall,
+        "peak_rss_gib": float(rss.group(1)) if rss else None,
+        "peak_tree_rss_gib": gib(sampler.peak),
+        "summary": stdout[stdout.find("main_job materialised") :],
+    }
 
 
 def gib(n: int | None) -> float | None:
@@ -101,18 +117,35 @@ def main() -> None:
         stats = [r["steps"][k] for r in runs if k in r["steps"]]
         peaks = [s["peak_tree_rss_gib"] for s in stats if s.get("peak_tree_rss_gib") is not None]
         rises = [s["demo_peak_rise_gib"] for s in stats if s.get("demo_peak_rise_gib") is not None]
-        per_step[k] = {"seconds": statistics.median(s["seconds"] for s in stats),
-                       "peak_tree_rss_gib": max(peaks, default=None), "demo_peak_rise_gib": max(rises, default=None)}
+        per_step[k] = {
+            "seconds": statistics.median(s["seconds"] for s in stats),
+            "peak_tree_rss_gib": max(peaks, default=None),
+            "demo_peak_rise_gib": max(rises, default=None),
+        }
     for k, v in per_step.items():
-        print(f"{k:40s} {v['seconds']:8.1f} s  peak tree RSS {v['peak_tree_rss_gib']} GiB  "
-              f"raised the demo's peak by {v['demo_peak_rise_gib']} GiB")
+        print(
+            f"{k:40s} {v['seconds']:8.1f} s  peak tree RSS {v['peak_tree_rss_gib']} GiB  "
+            f"raised the demo's peak by {v['demo_peak_rise_gib']} GiB"
+        )
     tree_peaks = [r["peak_tree_rss_gib"] for r in runs if r.get("peak_tree_rss_gib") is not None]
     print(f"peak tree RSS over runs: {max(tree_peaks, default=None)} GiB")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    Path(args.out).write_text(json.dumps({
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"), "commit": commit, "median_run_s": statistics.median(r["run_s"] for r in runs),
-        "max_peak_tree_rss_gib": max(tree_peaks, default=None), "steps": per_step, "runs": runs}, indent=1))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+                "date": time.strftime("%Y-%m-%d"),
+                "commit": commit,
+                "median_run_s": statistics.median(r["run_s"] for r in runs),
+                "max_peak_tree_rss_gib": max(tree_peaks, default=None),
+                "steps": per_step,
+                "runs": runs,
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {args.out}")
 
 

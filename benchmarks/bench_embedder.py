@@ -31,12 +31,20 @@ def main() -> None:
     from resources.embedders import MiniLMEmbedder, _normalise
 
     with duckdb.connect(str(Path(args.home) / "selfinstruct.duckdb"), read_only=True) as conn:
-        texts = [t for (t,) in conn.execute(f"select text from contract_chunks order by hash(chunk_id) "
-                                            f"limit {int(args.n)}").fetchall()]
+        texts = [
+            t
+            for (t,) in conn.execute(
+                f"select text from contract_chunks order by hash(chunk_id) limit {int(args.n)}"
+            ).fetchall()
+        ]
     full = MiniLMEmbedder(precision="float32").model
-    variants = {"float32": full, "bfloat16": copy.deepcopy(full).to(torch.bfloat16),
-                "int8_dynamic": torch.ao.quantization.quantize_dynamic(copy.deepcopy(full), {torch.nn.Linear},
-                                                                       dtype=torch.qint8)}
+    variants = {
+        "float32": full,
+        "bfloat16": copy.deepcopy(full).to(torch.bfloat16),
+        "int8_dynamic": torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(full), {torch.nn.Linear}, dtype=torch.qint8
+        ),
+    }
     out, reference = {}, None
     for name, model in variants.items():
         speeds = []
@@ -47,11 +55,23 @@ def main() -> None:
         vecs = _normalise(np.asarray(vecs, dtype=np.float32))
         reference = vecs if reference is None else reference
         cos = (vecs * reference).sum(axis=1)
-        out[name] = {"chunks_per_s": statistics.median(speeds), "runs": speeds,
-                     "cosine_to_float32_min": float(cos.min()), "cosine_to_float32_mean": float(cos.mean())}
+        out[name] = {
+            "chunks_per_s": statistics.median(speeds),
+            "runs": speeds,
+            "cosine_to_float32_min": float(cos.min()),
+            "cosine_to_float32_mean": float(cos.mean()),
+        }
         print(name, json.dumps(out[name]), flush=True)
-    print(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-                      "n": len(texts), "variants": out}))
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                "date": time.strftime("%Y-%m-%d"),
+                "n": len(texts),
+                "variants": out,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def chunks(n: int) -> list[str]:
         out = []
         for name in sorted(x for x in z.namelist() if "full_contract_txt" in x and x.endswith(".txt")):
             text = z.read(name).decode("utf-8", "replace")
-            out += [text[i:i + 1000] for i in range(0, len(text), 1000)]
+            out += [text[i : i + 1000] for i in range(0, len(text), 1000)]
             if len(out) >= n:
                 return out[:n]
     return out
@@ -46,10 +46,11 @@ def onnx_embed(path: Path, tok, texts: list[str], batch: int = 32) -> np.ndarray
     out = np.zeros((len(texts), 384), np.float32)
     order = np.argsort([len(t) for t in texts])  # length-sorted batches, as sentence-transformers does
     for i in range(0, len(texts), batch):
-        idx = order[i:i + batch]
+        idx = order[i : i + batch]
         enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="np")
-        out[idx] = sess.run(None, {"ids": enc["input_ids"], "mask": enc["attention_mask"],
-                                   "types": enc["token_type_ids"]})[0]
+        out[idx] = sess.run(
+            None, {"ids": enc["input_ids"], "mask": enc["attention_mask"], "types": enc["token_type_ids"]}
+        )[0]
     return out
 
 
@@ -70,9 +71,16 @@ def export(model, tok, folder: Path) -> tuple[Path, Path]:
     enc = tok(["an example", "another example text"], padding=True, return_tensors="pt")
     f32, i8 = folder / "minilm.onnx", folder / "minilm-int8.onnx"
     axes = {"ids": {0: "b", 1: "s"}, "mask": {0: "b", 1: "s"}, "types": {0: "b", 1: "s"}, "emb": {0: "b"}}
-    torch.onnx.export(Pooled(model[0].auto_model.eval()), (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
-                      str(f32), input_names=["ids", "mask", "types"], output_names=["emb"], dynamic_axes=axes,
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        Pooled(model[0].auto_model.eval()),
+        (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
+        str(f32),
+        input_names=["ids", "mask", "types"],
+        output_names=["emb"],
+        dynamic_axes=axes,
+        opset_version=17,
+        dynamo=False,
+    )
     quantize_dynamic(str(f32), str(i8), weight_type=QuantType.QInt8)
     return f32, i8
 
@@ -94,10 +102,12 @@ def main() -> None:
     ref = unit(f32.encode(texts, batch_size=32))
     with tempfile.TemporaryDirectory() as tmp:
         onnx32, onnx8 = export(f32, f32.tokenizer, Path(tmp))
-        variants = {"torch float32": lambda: f32.encode(texts, batch_size=32),
-                    "torch bfloat16": lambda: bf16.encode(texts, batch_size=32),
-                    "onnxruntime float32": lambda: onnx_embed(onnx32, f32.tokenizer, texts),
-                    "onnxruntime int8": lambda: onnx_embed(onnx8, f32.tokenizer, texts)}
+        variants = {
+            "torch float32": lambda: f32.encode(texts, batch_size=32),
+            "torch bfloat16": lambda: bf16.encode(texts, batch_size=32),
+            "onnxruntime float32": lambda: onnx_embed(onnx32, f32.tokenizer, texts),
+            "onnxruntime int8": lambda: onnx_embed(onnx8, f32.tokenizer, texts),
+        }
         results = {}
         for name, run in variants.items():
             speeds, vecs = [], None
@@ -106,10 +116,16 @@ def main() -> None:
                 vecs = run()
                 speeds.append(len(texts) / (time.perf_counter() - t0))
             cos = (unit(vecs) * ref).sum(1)
-            results[name] = {"chunks_per_s": round(statistics.median(speeds), 1), "runs": [round(s, 1) for s in speeds],
-                             "cos_min": round(float(cos.min()), 4), "cos_mean": round(float(cos.mean()), 4)}
-            print(f"| {name} | {results[name]['chunks_per_s']} | {results[name]['cos_min']} | {results[name]['cos_mean']} |",
-                  flush=True)
+            results[name] = {
+                "chunks_per_s": round(statistics.median(speeds), 1),
+                "runs": [round(s, 1) for s in speeds],
+                "cos_min": round(float(cos.min()), 4),
+                "cos_mean": round(float(cos.mean()), 4),
+            }
+            print(
+                f"| {name} | {results[name]['chunks_per_s']} | {results[name]['cos_min']} | {results[name]['cos_mean']} |",
+                flush=True,
+            )
     if args.out:
         Path(args.out).write_text(json.dumps({"n": len(texts), "results": results}, indent=2))
 

@@ -70,9 +70,13 @@ def add_through_inbox(cuad: Path, held: str, resources: dict) -> float:
     [contract], _ = read_contract_files(inbox)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(ADDED_CONTRACTS.name, [contract["contract_id"]])
-        res = dg.materialize(ASSETS, instance=instance, resources=resources, partition_key=contract["contract_id"],
-                             selection=dg.AssetSelection.assets("added_contracts", "added_contract_chunks",
-                                                                "added_contract_index"))
+        res = dg.materialize(
+            ASSETS,
+            instance=instance,
+            resources=resources,
+            partition_key=contract["contract_id"],
+            selection=dg.AssetSelection.assets("added_contracts", "added_contract_chunks", "added_contract_index"),
+        )
     assert res.success
     return time.perf_counter() - t0
 
@@ -94,8 +98,12 @@ def one_run(cuad: str, with_eval: bool, sample: int) -> dict:
     def mat(uri: str, keys: list[str]) -> float:
         cfg = {"ops": {"cuad_corpus": {"config": {"uri": uri}}}} if "cuad_contracts" in keys else {}
         t0 = time.perf_counter()
-        res = dg.materialize(ASSETS + CORPUS_CHECKS + RETRIEVAL_CHECKS, resources=resources, run_config=cfg,
-                             selection=dg.AssetSelection.assets(*keys))
+        res = dg.materialize(
+            ASSETS + CORPUS_CHECKS + RETRIEVAL_CHECKS,
+            resources=resources,
+            run_config=cfg,
+            selection=dg.AssetSelection.assets(*keys),
+        )
         assert res.success
         return time.perf_counter() - t0
 
@@ -112,17 +120,25 @@ def one_run(cuad: str, with_eval: bool, sample: int) -> dict:
     raw_cps = len(picked) / (time.perf_counter() - t0)
     incremental = mat(cuad, ["cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index"])
     partition = add_through_inbox(Path(cuad), held, resources)
-    out = {"chunks_before": len(texts), "full_build_s": full, "build_chunks_per_s": len(texts) / full,
-           "raw_chunks_per_s": raw_cps, "raw_sample": len(picked), "add_one_contract_s": incremental,
-           "add_one_contract_partition_s": partition, "held_back": held,
-           "embed_precision": getattr(embedder, "resolved_precision", lambda: "float32")()}
+    out = {
+        "chunks_before": len(texts),
+        "full_build_s": full,
+        "build_chunks_per_s": len(texts) / full,
+        "raw_chunks_per_s": raw_cps,
+        "raw_sample": len(picked),
+        "add_one_contract_s": incremental,
+        "add_one_contract_partition_s": partition,
+        "held_back": held,
+        "embed_precision": getattr(embedder, "resolved_precision", lambda: "float32")(),
+    }
     if with_eval:
         t0 = time.perf_counter()
         mat("", ["retrieval_eval"])
         out["retrieval_eval_s"] = time.perf_counter() - t0
         with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
             out["retrieval_eval"] = conn.execute(
-                "select method, k, round(recall, 3), n, round(mean_context_chars) from retrieval_eval order by method, k").fetchall()
+                "select method, k, round(recall, 3), n, round(mean_context_chars) from retrieval_eval order by method, k"
+            ).fetchall()
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -144,15 +160,25 @@ def main() -> None:
     for i in range(args.runs):
         with tempfile.TemporaryDirectory() as home:
             env = {**os.environ, "SELFINSTRUCT_HOME": home, "DAGSTER_HOME": home, "HF_HUB_OFFLINE": "1"}
-            cmd = [sys.executable, __file__, "--child", "--sample", str(args.sample)] + (["--with-eval"] if i == 0 else [])
+            cmd = [sys.executable, __file__, "--child", "--sample", str(args.sample)] + (
+                ["--with-eval"] if i == 0 else []
+            )
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode:
                 sys.exit(f"run {i + 1} failed:\n{proc.stderr[-4000:]}")
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(f"run {i + 1}: {json.dumps({k: v for k, v in runs[-1].items() if k != 'retrieval_eval'})}", flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    meta = {"machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-            "date": time.strftime("%Y-%m-%d"), "commit": commit, "runs": runs}
+            print(
+                f"run {i + 1}: {json.dumps({k: v for k, v in runs[-1].items() if k != 'retrieval_eval'})}", flush=True
+            )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    meta = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit,
+        "runs": runs,
+    }
     Path(args.out).write_text(json.dumps(meta, indent=1))
     print(f"wrote {args.out}")
 

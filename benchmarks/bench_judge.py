@@ -35,16 +35,23 @@ def main() -> None:
     args = p.parse_args()
     t0 = time.perf_counter()
     corpus = load_cuad(open_cuad_source(cuad_uri_from_env(), Path("/tmp/selfinstruct-cache")))
-    m = fit_answer_judge(corpus.annotations, corpus.contracts, Path(args.workdir) / f"n{args.examples}",
-                         JudgeTrainSettings(max_examples=args.examples, learning_rate=args.lr), 6, args.max_heldout)
+    m = fit_answer_judge(
+        corpus.annotations,
+        corpus.contracts,
+        Path(args.workdir) / f"n{args.examples}",
+        JudgeTrainSettings(max_examples=args.examples, learning_rate=args.lr),
+        6,
+        args.max_heldout,
+    )
     print({k: m[k] for k in ("examples", "positives", "steps", "final_loss", "seconds", "threshold")}, flush=True)
     print("held-out candidates:", m["heldout"], flush=True)
     if args.answers:
         report, rows = judge_real_answers(TrainedJudge(m["model_dir"]), args.answers, corpus)
         print("real answers:", json.dumps(report), flush=True)
         if args.save_scores:
-            Path(args.save_scores).write_text(json.dumps({"threshold": m["threshold"], "heldout": m["heldout"],
-                                                          "real": report, "rows": rows}))
+            Path(args.save_scores).write_text(
+                json.dumps({"threshold": m["threshold"], "heldout": m["heldout"], "real": report, "rows": rows})
+            )
     print("seconds", round(time.perf_counter() - t0))
 
 
@@ -57,14 +64,22 @@ def judge_real_answers(judge, duckdb_file: str, corpus) -> tuple[dict, list[dict
     from selfinstruct.finetune.judging import judge_agreement, right, trained_scores, with_judge
 
     with duckdb.connect(duckdb_file, read_only=True) as conn:
-        cur = conn.execute("select * from benchmark_answers where run_id = (select run_id from benchmark_answers "
-                           "order by created_at desc limit 1)")
+        cur = conn.execute(
+            "select * from benchmark_answers where run_id = (select run_id from benchmark_answers "
+            "order by created_at desc limit 1)"
+        )
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r)) for r in cur.fetchall()]
     contracts = {c["contract_id"]: c for c in corpus.contracts}
     by_key = {(a["contract_id"], a["category"]): a for a in corpus.annotations}
-    golds = {r["question_id"]: question_row(by_key[(r["contract_id"], r["category"])], contracts[r["contract_id"]],
-                                            0)["gold_answers"] if r["has_clause"] else [] for r in rows}
+    golds = {
+        r["question_id"]: question_row(by_key[(r["contract_id"], r["category"])], contracts[r["contract_id"]], 0)[
+            "gold_answers"
+        ]
+        if r["has_clause"]
+        else []
+        for r in rows
+    }
     judged = with_judge(rows, trained_scores(judge, rows, golds))
     report = {"all": {"n": len(judged), **judge_agreement(judged, judge.threshold)}}
     for method in sorted({r["method"] for r in judged}):
@@ -73,9 +88,18 @@ def judge_real_answers(judge, duckdb_file: str, corpus) -> tuple[dict, list[dict
     split = {c["contract_id"]: c["split"] for c in corpus.contracts}
     if leaked := sorted({r["contract_id"] for r in rows if split.get(r["contract_id"]) != "eval"}):
         raise SystemExit(f"answers of non-eval contracts {leaked[:3]}: the judge may have trained on them")
-    return report, [{"method": r["method"], "question_id": r["question_id"], "contract_id": r["contract_id"],
-                     "has_clause": bool(r["has_clause"]), "predicted_clause": bool(r["predicted_clause"]),
-                     "score": r["judge_score"], "right": right(r)} for r in judged]
+    return report, [
+        {
+            "method": r["method"],
+            "question_id": r["question_id"],
+            "contract_id": r["contract_id"],
+            "has_clause": bool(r["has_clause"]),
+            "predicted_clause": bool(r["predicted_clause"]),
+            "score": r["judge_score"],
+            "right": right(r),
+        }
+        for r in judged
+    ]
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ def main() -> None:
     for length in (int(x) for x in args.lengths.split(",")):
         for b in args.budgets.split(","):
             budget = None if b == "none" else int(b)
-            code = CHILD.format(root=str(ROOT), model=args.model, length=length, budget=budget, rows=args.rows,
-                                text=str(text))
+            code = CHILD.format(
+                root=str(ROOT), model=args.model, length=length, budget=budget, rows=args.rows, text=str(text)
+            )
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             row = {"length": length, "max_batch_tokens": budget, **json.loads(out.stdout.strip().splitlines()[-1])}
             print(json.dumps(row), flush=True)

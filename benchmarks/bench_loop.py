@@ -50,8 +50,9 @@ def run_seconds(instance, run_id: str) -> float:
 def main_run_costs(instance) -> dict:
     import dagster as dg
 
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name="main_job", statuses=[dg.DagsterRunStatus.SUCCESS]),
-                             limit=1)
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name="main_job", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
     if not runs:
         return {}
     steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(runs[0].run_id)}
@@ -64,10 +65,22 @@ def feedback_file(home: Path, rows: int) -> None:
     from selfinstruct.core.inbox import inbox_for
 
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        cands = conn.execute("select contract_id, question, answer from rag_responses order by random() "
-                             f"limit {rows}").fetchall()
-    lines = [json.dumps({"event_id": uuid.uuid4().hex, "question": q, "answer": a, "contract_id": c,
-                         "score": 0.1, "comment": "benchmark rating"}) for c, q, a in cands]
+        cands = conn.execute(
+            f"select contract_id, question, answer from rag_responses order by random() limit {rows}"
+        ).fetchall()
+    lines = [
+        json.dumps(
+            {
+                "event_id": uuid.uuid4().hex,
+                "question": q,
+                "answer": a,
+                "contract_id": c,
+                "score": 0.1,
+                "comment": "benchmark rating",
+            }
+        )
+        for c, q, a in cands
+    ]
     inbox_for("feedback").write(f"bench-{uuid.uuid4().hex[:8]}.jsonl", ("\n".join(lines) + "\n").encode())
 
 
@@ -77,7 +90,9 @@ def contract_file(home: Path) -> None:
     from selfinstruct.core.inbox import inbox_for
 
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        title, text = conn.execute("select title, text from cuad_contracts order by n_chars limit 1 offset 200").fetchone()
+        title, text = conn.execute(
+            "select title, text from cuad_contracts order by n_chars limit 1 offset 200"
+        ).fetchone()
     tag = uuid.uuid4().hex[:6]
     inbox_for("contracts").write(f"{title} - copy {tag}.txt", f"COPY {tag}\n{text}".encode())
 
@@ -97,8 +112,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=Path(args.home).resolve().parent) as tmp:
         home = Path(tmp) / "home"
         shutil.copytree(args.home, home, ignore=shutil.ignore_patterns("*.tmp", ".tmp-*"))
-        env = {**os.environ, "SELFINSTRUCT_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-               "HF_HUB_OFFLINE": "1", "SELFINSTRUCT_FEEDBACK_MIN_ROWS": str(args.rows)}
+        env = {
+            **os.environ,
+            "SELFINSTRUCT_HOME": str(home),
+            "DAGSTER_HOME": str(home / "dagster"),
+            "HF_HUB_OFFLINE": "1",
+            "SELFINSTRUCT_FEEDBACK_MIN_ROWS": str(args.rows),
+        }
         os.environ.update(env)
         ensure_instance_yaml()
         daemon = start("dagster-daemon", ["run", "-w", "workspace.yaml"], env, Path(tmp) / "daemon.log")
@@ -112,21 +132,36 @@ def main() -> None:
                     feedback_file(home, args.rows)
                     rec, created = wait_run(instance, {"selfinstruct/trigger": "feedback"}, t0)
                     row_s = time.time() - t0
-                    out["feedback"].append({"detection_s": created - t0, "run_s": run_seconds(instance, rec.dagster_run.run_id),
-                                            "row_s": row_s, "status": rec.dagster_run.status.value})
+                    out["feedback"].append(
+                        {
+                            "detection_s": created - t0,
+                            "run_s": run_seconds(instance, rec.dagster_run.run_id),
+                            "row_s": row_s,
+                            "status": rec.dagster_run.status.value,
+                        }
+                    )
                     print(json.dumps(out["feedback"][-1]), flush=True)
                 t0 = time.time()
                 contract_file(home)
                 rec, created = wait_run(instance, {"selfinstruct/trigger": "new_contract"}, t0)
-                out["contract"] = {"file_to_indexed_s": time.time() - t0, "detection_s": created - t0,
-                                   "run_s": run_seconds(instance, rec.dagster_run.run_id),
-                                   "status": rec.dagster_run.status.value}
+                out["contract"] = {
+                    "file_to_indexed_s": time.time() - t0,
+                    "detection_s": created - t0,
+                    "run_s": run_seconds(instance, rec.dagster_run.run_id),
+                    "status": rec.dagster_run.status.value,
+                }
                 print(json.dumps(out["contract"]), flush=True)
         finally:
             stop(daemon)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    out.update(machine=f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-               date=time.strftime("%Y-%m-%d"), commit=commit, rows=args.rows)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    out.update(
+        machine=f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+        date=time.strftime("%Y-%m-%d"),
+        commit=commit,
+        rows=args.rows,
+    )
     Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}")
 

@@ -29,14 +29,29 @@ def answers_per_second(resources: dict, n: int) -> dict:
     from selfinstruct.retrieval.retriever import make_retriever
 
     with duckdb.connect(duckdb_path(), read_only=True) as conn:
-        qs = conn.execute("select question, contract_id from rag_eval where method = 'standard_rag' "
-                          "order by question_id limit ?", [n]).fetchall()
+        qs = conn.execute(
+            "select question, contract_id from rag_eval where method = 'standard_rag' order by question_id limit ?", [n]
+        ).fetchall()
     retrieve = make_retriever(resources["embedder"], resources["chroma"])
-    prompts = [[{"role": "user", "content": "Contract excerpts:\n" + "\n\n".join(retrieve(q, c, 3))
-                 + f"\n\nQuestion: {q}\nAnswer briefly."}] for q, c in qs]
+    prompts = [
+        [
+            {
+                "role": "user",
+                "content": "Contract excerpts:\n"
+                + "\n\n".join(retrieve(q, c, 3))
+                + f"\n\nQuestion: {q}\nAnswer briefly.",
+            }
+        ]
+        for q, c in qs
+    ]
     cached = resources["llm"].lm("generator")  # measure generation, not the cache: same weights, no cache folder
-    lm = LocalLM(cached.model_dir, cached.adapter_path, cache_dir=None, max_tokens=cached.kwargs["max_tokens"],
-                 precision=cached.precision)
+    lm = LocalLM(
+        cached.model_dir,
+        cached.adapter_path,
+        cache_dir=None,
+        max_tokens=cached.kwargs["max_tokens"],
+        precision=cached.precision,
+    )
     lm.generate_batch(prompts[:1])  # load the weights outside the timings
     t0 = time.perf_counter()
     for p in prompts:
@@ -45,8 +60,13 @@ def answers_per_second(resources: dict, n: int) -> dict:
     t0 = time.perf_counter()
     lm.generate_batch(prompts)
     batched = time.perf_counter() - t0
-    return {"n": len(prompts), "batch_size": lm.batch_size, "precision": lm.precision,
-            "one_by_one_answers_per_s": len(prompts) / single, "batched_answers_per_s": len(prompts) / batched}
+    return {
+        "n": len(prompts),
+        "batch_size": lm.batch_size,
+        "precision": lm.precision,
+        "one_by_one_answers_per_s": len(prompts) / single,
+        "batched_answers_per_s": len(prompts) / batched,
+    }
 
 
 def main() -> None:
@@ -67,25 +87,34 @@ def main() -> None:
     if lm_cache.exists():  # the first run must be cold
         lm_cache.rename(lm_cache.with_name(f"lm.before-bench-{int(time.time())}"))
     t0 = time.perf_counter()
-    res = dg.materialize(ASSETS + ALL_CHECKS, resources=resources,
-                         selection=dg.AssetSelection.assets("synthetic_qa", "synthetic_qa_rejects"))
+    res = dg.materialize(
+        ASSETS + ALL_CHECKS,
+        resources=resources,
+        selection=dg.AssetSelection.assets("synthetic_qa", "synthetic_qa_rejects"),
+    )
     assert res.success
     kept = query_readonly("select count(*) from synthetic_qa")[1][0][0]
-    out["synthetic_qa"] = {"seconds": time.perf_counter() - t0, "kept": kept,
-                           "generated": kept + query_readonly("select count(*) from synthetic_qa_rejects")[1][0][0]}
+    out["synthetic_qa"] = {
+        "seconds": time.perf_counter() - t0,
+        "kept": kept,
+        "generated": kept + query_readonly("select count(*) from synthetic_qa_rejects")[1][0][0],
+    }
     out["synthetic_qa"]["seconds_per_kept"] = out["synthetic_qa"]["seconds"] / max(1, kept)
     times = []
     for _ in range(2):
         t0 = time.perf_counter()
-        res = dg.materialize(ASSETS + ALL_CHECKS, resources=resources,
-                             selection=dg.AssetSelection.assets("rag_eval", "rag_eval_summary"))
+        res = dg.materialize(
+            ASSETS + ALL_CHECKS, resources=resources, selection=dg.AssetSelection.assets("rag_eval", "rag_eval_summary")
+        )
         assert res.success
         times.append(time.perf_counter() - t0)
     out["rag_eval_first_s"], out["rag_eval_second_s"] = times
     out["rag_eval_ratio"] = times[1] / times[0]
     cols, rows = query_readonly("select * from rag_eval_summary order by method")
     out["rag_eval_summary"] = [dict(zip(cols, r)) for r in rows]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     out.update(machine=f"{platform.machine()} {os.cpu_count()} cores", date=time.strftime("%Y-%m-%d"), commit=commit)
     Path(args.out).write_text(json.dumps(out, indent=1, default=str))
     print(json.dumps(out, indent=1, default=str))

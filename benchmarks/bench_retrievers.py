@@ -71,18 +71,27 @@ def retrieval(args, contracts, annotations, chunks, ev_ids, out: dict) -> None:
     out["seconds"]["embed_base"] = round(time.perf_counter() - t0, 1)
     rows += recall_rows("bm25", questions, rank_bm25(questions, ev_chunks, 5))
     for w in args.weights:
-        rows += recall_rows(f"hybrid_rrf(bm25 {w}, dense 1)", questions,
-                            rank_hybrid(questions, ev_chunks, base, 5, args.rrf_k, (w, 1.0)))
+        rows += recall_rows(
+            f"hybrid_rrf(bm25 {w}, dense 1)",
+            questions,
+            rank_hybrid(questions, ev_chunks, base, 5, args.rrf_k, (w, 1.0)),
+        )
     t0 = time.perf_counter()
     seed_chunks = chunk_contracts(eval_contracts, 5000, 30)
     rows += recall_rows("seed_dense_5000", questions, rank_dense(questions, seed_chunks, base, 5))
     out["seconds"]["embed_seed"] = round(time.perf_counter() - t0, 1)
     log("base methods done; training the retriever")
 
-    pairs = build_pairs([a for a in annotations if a["contract_id"] not in ev_ids], chunks, ev_ids,
-                        hard_negatives=args.hard_negatives)
-    settings = RetrieverTrainSettings(batch_size=args.batch_size, max_pairs=args.max_pairs, max_steps=args.max_steps,
-                                      learning_rate=args.lr, hard_negatives=args.hard_negatives)
+    pairs = build_pairs(
+        [a for a in annotations if a["contract_id"] not in ev_ids], chunks, ev_ids, hard_negatives=args.hard_negatives
+    )
+    settings = RetrieverTrainSettings(
+        batch_size=args.batch_size,
+        max_pairs=args.max_pairs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        hard_negatives=args.hard_negatives,
+    )
     metrics = train_retriever(pairs, Path(args.workdir) / "retriever", settings)
     out["retriever_training"] = {k: v for k, v in metrics.items() if k != "settings"}
     log(f"trained: {out['retriever_training']}")
@@ -91,8 +100,11 @@ def retrieval(args, contracts, annotations, chunks, ev_ids, out: dict) -> None:
     rows += recall_rows("dense_finetuned", questions, rank_dense(questions, ev_chunks, tuned, 5))
     out["seconds"]["embed_finetuned"] = round(time.perf_counter() - t0, 1)
     for w in args.weights:
-        rows += recall_rows(f"hybrid_rrf_finetuned(bm25 {w}, dense 1)", questions,
-                            rank_hybrid(questions, ev_chunks, tuned, 5, args.rrf_k, (w, 1.0)))
+        rows += recall_rows(
+            f"hybrid_rrf_finetuned(bm25 {w}, dense 1)",
+            questions,
+            rank_hybrid(questions, ev_chunks, tuned, 5, args.rrf_k, (w, 1.0)),
+        )
     out["recall"] = rows
     print_table(rows)
 
@@ -103,8 +115,11 @@ def print_table(rows: list[dict]) -> None:
         by.setdefault(r["method"], {})[r["k"]] = r
     print("| method | recall@1 | recall@3 | recall@5 | context chars @3 |\n|---|---|---|---|---|")
     for m, ks in by.items():
-        print(f"| {m} | {ks[1]['recall']:.3f} | {ks[3]['recall']:.3f} | {ks[5]['recall']:.3f} | "
-              f"{ks[3]['mean_context_chars']:.0f} |", flush=True)
+        print(
+            f"| {m} | {ks[1]['recall']:.3f} | {ks[3]['recall']:.3f} | {ks[5]['recall']:.3f} | "
+            f"{ks[3]['mean_context_chars']:.0f} |",
+            flush=True,
+        )
 
 
 def judge(args, contracts, annotations, ev_ids, out: dict) -> None:
@@ -113,24 +128,32 @@ def judge(args, contracts, annotations, ev_ids, out: dict) -> None:
     answerable = [a for a in annotations if not a["is_impossible"] and len(a["answer_starts"])]
     train_ann = [a for a in answerable if a["contract_id"] not in ev_ids]
     held_ann = [a for a in answerable if a["contract_id"] in ev_ids]
-    train = build_judge_examples(rng.sample(train_ann, min(len(train_ann), args.judge_examples)), contracts,
-                                 seed=0, eval_contract_ids=ev_ids)
+    train = build_judge_examples(
+        rng.sample(train_ann, min(len(train_ann), args.judge_examples)), contracts, seed=0, eval_contract_ids=ev_ids
+    )
     held = build_judge_examples(rng.sample(held_ann, min(len(held_ann), args.judge_eval // 4)), contracts, seed=1)
     held = rng.sample(held, min(args.judge_eval, len(held)))
-    log(f"judge: {len(train)} train candidates ({sum(e['label'] for e in train)} pos), "
-        f"{len(held)} held-out ({sum(e['label'] for e in held)} pos)")
+    log(
+        f"judge: {len(train)} train candidates ({sum(e['label'] for e in train)} pos), "
+        f"{len(held)} held-out ({sum(e['label'] for e in held)} pos)"
+    )
     out["judge"] = {}
     for use_gold in (True, False):
         name = "cross_encoder_with_gold" if use_gold else "cross_encoder_no_gold"
-        s = JudgeTrainSettings(use_gold=use_gold, max_examples=args.judge_examples, batch_size=16,
-                               max_length=256, learning_rate=5e-5)
+        s = JudgeTrainSettings(
+            use_gold=use_gold, max_examples=args.judge_examples, batch_size=16, max_length=256, learning_rate=5e-5
+        )
         m = train_judge(train, Path(args.workdir) / name, s)
         t0 = time.perf_counter()
-        scores = TrainedJudge(m["model_dir"]).score([e["question"] for e in held], [e["candidate"] for e in held],
-                                                    [e["golds"] for e in held])
+        scores = TrainedJudge(m["model_dir"]).score(
+            [e["question"] for e in held], [e["candidate"] for e in held], [e["golds"] for e in held]
+        )
         rep = agreement_report(scores.tolist(), [e["label"] for e in held])
-        out["judge"][name] = {"train": {k: v for k, v in m.items() if k not in ("settings", "loss_curve")},
-                              "held_out": rep, "score_seconds": round(time.perf_counter() - t0, 1)}
+        out["judge"][name] = {
+            "train": {k: v for k, v in m.items() if k not in ("settings", "loss_curve")},
+            "held_out": rep,
+            "score_seconds": round(time.perf_counter() - t0, 1),
+        }
         log(f"{name}: {out['judge'][name]}")
 
 

@@ -40,9 +40,14 @@ def main() -> None:
     assets = [a for a in ASSETS if isinstance(a, dg.AssetsDefinition) and not a.partitions_def]
     keys = next(set(a.keys) for a in assets if a.op.name == args.step)
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(assets, resources=defs().resources, instance=instance, raise_on_error=False,
-                                run_config={"ops": {args.step: {"config": json.loads(args.config)}}},
-                                selection=dg.AssetSelection.assets(*keys))
+        result = dg.materialize(
+            assets,
+            resources=defs().resources,
+            instance=instance,
+            raise_on_error=False,
+            run_config={"ops": {args.step: {"config": json.loads(args.config)}}},
+            selection=dg.AssetSelection.assets(*keys),
+        )
     done.set()
     print(json.dumps({"success": result.success, "run_id": result.run_id}))
 

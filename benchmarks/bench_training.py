@@ -28,30 +28,49 @@ def main() -> None:
 
     home = Path(args.home).resolve()
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        rows = [preference_row(json.loads(p), c, r)
-                for p, c, r in conn.execute("select prompt_json, chosen, rejected from preference_pairs").fetchall()]
+        rows = [
+            preference_row(json.loads(p), c, r)
+            for p, c, r in conn.execute("select prompt_json, chosen, rejected from preference_pairs").fetchall()
+        ]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "pairs.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
         for micro in (4, 2, 1):
             config = Path(tmp) / f"dpo{micro}.json"
-            config.write_text(json.dumps({
-                "base_model": str(home / "models" / "smollm2-135m-instruct"), "dataset": str(data),
-                "out_dir": str(Path(tmp) / f"out{micro}"), "start_adapter": str(home / "adapters" / "sft"),
-                "settings": {"max_steps": args.steps, "batch_size": micro, "grad_accum": 4 // micro}}))
+            config.write_text(
+                json.dumps(
+                    {
+                        "base_model": str(home / "models" / "smollm2-135m-instruct"),
+                        "dataset": str(data),
+                        "out_dir": str(Path(tmp) / f"out{micro}"),
+                        "start_adapter": str(home / "adapters" / "sft"),
+                        "settings": {"max_steps": args.steps, "batch_size": micro, "grad_accum": 4 // micro},
+                    }
+                )
+            )
             t0 = time.perf_counter()
             # GNU time's %M: the trainer process's own peak RSS in KiB, on the last line of stderr
-            proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "training", "dpo", "--config",
-                                   str(config)], capture_output=True, text=True,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            proc = subprocess.run(
+                ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "training", "dpo", "--config", str(config)],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            )
             if proc.returncode:
                 sys.exit(proc.stderr[-3000:])
             peak_kib = int(proc.stderr.strip().splitlines()[-1])
             metrics = json.loads(proc.stdout)
-            results.append({"micro_batch": micro, "grad_accum": 4 // micro, "seconds": time.perf_counter() - t0,
-                            "peak_rss_gib": peak_kib / 2**20,
-                            "tokens_per_s": metrics["tokens_per_s"], "precision": metrics.get("precision")})
+            results.append(
+                {
+                    "micro_batch": micro,
+                    "grad_accum": 4 // micro,
+                    "seconds": time.perf_counter() - t0,
+                    "peak_rss_gib": peak_kib / 2**20,
+                    "tokens_per_s": metrics["tokens_per_s"],
+                    "precision": metrics.get("precision"),
+                }
+            )
             print(json.dumps(results[-1]), flush=True)
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "steps": args.steps, "pairs": len(rows), "results": results}))
 

@@ -48,16 +48,22 @@ def main() -> None:
     scorer = SpanScorer(AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder))
     oracle = [oracle_context(q, contracts[q["contract_id"]]["text"], c) for q, c in zip(qs, contexts)]
     out = {}
-    for name, make in [("bm25_sentence", lambda: bm25_answers(qs, contexts)),
-                       ("base_mean", lambda: scorer_answers(scorer, qs, contexts, args.windows, 0.0)),
-                       ("base_pmi", lambda: scorer_answers(scorer, qs, contexts, args.windows, 0.0, pmi=True)),
-                       ("oracle_mean", lambda: scorer_answers(scorer, qs, oracle, args.windows, 0.0))]:
+    for name, make in [
+        ("bm25_sentence", lambda: bm25_answers(qs, contexts)),
+        ("base_mean", lambda: scorer_answers(scorer, qs, contexts, args.windows, 0.0)),
+        ("base_pmi", lambda: scorer_answers(scorer, qs, contexts, args.windows, 0.0, pmi=True)),
+        ("oracle_mean", lambda: scorer_answers(scorer, qs, oracle, args.windows, 0.0)),
+    ]:
         t0 = time.perf_counter()
         rows = answer_rows(name, qs, make(), 0.0)
         ans = [r["cuad_match"] for r in rows if r["has_clause"]]
-        out[name] = {"cuad_match": sum(ans) / max(1, len(ans)), "n_answerable": len(ans), "n": len(rows),
-                     "detection_acc": sum(r["has_clause"] == r["predicted_clause"] for r in rows) / len(rows),
-                     "s_per_q": round((time.perf_counter() - t0) / len(rows), 2)}
+        out[name] = {
+            "cuad_match": sum(ans) / max(1, len(ans)),
+            "n_answerable": len(ans),
+            "n": len(rows),
+            "detection_acc": sum(r["has_clause"] == r["predicted_clause"] for r in rows) / len(rows),
+            "s_per_q": round((time.perf_counter() - t0) / len(rows), 2),
+        }
         print(name, out[name], flush=True)
     print(json.dumps(out))
 

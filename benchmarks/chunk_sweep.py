@@ -35,8 +35,12 @@ def main(pairs: list[str]) -> None:
         secs = time.perf_counter() - t0
         for method, ranked in (("dense", dense), ("bm25", rank_bm25(questions, chunks, 5))):
             rows = recall_rows(method, questions, ranked)
-            print(f"| {pair} | {len(chunks)} | {method} | " + " | ".join(f"{r['recall']:.3f}" for r in rows)
-                  + f" | {rows[1]['mean_context_chars']:.0f} | {secs if method == 'dense' else 0:.0f} |", flush=True)
+            print(
+                f"| {pair} | {len(chunks)} | {method} | "
+                + " | ".join(f"{r['recall']:.3f}" for r in rows)
+                + f" | {rows[1]['mean_context_chars']:.0f} | {secs if method == 'dense' else 0:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -50,13 +50,20 @@ def compare(rows: list[dict], thresholds: tuple[float, float], n_boot: int = 200
     for name, reps in kappas.items():  # each judge's own kappa interval, from the same resamples
         if reps:
             out[f"kappa_{name}_ci"] = [round(float(q), 3) for q in np.quantile(reps, [0.025, 0.975])]
-    for name, point in (("kappa", None if None in (ka, kb) else kb - ka), ("auroc", None if None in (aa, ab) else ab - aa)):
+    for name, point in (
+        ("kappa", None if None in (ka, kb) else kb - ka),
+        ("auroc", None if None in (aa, ab) else ab - aa),
+    ):
         d = np.asarray(diffs[name])
         if point is None or not len(d):
             continue
         p = min(1.0, max(2 * min((d <= 0).mean(), (d >= 0).mean()), 1 / (len(d) + 1)))  # resolution: 1/(n+1)
-        out[f"{name}_diff"] = [round(point, 3), round(float(np.quantile(d, 0.025)), 3),
-                               round(float(np.quantile(d, 0.975)), 3), round(float(p), 4)]
+        out[f"{name}_diff"] = [
+            round(point, 3),
+            round(float(np.quantile(d, 0.025)), 3),
+            round(float(np.quantile(d, 0.975)), 3),
+            round(float(p), 4),
+        ]
     return out
 
 
@@ -71,12 +78,22 @@ def main() -> None:
     bs = {key(r): r for r in b["rows"]}
     rows = [{**r, "scores": (r["score"], bs[key(r)]["score"])} for r in a["rows"] if key(r) in bs]
     if len(rows) != len(a["rows"]) or len(rows) != len(b["rows"]):
-        raise SystemExit(f"the two files judge different answers ({len(a['rows'])} vs {len(b['rows'])} rows, "
-                         f"{len(rows)} shared): make both on the same benchmark run")
+        raise SystemExit(
+            f"the two files judge different answers ({len(a['rows'])} vs {len(b['rows'])} rows, "
+            f"{len(rows)} shared): make both on the same benchmark run"
+        )
     thresholds = (a["threshold"], b["threshold"])
     decided = [r for r in rows if r["has_clause"] and r["predicted_clause"]]
-    print(json.dumps({"thresholds": thresholds, "all_rows": compare(rows, thresholds, args.n_boot),
-                      "decided_rows": compare(decided, thresholds, args.n_boot)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "thresholds": thresholds,
+                "all_rows": compare(rows, thresholds, args.n_boot),
+                "decided_rows": compare(decided, thresholds, args.n_boot),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

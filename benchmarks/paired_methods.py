@@ -20,13 +20,17 @@ def main() -> None:
     ap.add_argument("pairs", nargs="+", help="method_a:method_b")
     args = ap.parse_args()
     with duckdb.connect(f"{args.home}/selfinstruct.duckdb", read_only=True) as con:
-        rows = con.execute("select method, question_id, contract_id, cuad_match from benchmark_answers "
-                           "where has_clause and run_id = (select run_id from benchmark_answers "
-                           "order by created_at desc limit 1)").fetchall()
+        rows = con.execute(
+            "select method, question_id, contract_id, cuad_match from benchmark_answers "
+            "where has_clause and run_id = (select run_id from benchmark_answers "
+            "order by created_at desc limit 1)"
+        ).fetchall()
     by = {}
     for method, qid, cid, match in rows:
         by.setdefault(method, {})[qid] = (cid, match)
-    print("| a − b | n | mean a | mean b | diff [95 % CI, clustered by contract] | bootstrap p | McNemar a wins / b wins, p |")
+    print(
+        "| a − b | n | mean a | mean b | diff [95 % CI, clustered by contract] | bootstrap p | McNemar a wins / b wins, p |"
+    )
     print("|---|---|---|---|---|---|---|")
     for pair in args.pairs:
         a, b = pair.split(":")
@@ -34,9 +38,11 @@ def main() -> None:
         xa, xb = [by[a][q][1] for q in qids], [by[b][q][1] for q in qids]
         boot = paired_bootstrap(xa, xb, [by[a][q][0] for q in qids], n_boot=2000)
         mc = mcnemar([int(v) for v in xa], [int(v) for v in xb])
-        print(f"| {a} − {b} | {boot['n']} | {boot['mean_a']:.3f} | {boot['mean_b']:.3f} | {boot['diff']:+.3f} "
-              f"[{boot['low']:+.3f}, {boot['high']:+.3f}] | {boot['p_value']:.4f} | {mc['b10']}/{mc['b01']}, "
-              f"{mc['p_value']:.3f} |")
+        print(
+            f"| {a} − {b} | {boot['n']} | {boot['mean_a']:.3f} | {boot['mean_b']:.3f} | {boot['diff']:+.3f} "
+            f"[{boot['low']:+.3f}, {boot['high']:+.3f}] | {boot['p_value']:.4f} | {mc['b10']}/{mc['b01']}, "
+            f"{mc['p_value']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

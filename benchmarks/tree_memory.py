@@ -75,8 +75,10 @@ class TreeSampler:
 
 def peak_per_window(samples: list[tuple[float, int]], windows: dict[str, tuple[float, float]]) -> dict[str, int | None]:
     """Per window name: the largest sampled RSS with start <= t <= end, None if no sample fell inside."""
-    return {name: max((rss for t, rss in samples if start <= t <= end), default=None)
-            for name, (start, end) in windows.items()}
+    return {
+        name: max((rss for t, rss in samples if start <= t <= end), default=None)
+        for name, (start, end) in windows.items()
+    }
 
 
 def rise_per_window(high_water: list[tuple[float, int]], windows: dict[str, tuple[float, float]]) -> dict[str, int]:
@@ -84,6 +86,7 @@ def rise_per_window(high_water: list[tuple[float, int]], windows: dict[str, tupl
 
     The value at a window's end is the last sample at or before the end; before its start, the last sample before.
     """
+
     def last(until: float, strict: bool) -> int:
         return max((v for t, v in high_water if (t < until if strict else t <= until)), default=0)
 

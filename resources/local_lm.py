@@ -49,6 +49,8 @@ from selfinstruct.core.memory import on_release, trim_heap
 log = logging.getLogger(__name__)
 
 BACKEND = "transformers"
+
+
 class _Weights:
     """A loaded tokenizer and model; one generate at a time runs on it, whichever instance asks."""
 
@@ -103,10 +105,21 @@ def normalize(messages: list[dict]) -> list[dict]:
 class LocalLM(dspy.BaseLM):
     """`dspy.BaseLM` over a transformers causal LM folder on CPU (CUDA when present), with a disk cache."""
 
-    def __init__(self, model_dir: str | Path, adapter_path: str | Path | None = None, *,
-                 cache_dir: str | Path | None = None, max_tokens: int = 256, seed: int = 0,
-                 batch_size: int = 8, device: str | None = None, sample_temperature: float = 0.0,
-                 precision: str = "float32", max_batch_tokens: int | None = MAX_BATCH_TOKENS, **kwargs):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        adapter_path: str | Path | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        max_tokens: int = 256,
+        seed: int = 0,
+        batch_size: int = 8,
+        device: str | None = None,
+        sample_temperature: float = 0.0,
+        precision: str = "float32",
+        max_batch_tokens: int | None = MAX_BATCH_TOKENS,
+        **kwargs,
+    ):
         if max_tokens < 1 or batch_size < 1:
             raise ValueError("max_tokens and batch_size must be at least 1")
         if max_batch_tokens is not None and max_batch_tokens < 1:
@@ -129,13 +142,23 @@ class LocalLM(dspy.BaseLM):
         self.max_batch_tokens = max_batch_tokens
         self.device = device
         # One mutable holder, so that copies made by `lm.copy()` (DSPy makes many) share one loaded model.
-        self._rt = _Runtime(lock=threading.RLock(), loaded=None, failed=None, store=None, ids=None,
-                            qlock=threading.Lock(), pending=[], draining=False)
+        self._rt = _Runtime(
+            lock=threading.RLock(),
+            loaded=None,
+            failed=None,
+            store=None,
+            ids=None,
+            qlock=threading.Lock(),
+            pending=[],
+            draining=False,
+        )
         _RUNTIMES.add(self._rt)  # so that release_memory can unload it before a training child starts
         self.gather_s = 0.02  # how long the first of concurrent callers waits for the others to join
 
     def __repr__(self) -> str:
-        return f"LocalLM(model_dir={str(self.model_dir)!r}, adapter_path={self.adapter_path and str(self.adapter_path)!r})"
+        return (
+            f"LocalLM(model_dir={str(self.model_dir)!r}, adapter_path={self.adapter_path and str(self.adapter_path)!r})"
+        )
 
     def copy(self, **kwargs):
         if {"model_dir", "adapter_path"} & set(kwargs):
@@ -158,8 +181,12 @@ class LocalLM(dspy.BaseLM):
                 import torch
 
                 device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-                key = (str(self.model_dir.resolve()), self.adapter_path and str(self.adapter_path.resolve()),
-                       self.precision, device)
+                key = (
+                    str(self.model_dir.resolve()),
+                    self.adapter_path and str(self.adapter_path.resolve()),
+                    self.precision,
+                    device,
+                )
                 with _SHARED_LOCK:
                     weights = _SHARED.get(key)
                     if weights is None:
@@ -174,8 +201,10 @@ class LocalLM(dspy.BaseLM):
 
     def _load_error(self, exc: Exception) -> ModelLoadError:
         what = f"model folder {self.model_dir}" + (f" with adapter {self.adapter_path}" if self.adapter_path else "")
-        return ModelLoadError(f"could not load {what}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
-                              f"{MODEL_FIX}" + (f"; or {ADAPTER_FIX}" if self.adapter_path else ""))
+        return ModelLoadError(
+            f"could not load {what}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
+            f"{MODEL_FIX}" + (f"; or {ADAPTER_FIX}" if self.adapter_path else "")
+        )
 
     def _load_weights(self, device: str) -> _Weights:
         import torch
@@ -192,8 +221,10 @@ class LocalLM(dspy.BaseLM):
 
             model = PeftModel.from_pretrained(model, self.adapter_path)
         model.to(device).eval()
-        stops = {tok.eos_token_id, *(tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")
-                                     if t in tok.get_vocab())}
+        stops = {
+            tok.eos_token_id,
+            *(tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()),
+        }
         log.info("LocalLM loaded %s on %s", self.model, device)
         return _Weights(tok, model, sorted(i for i in stops if i is not None))
 
@@ -211,10 +242,18 @@ class LocalLM(dspy.BaseLM):
 
     def cache_key(self, messages: list[dict], max_tokens: int) -> str:
         model_id, adapter_id = self._identity()
-        payload = {"backend": BACKEND, "model": model_id, "adapter": adapter_id, "messages": normalize(messages),
-                   "params": {"max_tokens": max_tokens, "seed": self.seed,
-                              **({"precision": self.precision} if self.precision != "float32" else {}),
-                              "decoding": f"sample@{self.sample_temperature}" if self.sample_temperature else "greedy"}}
+        payload = {
+            "backend": BACKEND,
+            "model": model_id,
+            "adapter": adapter_id,
+            "messages": normalize(messages),
+            "params": {
+                "max_tokens": max_tokens,
+                "seed": self.seed,
+                **({"precision": self.precision} if self.precision != "float32" else {}),
+                "decoding": f"sample@{self.sample_temperature}" if self.sample_temperature else "greedy",
+            },
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     # -- generation ----------------------------------------------------------------------------------
@@ -227,10 +266,14 @@ class LocalLM(dspy.BaseLM):
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with self._rt.loaded.lock, torch.inference_mode():
             torch.manual_seed(self.seed)
-            sampling = {"do_sample": True, "temperature": self.sample_temperature, "top_p": 0.95, "top_k": 50} \
-                if self.sample_temperature > 0 else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-            out = model.generate(**enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, eos_token_id=stops,
-                                 **sampling)
+            sampling = (
+                {"do_sample": True, "temperature": self.sample_temperature, "top_p": 0.95, "top_k": 50}
+                if self.sample_temperature > 0
+                else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            )
+            out = model.generate(
+                **enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, eos_token_id=stops, **sampling
+            )
             # Each decoding step grows every layer's KV cache into a slightly larger heap block and frees the last:
             # without a trim after each batch the freed blocks piled up (1.8 -> 4.2 GiB over the benchmark's RAG
             # answering, benchmarks/RESULTS.md). Mapping them instead (a 1 MiB mmap threshold) cost ~70 % time.
@@ -239,9 +282,14 @@ class LocalLM(dspy.BaseLM):
         results = []
         for row, mask in zip(out[:, width:].tolist(), enc["attention_mask"].sum(dim=1).tolist()):
             end = next((i for i, t in enumerate(row) if t in stops), len(row))
-            results.append({"text": tok.decode(row[:end], skip_special_tokens=True).strip(),
-                            "prompt_tokens": int(mask), "completion_tokens": end,
-                            "finish_reason": "stop" if end < len(row) else "length"})
+            results.append(
+                {
+                    "text": tok.decode(row[:end], skip_special_tokens=True).strip(),
+                    "prompt_tokens": int(mask),
+                    "completion_tokens": end,
+                    "finish_reason": "stop" if end < len(row) else "length",
+                }
+            )
         return results
 
     def _prompts(self, batch: list[list[dict]]) -> list[str]:
@@ -321,11 +369,19 @@ class LocalLM(dspy.BaseLM):
             log.debug("LocalLM decodes greedily; temperature=%s is ignored", merged["temperature"])
         result = self.submit(messages or [{"role": "user", "content": prompt}], merged.get("max_tokens"))
         n = merged.get("n") or 1  # greedy: n candidates are n copies
-        choices = [SimpleNamespace(index=i, finish_reason=result["finish_reason"],
-                                   message=SimpleNamespace(role="assistant", content=result["text"], tool_calls=None))
-                   for i in range(n)]
+        choices = [
+            SimpleNamespace(
+                index=i,
+                finish_reason=result["finish_reason"],
+                message=SimpleNamespace(role="assistant", content=result["text"], tool_calls=None),
+            )
+            for i in range(n)
+        ]
         spent = 0 if result["cached"] else 1
-        usage = {"prompt_tokens": result["prompt_tokens"] * spent, "completion_tokens": result["completion_tokens"] * spent}
+        usage = {
+            "prompt_tokens": result["prompt_tokens"] * spent,
+            "completion_tokens": result["completion_tokens"] * spent,
+        }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return SimpleNamespace(model=self.model, choices=choices, usage=usage, cache_hit=result["cached"])
 
@@ -334,8 +390,17 @@ class LocalLM(dspy.BaseLM):
 
     def dump_state(self) -> dict[str, Any]:
         state = super().dump_state()
-        keep = {k: v for k, v in state.items() if k not in ("model", "model_type", "cache", "temperature", "num_retries")}
-        return {**keep, "model_dir": str(self.model_dir), "adapter_path": self.adapter_path and str(self.adapter_path),
-                "cache_dir": self.cache_dir and str(self.cache_dir), "seed": self.seed, "batch_size": self.batch_size,
-                "max_batch_tokens": self.max_batch_tokens, "sample_temperature": self.sample_temperature,
-                "precision": self.precision}
+        keep = {
+            k: v for k, v in state.items() if k not in ("model", "model_type", "cache", "temperature", "num_retries")
+        }
+        return {
+            **keep,
+            "model_dir": str(self.model_dir),
+            "adapter_path": self.adapter_path and str(self.adapter_path),
+            "cache_dir": self.cache_dir and str(self.cache_dir),
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "max_batch_tokens": self.max_batch_tokens,
+            "sample_temperature": self.sample_temperature,
+            "precision": self.precision,
+        }

@@ -21,10 +21,16 @@ class ModelLoadError(RuntimeError):
 
 
 # Any of these next to config.json is a loadable checkpoint for `from_pretrained`.
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
-MODEL_FIX = ("unset SELFINSTRUCT_BASE_MODEL (the packaged SmolLM2 is used) or point it (or the LM's `model` setting) "
-             "at a Hugging Face model folder holding config.json, a tokenizer and weights (model.safetensors)")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+MODEL_FIX = (
+    "unset SELFINSTRUCT_BASE_MODEL (the packaged SmolLM2 is used) or point it (or the LM's `model` setting) "
+    "at a Hugging Face model folder holding config.json, a tokenizer and weights (model.safetensors)"
+)
 ADAPTER_FIX = "point adapter_path at a peft adapter folder (adapter_config.json and adapter_model.safetensors)"
 
 
@@ -45,9 +51,11 @@ def check_model_dir(path: str | Path) -> Path:
 def check_adapter_dir(path: str | Path) -> Path:
     root = Path(path)
     if not (root / "adapter_config.json").is_file() or not any(
-            (root / name).is_file() for name in ADAPTER_FILES if name.startswith("adapter_model")):
-        raise ModelLoadError(f"adapter folder {root} holds no adapter_config.json and adapter_model weights: "
-                             f"{ADAPTER_FIX}")
+        (root / name).is_file() for name in ADAPTER_FILES if name.startswith("adapter_model")
+    ):
+        raise ModelLoadError(
+            f"adapter folder {root} holds no adapter_config.json and adapter_model weights: {ADAPTER_FIX}"
+        )
     return root
 
 

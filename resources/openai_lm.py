@@ -31,9 +31,16 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_KEY = "EMPTY"
 
 
-def openai_compatible_lm(model: str, base_url: str | None = None, api_key: str | None = None, *,
-                         num_retries: int = 3, temperature: float | None = 0.0, max_tokens: int | None = 1024,
-                         **kwargs) -> dspy.LM:
+def openai_compatible_lm(
+    model: str,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    num_retries: int = 3,
+    temperature: float | None = 0.0,
+    max_tokens: int | None = 1024,
+    **kwargs,
+) -> dspy.LM:
     """A `dspy.LM` speaking the OpenAI chat-completions protocol to `base_url` (e.g. http://host:8000/v1).
 
     `model` is the name the server knows (vLLM's served model name, an Ollama tag, an OpenAI model id).
@@ -53,5 +60,12 @@ def openai_compatible_lm(model: str, base_url: str | None = None, api_key: str |
     # Only host and port are logged: a URL may carry credentials in its userinfo or query string.
     where = urlsplit(base_url).netloc.rpartition("@")[2] if base_url else "api.openai.com"
     log.info("OpenAI-compatible LM %s at %s", model, where)
-    return dspy.LM(f"openai/{model}", cache=False, num_retries=num_retries, temperature=temperature,
-                   max_tokens=max_tokens, **client, **kwargs)
+    return dspy.LM(
+        f"openai/{model}",
+        cache=False,
+        num_retries=num_retries,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        **client,
+        **kwargs,
+    )

@@ -47,8 +47,11 @@ def describe_failure(kind: str, out_dir: Path, error: Exception, child_error: st
     if code is not None and (code < 0 or code in (137, 128 + signal.SIGTERM)):
         number = -code if code < 0 else code - 128  # a container reports a signal as 128 + its number
         name = signal.Signals(number).name
-        oom = (" (the kernel's out-of-memory killer sends SIGKILL: give it more memory or lower batch_size / "
-               "max_length)") if number == signal.SIGKILL else ""
+        oom = (
+            (" (the kernel's out-of-memory killer sends SIGKILL: give it more memory or lower batch_size / max_length)")
+            if number == signal.SIGKILL
+            else ""
+        )
         return f"{kind} training was killed by {name}, exit code {code}{oom}. {nothing}"
     if code is not None:
         return f"{kind} training exited with code {code}; its output is in the step's logs. {nothing}"
@@ -108,30 +111,45 @@ class TrainingLauncher(dg.ConfigurableResource):
         # The child and this process share the machine while it trains: models cached here reload when next asked.
         before, after = release_memory()
         if before is not None:
-            context.log.info(f"before {job.kind} training this process released memory: RSS {before:.2f} -> "
-                             f"{after:.2f} GiB")
+            context.log.info(
+                f"before {job.kind} training this process released memory: RSS {before:.2f} -> {after:.2f} GiB"
+            )
         with step_failure(context, job):
             invocation = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT)).run(context=context, command=command)
         return reported_metadata(invocation)
 
     def run_task_params(self, command: list[str]) -> dict:
         """The ECS RunTask request (the Pipes client adds its environment and tags)."""
-        params = {"cluster": self.cluster, "taskDefinition": self.task_definition, "launchType": self.launch_type,
-                  "count": 1, "overrides": {"containerOverrides": [{"name": self.container_name, "command": command}]}}
+        params = {
+            "cluster": self.cluster,
+            "taskDefinition": self.task_definition,
+            "launchType": self.launch_type,
+            "count": 1,
+            "overrides": {"containerOverrides": [{"name": self.container_name, "command": command}]},
+        }
         if self.subnets:
-            params["networkConfiguration"] = {"awsvpcConfiguration": {
-                "subnets": _names(self.subnets), "securityGroups": _names(self.security_groups),
-                "assignPublicIp": "DISABLED"}}
+            params["networkConfiguration"] = {
+                "awsvpcConfiguration": {
+                    "subnets": _names(self.subnets),
+                    "securityGroups": _names(self.security_groups),
+                    "assignPublicIp": "DISABLED",
+                }
+            }
         return params
 
     def stage_on_s3(self, s3, job: TrainingJob, run_id: str) -> str:
         """Upload the rows (and a start adapter) and the config naming them; returns the config's URI."""
         if not (s3_files.is_s3(self.s3_prefix) and self.base_model_uri and self.cluster and self.task_definition):
-            raise dg.Failure("TrainingLauncher(backend='ecs') needs cluster, task_definition, s3_prefix (s3://...) "
-                             "and base_model_uri (the base model on S3 or inside the image)")
+            raise dg.Failure(
+                "TrainingLauncher(backend='ecs') needs cluster, task_definition, s3_prefix (s3://...) "
+                "and base_model_uri (the base model on S3 or inside the image)"
+            )
         base = f"{self.s3_prefix.rstrip('/')}/runs/{run_id}/{job.kind}"
-        where = {"base_model": self.base_model_uri, "out_dir": f"{base}/adapter",
-                 "dataset": s3_files.upload_file(s3, job.dataset, f"{base}/rows.jsonl")}
+        where = {
+            "base_model": self.base_model_uri,
+            "out_dir": f"{base}/adapter",
+            "dataset": s3_files.upload_file(s3, job.dataset, f"{base}/rows.jsonl"),
+        }
         if job.start_adapter:
             s3_files.upload_dir(s3, job.start_adapter, f"{base}/start_adapter")
             where["start_adapter"] = f"{base}/start_adapter"
@@ -144,12 +162,15 @@ class TrainingLauncher(dg.ConfigurableResource):
 
         s3 = s3_files.client()
         config_uri = self.stage_on_s3(s3, job, context.run_id)
-        client = PipesECSClient(client=boto3.client("ecs"),
-                                message_reader=PipesCloudWatchMessageReader(client=boto3.client("logs")))
+        client = PipesECSClient(
+            client=boto3.client("ecs"), message_reader=PipesCloudWatchMessageReader(client=boto3.client("logs"))
+        )
         with step_failure(context, job):
-            invocation = client.run(context=context, run_task_params=self.run_task_params(job.command(config_uri)),
-                                    waiter_config=WaiterConfig(Delay=int(max(1, self.poll_seconds)),
-                                                               MaxAttempts=1_000_000))
+            invocation = client.run(
+                context=context,
+                run_task_params=self.run_task_params(job.command(config_uri)),
+                waiter_config=WaiterConfig(Delay=int(max(1, self.poll_seconds)), MaxAttempts=1_000_000),
+            )
         metadata = reported_metadata(invocation)
         uri = metadata["adapter_path"].value
         # Benchmark and serving read adapters from local disk: bring it home, published whole as training does.

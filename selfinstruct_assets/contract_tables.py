@@ -6,8 +6,15 @@ from pydantic import Field, model_validator
 
 from selfinstruct.corpus.chunking import check_chunking
 
-CONTRACT_SCHEMA = {"contract_id": pl.Utf8, "title": pl.Utf8, "source_file": pl.Utf8, "text": pl.Utf8,
-                   "n_chars": pl.Int64, "sha256": pl.Utf8, "split": pl.Utf8}
+CONTRACT_SCHEMA = {
+    "contract_id": pl.Utf8,
+    "title": pl.Utf8,
+    "source_file": pl.Utf8,
+    "text": pl.Utf8,
+    "n_chars": pl.Int64,
+    "sha256": pl.Utf8,
+    "split": pl.Utf8,
+}
 CHUNK_SCHEMA = {"chunk_id": pl.Utf8, "contract_id": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "text": pl.Utf8}
 
 

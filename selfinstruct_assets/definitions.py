@@ -45,16 +45,39 @@ from selfinstruct_assets.serving.checks import SERVING_CHECKS
 from selfinstruct_assets.synthetic import assets as synthetic_assets
 
 # Every asset releases the memory its step freed (memory_hooks), in every job and in the UI's materialisations.
-ASSETS = [a.with_hooks(RELEASE_HOOKS) if isinstance(a, dg.AssetsDefinition) else a for a in dg.load_assets_from_modules(
-    [corpus_assets, retrieval_assets, retriever_model_assets, synthetic_assets, rag_assets, data_assets,
-     evaluation_assets, adapter_assets, scores, intake_assets, contract_assets, drift_assets, serving_assets])]
+ASSETS = [
+    a.with_hooks(RELEASE_HOOKS) if isinstance(a, dg.AssetsDefinition) else a
+    for a in dg.load_assets_from_modules(
+        [
+            corpus_assets,
+            retrieval_assets,
+            retriever_model_assets,
+            synthetic_assets,
+            rag_assets,
+            data_assets,
+            evaluation_assets,
+            adapter_assets,
+            scores,
+            intake_assets,
+            contract_assets,
+            drift_assets,
+            serving_assets,
+        ]
+    )
+]
 ALL_CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS + RAG_CHECKS + FINETUNE_CHECKS + SERVING_CHECKS
-SENSORS = [feedback_sensor(feedback_refresh_job), new_contracts_sensor(contract_refresh_job),
-           drift_sensor(query_log_job, regenerate_job)]
+SENSORS = [
+    feedback_sensor(feedback_refresh_job),
+    new_contracts_sensor(contract_refresh_job),
+    drift_sensor(query_log_job, regenerate_job),
+]
 # drift_report's automation condition is evaluated by this sensor, on by default like the loop's sensors.
 AUTOMATION = dg.AutomationConditionSensorDefinition(
-    "loop_automation_sensor", target=dg.AssetSelection.assets("drift_report"),
-    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30)
+    "loop_automation_sensor",
+    target=dg.AssetSelection.assets("drift_report"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
 
 
 def default_resources(database: str | None = None, base_model: str = "", embedder: str = "minilm") -> dict:
@@ -70,8 +93,11 @@ def default_resources(database: str | None = None, base_model: str = "", embedde
         "chroma": ChromaResource(),
         "artifacts": ArtifactsResource(),  # SELFINSTRUCT_ARTIFACTS (a folder or s3://BUCKET/PREFIX), read when a step runs
         "training": TrainingLauncher(),  # python -m training through Dagster Pipes, in a subprocess
-        "llm": LLMResource(generator=LMSpec(max_tokens=96, **local), teacher=LMSpec(max_tokens=96, **local),
-                           judge=LMSpec(max_tokens=48, **local)),
+        "llm": LLMResource(
+            generator=LMSpec(max_tokens=96, **local),
+            teacher=LMSpec(max_tokens=96, **local),
+            judge=LMSpec(max_tokens=48, **local),
+        ),
     }
 
 
@@ -82,7 +108,8 @@ def defs() -> dg.Definitions:
         asset_checks=ALL_CHECKS,
         jobs=[main_job, *LOOP_JOBS],
         sensors=[*SENSORS, AUTOMATION],
-        resources=default_resources(base_model=settings.get("SELFINSTRUCT_BASE_MODEL"),
-                                    embedder=settings.get("SELFINSTRUCT_EMBEDDER")),
+        resources=default_resources(
+            base_model=settings.get("SELFINSTRUCT_BASE_MODEL"), embedder=settings.get("SELFINSTRUCT_EMBEDDER")
+        ),
         executor=executor_for(),
     )

@@ -38,8 +38,9 @@ def _celery() -> dg.ExecutorDefinition:
     except ImportError as exc:  # an optional dependency on a slim install
         raise RuntimeError("the celery executor needs dagster-celery: pip install 'dagster-celery==0.29.*'") from exc
     if not settings.get(BROKER_ENV):
-        raise RuntimeError(f"the celery executor needs {BROKER_ENV} (e.g. redis://127.0.0.1:6379/0 or "
-                           "amqp://guest@127.0.0.1:5672//) in the environment of Dagster and of every worker")
+        raise RuntimeError(
+            f"the celery executor needs {BROKER_ENV} (e.g. redis://127.0.0.1:6379/0 or "
+            "amqp://guest@127.0.0.1:5672//) in the environment of Dagster and of every worker"
+        )
     backend = BACKEND_ENV if settings.get(BACKEND_ENV) else BROKER_ENV
-    return celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": backend}},
-                                      name="celery")
+    return celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": backend}}, name="celery")

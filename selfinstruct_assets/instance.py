@@ -30,7 +30,10 @@ telemetry:
   enabled: false
 """
 
-INSTANCE_YAML = "# Written by selfinstruct: steps that touch the DuckDB file (pool selfinstruct_duckdb) run one at a time.\n" + _POOL
+INSTANCE_YAML = (
+    "# Written by selfinstruct: steps that touch the DuckDB file (pool selfinstruct_duckdb) run one at a time.\n"
+    + _POOL
+)
 
 # `storage: postgres` puts run, event-log and schedule storage in one database; tables are created on
 # first use. Each process that opens the instance needs SELFINSTRUCT_PG_URL in its environment.
@@ -63,11 +66,14 @@ def ensure_instance_yaml(home: Path | None = None, storage: str = "sqlite") -> P
         tmp.write_text(POSTGRES_YAML if storage == "postgres" else INSTANCE_YAML)
         tmp.replace(path)
     elif "default_limit" not in path.read_text():
-        print(f"note: {path} sets no concurrency pool limit; DuckDB writers may wait on each other's locks",
-              file=sys.stderr)
+        print(
+            f"note: {path} sets no concurrency pool limit; DuckDB writers may wait on each other's locks",
+            file=sys.stderr,
+        )
     if storage == "postgres" and not settings.get(PG_URL_ENV):
-        print(f"note: set {PG_URL_ENV}=postgresql://USER:PASSWORD@HOST:5432/DB before starting Dagster",
-              file=sys.stderr)
+        print(
+            f"note: set {PG_URL_ENV}=postgresql://USER:PASSWORD@HOST:5432/DB before starting Dagster", file=sys.stderr
+        )
     return path
 
 

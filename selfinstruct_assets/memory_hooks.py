@@ -24,8 +24,7 @@ MIN_LOGGED_GIB = 0.05  # smaller releases are not worth a log line
 def release_after_step(context: dg.HookContext) -> tuple[float | None, float | None]:
     before, after = release_memory(drop_caches=False)
     if before is not None and after is not None and before - after >= MIN_LOGGED_GIB:
-        context.log.info(f"after {context.step_key} this process released memory: RSS {before:.2f} -> "
-                         f"{after:.2f} GiB")
+        context.log.info(f"after {context.step_key} this process released memory: RSS {before:.2f} -> {after:.2f} GiB")
     return before, after
 
 

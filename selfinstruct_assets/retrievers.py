@@ -29,8 +29,9 @@ def trained_retriever(instance: dg.DagsterInstance) -> tuple[Path | None, str]:
     return path, f"fine-tuned: {path}"
 
 
-def retriever_for(instance: dg.DagsterInstance, embedder: EmbedderResource,
-                  chroma: ChromaResource) -> tuple[Callable[[str, str, int], list[str]], str]:
+def retriever_for(
+    instance: dg.DagsterInstance, embedder: EmbedderResource, chroma: ChromaResource
+) -> tuple[Callable[[str, str, int], list[str]], str]:
     """(retrieve, which): the fine-tuned retriever if `retriever_model` published one, else hybrid."""
     path, why = trained_retriever(instance)
     if path is None:

@@ -33,7 +33,9 @@ def read_members(cuad_zip: Path) -> dict:
     with zipfile.ZipFile(cuad_zip) as zf:
         raw = zf.read(f"{ROOT}/master_clauses.csv").decode("utf-8-sig")
         rows = list(csv.reader(io.StringIO(raw)))
-        texts = {n: zf.read(n) for n in zf.namelist() if n.startswith(f"{ROOT}/full_contract_txt/") and n.endswith(".txt")}
+        texts = {
+            n: zf.read(n) for n in zf.namelist() if n.startswith(f"{ROOT}/full_contract_txt/") and n.endswith(".txt")
+        }
         readme = zf.read(f"{ROOT}/CUAD_v1_README.txt")
     return {"header": rows[0], "rows": rows[1:], "texts": texts, "readme": readme}
 
@@ -50,8 +52,14 @@ def txt_name_for(pdf_name: str, texts: dict) -> str:
     return next(n for n in texts if fold_name(n) == key)
 
 
-def write_archive(path: Path, header: list, rows: list, texts: dict, readme: bytes | None = None,
-                  csv_name: str = f"{ROOT}/master_clauses.csv") -> Path:
+def write_archive(
+    path: Path,
+    header: list,
+    rows: list,
+    texts: dict,
+    readme: bytes | None = None,
+    csv_name: str = f"{ROOT}/master_clauses.csv",
+) -> Path:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
@@ -101,17 +109,21 @@ def tiny(tmp_path_factory) -> Path:
 
 def small_pipeline_config(small_cuad: Path, **overrides) -> dict:
     """Run config that takes every asset through on a few contracts, questions and training steps."""
-    ops = {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
-           "synthetic_qa": {"config": {"n_chunks": 4}},
-           "optimized_rag_program": {"config": {"n_train_questions": 3}},
-           "rag_eval": {"config": {"n_questions": 4}},
-           "sft_dataset": {"config": {"max_context_chars": 300}},
-           "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
-           "benchmark_scores": {"config": {"n_questions": 6, "n_windows": 4, "n_boot": 200}},
-           "sft_adapter": {"config": TRAIN}, "dpo_adapter": {"config": TRAIN}, "orpo_adapter": {"config": TRAIN},
-           "grpo_adapter": {"config": {"enabled": False}},
-           # A fine-tuned retriever re-embeds each contract asked about (minutes here): off in the quick tests.
-           "retriever_model": {"config": {"enabled": False}},
-           "answer_judge": {"config": {"max_steps": 1, "max_examples": 32, "max_heldout": 20}}}
+    ops = {
+        "cuad_corpus": {"config": {"uri": str(small_cuad)}},
+        "synthetic_qa": {"config": {"n_chunks": 4}},
+        "optimized_rag_program": {"config": {"n_train_questions": 3}},
+        "rag_eval": {"config": {"n_questions": 4}},
+        "sft_dataset": {"config": {"max_context_chars": 300}},
+        "rag_responses": {"config": {"n_questions": 4, "n_samples": 1, "max_context_chars": 300}},
+        "benchmark_scores": {"config": {"n_questions": 6, "n_windows": 4, "n_boot": 200}},
+        "sft_adapter": {"config": TRAIN},
+        "dpo_adapter": {"config": TRAIN},
+        "orpo_adapter": {"config": TRAIN},
+        "grpo_adapter": {"config": {"enabled": False}},
+        # A fine-tuned retriever re-embeds each contract asked about (minutes here): off in the quick tests.
+        "retriever_model": {"config": {"enabled": False}},
+        "answer_judge": {"config": {"max_steps": 1, "max_examples": 32, "max_heldout": 20}},
+    }
     ops.update(overrides)
     return {"ops": ops}

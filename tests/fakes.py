@@ -24,8 +24,13 @@ class FieldFakeLM(dspy.BaseLM):
         fields = re.findall(r"`(\w+)`", outputs)
         ctx = re.search(r"\[\[ ## context ## \]\]\s*(.+?)(?:\[\[ ## |\Z)", user, re.S)
         words = (ctx.group(1).split() if ctx else ["Not", "stated"])[:6]
-        values = {"answer": " ".join(words), "question": "What does this clause of the contract say?",
-                  "score": self.score, "critique": "close to the gold answer", "retrieved": "yes"}
+        values = {
+            "answer": " ".join(words),
+            "question": "What does this clause of the contract say?",
+            "score": self.score,
+            "critique": "close to the gold answer",
+            "retrieved": "yes",
+        }
         text = "".join(f"[[ ## {f} ## ]]\n{values.get(f, 'x')}\n\n" for f in fields) + "[[ ## completed ## ]]"
         msg = NS(content=text, role="assistant", tool_calls=None)
         return NS(choices=[NS(message=msg, finish_reason="stop", index=0)], usage={}, model=self.model)

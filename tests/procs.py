@@ -27,8 +27,14 @@ def log_tail(log: Path, n: int = 60) -> str:
 def start(script: str, args: list[str], env: dict, log: Path) -> subprocess.Popen:
     """`.venv/bin/<script> args...` in the repo, in its own process group (dagster ignores signals otherwise)."""
     with log.open("wb") as out:
-        return subprocess.Popen([str(Path(sys.executable).parent / script), *args], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / script), *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen) -> None:

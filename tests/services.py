@@ -44,8 +44,11 @@ def fresh_pg_database(admin_url: str = ""):
     try:
         admin = psycopg2.connect(admin_url, connect_timeout=5)
     except psycopg2.Error as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 refused the test's admin connection ({exc}): {FIX}, "
-                    "or set SELFINSTRUCT_TEST_PG_ADMIN", pytrace=False)  # the URL may hold a password
+        pytest.fail(
+            f"PostgreSQL on 127.0.0.1:5432 refused the test's admin connection ({exc}): {FIX}, "
+            "or set SELFINSTRUCT_TEST_PG_ADMIN",
+            pytrace=False,
+        )  # the URL may hold a password
     admin.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     try:
         with admin.cursor() as cur:

@@ -1,6 +1,6 @@
 """The LM span scorer on a tiny random Llama: exactness of the shared-cache batching, learning, "no clause".
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_answering_scoring.py
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_answering_scoring.py
 """
 
 import pytest
@@ -9,12 +9,18 @@ torch = pytest.importorskip("torch")
 
 from selfinstruct.answering import NO_CLAUSE, SpanScorer, candidate_spans, quote_messages  # noqa: E402
 
-PASSAGES = [{"text": "This Agreement shall be governed by the laws of the State of New York. Either party may "
-                     "terminate this Agreement upon thirty (30) days prior written notice to the other party.",
-             "start": 40},
-            {"text": "The Licensee shall not assign or transfer any rights under this Agreement without prior "
-                     "written consent; any dispute arising out of this Agreement shall be resolved by arbitration.",
-             "start": 400}]
+PASSAGES = [
+    {
+        "text": "This Agreement shall be governed by the laws of the State of New York. Either party may "
+        "terminate this Agreement upon thirty (30) days prior written notice to the other party.",
+        "start": 40,
+    },
+    {
+        "text": "The Licensee shall not assign or transfer any rights under this Agreement without prior "
+        "written consent; any dispute arising out of this Agreement shall be resolved by arbitration.",
+        "start": 400,
+    },
+]
 QUESTION = "Can the agreement be assigned?"
 
 
@@ -27,8 +33,12 @@ def _load(folder):
 def _lora(model):
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                         "up_proj", "down_proj"], lora_dropout=0.0)
+    cfg = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        lora_dropout=0.0,
+    )
     return get_peft_model(model, cfg)
 
 
@@ -76,9 +86,12 @@ def test_training_on_a_span_makes_the_scorer_quote_it_with_a_peft_adapter(tiny):
     assert rank_of_target() == 0 and before > 0
     ans = scorer.answer(QUESTION, PASSAGES, margin=float("-inf"))
     assert ans.has_clause and (ans.text, ans.start, ans.end) == (target.text, target.start, target.end)
-    assert ans.text == (PASSAGES[1]["text"])[target.start - 400:target.end - 400]  # verbatim, with contract offsets
+    assert ans.text == (PASSAGES[1]["text"])[target.start - 400 : target.end - 400]  # verbatim, with contract offsets
     # The adapter's pass and the naive pass agree too (peft forwards the shared cache).
-    fast, naive = scorer.logprobs(messages, [target.text, NO_CLAUSE]), scorer.logprobs_naive(messages, [target.text, NO_CLAUSE])
+    fast, naive = (
+        scorer.logprobs(messages, [target.text, NO_CLAUSE]),
+        scorer.logprobs_naive(messages, [target.text, NO_CLAUSE]),
+    )
     assert all(abs(a - b) < 1e-4 for (a, _), (b, _) in zip(fast, naive))
 
 

@@ -38,11 +38,20 @@ def moto_url():
 @pytest.fixture(autouse=True)
 def fake_credentials(monkeypatch):
     # Keys moto accepts; no profile or real endpoint can be picked up from the machine.
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-                 "SELFINSTRUCT_ARTIFACTS"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "SELFINSTRUCT_ARTIFACTS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -62,14 +71,16 @@ def bucket(client):
 def store(request, tmp_path):
     if request.param == "local":
         return LocalStore(tmp_path / "home")
-    return S3Store(request.getfixturevalue("bucket"), "team/run", request.getfixturevalue("client"),
-                   tmp_path / "cache")
+    return S3Store(request.getfixturevalue("bucket"), "team/run", request.getfixturevalue("client"), tmp_path / "cache")
 
 
 def adapter_files(seed: int) -> dict[str, bytes]:
     payload = os.urandom(1 << 16) + bytes([seed])
-    return {"adapter_config.json": b'{"r": %d}' % seed, "adapter_model.safetensors": payload,
-            "tokenizer/vocab.txt": b"a\nb\n" * seed}
+    return {
+        "adapter_config.json": b'{"r": %d}' % seed,
+        "adapter_model.safetensors": payload,
+        "tokenizer/vocab.txt": b"a\nb\n" * seed,
+    }
 
 
 def writer(files: dict[str, bytes], fail_after: int | None = None):
@@ -79,6 +90,7 @@ def writer(files: dict[str, bytes], fail_after: int | None = None):
                 raise OSError("disk full while saving the adapter")
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_bytes(data)
+
     return build
 
 
@@ -87,6 +99,7 @@ def read_tree(folder: Path) -> dict[str, bytes]:
 
 
 # --- both stores --------------------------------------------------------------------------------------------------
+
 
 def test_a_published_folder_reads_back_byte_identical_by_uri_and_by_name(store):
     files = adapter_files(1)
@@ -161,6 +174,7 @@ def test_names_outside_the_layout_are_refused(store, name):
 
 # --- S3 only ------------------------------------------------------------------------------------------------------
 
+
 class DiesMidUpload:
     """A client whose connection drops after `ok` file uploads, as when the publishing process is killed."""
 
@@ -216,11 +230,17 @@ def test_a_file_big_enough_for_multipart_round_trips(client, bucket, tmp_path):
 
 def test_a_missing_bucket_is_a_clear_error_for_writers_and_readers(client, tmp_path):
     store = S3Store("no-such-bucket-h", "p", client, tmp_path)
-    for act in (lambda: store.publish_dir(writer(adapter_files(1)), SFT), lambda: store.fetch_dir(SFT),
-                lambda: store.exists(SFT)):
-        with pytest.raises(ArtifactStoreError, match=r"bucket 'no-such-bucket-h' .* does not exist; create it "
-                                                     r"\(aws s3 mb s3://no-such-bucket-h\) or point "
-                                                     "SELFINSTRUCT_ARTIFACTS"):
+    for act in (
+        lambda: store.publish_dir(writer(adapter_files(1)), SFT),
+        lambda: store.fetch_dir(SFT),
+        lambda: store.exists(SFT),
+    ):
+        with pytest.raises(
+            ArtifactStoreError,
+            match=r"bucket 'no-such-bucket-h' .* does not exist; create it "
+            r"\(aws s3 mb s3://no-such-bucket-h\) or point "
+            "SELFINSTRUCT_ARTIFACTS",
+        ):
             act()
 
 
@@ -234,16 +254,21 @@ def test_a_file_changed_after_publishing_is_refused(client, bucket, tmp_path):
 
 
 def test_an_unreachable_endpoint_names_the_fix(tmp_path):
-    dead = boto3.client("s3", endpoint_url="http://127.0.0.1:9", config=boto3.session.Config(
-        retries={"max_attempts": 1}, connect_timeout=2))
+    dead = boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:9",
+        config=boto3.session.Config(retries={"max_attempts": 1}, connect_timeout=2),
+    )
     with pytest.raises(ArtifactStoreError, match="AWS_ENDPOINT_URL_S3"):
         S3Store("b", "p", dead, tmp_path).publish_bytes("artifacts/x.json", b"{}")
 
 
 # --- Dagster resources ---------------------------------------------------------------------------------------------
 
-def test_the_artifacts_resource_reads_its_location_and_endpoint_when_the_step_runs(monkeypatch, moto_url, client,
-                                                                                     bucket, tmp_path):
+
+def test_the_artifacts_resource_reads_its_location_and_endpoint_when_the_step_runs(
+    monkeypatch, moto_url, client, bucket, tmp_path
+):
     @dg.asset
     def rag_program(artifacts: ArtifactsResource) -> str:
         return artifacts.store().publish_bytes(program_path("", "rag_program"), b"{}")
@@ -266,8 +291,9 @@ def test_the_artifacts_resource_reads_its_location_and_endpoint_when_the_step_ru
         ArtifactsResource().store()
 
 
-def test_inboxes_and_cuad_read_through_dagster_aws_clients_made_at_run_time(monkeypatch, moto_url, client, bucket,
-                                                                           tmp_path):
+def test_inboxes_and_cuad_read_through_dagster_aws_clients_made_at_run_time(
+    monkeypatch, moto_url, client, bucket, tmp_path
+):
     from dagster_aws.s3 import S3Resource
 
     from selfinstruct.corpus.source import open_cuad_source
@@ -292,8 +318,15 @@ def test_inboxes_and_cuad_read_through_dagster_aws_clients_made_at_run_time(monk
 
 
 def test_loading_the_resources_does_not_import_dagster_aws():
-    code = ("import sys, resources.project, resources.s3; "
-            "assert 'dagster_aws' not in sys.modules and 'botocore' not in sys.modules, 'imported at load'")
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, resources.project, resources.s3; "
+        "assert 'dagster_aws' not in sys.modules and 'botocore' not in sys.modules, 'imported at load'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr

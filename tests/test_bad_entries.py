@@ -29,8 +29,16 @@ CONTRACT_TEXT = "This Agreement is made between Acme Corp and Beta LLC for the s
 
 
 def rating(event_id: str) -> str:
-    return json.dumps({"event_id": event_id, "question": "Who are the parties?", "answer": "Acme and Beta",
-                       "contract_id": "c-train", "score": 4, "scale": "1-5"})
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "question": "Who are the parties?",
+            "answer": "Acme and Beta",
+            "contract_id": "c-train",
+            "score": 4,
+            "scale": "1-5",
+        }
+    )
 
 
 def query(question: str) -> str:
@@ -67,6 +75,7 @@ def in_thread(fn, seconds: float = 10.0):
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001  (handed back to the test)
             box["error"] = exc
+
     t = threading.Thread(target=target, daemon=True)
     t.start()
     t.join(seconds)
@@ -129,8 +138,9 @@ def db(tmp_path) -> str:
 
 
 def tick(name: str, root: str, db: str, instance, logs: list | None = None):
-    ctx = dg.build_sensor_context(instance=instance, resources={
-        "inbox": InboxResource(root=root), "duckdb": DuckDBResource(database=db)})
+    ctx = dg.build_sensor_context(
+        instance=instance, resources={"inbox": InboxResource(root=root), "duckdb": DuckDBResource(database=db)}
+    )
     if logs is not None:  # the tick's own log, as the UI shows it
         handler = logging.Handler(logging.WARNING)
         handler.emit = lambda record: logs.append(record.getMessage())
@@ -148,8 +158,10 @@ def test_all_three_sensors_tick_past_bad_entries(tmp_path, db, monkeypatch):
     monkeypatch.setenv("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "1")
     root = tmp_path / "inbox"
     bad_folder(root / "feedback", ".jsonl", {"ok.jsonl": rating("e1") + "\n"}, monkeypatch)
-    for kind, suffix, good in (("queries", ".jsonl", {"ok.jsonl": query("Who?") + "\n"}),
-                               ("contracts", ".txt", {"Acme_Supply.txt": CONTRACT_TEXT})):
+    for kind, suffix, good in (
+        ("queries", ".jsonl", {"ok.jsonl": query("Who?") + "\n"}),
+        ("contracts", ".txt", {"Acme_Supply.txt": CONTRACT_TEXT}),
+    ):
         folder = root / kind
         folder.mkdir(parents=True)
         for name, text in good.items():
@@ -177,14 +189,16 @@ def test_cli_feedback_add_works_beside_a_bad_entry(tmp_path, monkeypatch, capsys
     folder = home / "inbox" / "feedback"
     folder.mkdir(parents=True)
     os.symlink("loop.jsonl", folder / "loop.jsonl")
-    code = main(["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train",
-                 "--score", "1"])
+    code = main(
+        ["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train", "--score", "1"]
+    )
     assert code == 0, capsys.readouterr().err
     rows, rejects = read_feedback_inbox(Inbox(str(folder)), CONTRACTS)
     assert len(rows) == 1 and [r["file"] for r in rejects] == ["loop.jsonl"]
 
 
 # --- messages instead of tracebacks ---------------------------------------------------------------------------
+
 
 def test_cli_feedback_import_of_an_unreadable_file_says_so(tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
@@ -195,8 +209,13 @@ def test_cli_feedback_import_of_an_unreadable_file_says_so(tmp_path, monkeypatch
     path = tmp_path / "ratings.jsonl"
     path.write_text(rating("e1") + "\n")
     real = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(
-        PermissionError(13, "Permission denied", str(self))) if self == path else real(self))
+    monkeypatch.setattr(
+        Path,
+        "read_bytes",
+        lambda self: (
+            (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(self))) if self == path else real(self)
+        ),
+    )
     assert main(["feedback", "import", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "Permission denied" in err and "Traceback" not in err
@@ -215,14 +234,26 @@ def serve_two(home: Path) -> list[dict]:
         (src / "adapter_config.json").write_text("{}")
         save_file({"w": np.full((2, 2), i, dtype=np.float32)}, str(src / "adapter_model.safetensors"))
         snap = snapshot_adapter(src, home / "serving", f"{method}000000id")
-        entries.append(promote(home / "serving", {
-            "method": method, "adapter_id": f"{method}000000id", "path": str(snap), "scores": {"cuad_match": 0.1},
-            "benchmark_run_id": "r"}, reason="gate"))
+        entries.append(
+            promote(
+                home / "serving",
+                {
+                    "method": method,
+                    "adapter_id": f"{method}000000id",
+                    "path": str(snap),
+                    "scores": {"cuad_match": 0.1},
+                    "benchmark_run_id": "r",
+                },
+                reason="gate",
+            )
+        )
     return entries
 
 
-@pytest.mark.parametrize("content", ["[1, 2]", '{"method": "sft"}', '"sft"', '{"entry_id": 5, "method": "sft", '
-                                     '"adapter_id": "x", "path": "p"}'])
+@pytest.mark.parametrize(
+    "content",
+    ["[1, 2]", '{"method": "sft"}', '"sft"', '{"entry_id": 5, "method": "sft", "adapter_id": "x", "path": "p"}'],
+)
 def test_current_json_of_the_wrong_shape_is_named_with_the_fix(tmp_path, monkeypatch, capsys, content):
     home = tmp_path / "home"
     monkeypatch.setenv("SELFINSTRUCT_HOME", str(home))
@@ -258,8 +289,9 @@ def test_an_s3_inbox_without_credentials_is_named_with_the_fix(tmp_path, monkeyp
     monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://no-creds-bucket/inbox")
     with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
         conn.execute("create table cuad_contracts as select 'c-train' as contract_id, 'train' as split, 'a' as sha256")
-    code = main(["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train",
-                 "--score", "1"])
+    code = main(
+        ["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train", "--score", "1"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "s3://no-creds-bucket/inbox/feedback/" in err and "SELFINSTRUCT_INBOX" in err
     assert "AWS credentials" in err and "Traceback" not in err
@@ -274,8 +306,9 @@ def test_cli_names_a_bad_inbox_setting_instead_of_a_traceback(tmp_path, monkeypa
     with duckdb.connect(str(tmp_path / "selfinstruct.duckdb")) as conn:
         conn.execute("create table cuad_contracts as select 'c-train' as contract_id, 'train' as split, 'a' as sha256")
     monkeypatch.setenv("SELFINSTRUCT_INBOX", "s3://")
-    code = main(["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train",
-                 "--score", "1"])
+    code = main(
+        ["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train", "--score", "1"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "SELFINSTRUCT_INBOX='s3://'" in err and "Traceback" not in err
 
@@ -285,8 +318,12 @@ def test_human_feedback_asset_quarantines_a_bad_entry_and_keeps_the_rest(tmp_pat
 
     root = tmp_path / "inbox"
     bad_folder(root / "feedback", ".jsonl", {"ok.jsonl": rating("e1") + "\n"}, monkeypatch)
-    outputs = {o.output_name: o.value for o in in_thread(lambda: list(human_feedback(
-        inbox=InboxResource(root=str(root)), duckdb=DuckDBResource(database=db))))}
+    outputs = {
+        o.output_name: o.value
+        for o in in_thread(
+            lambda: list(human_feedback(inbox=InboxResource(root=str(root)), duckdb=DuckDBResource(database=db)))
+        )
+    }
     assert outputs["human_feedback"]["event_id"].to_list() == ["e1"]
     rejects = outputs["feedback_rejects"]
     assert sorted(rejects["file"].to_list()) == [f"{kind}.jsonl" for kind in BAD]

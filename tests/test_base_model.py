@@ -1,6 +1,6 @@
 """Base model folders: the tiny random twin (fast) and the dequantised packaged SmolLM2 (slow).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_base_model.py          # add -m "not slow" to skip SmolLM2
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_base_model.py          # add -m "not slow" to skip SmolLM2
 """
 
 import json
@@ -49,8 +49,10 @@ def test_tiny_model_is_a_plain_chatml_folder(tiny):
     assert [tok.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>")] == [0, 1, 2]
     assert tok.pad_token == tok.eos_token == "<|im_end|>"
     text = tok.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=True)
-    assert text == ("<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWho may terminate?<|im_end|>\n"
-                    "<|im_start|>assistant\n")
+    assert text == (
+        "<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nWho may terminate?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
     assert "<|im_start|>" in tok.convert_ids_to_tokens(tok(text)["input_ids"])  # a single special token
     assert model.config.num_hidden_layers == 2 and model.config.hidden_size == 64
     assert model.config.vocab_size == len(tok)
@@ -149,7 +151,7 @@ def test_smollm_reloads_generates_deterministically_and_trains(smollm):
     answers = []
     for _ in range(2):
         out = model.generate(**enc, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)
-        answers.append(tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+        answers.append(tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip())
     assert answers[0] and answers[0] == answers[1]
     assert one_step(model, tok) > 0
 

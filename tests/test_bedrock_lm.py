@@ -19,8 +19,12 @@ MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 def reply(text: str, stop: str = "end_turn") -> dict:
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": stop,
-            "usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14}, "metrics": {"latencyMs": 5}}
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": stop,
+        "usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14},
+        "metrics": {"latencyMs": 5},
+    }
 
 
 @pytest.fixture
@@ -32,8 +36,11 @@ def client(monkeypatch):
     c = boto3.client("bedrock-runtime", region_name="us-east-1")
     sent = []
     # Stubber checks params on this same event; recording here shows what Converse would receive.
-    c.meta.events.register("before-parameter-build.bedrock-runtime.Converse",
-                           lambda params, **_: sent.append(params), unique_id="record-converse")
+    c.meta.events.register(
+        "before-parameter-build.bedrock-runtime.Converse",
+        lambda params, **_: sent.append(params),
+        unique_id="record-converse",
+    )
     c.sent = sent
     with Stubber(c) as stub:
         c.stub = stub
@@ -48,32 +55,43 @@ def sleeps():
 
 @pytest.fixture
 def lm(client, sleeps):
-    return BedrockConverseLM(MODEL, region="us-east-1", client=client, sleep=sleeps.append, max_attempts=4,
-                             temperature=0.2, max_tokens=64)
+    return BedrockConverseLM(
+        MODEL, region="us-east-1", client=client, sleep=sleeps.append, max_attempts=4, temperature=0.2, max_tokens=64
+    )
 
 
 def test_messages_map_to_converse_request_and_text_comes_back(lm, client):
     expected = {
         "modelId": MODEL,
         "system": [{"text": "You are terse."}],
-        "messages": [{"role": "user", "content": [{"text": "Capital of France?"}]},
-                     {"role": "assistant", "content": [{"text": "Paris."}]},
-                     {"role": "user", "content": [{"text": "And of Italy?"}, {"text": "One word."}]}],
+        "messages": [
+            {"role": "user", "content": [{"text": "Capital of France?"}]},
+            {"role": "assistant", "content": [{"text": "Paris."}]},
+            {"role": "user", "content": [{"text": "And of Italy?"}, {"text": "One word."}]},
+        ],
         "inferenceConfig": {"maxTokens": 64, "temperature": 0.2, "topP": 0.9},
     }
     client.stub.add_response("converse", reply("Rome"), expected)
-    out = lm(messages=[{"role": "system", "content": "You are terse."},
-                       {"role": "user", "content": "Capital of France?"},
-                       {"role": "assistant", "content": "Paris."},
-                       {"role": "user", "content": "And of Italy?"},
-                       {"role": "user", "content": [{"type": "text", "text": "One word."}]}], top_p=0.9)
+    out = lm(
+        messages=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+            {"role": "user", "content": "And of Italy?"},
+            {"role": "user", "content": [{"type": "text", "text": "One word."}]},
+        ],
+        top_p=0.9,
+    )
     assert out == ["Rome"]
     assert lm.history[-1]["usage"]["total_tokens"] == 14
 
 
 def test_predict_through_chat_adapter(lm, client):
-    client.stub.add_response("converse", reply("[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"),
-                             {"modelId": MODEL, "system": ANY, "messages": ANY, "inferenceConfig": ANY})
+    client.stub.add_response(
+        "converse",
+        reply("[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]"),
+        {"modelId": MODEL, "system": ANY, "messages": ANY, "inferenceConfig": ANY},
+    )
     with dspy.context(lm=lm):
         pred = dspy.Predict("question -> answer")(question="What is the capital of France?")
     assert pred.answer == "Paris"
@@ -97,8 +115,9 @@ def test_async_call_uses_the_same_path(lm, client):
 
 def test_throttling_twice_then_success(lm, client, sleeps):
     for _ in range(2):
-        client.stub.add_client_error("converse", service_error_code="ThrottlingException",
-                                     service_message="Rate exceeded", http_status_code=429)
+        client.stub.add_client_error(
+            "converse", service_error_code="ThrottlingException", service_message="Rate exceeded", http_status_code=429
+        )
     client.stub.add_response("converse", reply("ok"), None)
     assert lm("hi") == ["ok"]
     assert len(sleeps) == 2
@@ -122,10 +141,8 @@ def test_read_timeout_is_retried(sleeps):
 
 
 def test_throttling_forever_gives_up_after_max_attempts(lm, client, sleeps):
-    for code in ("ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException",
-                 "ThrottlingException"):
-        client.stub.add_client_error("converse", service_error_code=code, service_message="busy",
-                                     http_status_code=429)
+    for code in ("ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException", "ThrottlingException"):
+        client.stub.add_client_error("converse", service_error_code=code, service_message="busy", http_status_code=429)
     with pytest.raises(LMCallError) as info:
         lm("hi")
     err = info.value
@@ -136,8 +153,7 @@ def test_throttling_forever_gives_up_after_max_attempts(lm, client, sleeps):
 
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
 def test_refusals_fail_at_once(lm, client, sleeps, code):
-    client.stub.add_client_error("converse", service_error_code=code, service_message="nope",
-                                 http_status_code=400)
+    client.stub.add_client_error("converse", service_error_code=code, service_message="nope", http_status_code=400)
     with pytest.raises(LMCallError, match=code) as info:
         lm("hi")
     assert info.value.attempts == 1 and not info.value.retryable and sleeps == []

@@ -1,6 +1,6 @@
 """The benchmark's questions, answers, scores and summary (Dagster-free parts), local models on a tiny Llama.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_benchmark.py
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_benchmark.py
 """
 
 import pytest
@@ -13,19 +13,32 @@ from selfinstruct.benchmark.summary import detection, summarize_methods
 from selfinstruct_assets.benchmark.table import report
 
 LAW = "This Agreement shall be governed by the laws of the State of New York."
-TEXT = ("1. Term. This Agreement begins on the Effective Date and lasts five years. " + LAW +
-        " Either party may terminate this Agreement upon thirty days written notice. The Licensee shall not assign "
-        "this Agreement without prior written consent of the Licensor. Notices shall be sent by registered mail.")
+TEXT = (
+    "1. Term. This Agreement begins on the Effective Date and lasts five years. "
+    + LAW
+    + " Either party may terminate this Agreement upon thirty days written notice. The Licensee shall not assign "
+    "this Agreement without prior written consent of the Licensor. Notices shall be sent by registered mail."
+)
 
 
 def _corpus(n_contracts=6, cats=("Governing Law", "Anti-Assignment", "Audit Rights")):
-    contracts = {f"c{i}": {"contract_id": f"c{i}", "split": "eval" if i else "train", "text": TEXT}
-                 for i in range(n_contracts)}
+    contracts = {
+        f"c{i}": {"contract_id": f"c{i}", "split": "eval" if i else "train", "text": TEXT} for i in range(n_contracts)
+    }
     at = TEXT.index(LAW)
-    anns = [{"contract_id": c, "category": cat, "question": f"Does the contract have a {cat} clause?",
-             "answer_starts": [] if cat == "Audit Rights" else [at], "answer_ends": [] if cat == "Audit Rights"
-             else [at + len(LAW)], "normalized_answer": "New York" if cat == "Governing Law" else None,
-             "is_impossible": cat == "Audit Rights"} for c in contracts for cat in cats]
+    anns = [
+        {
+            "contract_id": c,
+            "category": cat,
+            "question": f"Does the contract have a {cat} clause?",
+            "answer_starts": [] if cat == "Audit Rights" else [at],
+            "answer_ends": [] if cat == "Audit Rights" else [at + len(LAW)],
+            "normalized_answer": "New York" if cat == "Governing Law" else None,
+            "is_impossible": cat == "Audit Rights",
+        }
+        for c in contracts
+        for cat in cats
+    ]
     return anns, contracts
 
 
@@ -58,8 +71,13 @@ def test_score_counts_cuad_match_on_answerable_questions_only():
     assert (hit["cuad_match"], hit["token_f1"], hit["predicted_clause"], hit["exact_match"]) == (1.0, 1.0, True, 0.0)
     assert score(q, Answer.none())["cuad_match"] == 0.0
     none_q = {"gold_answers": [], "has_clause": False, "short_answer": None}
-    assert score(none_q, Answer.none()) == {"has_clause": False, "predicted_clause": False, "cuad_match": None,
-                                            "token_f1": None, "exact_match": None}
+    assert score(none_q, Answer.none()) == {
+        "has_clause": False,
+        "predicted_clause": False,
+        "cuad_match": None,
+        "token_f1": None,
+        "exact_match": None,
+    }
 
 
 def test_oracle_context_is_a_chunk_around_the_gold_clause():
@@ -76,14 +94,24 @@ def test_detection_scores_from_codes():
 
 
 def test_summary_pairs_methods_with_standard_rag():
-    rows = [{"method": m, "question_id": f"q{i}", "contract_id": f"c{i // 2}", "has_clause": True,
-             "predicted_clause": True, "cuad_match": float(i % 4 != 0 if m == "standard_rag" else 1), "latency_s": 1.0}
-            for m in ("standard_rag", "sft") for i in range(40)]
+    rows = [
+        {
+            "method": m,
+            "question_id": f"q{i}",
+            "contract_id": f"c{i // 2}",
+            "has_clause": True,
+            "predicted_clause": True,
+            "cuad_match": float(i % 4 != 0 if m == "standard_rag" else 1),
+            "latency_s": 1.0,
+        }
+        for m in ("standard_rag", "sft")
+        for i in range(40)
+    ]
     by = {s["method"]: s for s in summarize_methods(rows, n_boot=500)}
     assert by["standard_rag"]["cuad_match"] == 0.75 and by["standard_rag"]["p_vs_standard"] is None
     assert by["sft"]["cuad_match_low"] == by["sft"]["cuad_match_high"] == 1.0
     assert by["standard_rag"]["cuad_match_low"] < 0.75 < by["standard_rag"]["cuad_match_high"]
-    assert by["sft"]["mcnemar_p"] == pytest.approx(2 / 2 ** 10) and by["sft"]["p_vs_standard"] < 0.05
+    assert by["sft"]["mcnemar_p"] == pytest.approx(2 / 2**10) and by["sft"]["p_vs_standard"] < 0.05
     shown = report(list(by.values()))
     assert shown["cuad_match/sft"] == 1.0 and shown["cuad_match/standard_rag"] == 0.75
 
@@ -106,14 +134,20 @@ def test_benchmark_rows_are_the_same_twice_and_keep_questions_without_text(tiny_
     replies = {"standard_rag": [LAW, "No such clause.", "the laws of New York", "", LAW, "nonsense words"]}
 
     def run():
-        return benchmark_rows(qs, contexts, texts, {"base": tiny_scorer}, replies, n_windows=3, margin=0.0,
-                              log=lambda _: None)
+        return benchmark_rows(
+            qs, contexts, texts, {"base": tiny_scorer}, replies, n_windows=3, margin=0.0, log=lambda _: None
+        )
+
     first, second = run(), run()
     strip = [{k: v for k, v in r.items() if k != "latency_s"} for r in first]
     assert strip == [{k: v for k, v in r.items() if k != "latency_s"} for r in second]
     methods = [r["method"] for r in first]
-    assert {m: methods.count(m) for m in methods} == {"standard_rag": 6, "bm25_sentence": 6, "base": 6,
-                                                        "oracle_retrieval": 6}
+    assert {m: methods.count(m) for m in methods} == {
+        "standard_rag": 6,
+        "bm25_sentence": 6,
+        "base": 6,
+        "oracle_retrieval": 6,
+    }
     lost = [r for r in first if r["question_id"] == qs[1]["question_id"] and r["method"] != "oracle_retrieval"]
     assert all(r["reason"] == "no retrievable text" and not r["predicted_clause"] for r in lost)
     rag = [r for r in first if r["method"] == "standard_rag"]
@@ -130,14 +164,40 @@ class FakeJudge:
 def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match():
     from selfinstruct.finetune.judging import judge_agreement, trained_scores, with_judge
 
-    rows = [{"question_id": "a", "question": "Q?", "answer": LAW, "predicted_clause": True, "has_clause": True,
-             "cuad_match": 1.0},
-            {"question_id": "b", "question": "Q?", "answer": "Notices shall be sent.", "predicted_clause": True,
-             "has_clause": True, "cuad_match": 0.0},
-            {"question_id": "c", "question": "Q?", "answer": "", "predicted_clause": False, "has_clause": False,
-             "cuad_match": None},
-            {"question_id": "d", "question": "Q?", "answer": LAW, "predicted_clause": True, "has_clause": False,
-             "cuad_match": None}]
+    rows = [
+        {
+            "question_id": "a",
+            "question": "Q?",
+            "answer": LAW,
+            "predicted_clause": True,
+            "has_clause": True,
+            "cuad_match": 1.0,
+        },
+        {
+            "question_id": "b",
+            "question": "Q?",
+            "answer": "Notices shall be sent.",
+            "predicted_clause": True,
+            "has_clause": True,
+            "cuad_match": 0.0,
+        },
+        {
+            "question_id": "c",
+            "question": "Q?",
+            "answer": "",
+            "predicted_clause": False,
+            "has_clause": False,
+            "cuad_match": None,
+        },
+        {
+            "question_id": "d",
+            "question": "Q?",
+            "answer": LAW,
+            "predicted_clause": True,
+            "has_clause": False,
+            "cuad_match": None,
+        },
+    ]
     golds = {"a": [LAW], "b": [LAW], "c": [], "d": []}
     scores = trained_scores(FakeJudge(), rows, golds)
     assert scores == [0.9, 0.2, 1.0, 0.0]  # no gold: right exactly when it says "no clause"
@@ -148,8 +208,12 @@ def test_judge_column_from_the_trained_judge_and_its_agreement_with_cuad_match()
     # The judge's own calibrated cut decides: 0.6 is "wrong" for a judge whose threshold is 0.7.
     shifted = with_judge(rows, [0.9, 0.6, 1.0, 0.0])
     assert judge_agreement(shifted)["judge_kappa"] == 0.5  # at 0.5 the wrong quote reads as right
-    assert judge_agreement(shifted, threshold=0.7) == {"judge_agreement": 1.0, "judge_kappa": 1.0, "judge_auroc": 1.0,
-                                                       "judge_threshold": 0.7}
+    assert judge_agreement(shifted, threshold=0.7) == {
+        "judge_agreement": 1.0,
+        "judge_kappa": 1.0,
+        "judge_auroc": 1.0,
+        "judge_threshold": 0.7,
+    }
 
 
 def test_pmi_is_the_question_lift_of_each_window(tiny_scorer):
@@ -158,9 +222,13 @@ def test_pmi_is_the_question_lift_of_each_window(tiny_scorer):
 
     scorer, spans = tiny_scorer(), candidate_spans([TEXT])[:4]
     replies = [s.text for s in spans] + [NO_CLAUSE]
-    naive = [normalised(a, n, 1.0) - normalised(b, m, 1.0) for (a, n), (b, m) in
-             zip(scorer.logprobs_naive(quote_messages("Which law governs?", [TEXT]), replies),
-                 scorer.logprobs_naive(quote_messages(NO_QUESTION, [TEXT]), replies))]
+    naive = [
+        normalised(a, n, 1.0) - normalised(b, m, 1.0)
+        for (a, n), (b, m) in zip(
+            scorer.logprobs_naive(quote_messages("Which law governs?", [TEXT]), replies),
+            scorer.logprobs_naive(quote_messages(NO_QUESTION, [TEXT]), replies),
+        )
+    ]
     assert pmi_values(scorer, "Which law governs?", [TEXT], replies) == pytest.approx(naive, abs=1e-3)
     answer = pmi_answer(scorer, "Which law governs?", [TEXT], margin=-1e9, spans=spans)
     best = max(range(4), key=lambda i: naive[i])

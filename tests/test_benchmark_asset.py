@@ -13,26 +13,44 @@ CONFIG = {"n_questions": 6, "n_windows": 3, "judge": "none", "n_boot": 200}
 def test_benchmark_scores_answers_every_question_with_every_method(small_cuad, home, tiny):
     resources = {**default_resources(base_model=str(tiny)), "embedder": EmbedderResource(backend="hashing")}
     with dg.instance_for_test() as instance:
-        index = dg.materialize(ASSETS, instance=instance, resources=resources,
-                               selection=dg.AssetSelection.assets("cuad_contracts", "cuad_annotations", "cuad_rejects",
-                                                                  "contract_chunks", "vector_index"),
-                               run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}}}})
+        index = dg.materialize(
+            ASSETS,
+            instance=instance,
+            resources=resources,
+            selection=dg.AssetSelection.assets(
+                "cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index"
+            ),
+            run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}}}},
+        )
         assert index.success
         with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:  # rag_eval as the RAG group leaves it
             empty = pl.DataFrame(schema={"method": pl.Utf8, "question_id": pl.Utf8, "answer": pl.Utf8}).to_arrow()  # noqa: F841
             conn.execute("create table rag_eval as select * from empty")
-        result = dg.materialize(ASSETS, instance=instance, resources=resources,
-                                selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"),
-                                run_config={"ops": {"benchmark_scores": {"config": CONFIG}}})
+        result = dg.materialize(
+            ASSETS,
+            instance=instance,
+            resources=resources,
+            selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"),
+            run_config={"ops": {"benchmark_scores": {"config": CONFIG}}},
+        )
     assert result.success
-    md = next(e.materialization.metadata for e in result.get_asset_materialization_events()
-              if e.materialization.asset_key.to_user_string() == "benchmark_scores")
+    md = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.to_user_string() == "benchmark_scores"
+    )
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        scores = {r[0]: r[1:] for r in conn.execute(
-            "select method, n, n_answerable + n_unanswerable, cuad_match, cuad_match_low, detection_f1 "
-            "from benchmark_scores").fetchall()}
-        answers = conn.execute("select method, count(*), count(distinct question_id) from benchmark_answers "
-                               "group by method order by method").fetchall()
+        scores = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "select method, n, n_answerable + n_unanswerable, cuad_match, cuad_match_low, detection_f1 "
+                "from benchmark_scores"
+            ).fetchall()
+        }
+        answers = conn.execute(
+            "select method, count(*), count(distinct question_id) from benchmark_answers "
+            "group by method order by method"
+        ).fetchall()
         splits = dict(conn.execute("select contract_id, split from cuad_contracts").fetchall())
         asked = {c for (c,) in conn.execute("select distinct contract_id from benchmark_answers").fetchall()}
     n = md["n"].value

@@ -52,11 +52,18 @@ def celery_env(tmp_path, monkeypatch):
 
 
 def _env(tmp_path, monkeypatch, pg_url):
-    env = {PG_URL_ENV: pg_url, "SELFINSTRUCT_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
-           "SELFINSTRUCT_CELERY_BROKER": BROKER, "SELFINSTRUCT_EMBEDDER": "hashing",
-           "HF_HUB_OFFLINE": "1", "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(REPO),
-           # `dagster-celery worker start` runs `celery` from PATH
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        PG_URL_ENV: pg_url,
+        "SELFINSTRUCT_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "SELFINSTRUCT_CELERY_BROKER": BROKER,
+        "SELFINSTRUCT_EMBEDDER": "hashing",
+        "HF_HUB_OFFLINE": "1",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "PYTHONPATH": str(REPO),
+        # `dagster-celery worker start` runs `celery` from PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ensure_instance_yaml(storage="postgres")
@@ -77,8 +84,9 @@ def drop_contracts(cuad_members, folder: Path) -> list[str]:
 
 def wait_ready(workers, logs, timeout_s=120) -> None:
     deadline = time.monotonic() + timeout_s
-    while not all(" ready." in log.read_text(errors="replace") for log in logs if log.exists()) or \
-            not all(log.exists() for log in logs):
+    while not all(" ready." in log.read_text(errors="replace") for log in logs if log.exists()) or not all(
+        log.exists() for log in logs
+    ):
         for w, log in zip(workers, logs):
             assert w.poll() is None, f"celery worker exited:\n{log_tail(log)}"
         assert time.monotonic() < deadline, "workers not ready:\n" + "\n".join(log_tail(log) for log in logs)
@@ -109,19 +117,51 @@ def test_backfill_across_two_workers_indexes_every_chunk_once(cuad_members, cele
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("added_contracts", ids)
     logs = [tmp_path / f"worker{i}.log" for i in (1, 2)]
-    workers = [start("dagster-celery", ["worker", "start", "-A", "dagster_celery.app", "-y",
-                                        str(REPO / "deploy" / "celery_worker.yaml"), "-n", f"w{i}", "--",
-                                        "--concurrency=1"], celery_env, log)
-               for i, log in zip((1, 2), logs)]
+    workers = [
+        start(
+            "dagster-celery",
+            [
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(REPO / "deploy" / "celery_worker.yaml"),
+                "-n",
+                f"w{i}",
+                "--",
+                "--concurrency=1",
+            ],
+            celery_env,
+            log,
+        )
+        for i, log in zip((1, 2), logs)
+    ]
     runs, reads = [], []
     try:
         wait_ready(workers, logs)
         for cid in ids:
             with (tmp_path / f"run-{cid[:8]}.log").open("wb") as out:
-                runs.append(subprocess.Popen(
-                    [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-f", str(tmp_path / "celery_defs.py"),
-                     "-j", "contract_refresh_job", "--tags", json.dumps({"dagster/partition": cid})],
-                    cwd=REPO, env=celery_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+                runs.append(
+                    subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "dagster"),
+                            "job",
+                            "execute",
+                            "-f",
+                            str(tmp_path / "celery_defs.py"),
+                            "-j",
+                            "contract_refresh_job",
+                            "--tags",
+                            json.dumps({"dagster/partition": cid}),
+                        ],
+                        cwd=REPO,
+                        env=celery_env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
         deadline = time.monotonic() + 240
         while any(r.poll() is None for r in runs):
             # a lock failure raises QueryError and fails the test: readers wait out the writer
@@ -141,11 +181,17 @@ def test_backfill_across_two_workers_indexes_every_chunk_once(cuad_members, cele
         assert sorted(r.tags["dagster/partition"] for r in done) == sorted(ids)
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in done)
         run_ids = [r.run_id for r in done]
-        step_pids = {rec.dagster_event.pid for run_id in run_ids
-                     for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
-        added = sum(rec.asset_materialization.metadata["added"].value for run_id in run_ids
-                    for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-                    if rec.asset_materialization.asset_key.to_user_string() == "added_contract_index")
+        step_pids = {
+            rec.dagster_event.pid
+            for run_id in run_ids
+            for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+        }
+        added = sum(
+            rec.asset_materialization.metadata["added"].value
+            for run_id in run_ids
+            for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            if rec.asset_materialization.asset_key.to_user_string() == "added_contract_index"
+        )
         spans = pool_intervals(instance, run_ids)
     assert len(step_pids) >= 2 and not step_pids & {r.pid for r in runs}, "steps should run in both workers"
     assert len(spans) == 3 * N_CONTRACTS

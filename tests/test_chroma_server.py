@@ -26,8 +26,12 @@ class ChromaServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = start("chroma", ["run", "--path", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)],
-                          {"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"}, self.log)
+        self.proc = start(
+            "chroma",
+            ["run", "--path", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)],
+            {"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"},
+            self.log,
+        )
         wait_http(f"{self.url}/api/v2/heartbeat", self.proc, self.log, 60)
 
     def stop(self) -> None:
@@ -63,10 +67,14 @@ class KillsServerAfter(HashingEmbedder):
 def test_vector_index_and_retrieval_on_a_chroma_server(small_cuad, home, server, monkeypatch):
     monkeypatch.setenv("SELFINSTRUCT_CHROMA_URL", server.url)
     resources = {**default_resources(), "embedder": EmbedderResource(backend="hashing")}
-    result = dg.materialize(ASSETS, resources=resources,
-                            selection=dg.AssetSelection.assets("cuad_contracts", "cuad_annotations", "cuad_rejects",
-                                                               "contract_chunks", "vector_index", "retrieval_eval"),
-                            run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}}}})
+    result = dg.materialize(
+        ASSETS,
+        resources=resources,
+        selection=dg.AssetSelection.assets(
+            "cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index", "retrieval_eval"
+        ),
+        run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}}}},
+    )
     assert result.success
     assert not (home / "chroma").exists(), "nothing may be written to the embedded index"
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
@@ -79,8 +87,16 @@ def test_vector_index_and_retrieval_on_a_chroma_server(small_cuad, home, server,
 
 @pytest.mark.slow
 def test_server_gone_mid_upsert_loses_nothing_and_a_rerun_embeds_only_the_rest(server):
-    chunks = [{"chunk_id": f"c{i:04d}", "contract_id": f"k{i % 3}", "start": i, "end": i + 10,
-               "text": f"clause {i} governing law term {i * 7}"} for i in range(300)]
+    chunks = [
+        {
+            "chunk_id": f"c{i:04d}",
+            "contract_id": f"k{i % 3}",
+            "start": i,
+            "end": i + 10,
+            "text": f"clause {i} governing law term {i * 7}",
+        }
+        for i in range(300)
+    ]
     client = make_client("http", host="127.0.0.1", port=server.port)
     dying = KillsServerAfter(server, after=3)
     with pytest.raises(ChromaServerError) as err:

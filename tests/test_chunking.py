@@ -39,7 +39,10 @@ def test_ids_are_stable_unique_and_depend_on_content():
     assert len({c["chunk_id"] for c in first}) == len(first)
     changed = chunk_contracts([{"contract_id": "a", "text": TEXT.replace("thirty", "sixty", 1)}], 300, 60)
     assert changed[0]["chunk_id"] != first[0]["chunk_id"]
-    assert changed[-1]["chunk_id"] != first[len(changed) - 1]["chunk_id"] or changed[-1]["text"] == first[len(changed) - 1]["text"]
+    assert (
+        changed[-1]["chunk_id"] != first[len(changed) - 1]["chunk_id"]
+        or changed[-1]["text"] == first[len(changed) - 1]["text"]
+    )
 
 
 def test_whitespace_only_contract_gives_no_chunks():

@@ -13,8 +13,13 @@ CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 
 
 def line(**over) -> str:
-    base = {"event_id": "e1", "question": "Who may terminate?", "answer": "Either party.",
-            "contract_id": "c-train", "score": 0.5}
+    base = {
+        "event_id": "e1",
+        "question": "Who may terminate?",
+        "answer": "Either party.",
+        "contract_id": "c-train",
+        "score": 0.5,
+    }
     base.update(over)
     return json.dumps(base)
 
@@ -48,8 +53,16 @@ def inbox_rows(home: Path) -> list[dict]:
 
 def test_cli_feedback_add_writes_one_validated_row(cli_home, capsys):
     make_contracts_table(cli_home)
-    args = ["feedback", "add", "--question", "Who may terminate?", "--answer", "Either party.",
-            "--contract-id", "c-train"]
+    args = [
+        "feedback",
+        "add",
+        "--question",
+        "Who may terminate?",
+        "--answer",
+        "Either party.",
+        "--contract-id",
+        "c-train",
+    ]
     assert main(args + ["--score", "4", "--comment", "good", "--event-id", "ev-1"]) == 0
     written = Path(capsys.readouterr().out.strip())
     assert written.parent == feedback_inbox(cli_home) and written.exists()
@@ -71,9 +84,17 @@ def test_cli_feedback_add_writes_one_validated_row(cli_home, capsys):
 
 def test_cli_feedback_import_writes_valid_rows_and_lists_rejects(cli_home, tmp_path, capsys):
     make_contracts_table(cli_home)
-    src = drop(tmp_path / "src", "ratings.jsonl", [line(event_id="i1"), line(event_id="i2", score=99), "",
-                                                   line(event_id="i3", contract_id="c-eval", score=5),
-                                                   line(event_id="i1")])
+    src = drop(
+        tmp_path / "src",
+        "ratings.jsonl",
+        [
+            line(event_id="i1"),
+            line(event_id="i2", score=99),
+            "",
+            line(event_id="i3", contract_id="c-eval", score=5),
+            line(event_id="i1"),
+        ],
+    )
     assert main(["feedback", "import", str(src)]) == 0
     out = capsys.readouterr().out
     assert "2 valid row(s), 2 rejected" in out
@@ -93,8 +114,9 @@ def test_cli_feedback_asks_for_make_demo_when_cuad_contracts_is_missing(cli_home
     if make_db:  # the file exists, the table does not
         duckdb.connect(str(cli_home / "selfinstruct.duckdb")).close()
     src = drop(tmp_path, "r.jsonl", [line()])
-    assert main(["feedback", "add", "--question", "q", "--answer", "a", "--contract-id", "c-train",
-                 "--score", "1"]) == 2
+    assert (
+        main(["feedback", "add", "--question", "q", "--answer", "a", "--contract-id", "c-train", "--score", "1"]) == 2
+    )
     assert "run `make demo` first" in capsys.readouterr().err
     assert main(["feedback", "import", str(src)]) == 2
     assert "run `make demo` first" in capsys.readouterr().err
@@ -112,8 +134,23 @@ def test_cli_feedback_accepts_contracts_added_through_the_inbox(cli_home, capsys
     with duckdb.connect(str(cli_home / "selfinstruct.duckdb")) as conn:
         conn.execute("create table added_contracts (contract_id varchar, split varchar, sha256 varchar)")
         conn.execute("insert into added_contracts values ('c-new', 'train', 'c')")
-    assert main(["feedback", "add", "--question", "Who may terminate?", "--answer", "Either party.",
-                 "--contract-id", "c-new", "--score", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "feedback",
+                "add",
+                "--question",
+                "Who may terminate?",
+                "--answer",
+                "Either party.",
+                "--contract-id",
+                "c-new",
+                "--score",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     assert [r["contract_id"] for r in read_feedback_inbox(feedback_inbox(cli_home), {"c-new": "train"})[0]] == ["c-new"]
 
 
@@ -137,8 +174,17 @@ def test_cli_rollback_moves_the_pointer_and_the_serving_model_table(cli_home, ca
         (src / "adapter_config.json").write_text("{}")
         save_file({"w": np.full((2, 2), i, dtype=np.float32)}, str(src / "adapter_model.safetensors"))
         snap = snapshot_adapter(src, cli_home / "serving", f"{method}000000id")
-        promote(cli_home / "serving", {"method": method, "adapter_id": f"{method}000000id", "path": str(snap),
-                                       "scores": {"cuad_match": 0.1 * i}, "benchmark_run_id": "r"}, reason="gate")
+        promote(
+            cli_home / "serving",
+            {
+                "method": method,
+                "adapter_id": f"{method}000000id",
+                "path": str(snap),
+                "scores": {"cuad_match": 0.1 * i},
+                "benchmark_run_id": "r",
+            },
+            reason="gate",
+        )
     assert main(["promote", "--to", "previous"]) == 0
     assert json.loads(capsys.readouterr().out)["method"] == "sft"
     with duckdb.connect(str(cli_home / "selfinstruct.duckdb"), read_only=True) as conn:

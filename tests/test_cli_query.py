@@ -11,11 +11,15 @@ from selfinstruct_assets.cli.demo import SUMMARY_SQL
 def db(tmp_path) -> str:
     path = str(tmp_path / "selfinstruct.duckdb")
     with duckdb.connect(path) as conn:
-        conn.execute("create table cuad_contracts as select 'c-' || range as contract_id, "
-                     "case when range % 5 = 0 then 'eval' else 'train' end as split from range(5000)")
+        conn.execute(
+            "create table cuad_contracts as select 'c-' || range as contract_id, "
+            "case when range % 5 = 0 then 'eval' else 'train' end as split from range(5000)"
+        )
         conn.execute("create table notes (note varchar)")
-        conn.executemany("insert into notes values (?)", [["\x1b[2J\x1b[31mred\x1b[0m"], ["bell\x07 cr\r end"],
-                                                          ["rtl \u202egnp.exe"], ["line\nbreak"]])
+        conn.executemany(
+            "insert into notes values (?)",
+            [["\x1b[2J\x1b[31mred\x1b[0m"], ["bell\x07 cr\r end"], ["rtl \u202egnp.exe"], ["line\nbreak"]],
+        )
     return path
 
 
@@ -25,8 +29,10 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("sql", ["select * from read_text('/etc/passwd')", "select * from read_csv('/etc/passwd')",
-                                 "select * from glob('/etc/*')"])
+@pytest.mark.parametrize(
+    "sql",
+    ["select * from read_text('/etc/passwd')", "select * from read_csv('/etc/passwd')", "select * from glob('/etc/*')"],
+)
 def test_query_reads_no_file_outside_the_database(db, capsys, sql):
     code, out, err = run(capsys, sql, "--database", db)
     assert code == 2 and "root:" not in out and "query refused" in err and "Traceback" not in err
@@ -43,11 +49,16 @@ def test_query_writes_and_attaches_nothing(db, tmp_path, capsys):
 
 
 def test_the_projects_own_queries_still_work(db, capsys):
-    code, out, _ = run(capsys, "pivot (select split, count(*) as n from cuad_contracts group by split) "
-                               "on split using first(n)", "--database", db)
+    code, out, _ = run(
+        capsys,
+        "pivot (select split, count(*) as n from cuad_contracts group by split) on split using first(n)",
+        "--database",
+        db,
+    )
     assert code == 0 and "1000" in out and "4000" in out
-    code, out, _ = run(capsys, "select strftime(now(), '%Y') > '2000' as ok, now()::timestamptz is not null as tz",
-                       "--database", db)
+    code, out, _ = run(
+        capsys, "select strftime(now(), '%Y') > '2000' as ok, now()::timestamptz is not null as tz", "--database", db
+    )
     assert code == 0 and "True" in out
     # demo's summaries parse and bind against the restricted connection (a missing table is the only error)
     for sql in SUMMARY_SQL.values():
@@ -81,7 +92,7 @@ def test_a_huge_result_is_not_fetched_whole(db, capsys):
 
 
 def test_control_characters_and_ansi_escapes_are_printed_escaped(db, capsys):
-    code, out, _ = run(capsys, "select note as \"n\x1b[1m\" from notes", "--database", db)
+    code, out, _ = run(capsys, 'select note as "n\x1b[1m" from notes', "--database", db)
     assert code == 0
     assert not any(ch in out for ch in "\x1b\x07\r\u202e")
     assert "\\x1b[31mred\\x1b[0m" in out and "bell\\x07 cr\\r end" in out and "\\u202egnp.exe" in out

@@ -30,11 +30,22 @@ for size in (900, 1100):  # each pass rewrites every table and re-indexes change
 
 @pytest.mark.slow
 def test_queries_in_a_loop_while_a_run_writes(small_cuad, home):
-    first = subprocess.run([sys.executable, "-c", WRITER.replace("(900, 1000, 1100)", "(1000,)") % str(small_cuad)],
-                           cwd=REPO, env=dict(os.environ), capture_output=True, text=True)
+    first = subprocess.run(
+        [sys.executable, "-c", WRITER.replace("(900, 1000, 1100)", "(1000,)") % str(small_cuad)],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+    )
     assert first.returncode == 0, first.stderr[-2000:]
-    writer = subprocess.Popen([sys.executable, "-c", WRITER % str(small_cuad)], cwd=REPO, env=dict(os.environ),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER % str(small_cuad)],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     counts = []
     while writer.poll() is None:
         _, rows = query_readonly("select count(*) from contract_chunks")  # raises QueryError on a lock failure

@@ -13,19 +13,36 @@ from selfinstruct_assets.retrieval.assets import RetrievalEvalConfig
 from selfinstruct_assets.synthetic.assets import SeedConfig, SyntheticConfig
 
 BAD = [
-    (CuadConfig, "max_contracts", -1), (CuadConfig, "eval_fraction", -0.1), (CuadConfig, "eval_fraction", 1.5),
+    (CuadConfig, "max_contracts", -1),
+    (CuadConfig, "eval_fraction", -0.1),
+    (CuadConfig, "eval_fraction", 1.5),
     (CuadConfig, "eval_fraction", float("nan")),
-    (ChunkConfig, "chunk_size", 0), (ChunkConfig, "chunk_overlap", -1), (ChunkConfig, "chunk_overlap", 1000),
-    (SeedConfig, "size", 0), (SeedConfig, "context_chars", -1),
-    (SyntheticConfig, "n_chunks", 0), (SyntheticConfig, "n_demos", -1), (SyntheticConfig, "dup_threshold", 1.2),
-    (SyntheticConfig, "min_relevance", -0.5), (SyntheticConfig, "mode", "freeform"),
-    (RagConfig, "k", 0), (RagConfig, "n_train_questions", 0), (RagConfig, "max_demos", -1),
+    (ChunkConfig, "chunk_size", 0),
+    (ChunkConfig, "chunk_overlap", -1),
+    (ChunkConfig, "chunk_overlap", 1000),
+    (SeedConfig, "size", 0),
+    (SeedConfig, "context_chars", -1),
+    (SyntheticConfig, "n_chunks", 0),
+    (SyntheticConfig, "n_demos", -1),
+    (SyntheticConfig, "dup_threshold", 1.2),
+    (SyntheticConfig, "min_relevance", -0.5),
+    (SyntheticConfig, "mode", "freeform"),
+    (RagConfig, "k", 0),
+    (RagConfig, "n_train_questions", 0),
+    (RagConfig, "max_demos", -1),
     (RagConfig, "optimizer", "random"),
-    (RagEvalConfig, "n_questions", 0), (RagEvalConfig, "k", 0),
-    (RetrievalEvalConfig, "seed_chunk_size", 0), (RetrievalEvalConfig, "seed_chunk_overlap", 5000),
-    (DriftConfig, "recent_queries", 0), (DriftConfig, "reference_chunks", 0), (DriftConfig, "quality_window", 0),
-    (DriftConfig, "embedding_shift", -0.1), (DriftConfig, "embedding_shift", float("inf")),
-    (DriftConfig, "category_tvd", 1.1), (DriftConfig, "quality_drop", 2.0), (DriftConfig, "min_samples", 0),
+    (RagEvalConfig, "n_questions", 0),
+    (RagEvalConfig, "k", 0),
+    (RetrievalEvalConfig, "seed_chunk_size", 0),
+    (RetrievalEvalConfig, "seed_chunk_overlap", 5000),
+    (DriftConfig, "recent_queries", 0),
+    (DriftConfig, "reference_chunks", 0),
+    (DriftConfig, "quality_window", 0),
+    (DriftConfig, "embedding_shift", -0.1),
+    (DriftConfig, "embedding_shift", float("inf")),
+    (DriftConfig, "category_tvd", 1.1),
+    (DriftConfig, "quality_drop", 2.0),
+    (DriftConfig, "min_samples", 0),
     (AddedContractConfig, "eval_fraction", 2.0),
 ]
 
@@ -44,9 +61,12 @@ def test_defaults_are_in_range_and_every_field_is_described(cls):
 
 
 def test_a_run_with_a_negative_max_contracts_fails_before_reading_cuad(small_cuad, home):
-    result = dg.materialize([cuad_corpus], resources={"home": ProjectHome()},
-                            run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad), "max_contracts": -1}}}},
-                            raise_on_error=False)
+    result = dg.materialize(
+        [cuad_corpus],
+        resources={"home": ProjectHome()},
+        run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad), "max_contracts": -1}}}},
+        raise_on_error=False,
+    )
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)

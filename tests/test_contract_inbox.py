@@ -29,8 +29,9 @@ class FolderInbox:
         self.location = str(root)
 
     def files(self) -> list[InboxFile]:
-        return [InboxFile(p.name, p.stat().st_size, p.stat().st_mtime)
-                for p in sorted(self.root.iterdir()) if p.is_file()]
+        return [
+            InboxFile(p.name, p.stat().st_size, p.stat().st_mtime) for p in sorted(self.root.iterdir()) if p.is_file()
+        ]
 
     def read(self, name: str) -> bytes:
         return (self.root / name).read_bytes()
@@ -84,8 +85,14 @@ def test_zip_contract_matches_txt_and_cuad_loader(cuad_members, inbox, tmp_path)
     # "0-batch.zip" sorts first, so the txt copy of its first contract is the duplicate.
     assert [c["inbox_file"] for c in contracts] == ["0-batch.zip", "0-batch.zip"]
     assert contract_id_for(name) in {c["contract_id"] for c in contracts}
-    assert rejects == [{"source": name, "row": None, "action": "skipped",
-                        "reason": f"duplicate contract: same text as {contract_id_for(name)}"}]
+    assert rejects == [
+        {
+            "source": name,
+            "row": None,
+            "action": "skipped",
+            "reason": f"duplicate contract: same text as {contract_id_for(name)}",
+        }
+    ]
 
 
 def test_cp1252_text_is_repaired_and_recorded(inbox):
@@ -112,7 +119,8 @@ def test_duplicates_of_known_and_of_earlier_files_are_rejected(inbox):
     contracts, rejects = read_contract_files(inbox)
     assert [c["source_file"] for c in contracts] == ["Alpha copy.txt"]
     assert [(r["source"], r["reason"]) for r in rejects] == [
-        ("Alpha.txt", f"duplicate contract: same text as {contract_id_for('Alpha copy.txt')}")]
+        ("Alpha.txt", f"duplicate contract: same text as {contract_id_for('Alpha copy.txt')}")
+    ]
     contracts, rejects = read_contract_files(inbox, known_sha256={sha: "0123456789abcdef"})
     assert contracts == []
     assert {r["reason"] for r in rejects} == {"duplicate contract: same text as 0123456789abcdef"}
@@ -139,9 +147,11 @@ def crc_broken_zip(path: Path) -> bytes:
 @pytest.mark.parametrize("corrupt", ["garbage", "truncated", "crc"])
 def test_corrupt_zip_is_rejected_and_others_still_load(corrupt, cuad_members, inbox, tmp_path):
     good = subset_archive(cuad_members, tmp_path / "good.zip", 2)
-    data = {"garbage": b"this is not a zip file",
-            "truncated": good.read_bytes()[: good.stat().st_size // 2],
-            "crc": crc_broken_zip(tmp_path / "crc.zip")}[corrupt]
+    data = {
+        "garbage": b"this is not a zip file",
+        "truncated": good.read_bytes()[: good.stat().st_size // 2],
+        "crc": crc_broken_zip(tmp_path / "crc.zip"),
+    }[corrupt]
     inbox.put("a-bad.zip", data)
     name, text = nth_text(cuad_members, 5)
     inbox.put(name, text)

@@ -34,7 +34,7 @@ def test_full_local_copy(cuad_zip, tmp_path):
     located = [a for a in corpus.annotations if a["answer_starts"]]
     contract = {c["contract_id"]: c["text"] for c in corpus.contracts}
     a = located[0]
-    piece = contract[a["contract_id"]][a["answer_starts"][0]:a["answer_ends"][0]]
+    piece = contract[a["contract_id"]][a["answer_starts"][0] : a["answer_ends"][0]]
     assert " ".join(piece.split()).lower() == " ".join(a["answer_texts"][0].split()).lower()
 
 
@@ -53,7 +53,7 @@ def test_corrupt_archive_names_file_and_fix(tmp_path):
 
 def test_truncated_archive(cuad_zip, tmp_path):
     cut = tmp_path / "CUAD_v1.zip"
-    cut.write_bytes(cuad_zip.read_bytes()[: 3_000_000])
+    cut.write_bytes(cuad_zip.read_bytes()[:3_000_000])
     with pytest.raises(CuadSourceError, match="truncated or corrupt"):
         load(cut, tmp_path)
 
@@ -67,8 +67,10 @@ def test_missing_master_clauses(cuad_members, tmp_path):
 
 def test_row_whose_file_is_missing_is_a_counted_reject(cuad_members, tmp_path):
     rows = cuad_members["rows"][:3]
-    texts = {txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
-             for r in rows[:2]}
+    texts = {
+        txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
+        for r in rows[:2]
+    }
     corpus = load(write_archive(tmp_path / "a.zip", cuad_members["header"], rows, texts), tmp_path)
     assert corpus.stats["contracts"] == 2
     [rej] = corpus.rejects
@@ -89,16 +91,26 @@ def test_mac_resource_forks_are_not_contracts(cuad_members, tmp_path):
     row = cuad_members["rows"][0]
     name = txt_name_for(row[0], cuad_members["texts"])
     fork = f"__MACOSX/{ROOT}/full_contract_txt/._" + name.rsplit("/", 1)[1]
-    corpus = load(write_archive(tmp_path / "a.zip", cuad_members["header"], [row],
-                                {name: cuad_members["texts"][name], fork: b"\x00\x05\x16\x07 Mac OS X"}), tmp_path)
+    corpus = load(
+        write_archive(
+            tmp_path / "a.zip",
+            cuad_members["header"],
+            [row],
+            {name: cuad_members["texts"][name], fork: b"\x00\x05\x16\x07 Mac OS X"},
+        ),
+        tmp_path,
+    )
     assert corpus.stats["contracts"] == 1 and corpus.rejects == []
 
 
 def test_empty_and_duplicate_contracts_are_counted(cuad_members, tmp_path):
     rows = cuad_members["rows"][:2]
     names = [txt_name_for(r[0], cuad_members["texts"]) for r in rows]
-    texts = {names[0]: cuad_members["texts"][names[0]], names[1]: b"  \n\n ",
-             f"{ROOT}/full_contract_txt/Copy of first.txt": cuad_members["texts"][names[0]]}
+    texts = {
+        names[0]: cuad_members["texts"][names[0]],
+        names[1]: b"  \n\n ",
+        f"{ROOT}/full_contract_txt/Copy of first.txt": cuad_members["texts"][names[0]],
+    }
     corpus = load(write_archive(tmp_path / "a.zip", cuad_members["header"], rows, texts), tmp_path)
     reasons = sorted(r["reason"] for r in corpus.rejects)
     assert corpus.stats["contracts"] == 1
@@ -111,16 +123,17 @@ def test_unreadable_csv_cell_is_rejected_not_dropped(cuad_members, tmp_path):
     row = list(cuad_members["rows"][0])
     row[1] = "['unterminated"
     name = txt_name_for(row[0], cuad_members["texts"])
-    corpus = load(write_archive(tmp_path / "a.zip", cuad_members["header"], [row], {name: cuad_members["texts"][name]}), tmp_path)
+    corpus = load(
+        write_archive(tmp_path / "a.zip", cuad_members["header"], [row], {name: cuad_members["texts"][name]}), tmp_path
+    )
     assert [r["row"] for r in corpus.rejects] == [2]
     assert "Document Name" in corpus.rejects[0]["reason"]
     assert len(corpus.annotations) == 40
 
 
-@pytest.mark.parametrize("uri,match", [
-    ("http://127.0.0.1:9/CUAD_v1.zip", "unreachable"),
-    ("/nonexistent/CUAD_v1.zip", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "uri,match", [("http://127.0.0.1:9/CUAD_v1.zip", "unreachable"), ("/nonexistent/CUAD_v1.zip", "does not exist")]
+)
 def test_unreachable_or_missing_uri(uri, match, tmp_path):
     with pytest.raises(CuadSourceError, match=match):
         open_cuad_source(uri, tmp_path)
@@ -140,11 +153,35 @@ def test_squad_form_json_is_accepted(cuad_members, tmp_path):
     import zipfile
 
     context = "This Agreement is governed by the laws of the State of New York. Other terms follow."
-    data = {"version": "aok_v1.0", "data": [{"title": "Acme_Supply Agreement", "paragraphs": [{
-        "context": context, "qas": [
-            {"id": "Acme_Supply Agreement__Governing Law", "question": "...", "is_impossible": False,
-             "answers": [{"text": "governed by the laws of the State of New York", "answer_start": 18}]},
-            {"id": "Acme_Supply Agreement__Non-Compete", "question": "...", "is_impossible": True, "answers": []}]}]}]}
+    data = {
+        "version": "aok_v1.0",
+        "data": [
+            {
+                "title": "Acme_Supply Agreement",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "Acme_Supply Agreement__Governing Law",
+                                "question": "...",
+                                "is_impossible": False,
+                                "answers": [
+                                    {"text": "governed by the laws of the State of New York", "answer_start": 18}
+                                ],
+                            },
+                            {
+                                "id": "Acme_Supply Agreement__Non-Compete",
+                                "question": "...",
+                                "is_impossible": True,
+                                "answers": [],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     path = tmp_path / "squad.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(f"{ROOT}/CUAD_v1.json", json.dumps(data))
@@ -152,7 +189,7 @@ def test_squad_form_json_is_accepted(cuad_members, tmp_path):
     corpus = load(path, tmp_path)
     assert corpus.stats["contracts"] == 1
     law = next(a for a in corpus.annotations if a["category"] == "Governing Law")
-    assert context[law["answer_starts"][0]:law["answer_ends"][0]] == "governed by the laws of the State of New York"
+    assert context[law["answer_starts"][0] : law["answer_ends"][0]] == "governed by the laws of the State of New York"
     assert law["question"] == "Which state/country's law governs the interpretation of the contract?"
     assert next(a for a in corpus.annotations if a["category"] == "Non-Compete")["is_impossible"]
 
@@ -162,8 +199,10 @@ def test_row_with_wrong_cell_count_is_rejected_whole(cuad_members, tmp_path, cut
     header = cuad_members["header"]
     good, short = cuad_members["rows"][0], list(cuad_members["rows"][1])
     short = short[:cut] if cut < len(header) else short + ["[]"] * (cut - len(header))
-    texts = {txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
-             for r in (good, short)}
+    texts = {
+        txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
+        for r in (good, short)
+    }
     corpus = load(write_archive(tmp_path / "a.zip", header, [good, short], texts), tmp_path)
     [rej] = corpus.rejects
     assert rej["row"] == 3 and rej["source"].endswith("master_clauses.csv") and rej["action"] == "skipped"
@@ -173,17 +212,22 @@ def test_row_with_wrong_cell_count_is_rejected_whole(cuad_members, tmp_path, cut
     assert corpus.stats["contracts_without_annotations"] == 1
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("flags", 1, "encrypted"),               # a password-protected archive
-    ("method", 99, "compression method"),   # a compression method zipfile does not know
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("flags", 1, "encrypted"),  # a password-protected archive
+        ("method", 99, "compression method"),  # a compression method zipfile does not know
+    ],
+)
 def test_encrypted_or_unknown_compression_archive_is_a_cuad_source_error(cuad_members, tmp_path, field, value, match):
     import struct
 
     path = subset_archive(cuad_members, tmp_path / "a.zip", 1)
     raw = bytearray(path.read_bytes())
     at = raw.find(b"PK\x01\x02") + (8 if field == "flags" else 10)  # first central-directory entry
-    raw[at:at + 2] = struct.pack("<H", struct.unpack("<H", raw[at:at + 2])[0] | value if field == "flags" else value)
+    raw[at : at + 2] = struct.pack(
+        "<H", struct.unpack("<H", raw[at : at + 2])[0] | value if field == "flags" else value
+    )
     path.write_bytes(bytes(raw))
     with pytest.raises(CuadSourceError, match=rf"a.zip.*{match}.*SELFINSTRUCT_CUAD_URI"):
         load(path, tmp_path)

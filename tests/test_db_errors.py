@@ -15,8 +15,10 @@ from selfinstruct.core.tables import QueryError, query_readonly
 from selfinstruct_assets.cli import main
 from selfinstruct_assets.definitions import SENSORS
 
-HOLD_LOCK = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-             "time.sleep(float(sys.argv[2]))")
+HOLD_LOCK = (
+    "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+    "time.sleep(float(sys.argv[2]))"
+)
 
 
 def make_db(path) -> str:
@@ -117,8 +119,10 @@ def test_sensors_report_a_corrupt_database_in_the_tick_without_waiting(tmp_path,
     path = corrupt_db(tmp_path / "selfinstruct.duckdb")
     sensor = next(s for s in SENSORS if s.name == name)
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance, resources={
-            "inbox": InboxResource(root=str(tmp_path / "inbox")), "duckdb": DuckDBResource(database=path)})
+        ctx = dg.build_sensor_context(
+            instance=instance,
+            resources={"inbox": InboxResource(root=str(tmp_path / "inbox")), "duckdb": DuckDBResource(database=path)},
+        )
         t0 = time.monotonic()
         result = sensor(ctx)
     skip = result.skip_message if isinstance(result, dg.SkipReason) else result.skip_reason.skip_message

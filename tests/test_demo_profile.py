@@ -1,6 +1,6 @@
 """The quick profile `selfinstruct demo` runs: it validates against every asset's Config, and a typo fails early.
 
-    .venv/bin/python -m pytest -q tests/test_demo_profile.py
+.venv/bin/python -m pytest -q tests/test_demo_profile.py
 """
 
 import pytest

@@ -143,8 +143,13 @@ def test_quality_drop_sign_and_bad_scores():
     worse = quality_drop([0.8, 0.9], [0.5, 0.6, 0.4])
     assert worse["drop"] == pytest.approx(0.35) and worse["recent_mean"] == pytest.approx(0.5)
     assert quality_drop([0.5], [0.9])["drop"] == pytest.approx(-0.4)
-    assert quality_drop([], [0.9]) == {"baseline_mean": None, "recent_mean": 0.9, "drop": None,
-                                       "n_baseline": 0, "n_recent": 1}
+    assert quality_drop([], [0.9]) == {
+        "baseline_mean": None,
+        "recent_mean": 0.9,
+        "drop": None,
+        "n_baseline": 0,
+        "n_recent": 1,
+    }
     for bad in ([0.5, float("nan")], [0.5, None]):
         with pytest.raises(ValueError, match="recent"):
             quality_drop([0.5], bad)
@@ -165,18 +170,32 @@ def test_min_samples_gating():
 
 
 def test_decide_names_every_triggered_source_and_rejects_unknown_stats():
-    stats = {"queries_category": {"tvd": 0.45, "n_recent": 30}, "contracts_embedding": {"mmd": 0.05, "n_recent": 30},
-             "eval_quality": {"drop": 0.2, "n_recent": 25}}
-    assert decide(stats, DriftThresholds()) == (True, ["queries_category: tvd 0.450 > 0.300 (n=30)",
-                                                       "eval_quality: drop 0.200 > 0.150 (n=25)"])
+    stats = {
+        "queries_category": {"tvd": 0.45, "n_recent": 30},
+        "contracts_embedding": {"mmd": 0.05, "n_recent": 30},
+        "eval_quality": {"drop": 0.2, "n_recent": 25},
+    }
+    assert decide(stats, DriftThresholds()) == (
+        True,
+        ["queries_category: tvd 0.450 > 0.300 (n=30)", "eval_quality: drop 0.200 > 0.150 (n=25)"],
+    )
     with pytest.raises(ValueError, match="mystery"):
         decide({"mystery": {"n_recent": 40}}, DriftThresholds())
     with pytest.raises(ValueError, match="nan"):
         decide({"eval_quality": {"drop": float("nan"), "n_recent": 40}}, DriftThresholds())
 
 
-@pytest.mark.parametrize("field, value", [("embedding_shift", -0.1), ("category_tvd", 1.5), ("quality_drop", math.nan),
-                                          ("min_samples", 0), ("min_samples", 2.5), ("embedding_shift", "high")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("embedding_shift", -0.1),
+        ("category_tvd", 1.5),
+        ("quality_drop", math.nan),
+        ("min_samples", 0),
+        ("min_samples", 2.5),
+        ("embedding_shift", "high"),
+    ],
+)
 def test_threshold_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         DriftThresholds(**{field: value})
@@ -186,15 +205,31 @@ def test_flatten_keys_and_json_mixes():
     rng = np.random.default_rng(8)
     ref, rec = rng.normal(size=(6, 3)), rng.normal(size=(4, 3))
     mix = category_mix(ref, rec, CATS, NAMES)
-    row = flatten({"queries_embedding": embedding_shift(ref, rec), "queries_category": mix,
-                   "feedback_quality": quality_drop([0.5], [0.4])})
-    assert set(row) == {"queries_embedding.n_reference", "queries_embedding.n_recent",
-                        "queries_embedding.centroid_cosine_distance", "queries_embedding.mmd",
-                        "queries_category.n_reference", "queries_category.n_recent",
-                        "queries_category.reference_mix", "queries_category.recent_mix", "queries_category.tvd",
-                        "queries_category.js_divergence", "queries_category.top_shift",
-                        "feedback_quality.baseline_mean", "feedback_quality.recent_mean", "feedback_quality.drop",
-                        "feedback_quality.n_baseline", "feedback_quality.n_recent"}
+    row = flatten(
+        {
+            "queries_embedding": embedding_shift(ref, rec),
+            "queries_category": mix,
+            "feedback_quality": quality_drop([0.5], [0.4]),
+        }
+    )
+    assert set(row) == {
+        "queries_embedding.n_reference",
+        "queries_embedding.n_recent",
+        "queries_embedding.centroid_cosine_distance",
+        "queries_embedding.mmd",
+        "queries_category.n_reference",
+        "queries_category.n_recent",
+        "queries_category.reference_mix",
+        "queries_category.recent_mix",
+        "queries_category.tvd",
+        "queries_category.js_divergence",
+        "queries_category.top_shift",
+        "feedback_quality.baseline_mean",
+        "feedback_quality.recent_mean",
+        "feedback_quality.drop",
+        "feedback_quality.n_baseline",
+        "feedback_quality.n_recent",
+    }
     assert json.loads(row["queries_category.recent_mix"]) == mix["recent_mix"]
     assert all(v is None or isinstance(v, (int, float, str)) for v in row.values())
     assert flatten({"s": {"n_recent": np.int64(3)}}) == {"s.n_recent": 3}

@@ -24,8 +24,13 @@ CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 
 
 def row(**over) -> dict:
-    base = {"event_id": "e1", "question": "Who may terminate?", "answer": "Either party.",
-            "contract_id": "c-train", "score": 0.5}
+    base = {
+        "event_id": "e1",
+        "question": "Who may terminate?",
+        "answer": "Either party.",
+        "contract_id": "c-train",
+        "score": 0.5,
+    }
     base.update(over)
     return {k: v for k, v in base.items() if v is not ...}
 
@@ -41,31 +46,37 @@ def drop(folder: Path, name: str, lines: list[str]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("text, reason", [
-    ('{"event_id": "e1", ', "invalid JSON"),
-    ("[1, 2]", "not a JSON object (got array)"),
-    (line(question=...), "missing field question"),
-    (line(score=...), "missing field score"),
-    (line(score="4"), "wrong type for score (expected a number, got string)"),
-    (line(score=True), "wrong type for score (expected a number, got boolean)"),
-    (line(answer=3), "wrong type for answer (expected a string, got number)"),
-    (line(comment=None), "wrong type for comment (expected a string, got null)"),
-    (line(score=-0.1), "score -0.1 is out of range"),
-    (line(score=5.5), "score 5.5 is out of range"),
-    ('{"event_id": "e1", "question": "q", "answer": "a", "contract_id": "c-train", "score": NaN}', "NaN"),
-    (line(score=2, scale="0-1"), "out of range for scale '0-1'"),
-    (line(contract_id="c-missing"), "unknown contract_id 'c-missing': it must be a contract_id from cuad_contracts"),
-    (line(question="x" * 4001), "oversize question: 4001 chars, at most 4000"),
-    (line(answer="x" * 4001), "oversize answer"),
-    (line(comment="x" * 2001), "oversize comment: 2001 chars, at most 2000"),
-    (line(scroe=1), "unknown field(s) 'scroe'"),
-    (line(file="a.jsonl", line=3), "unknown field(s) 'file', 'line'"),
-    (line(question="  "), "empty question"),
-    (line(answer=""), "empty answer"),
-    (line(event_id=""), "empty event_id"),
-    (line(source="robot"), "wrong value for source: 'robot'"),
-    (line(scale="1-10"), "wrong value for scale: '1-10'"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"event_id": "e1", ', "invalid JSON"),
+        ("[1, 2]", "not a JSON object (got array)"),
+        (line(question=...), "missing field question"),
+        (line(score=...), "missing field score"),
+        (line(score="4"), "wrong type for score (expected a number, got string)"),
+        (line(score=True), "wrong type for score (expected a number, got boolean)"),
+        (line(answer=3), "wrong type for answer (expected a string, got number)"),
+        (line(comment=None), "wrong type for comment (expected a string, got null)"),
+        (line(score=-0.1), "score -0.1 is out of range"),
+        (line(score=5.5), "score 5.5 is out of range"),
+        ('{"event_id": "e1", "question": "q", "answer": "a", "contract_id": "c-train", "score": NaN}', "NaN"),
+        (line(score=2, scale="0-1"), "out of range for scale '0-1'"),
+        (
+            line(contract_id="c-missing"),
+            "unknown contract_id 'c-missing': it must be a contract_id from cuad_contracts",
+        ),
+        (line(question="x" * 4001), "oversize question: 4001 chars, at most 4000"),
+        (line(answer="x" * 4001), "oversize answer"),
+        (line(comment="x" * 2001), "oversize comment: 2001 chars, at most 2000"),
+        (line(scroe=1), "unknown field(s) 'scroe'"),
+        (line(file="a.jsonl", line=3), "unknown field(s) 'file', 'line'"),
+        (line(question="  "), "empty question"),
+        (line(answer=""), "empty answer"),
+        (line(event_id=""), "empty event_id"),
+        (line(source="robot"), "wrong value for source: 'robot'"),
+        (line(scale="1-10"), "wrong value for scale: '1-10'"),
+    ],
+)
 def test_bad_rows_are_rejected_with_their_reason(text, reason):
     with pytest.raises(FeedbackError) as err:
         parse_feedback_line(text, CONTRACTS)
@@ -79,10 +90,21 @@ def test_out_of_range_reason_names_the_value_and_the_allowed_ranges():
         parse_feedback_line(line(score=7, scale="1-5"), CONTRACTS)
 
 
-@pytest.mark.parametrize("score, scale, expected", [
-    (0.5, None, 0.5), (0, None, 0.0), (1, None, 1.0), (4, None, 0.75), (5, None, 1.0), (1.5, None, 0.125),
-    (1, "1-5", 0.0), (3, "1-5", 0.5), (1, "0-1", 1.0), (0.25, "0-1", 0.25),
-])
+@pytest.mark.parametrize(
+    "score, scale, expected",
+    [
+        (0.5, None, 0.5),
+        (0, None, 0.0),
+        (1, None, 1.0),
+        (4, None, 0.75),
+        (5, None, 1.0),
+        (1.5, None, 0.125),
+        (1, "1-5", 0.0),
+        (3, "1-5", 0.5),
+        (1, "0-1", 1.0),
+        (0.25, "0-1", 0.25),
+    ],
+)
 def test_scores_are_normalised_to_0_1(score, scale, expected):
     parsed = parse_feedback_line(line(score=score, scale=scale if scale else ...), CONTRACTS)
     assert parsed["score"] == pytest.approx(expected) and isinstance(parsed["score"], float)
@@ -90,8 +112,15 @@ def test_scores_are_normalised_to_0_1(score, scale, expected):
 
 def test_a_valid_row_gets_defaults_and_only_the_feedback_fields():
     parsed = parse_feedback_line(line(score=4), CONTRACTS)
-    assert parsed == {"event_id": "e1", "question": "Who may terminate?", "answer": "Either party.",
-                      "contract_id": "c-train", "score": 0.75, "comment": "", "source": "human"}
+    assert parsed == {
+        "event_id": "e1",
+        "question": "Who may terminate?",
+        "answer": "Either party.",
+        "contract_id": "c-train",
+        "score": 0.75,
+        "comment": "",
+        "source": "human",
+    }
     assert parse_feedback_line(line(source="ai", comment="ok"), CONTRACTS)["source"] == "ai"
 
 
@@ -106,8 +135,11 @@ def test_inbox_reads_only_complete_files_in_name_order(tmp_path):
     drop(inbox, "notes.txt", ["garbage"])
     rows, rejects = read_feedback_inbox(inbox, CONTRACTS)
     assert rejects == []
-    assert [(r["event_id"], r["file"], r["line"]) for r in rows] == [("a1", "a.jsonl", 1), ("a2", "a.jsonl", 4),
-                                                                      ("b1", "b.jsonl", 1)]
+    assert [(r["event_id"], r["file"], r["line"]) for r in rows] == [
+        ("a1", "a.jsonl", 1),
+        ("a2", "a.jsonl", 4),
+        ("b1", "b.jsonl", 1),
+    ]
     assert all(tuple(r) == FEEDBACK_COLUMNS for r in rows)
     assert rows[1]["contract_id"] == "c-eval" and rows[1]["score"] == 0.25  # eval-split rows are kept
 
@@ -116,8 +148,10 @@ def test_duplicate_event_ids_keep_the_first_and_name_where_it_was(tmp_path):
     drop(tmp_path, "1.jsonl", [line(event_id="x", answer="first"), line(event_id="y", score=9)])
     drop(tmp_path, "2.jsonl", [line(event_id="y"), line(event_id="x", answer="second"), line(event_id="y")])
     rows, rejects = read_feedback_inbox(tmp_path, CONTRACTS)
-    assert [(r["event_id"], r["file"], r.get("answer")) for r in rows] == [("x", "1.jsonl", "first"),
-                                                                            ("y", "2.jsonl", "Either party.")]
+    assert [(r["event_id"], r["file"], r.get("answer")) for r in rows] == [
+        ("x", "1.jsonl", "first"),
+        ("y", "2.jsonl", "Either party."),
+    ]
     assert [(r["file"], r["line"]) for r in rejects] == [("1.jsonl", 2), ("2.jsonl", 2), ("2.jsonl", 3)]
     assert "out of range" in rejects[0]["reason"]  # an invalid row does not claim its event id
     assert rejects[1]["reason"] == "duplicate event_id 'x' (already seen in file 1.jsonl line 1)"
@@ -134,9 +168,15 @@ def test_seen_event_ids_are_rejected_as_duplicates(tmp_path):
 
 
 def test_non_utf8_and_long_lines_are_rejects_with_truncated_raw(tmp_path):
-    tmp_path.joinpath("1.jsonl").write_bytes(b"\xef\xbb\xbf" + line(event_id="bom").encode() + b"\r\n"
-                                             + b'{"question": "caf\xe9"}\n' + b"x" * 900 + b"\n"
-                                             + line(event_id="ok").encode())
+    tmp_path.joinpath("1.jsonl").write_bytes(
+        b"\xef\xbb\xbf"
+        + line(event_id="bom").encode()
+        + b"\r\n"
+        + b'{"question": "caf\xe9"}\n'
+        + b"x" * 900
+        + b"\n"
+        + line(event_id="ok").encode()
+    )
     rows, rejects = read_feedback_inbox(tmp_path, CONTRACTS)
     assert [(r["event_id"], r["line"]) for r in rows] == [("bom", 1), ("ok", 4)]
     assert rejects[0]["line"] == 2 and rejects[0]["reason"] == "not valid UTF-8: byte 0xe9 at position 17"
@@ -146,8 +186,10 @@ def test_non_utf8_and_long_lines_are_rejects_with_truncated_raw(tmp_path):
 
 def test_write_feedback_file_is_atomic_and_round_trips(tmp_path):
     inbox = feedback_inbox(tmp_path)
-    parsed = [parse_feedback_line(line(event_id=f"e{i}", score=s, comment="né\u2028x"), CONTRACTS)
-              for i, s in enumerate([1, 4, 0.2])]
+    parsed = [
+        parse_feedback_line(line(event_id=f"e{i}", score=s, comment="né\u2028x"), CONTRACTS)
+        for i, s in enumerate([1, 4, 0.2])
+    ]
     first = write_feedback_file(inbox, parsed)
     second = write_feedback_file(inbox, parsed[:1])
     assert first != second and first.name.endswith(".jsonl") and second.name.endswith(".jsonl")
@@ -201,12 +243,17 @@ def s3(monkeypatch):
 def test_s3_inbox_round_trips_written_rows(s3):
     inbox = Inbox("s3://feedback-inbox/in/")
     assert read_feedback_inbox(inbox, CONTRACTS) == ([], [])  # empty prefix
-    parsed = [parse_feedback_line(line(event_id=f"e{i}", score=s, comment="né\u2028x"), CONTRACTS)
-              for i, s in enumerate([1, 4, 0.2])]
+    parsed = [
+        parse_feedback_line(line(event_id=f"e{i}", score=s, comment="né\u2028x"), CONTRACTS)
+        for i, s in enumerate([1, 4, 0.2])
+    ]
     first = write_feedback_file(inbox, parsed)
     assert isinstance(first, str) and first.startswith("s3://feedback-inbox/in/") and first.endswith(".jsonl")
-    for key, body in [("in/zz.jsonl.tmp", "half"), ("in/old/a.jsonl", line(event_id="old")),  # unfinished, deeper
-                      ("in/zz.jsonl", line(event_id="e1") + "\nnope\n")]:
+    for key, body in [
+        ("in/zz.jsonl.tmp", "half"),
+        ("in/old/a.jsonl", line(event_id="old")),  # unfinished, deeper
+        ("in/zz.jsonl", line(event_id="e1") + "\nnope\n"),
+    ]:
         s3.put_object(Bucket="feedback-inbox", Key=key, Body=body.encode())
     rows, rejects = read_feedback_inbox(inbox, CONTRACTS)
     assert [{k: r[k] for k in parsed[0]} for r in rows] == parsed

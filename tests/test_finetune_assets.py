@@ -20,20 +20,44 @@ def _write_inbox(home, rows: list[str]):
 
 
 def test_finetune_group_end_to_end(small_cuad, home, tiny):
-    resources = {**default_resources(), "embedder": EmbedderResource(backend="hashing"),
-                 "base_model": BaseModelResource(path=str(tiny)),
-                 "llm": FakeLLMResource(generator=LMSpec(model=str(tiny)))}
-    _write_inbox(home, [json.dumps({"event_id": "e1", "question": "Who are the parties?", "answer": "Acme",
-                                    "contract_id": "no-such-contract", "score": 1}),
-                        "{not json"])
+    resources = {
+        **default_resources(),
+        "embedder": EmbedderResource(backend="hashing"),
+        "base_model": BaseModelResource(path=str(tiny)),
+        "llm": FakeLLMResource(generator=LMSpec(model=str(tiny))),
+    }
+    _write_inbox(
+        home,
+        [
+            json.dumps(
+                {
+                    "event_id": "e1",
+                    "question": "Who are the parties?",
+                    "answer": "Acme",
+                    "contract_id": "no-such-contract",
+                    "score": 1,
+                }
+            ),
+            "{not json",
+        ],
+    )
     # One instance for every run, as in a deployment: consumers find adapters in their producers' metadata.
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=_config(small_cuad),
-                            selection=main_job.selection, instance=instance)
+    result = dg.materialize(
+        ASSETS + ALL_CHECKS,
+        resources=resources,
+        run_config=_config(small_cuad),
+        selection=main_job.selection,
+        instance=instance,
+    )
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    for name in ("sft_dataset_held_out", "rag_responses_held_out", "preference_pairs_held_out",
-                 "preference_pairs_minimum"):
+    for name in (
+        "sft_dataset_held_out",
+        "rag_responses_held_out",
+        "preference_pairs_held_out",
+        "preference_pairs_minimum",
+    ):
         assert checks[name], name
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         split = dict(conn.execute("select contract_id, split from cuad_contracts").fetchall())
@@ -48,10 +72,20 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
         assert all(c != r and m >= 0.3 for c, r, m in pairs)
         scores = conn.execute("select method, n, adapter_id, improvement_pct from benchmark_scores").fetchall()
     methods = {m: (n, a) for m, n, a, _ in scores}
-    assert set(methods) == {"standard_rag", "optimized_rag", "bm25_sentence", "oracle_retrieval", "base", "sft",
-                            "dpo", "orpo"}  # nothing served yet
+    assert set(methods) == {
+        "standard_rag",
+        "optimized_rag",
+        "bm25_sentence",
+        "oracle_retrieval",
+        "base",
+        "sft",
+        "dpo",
+        "orpo",
+    }  # nothing served yet
     assert len({n for n, _ in methods.values()}) == 1  # every method on the same questions
-    assert all(methods[m][1] for m in ("sft", "dpo", "orpo")) and len({methods[m][1] for m in ("sft", "dpo", "orpo")}) == 3
+    assert (
+        all(methods[m][1] for m in ("sft", "dpo", "orpo")) and len({methods[m][1] for m in ("sft", "dpo", "orpo")}) == 3
+    )
     for name in ("sft", "dpo", "orpo"):
         assert (home / "adapters" / name / "adapter_model.safetensors").is_file()
     assert not (home / "adapters" / "grpo").exists()
@@ -60,13 +94,20 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
 
     # Re-materialising the benchmark appends a second set of rows: history stays queryable.
     only = {"ops": {"benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
-    again = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=only, instance=instance,
-                           selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"))
+    again = dg.materialize(
+        ASSETS + ALL_CHECKS,
+        resources=resources,
+        run_config=only,
+        instance=instance,
+        selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"),
+    )
     assert again.success
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         runs = conn.execute("select count(distinct run_id), count(*) from benchmark_scores").fetchone()
-        second = {m for (m,) in conn.execute("select method from benchmark_scores where run_id = ?",
-                                             [again.run_id]).fetchall()}
+        second = {
+            m
+            for (m,) in conn.execute("select method from benchmark_scores where run_id = ?", [again.run_id]).fetchall()
+        }
         answers = conn.execute("select count(*) from benchmark_answers where run_id = ?", [again.run_id]).fetchone()
     assert runs == (2, 2 * len(methods) + 1)
     assert second == set(methods) | {"serving"}  # the served adapter is scored on the same questions
@@ -75,18 +116,34 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     # Too few preferences (one question, one pair at most): DPO and ORPO skip with a reason, the check fails,
     # nothing crashes. (A gold clause against a wrong window differs by a full grade, so a margin alone no
     # longer empties the pairs.)
-    few = {"ops": {"rag_responses": {"config": {**_config(small_cuad)["ops"]["rag_responses"]["config"],
-                                                "n_questions": 1}},
-                   "preference_pairs": {"config": {"max_pairs_per_question": 1}},
-                   "benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"]}}
-    third = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=few, raise_on_error=False,
-                           instance=instance,
-                           selection=dg.AssetSelection.assets("rag_responses", "ai_feedback", "preference_pairs",
-                                                              "dpo_adapter", "orpo_adapter", "benchmark_scores",
-                                                              "benchmark_answers"))
+    few = {
+        "ops": {
+            "rag_responses": {"config": {**_config(small_cuad)["ops"]["rag_responses"]["config"], "n_questions": 1}},
+            "preference_pairs": {"config": {"max_pairs_per_question": 1}},
+            "benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"],
+        }
+    }
+    third = dg.materialize(
+        ASSETS + ALL_CHECKS,
+        resources=resources,
+        run_config=few,
+        raise_on_error=False,
+        instance=instance,
+        selection=dg.AssetSelection.assets(
+            "rag_responses",
+            "ai_feedback",
+            "preference_pairs",
+            "dpo_adapter",
+            "orpo_adapter",
+            "benchmark_scores",
+            "benchmark_answers",
+        ),
+    )
     assert third.success
-    md = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-          for e in third.get_asset_materialization_events()}
+    md = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in third.get_asset_materialization_events()
+    }
     n_pairs = md["preference_pairs"]["dagster/row_count"].value
     assert n_pairs < 4
     assert all(f"{n_pairs} preference pairs < 4" in md[a]["skipped"].value for a in ("dpo_adapter", "orpo_adapter"))

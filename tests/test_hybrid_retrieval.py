@@ -34,12 +34,18 @@ def test_weights_missing_docs_duplicates_and_top_k():
 
 def _chunks():
     texts = {
-        "c1": ["the licensee shall pay royalties quarterly", "governing law is the state of new york",
-               "this agreement terminates after five years"],
+        "c1": [
+            "the licensee shall pay royalties quarterly",
+            "governing law is the state of new york",
+            "this agreement terminates after five years",
+        ],
         "c2": ["governing law governing law state of delaware", "royalties are due"],
     }
-    return [{"chunk_id": f"{cid}-{i}", "contract_id": cid, "start": i * 100, "end": i * 100 + 90, "text": t}
-            for cid, ts in texts.items() for i, t in enumerate(ts)]
+    return [
+        {"chunk_id": f"{cid}-{i}", "contract_id": cid, "start": i * 100, "end": i * 100 + 90, "text": t}
+        for cid, ts in texts.items()
+        for i, t in enumerate(ts)
+    ]
 
 
 def test_search_stays_inside_the_question_contract():
@@ -56,15 +62,19 @@ def test_weights_zero_reduce_to_one_ranking_and_batch_search_matches_single():
     bm25_only = HybridRetriever(chunks, HashingEmbedder().embed, weights=(1.0, 0.0))
     ids = [c["chunk_id"] for c in chunks if c["contract_id"] == "c1"]
     texts = [c["text"] for c in chunks if c["contract_id"] == "c1"]
-    assert [h for h, _ in bm25_only.search("royalties quarterly", "c1")] == bm25_ranking("royalties quarterly", ids, texts)
+    assert [h for h, _ in bm25_only.search("royalties quarterly", "c1")] == bm25_ranking(
+        "royalties quarterly", ids, texts
+    )
     both = HybridRetriever(chunks, HashingEmbedder().embed)
     many = both.search_many(["royalties", "governing law"], ["c1", "c2"], top_k=2)
     assert many == [both.search("royalties", "c1", 2), both.search("governing law", "c2", 2)]
 
 
 def test_rank_hybrid_returns_spans_per_question():
-    qs = [Question("c1", "Governing Law", "which governing law applies", ((100, 150),)),
-          Question("c2", "Royalty", "royalties", ((100, 150),))]
+    qs = [
+        Question("c1", "Governing Law", "which governing law applies", ((100, 150),)),
+        Question("c2", "Royalty", "royalties", ((100, 150),)),
+    ]
     ranked = rank_hybrid(qs, _chunks(), HashingEmbedder().embed, k=2)
     assert len(ranked) == 2 and all(len(r) == 2 for r in ranked)
     assert ranked[0][0] == (100, 190)

@@ -15,8 +15,12 @@ BUCKET = "inbox-bucket"
 @pytest.fixture
 def s3(monkeypatch):
     # Fake credentials so nothing can reach a real account; moto answers every call.
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         client = boto3.client("s3")
@@ -36,8 +40,12 @@ def test_local_listing_keeps_complete_files_only_in_name_order(tmp_path):
     files = Inbox(str(tmp_path)).files()
     assert [f.name for f in files] == ["A.jsonl", "a.jsonl", "b.jsonl"]
     assert all(isinstance(f, InboxFile) and f.size == 5 and f.modified > 0 for f in files)
-    assert [f.name for f in Inbox(str(tmp_path), (".txt", ".jsonl")).files()] == ["A.jsonl", "a.jsonl", "b.jsonl",
-                                                                                 "notes.txt"]
+    assert [f.name for f in Inbox(str(tmp_path), (".txt", ".jsonl")).files()] == [
+        "A.jsonl",
+        "a.jsonl",
+        "b.jsonl",
+        "notes.txt",
+    ]
 
 
 def test_missing_local_folder_is_empty_and_write_creates_it(tmp_path):
@@ -60,6 +68,7 @@ def test_local_write_is_atomic_and_round_trips(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         assert Path(src).name == "a.jsonl.tmp" and Path(src).read_bytes() == b"half"
         raise OSError("disk full")
+
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         inbox.write("a.jsonl", b"half")
@@ -84,13 +93,16 @@ def test_incomplete_or_foreign_names_are_refused(tmp_path, name):
     assert not (tmp_path / "in").exists()
 
 
-@pytest.mark.parametrize("uri, suffixes, message", [
-    ("", (".jsonl",), "inbox location is empty"),
-    ("s3://", (".jsonl",), "names no bucket"),
-    ("s3:///prefix/", (".jsonl",), "names no bucket"),
-    ("/tmp/x", (), "must be non-empty"),
-    ("/tmp/x", (".jsonl.tmp",), "none may end in '.tmp'"),
-])
+@pytest.mark.parametrize(
+    "uri, suffixes, message",
+    [
+        ("", (".jsonl",), "inbox location is empty"),
+        ("s3://", (".jsonl",), "names no bucket"),
+        ("s3:///prefix/", (".jsonl",), "names no bucket"),
+        ("/tmp/x", (), "must be non-empty"),
+        ("/tmp/x", (".jsonl.tmp",), "none may end in '.tmp'"),
+    ],
+)
 def test_bad_inbox_settings_are_refused_with_the_fix(uri, suffixes, message):
     with pytest.raises(ValueError, match=message):
         Inbox(uri, suffixes)
@@ -139,9 +151,19 @@ def test_as_inbox_wraps_paths_and_keeps_inboxes(tmp_path):
 
 # --- S3 ------------------------------------------------------------------------------------------------------
 
+
 def test_s3_listing_keeps_complete_files_directly_below_the_prefix(s3):
-    for key in ["in/b.jsonl", "in/a.jsonl", "in/c.jsonl.tmp", "in/.h.jsonl", "in/n.txt", "in/sub/d.jsonl",
-                "in/", "inbox2/e.jsonl", "f.jsonl"]:
+    for key in [
+        "in/b.jsonl",
+        "in/a.jsonl",
+        "in/c.jsonl.tmp",
+        "in/.h.jsonl",
+        "in/n.txt",
+        "in/sub/d.jsonl",
+        "in/",
+        "inbox2/e.jsonl",
+        "f.jsonl",
+    ]:
         put(s3, key, b"abc")
     inbox = Inbox(f"s3://{BUCKET}/in", s3_client=s3)
     assert inbox.location == f"s3://{BUCKET}/in/"
@@ -184,6 +206,7 @@ def test_s3_client_is_created_only_when_first_used(monkeypatch):
     def no_real_client(*args, **kwargs):
         made.append(args)
         raise RuntimeError("stop before any network call")
+
     monkeypatch.setattr(boto3, "client", no_real_client)
     inbox = Inbox("s3://b/p/")
     assert made == [] and inbox.location == "s3://b/p/"

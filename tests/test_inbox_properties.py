@@ -58,20 +58,39 @@ def accounted(rows: list[dict], rejects: list[dict]) -> list[tuple[str, int]]:
     return sorted(out)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                     max_size=3), max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 # Objects whose keys are often the real field names, so the checks past "is it JSON" get exercised too; garbage
 # ids start with "g-", valid ones with "v-", so garbage can never take a valid row's id first.
-FIELDS = ["event_id", "question", "answer", "contract_id", "score", "comment", "source", "scale", "timestamp",
-          "query_id", "latency_s"]
+FIELDS = [
+    "event_id",
+    "question",
+    "answer",
+    "contract_id",
+    "score",
+    "comment",
+    "source",
+    "scale",
+    "timestamp",
+    "query_id",
+    "latency_s",
+]
 near_rows = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), json_values, max_size=8).map(
-    lambda d: {**d, **({"event_id": f"g-{d['event_id']}"} if "event_id" in d else {}),
-               **({"query_id": f"g-{d['query_id']}"} if "query_id" in d else {})})
-garbage_lines = st.one_of(st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" ")),
-                          st.text(max_size=60).map(lambda t: t.replace("\n", " ").encode("utf-8")),
-                          near_rows.map(lambda d: json.dumps(d, allow_nan=True).encode()),
-                          json_values.map(lambda v: json.dumps(v).encode()))
+    lambda d: {
+        **d,
+        **({"event_id": f"g-{d['event_id']}"} if "event_id" in d else {}),
+        **({"query_id": f"g-{d['query_id']}"} if "query_id" in d else {}),
+    }
+)
+garbage_lines = st.one_of(
+    st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" ")),
+    st.text(max_size=60).map(lambda t: t.replace("\n", " ").encode("utf-8")),
+    near_rows.map(lambda d: json.dumps(d, allow_nan=True).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+)
 
 
 @FAST
@@ -90,10 +109,19 @@ def test_feedback_garbage_lines_never_raise_and_are_each_accounted_for(lines):
 
 
 valid_feedback = st.builds(
-    lambda q, score, scale, source: {"question": q, "answer": "Either party.", "contract_id": "c-train",
-                                     "score": score, "scale": scale, "source": source},
-    st.text(min_size=1, max_size=40).filter(str.strip), st.sampled_from([0, 0.25, 1]), st.just("0-1"),
-    st.sampled_from(["human", "ai"]))
+    lambda q, score, scale, source: {
+        "question": q,
+        "answer": "Either party.",
+        "contract_id": "c-train",
+        "score": score,
+        "scale": scale,
+        "source": source,
+    },
+    st.text(min_size=1, max_size=40).filter(str.strip),
+    st.sampled_from([0, 0.25, 1]),
+    st.just("0-1"),
+    st.sampled_from(["human", "ai"]),
+)
 
 
 @FAST
@@ -123,7 +151,8 @@ valid_query = st.builds(
     lambda q, ts, latency: {"question": q, "contract_id": "c-eval", "timestamp": ts, "latency_s": latency},
     st.text(min_size=1, max_size=40).filter(str.strip),
     st.sampled_from(["2026-01-01T00:00:00Z", "2025-06-30T12:00:00+02:00", 1714564800, 0]),
-    st.sampled_from([0, 0.5, 12.25]))
+    st.sampled_from([0, 0.5, 12.25]),
+)
 
 
 @FAST
@@ -144,8 +173,11 @@ def test_query_log_valid_rows_among_garbage_all_come_out(mix):
 
 junk_files = st.dictionaries(
     st.tuples(st.integers(0, 20), st.sampled_from([".txt", ".zip", ".TXT", ".pdf", ""])).map(
-        lambda t: f"junk_{t[0]}{t[1]}"),
-    st.binary(max_size=300) | st.just(b"PK\x03\x04" + b"\x00" * 40), max_size=6)
+        lambda t: f"junk_{t[0]}{t[1]}"
+    ),
+    st.binary(max_size=300) | st.just(b"PK\x03\x04" + b"\x00" * 40),
+    max_size=6,
+)
 
 
 @FAST
@@ -171,8 +203,9 @@ ENTRY_KINDS = ["rows", "garbage", "loop", "dangling", "fifo", "folder"]
 
 
 @FAST
-@given(st.lists(st.tuples(st.sampled_from(ENTRY_KINDS), st.lists(valid_feedback, max_size=3), garbage_lines),
-                max_size=8))
+@given(
+    st.lists(st.tuples(st.sampled_from(ENTRY_KINDS), st.lists(valid_feedback, max_size=3), garbage_lines), max_size=8)
+)
 def test_a_real_inbox_folder_of_mixed_entries_keeps_every_valid_row_and_rejects_each_bad_file(entries):
     import os
     import tempfile

@@ -13,9 +13,13 @@ def minilm():
 
 
 def test_minilm_loads_offline_and_ranks_paraphrases(minilm):
-    vecs = minilm.embed(["Which law governs this contract?",
-                         "This agreement shall be governed by the laws of New York.",
-                         "The supplier ships 500 units of product every quarter."])
+    vecs = minilm.embed(
+        [
+            "Which law governs this contract?",
+            "This agreement shall be governed by the laws of New York.",
+            "The supplier ships 500 units of product every quarter.",
+        ]
+    )
     assert vecs.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.1
@@ -32,8 +36,16 @@ def test_bfloat16_vectors_match_float32_ones(minilm):
 
 
 def _chunks(n, contract="k1", prefix="clause"):
-    return [{"chunk_id": f"{contract}-{i}", "contract_id": contract, "start": i * 10, "end": i * 10 + 9,
-             "text": f"{prefix} {i} about {'payment' if i % 2 else 'termination'}"} for i in range(n)]
+    return [
+        {
+            "chunk_id": f"{contract}-{i}",
+            "contract_id": contract,
+            "start": i * 10,
+            "end": i * 10 + 9,
+            "text": f"{prefix} {i} about {'payment' if i % 2 else 'termination'}",
+        }
+        for i in range(n)
+    ]
 
 
 class CountingEmbedder(HashingEmbedder):

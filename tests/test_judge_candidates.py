@@ -5,16 +5,24 @@ import pytest
 from selfinstruct.core.metrics import cuad_match
 from selfinstruct.judging.judge_candidates import answer_candidates, build_judge_examples
 
-CONTRACT = ("This Agreement is made between Acme Corp. and Beta LLC. The term begins on the Effective Date. "
-            "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "
-            "Each party shall keep the other's information confidential. Notices shall be sent by mail. ") * 3
+CONTRACT = (
+    "This Agreement is made between Acme Corp. and Beta LLC. The term begins on the Effective Date. "
+    "This Agreement shall be governed by the laws of the State of New York. Payment is due in thirty days. "
+    "Each party shall keep the other's information confidential. Notices shall be sent by mail. "
+) * 3
 GOLD = "This Agreement shall be governed by the laws of the State of New York."
 
 
 def _annotation(cid="c1"):
     start = CONTRACT.index(GOLD)
-    return {"contract_id": cid, "question": "Which state's law governs the contract?", "is_impossible": False,
-            "answer_texts": [GOLD], "answer_starts": [start], "answer_ends": [start + len(GOLD)]}
+    return {
+        "contract_id": cid,
+        "question": "Which state's law governs the contract?",
+        "is_impossible": False,
+        "answer_texts": [GOLD],
+        "answer_starts": [start],
+        "answer_ends": [start + len(GOLD)],
+    }
 
 
 def test_candidates_are_labelled_by_cuad_match_with_both_labels():

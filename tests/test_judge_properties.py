@@ -17,23 +17,54 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from selfinstruct.judging import judges
-from selfinstruct.judging.judges import (
-    JudgeVerdict,
-    judge_factuality,
-    judge_retrieval,
-    parse_score,
-    parse_yes_no,
-)
+from selfinstruct.judging.judges import JudgeVerdict, judge_factuality, judge_retrieval, parse_score, parse_yes_no
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Text a judge reply is made of: words, numbers in every form the parser reads, DSPy markers, yes/no, noise.
-PIECES = st.sampled_from([
-    "score", "Score:", "rating", "is", "of", "=", "yes", "no", "true", "false", "Yes.", "NO", "0", "1", "0.5", ".5",
-    "-0.2", "1.7", "4/5", "3/0", "80%", "7 out of 10", "1e400", "9" * 400, "nan", "inf", "/", "%", "\n", "  ",
-    "[[ ## score ## ]]", "[[ ## critique ## ]]", "[[ ## retrieved ## ]]", "[[ ## completed ## ]]", "[[", "##",
-    "The answer has no errors", "Score 1 for the same facts", "Reply with one word: yes or no.",
-])
+PIECES = st.sampled_from(
+    [
+        "score",
+        "Score:",
+        "rating",
+        "is",
+        "of",
+        "=",
+        "yes",
+        "no",
+        "true",
+        "false",
+        "Yes.",
+        "NO",
+        "0",
+        "1",
+        "0.5",
+        ".5",
+        "-0.2",
+        "1.7",
+        "4/5",
+        "3/0",
+        "80%",
+        "7 out of 10",
+        "1e400",
+        "9" * 400,
+        "nan",
+        "inf",
+        "/",
+        "%",
+        "\n",
+        "  ",
+        "[[ ## score ## ]]",
+        "[[ ## critique ## ]]",
+        "[[ ## retrieved ## ]]",
+        "[[ ## completed ## ]]",
+        "[[",
+        "##",
+        "The answer has no errors",
+        "Score 1 for the same facts",
+        "Reply with one word: yes or no.",
+    ]
+)
 REPLIES = st.one_of(st.text(max_size=300), st.lists(st.one_of(PIECES, st.text(max_size=12)), max_size=30).map(" ".join))
 INPUTS = st.text(max_size=120)
 
@@ -97,7 +128,7 @@ def _windows(text: str, picks: list[tuple[float, int]]) -> list[str]:
     for frac, extra in picks:
         start = int(frac * (len(spans) - n))
         end = min(len(spans) - 1, start + n - 1 + extra)
-        out.append(text[spans[start][0]:spans[end][1]])
+        out.append(text[spans[start][0] : spans[end][1]])
     return out
 
 
@@ -105,8 +136,15 @@ PICKS = st.lists(st.tuples(st.floats(0, 1), st.integers(0, 40)), min_size=1, max
 
 
 @FAST
-@given(kind=st.sampled_from(["factuality", "retrieval"]), picks=PICKS, seps=st.sampled_from([" ", "\n", "\n\n"]),
-       hint_too=st.booleans(), a=INPUTS, b=INPUTS, c=INPUTS)
+@given(
+    kind=st.sampled_from(["factuality", "retrieval"]),
+    picks=PICKS,
+    seps=st.sampled_from([" ", "\n", "\n\n"]),
+    hint_too=st.booleans(),
+    a=INPUTS,
+    b=INPUTS,
+    c=INPUTS,
+)
 def test_a_reply_made_of_prompt_text_is_never_scored(kind, picks, seps, hint_too, a, b, c):
     # Copies of what the LM was sent (DSPy's messages, then the plain prompt), in any order, and, on the first
     # call, of the instruction and hint it has not been sent yet: none of it is the judge's own verdict.
@@ -124,9 +162,11 @@ def test_a_reply_made_of_prompt_text_is_never_scored(kind, picks, seps, hint_too
 @pytest.mark.parametrize("kind", ["factuality", "retrieval"])
 def test_property_helpers_can_fail(kind):
     # The echo generator really produces scorable text when the cut is switched off (the properties bite).
-    sent = judges._plain_prompt(judges.FactualityJudge if kind == "factuality" else judges.RetrievalJudge,
-                                {"question": "q", "gold_answer": "g", "predicted_answer": "p", "context": "c"},
-                                "score" if kind == "factuality" else "retrieved")
+    sent = judges._plain_prompt(
+        judges.FactualityJudge if kind == "factuality" else judges.RetrievalJudge,
+        {"question": "q", "gold_answer": "g", "predicted_answer": "p", "context": "c"},
+        "score" if kind == "factuality" else "retrieved",
+    )
     reply = " ".join(_windows(sent, [(0.0, 400)]))
     parse = parse_score if kind == "factuality" else parse_yes_no
     assert parse(reply).score is not None, "the whole prompt, read naively, yields a score"

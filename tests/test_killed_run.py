@@ -21,23 +21,49 @@ def served_snapshot(home):
     (src / "adapter_config.json").write_text("{}")
     save_file({"w": np.ones((2, 2), dtype=np.float32)}, str(src / "adapter_model.safetensors"))
     snap = snapshot_adapter(src, home / "serving", "a1b2c3d4e5f6")
-    return promote(home / "serving", {"method": "dpo", "adapter_id": "a1b2c3d4e5f6", "path": str(snap),
-                                      "scores": {"cuad_match": 0.4}, "benchmark_run_id": "r1"}, reason="first")
+    return promote(
+        home / "serving",
+        {
+            "method": "dpo",
+            "adapter_id": "a1b2c3d4e5f6",
+            "path": str(snap),
+            "scores": {"cuad_match": 0.4},
+            "benchmark_run_id": "r1",
+        },
+        reason="first",
+    )
 
 
 @pytest.mark.slow
 def test_sigkill_during_training_leaves_no_adapter_and_the_served_one_intact(tiny, tmp_path):
     home = tmp_path / "home"
     entry = served_snapshot(home)
-    rows = [{"prompt": [{"role": "user", "content": f"Clause {i}: who may terminate?"}],
-             "completion": [{"role": "assistant", "content": "Either party."}]} for i in range(64)]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Clause {i}: who may terminate?"}],
+            "completion": [{"role": "assistant", "content": "Either party."}],
+        }
+        for i in range(64)
+    ]
     (tmp_path / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = home / "adapters" / "sft"
-    (tmp_path / "sft.json").write_text(json.dumps({"base_model": str(tiny), "dataset": "sft.jsonl", "out_dir": str(out),
-                                                   "settings": {"max_steps": 5000, "batch_size": 2,
-                                                                "max_length": 64}}))
-    proc = subprocess.Popen([sys.executable, "-m", "training", "sft", "--config", str(tmp_path / "sft.json")],
-                            cwd=REPO, env=dict(os.environ), stderr=subprocess.PIPE, text=True)
+    (tmp_path / "sft.json").write_text(
+        json.dumps(
+            {
+                "base_model": str(tiny),
+                "dataset": "sft.jsonl",
+                "out_dir": str(out),
+                "settings": {"max_steps": 5000, "batch_size": 2, "max_length": 64},
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "training", "sft", "--config", str(tmp_path / "sft.json")],
+        cwd=REPO,
+        env=dict(os.environ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # progress lines are JSON with a step; wait for training to be under way
         line = proc.stderr.readline()

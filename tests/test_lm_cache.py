@@ -17,8 +17,12 @@ MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 def reply(text: str) -> dict:
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": "end_turn",
-            "usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14}, "metrics": {"latencyMs": 5}}
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 11, "outputTokens": 3, "totalTokens": 14},
+        "metrics": {"latencyMs": 5},
+    }
 
 
 @pytest.fixture
@@ -33,8 +37,12 @@ def client(monkeypatch):
 
 
 def cached(client, tmp_path, **kw) -> CachedLM:
-    return CachedLM(BedrockConverseLM(MODEL, region="us-east-1", client=client, max_tokens=kw.pop("max_tokens", 32)),
-                    backend="bedrock", cache_dir=tmp_path / "lm", **kw)
+    return CachedLM(
+        BedrockConverseLM(MODEL, region="us-east-1", client=client, max_tokens=kw.pop("max_tokens", 32)),
+        backend="bedrock",
+        cache_dir=tmp_path / "lm",
+        **kw,
+    )
 
 
 def test_second_identical_call_is_served_from_disk(client, tmp_path):
@@ -72,8 +80,11 @@ def test_cache_stores_no_credentials(client, tmp_path):
 
 
 def test_resource_wraps_remote_backends_unless_disabled(tmp_path):
-    on = LLMResource(home=str(tmp_path), generator=LMSpec(backend="openai", model="m", base_url="http://127.0.0.1:9/v1"))
-    off = LLMResource(home=str(tmp_path), generator=LMSpec(backend="openai", model="m", base_url="http://127.0.0.1:9/v1",
-                                                           cache=False))
+    on = LLMResource(
+        home=str(tmp_path), generator=LMSpec(backend="openai", model="m", base_url="http://127.0.0.1:9/v1")
+    )
+    off = LLMResource(
+        home=str(tmp_path), generator=LMSpec(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", cache=False)
+    )
     assert isinstance(on.lm("generator"), CachedLM) and on.lm("generator").cache_dir == tmp_path / "cache" / "lm"
     assert isinstance(off.lm("generator"), dspy.LM)

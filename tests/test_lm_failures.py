@@ -29,8 +29,16 @@ from selfinstruct.synthetic.generate import generate_candidates  # noqa: E402
 
 TEXT = "Preamble. " * 20 + "This Agreement shall be governed by the laws of Delaware. " + "Filler text. " * 20
 CHUNKS = [{"chunk_id": "c1", "contract_id": "k", "text": TEXT}]
-SEEDS = [{"seed_id": "s", "contract_id": "k0", "category": "Law", "question": "Which law governs the contract?",
-          "answer": "This Agreement shall be governed by the laws of New York.", "context": "ctx"}]
+SEEDS = [
+    {
+        "seed_id": "s",
+        "contract_id": "k0",
+        "category": "Law",
+        "question": "Which law governs the contract?",
+        "answer": "This Agreement shall be governed by the laws of New York.",
+        "context": "ctx",
+    }
+]
 # What transformers raises for a folder without a tokenizer: a ValueError, like a parse failure's base class.
 TOKENIZER_ERROR = "Couldn't instantiate the backend tokenizer from one of: ..."
 
@@ -96,8 +104,10 @@ def test_a_load_error_from_the_lm_propagates(path):
 
 @pytest.mark.parametrize("path", PATHS)
 def test_unparsable_replies_still_fall_back_to_the_raw_text(path):
-    with dspy.context(lm=EchoRawLM("Question: Which law governs?\nAnswer: Delaware"),
-                      adapter=dspy.ChatAdapter(use_json_adapter_fallback=False)):
+    with dspy.context(
+        lm=EchoRawLM("Question: Which law governs?\nAnswer: Delaware"),
+        adapter=dspy.ChatAdapter(use_json_adapter_fallback=False),
+    ):
         out = _run(path)
     got = out.answer if path == "rag" else out[0]["question"]
     assert got == ("Question: Which law governs?\nAnswer: Delaware" if path == "rag" else "Which law governs?")
@@ -113,9 +123,11 @@ def test_a_model_folder_that_fails_to_load_fails_the_call_with_the_fix(path, bro
 
 
 def test_a_non_model_folder_is_refused_when_the_lm_is_built(not_a_model, tmp_path):
-    for build in (lambda: LocalLM(not_a_model),
-                  lambda: LLMResource(home=str(tmp_path), teacher=LMSpec(model=str(not_a_model))).lm("teacher"),
-                  lambda: LLMResource(home=str(tmp_path)).local_lm(not_a_model)):
+    for build in (
+        lambda: LocalLM(not_a_model),
+        lambda: LLMResource(home=str(tmp_path), teacher=LMSpec(model=str(not_a_model))).lm("teacher"),
+        lambda: LLMResource(home=str(tmp_path)).local_lm(not_a_model),
+    ):
         with pytest.raises(ModelLoadError, match="config.json") as err:
             build()
         assert str(not_a_model) in str(err.value) and "unset SELFINSTRUCT_BASE_MODEL" in str(err.value)
@@ -131,10 +143,13 @@ def test_a_missing_adapter_is_a_load_error_naming_it(broken_model, tmp_path):
 
 
 def test_compiling_the_rag_program_fails_on_a_load_error():
-    questions = [{"question": f"Which law governs {i}?", "contract_id": "k", "gold_answers": ["Delaware"]}
-                 for i in range(3)]
-    with dspy.context(lm=BrokenLM(ModelLoadError("model folder /x could not be loaded"))), \
-            pytest.raises(ModelLoadError):
+    questions = [
+        {"question": f"Which law governs {i}?", "contract_id": "k", "gold_answers": ["Delaware"]} for i in range(3)
+    ]
+    with (
+        dspy.context(lm=BrokenLM(ModelLoadError("model folder /x could not be loaded"))),
+        pytest.raises(ModelLoadError),
+    ):
         compile_program(ContractRAG(lambda q, c, k: [TEXT]), questions, judge_lm=None)
 
 
@@ -148,9 +163,18 @@ def test_synthetic_qa_step_fails_instead_of_keeping_zero_rows(not_a_model, tmp_p
     seeds = pl.DataFrame([{**SEEDS[0], "context_start": 0}], schema=SEED_SCHEMA)
     ctx = dg.build_asset_context()
     with pytest.raises(ModelLoadError, match="SELFINSTRUCT_BASE_MODEL"):
-        list(synthetic_qa(ctx, SyntheticConfig(n_chunks=1), cuad_contracts=contracts,
-                          cuad_annotations=pl.DataFrame(schema={"contract_id": pl.Utf8}), contract_chunks=chunks,
-                          seed_qa=seeds, llm=llm, embedder=EmbedderResource(backend="hashing")))
+        list(
+            synthetic_qa(
+                ctx,
+                SyntheticConfig(n_chunks=1),
+                cuad_contracts=contracts,
+                cuad_annotations=pl.DataFrame(schema={"contract_id": pl.Utf8}),
+                contract_chunks=chunks,
+                seed_qa=seeds,
+                llm=llm,
+                embedder=EmbedderResource(backend="hashing"),
+            )
+        )
 
 
 @pytest.mark.parametrize("backend", ["bedrock", "openai"])

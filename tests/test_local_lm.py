@@ -1,6 +1,6 @@
 """LocalLM on the tiny random model: greedy batches, the content-keyed disk cache, and the DSPy contract.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_local_lm.py
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_local_lm.py
 """
 
 import os
@@ -33,8 +33,10 @@ def make_adapter(tiny, out, seed):
 
     torch.manual_seed(seed)
     # init_lora_weights=False: B is random too, so the adapter really changes the outputs.
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny),
-                           LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny),
+        LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
     model.save_pretrained(out)
     return out
 

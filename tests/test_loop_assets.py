@@ -30,29 +30,50 @@ def resources():
 
 def test_an_added_contract_is_indexed_alone_and_survives_a_full_reindex(small_cuad, home):
     with dg.instance_for_test() as instance:
-        corpus = dg.materialize(ASSETS + CHECKS, instance=instance, resources=resources(),
-                                selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL),
-                                run_config={"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
-                                                    "retriever_model": {"config": {"enabled": False}}}})
+        corpus = dg.materialize(
+            ASSETS + CHECKS,
+            instance=instance,
+            resources=resources(),
+            selection=dg.AssetSelection.groups(CORPUS, RETRIEVAL),
+            run_config={
+                "ops": {
+                    "cuad_corpus": {"config": {"uri": str(small_cuad)}},
+                    "retriever_model": {"config": {"enabled": False}},
+                }
+            },
+        )
         assert corpus.success
         inbox = home / "inbox" / "contracts"
         inbox.mkdir(parents=True)
         (inbox / "Acme Master Supply Agreement.txt").write_text(NEW_TEXT)
         cid = contract_id_for("Acme Master Supply Agreement.txt")
         instance.add_dynamic_partitions(ADDED_CONTRACTS.name, [cid])
-        added = dg.materialize(ASSETS, instance=instance, resources=resources(), partition_key=cid,
-                               selection=dg.AssetSelection.assets(*ADDED))
+        added = dg.materialize(
+            ASSETS,
+            instance=instance,
+            resources=resources(),
+            partition_key=cid,
+            selection=dg.AssetSelection.assets(*ADDED),
+        )
         assert added.success
-        index_md = next(e.materialization.metadata for e in added.get_asset_materialization_events()
-                        if e.materialization.asset_key.to_user_string() == "added_contract_index")
+        index_md = next(
+            e.materialization.metadata
+            for e in added.get_asset_materialization_events()
+            if e.materialization.asset_key.to_user_string() == "added_contract_index"
+        )
         with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-            n_chunks, = conn.execute("select count(*) from added_contract_chunks where contract_id = ?",
-                                     [cid]).fetchone()
-            n_cuad, = conn.execute("select count(*) from contract_chunks").fetchone()
+            (n_chunks,) = conn.execute(
+                "select count(*) from added_contract_chunks where contract_id = ?", [cid]
+            ).fetchone()
+            (n_cuad,) = conn.execute("select count(*) from contract_chunks").fetchone()
         assert index_md["added"].value == n_chunks > 0 and index_md["count"].value == n_cuad + n_chunks
         # A full re-index of CUAD's chunks must leave the added contract's vectors alone.
-        again = dg.materialize(ASSETS + CHECKS, instance=instance, resources=resources(),
-                               selection=dg.AssetSelection.assets("vector_index"))
+        again = dg.materialize(
+            ASSETS + CHECKS,
+            instance=instance,
+            resources=resources(),
+            selection=dg.AssetSelection.assets("vector_index"),
+        )
         assert again.success and all(e.passed for e in again.get_asset_check_evaluations())
         store = ChromaResource().store(EmbedderResource(backend="hashing").get())
         [hits] = store.search(store.embedder.embed(["Who are the parties to the supply agreement?"]), [cid], 3)
@@ -67,8 +88,21 @@ def fake_adapter(folder, seed: int) -> str:
 
 
 def benchmark(home, run_id: str, rows: list[tuple]) -> None:
-    frame = pl.DataFrame([{"method": m, "cuad_match": c, "judge_score": 0.5, "token_f1": c, "exact_match": 0.0,
-                           "adapter_id": a, "run_id": run_id, "created_at": run_id} for m, c, a in rows])
+    frame = pl.DataFrame(
+        [
+            {
+                "method": m,
+                "cuad_match": c,
+                "judge_score": 0.5,
+                "token_f1": c,
+                "exact_match": 0.0,
+                "adapter_id": a,
+                "run_id": run_id,
+                "created_at": run_id,
+            }
+            for m, c, a in rows
+        ]
+    )
     with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
         new = frame.to_arrow()  # noqa: F841
         conn.execute("create table if not exists benchmark_scores as select * from new limit 0")
@@ -77,8 +111,18 @@ def benchmark(home, run_id: str, rows: list[tuple]) -> None:
 
 def answers(home, run_id: str, method: str, matches: list[int]) -> None:
     """benchmark_answers rows: question i about contract i // 2, CUAD match `matches[i]`."""
-    frame = pl.DataFrame([{"run_id": run_id, "method": method, "question_id": f"q{i:02d}", "contract_id": f"c{i // 2}",
-                           "cuad_match": float(m)} for i, m in enumerate(matches)])
+    frame = pl.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "method": method,
+                "question_id": f"q{i:02d}",
+                "contract_id": f"c{i // 2}",
+                "cuad_match": float(m),
+            }
+            for i, m in enumerate(matches)
+        ]
+    )
     with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
         new = frame.to_arrow()  # noqa: F841
         conn.execute("create table if not exists benchmark_answers as select * from new limit 0")
@@ -87,11 +131,16 @@ def answers(home, run_id: str, method: str, matches: list[int]) -> None:
 
 def gate_run(instance, home):
     # serving_candidate finds the benchmarked adapter where dpo_adapter's materialisation recorded it.
-    instance.report_runless_asset_event(dg.AssetMaterialization(
-        "dpo_adapter", metadata={"adapter_path": str(home / "adapters" / "dpo")}))
-    return dg.materialize(ASSETS + ALL_CHECKS, instance=instance, resources=resources(), raise_on_error=False,
-                          selection=dg.AssetSelection.assets("serving_candidate", "promotion_decisions",
-                                                             "serving_model"))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("dpo_adapter", metadata={"adapter_path": str(home / "adapters" / "dpo")})
+    )
+    return dg.materialize(
+        ASSETS + ALL_CHECKS,
+        instance=instance,
+        resources=resources(),
+        raise_on_error=False,
+        selection=dg.AssetSelection.assets("serving_candidate", "promotion_decisions", "serving_model"),
+    )
 
 
 def test_the_gate_promotes_a_first_adapter_and_stops_a_regression(home):
@@ -113,12 +162,16 @@ def test_the_gate_promotes_a_first_adapter_and_stops_a_regression(home):
     reason = check.metadata["reason"].value
     assert "40 paired questions (20 contracts)" in reason and reason.endswith("failed")
     assert check.metadata["high"].value < -0.02  # the whole interval lies below the margin
-    assert not [e for e in blocked.get_asset_materialization_events()
-                if e.materialization.asset_key.to_user_string() == "serving_model"]
+    assert not [
+        e
+        for e in blocked.get_asset_materialization_events()
+        if e.materialization.asset_key.to_user_string() == "serving_model"
+    ]
     assert json.loads((home / "serving" / "current.json").read_text())["adapter_id"] == first  # the old one stays
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        decisions = conn.execute("select candidate_adapter_id, passed from promotion_decisions "
-                                 "order by created_at").fetchall()
+        decisions = conn.execute(
+            "select candidate_adapter_id, passed from promotion_decisions order by created_at"
+        ).fetchall()
         table = conn.execute("select adapter_id, is_current from serving_model").fetchall()
     assert decisions == [(first, True), (worse, False)] and table == [(first, True)]
     assert (home / "serving" / "adapters" / worse).is_dir()  # kept for the record, never served
@@ -126,11 +179,16 @@ def test_the_gate_promotes_a_first_adapter_and_stops_a_regression(home):
 
 def seed_tables(home, training: list[str], recent: list[str]) -> None:
     with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
-        conn.execute("create table sft_dataset as select * from (values " + ", ".join(
-            f"('e{i}', '{q}')" for i, q in enumerate(training)) + ") t(example_id, question)")
-        conn.execute("create table query_log as select * from (values " + ", ".join(
-            f"('q{i}', '{q}', timestamp '2026-11-20 10:00:00')" for i, q in enumerate(recent))
-            + ") t(query_id, question, asked_at)")
+        conn.execute(
+            "create table sft_dataset as select * from (values "
+            + ", ".join(f"('e{i}', '{q}')" for i, q in enumerate(training))
+            + ") t(example_id, question)"
+        )
+        conn.execute(
+            "create table query_log as select * from (values "
+            + ", ".join(f"('q{i}', '{q}', timestamp '2026-11-20 10:00:00')" for i, q in enumerate(recent))
+            + ") t(query_id, question, asked_at)"
+        )
 
 
 @pytest.mark.parametrize("recent, drifted", [("same", False), ("other", True)])
@@ -140,8 +198,9 @@ def test_drift_report_appends_its_statistics_and_decision(home, recent, drifted)
     seed_tables(home, training, queries)
     cfg = {"ops": {"drift_report": {"config": {"min_samples": 10}}}}
     for _ in range(2):
-        assert dg.materialize(ASSETS, resources=resources(), run_config=cfg,
-                              selection=dg.AssetSelection.assets("drift_report")).success
+        assert dg.materialize(
+            ASSETS, resources=resources(), run_config=cfg, selection=dg.AssetSelection.assets("drift_report")
+        ).success
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
         rows = conn.execute('select drifted, reasons, "queries_embedding.n_recent" from drift_report').fetchall()
     assert len(rows) == 2 and all(r[0] == drifted and r[2] == 30 for r in rows)
@@ -150,12 +209,17 @@ def test_drift_report_appends_its_statistics_and_decision(home, recent, drifted)
 
 def test_drift_report_follows_its_inputs_by_automation(home):
     with dg.instance_for_test() as instance:
-        first = dg.evaluate_automation_conditions(defs=defs(), instance=instance,
-                                                  asset_selection=dg.AssetSelection.assets("drift_report"))
+        first = dg.evaluate_automation_conditions(
+            defs=defs(), instance=instance, asset_selection=dg.AssetSelection.assets("drift_report")
+        )
         assert first.total_requested == 0
         instance.report_runless_asset_event(dg.AssetMaterialization("query_log"))
-        later = dg.evaluate_automation_conditions(defs=defs(), instance=instance, cursor=first.cursor,
-                                                  asset_selection=dg.AssetSelection.assets("drift_report"))
+        later = dg.evaluate_automation_conditions(
+            defs=defs(),
+            instance=instance,
+            cursor=first.cursor,
+            asset_selection=dg.AssetSelection.assets("drift_report"),
+        )
         assert later.total_requested == 1
 
 

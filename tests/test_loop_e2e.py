@@ -19,18 +19,34 @@ from procs import OPENER, free_port, log_tail, start, stop, wait_http
 
 from selfinstruct_assets.instance import ensure_instance_yaml
 
-REFRESHED = {"human_feedback", "feedback_rejects", "preference_pairs", "dpo_adapter", "orpo_adapter",
-             "benchmark_scores", "benchmark_answers", "serving_candidate", "promotion_decisions", "serving_model"}
+REFRESHED = {
+    "human_feedback",
+    "feedback_rejects",
+    "preference_pairs",
+    "dpo_adapter",
+    "orpo_adapter",
+    "benchmark_scores",
+    "benchmark_answers",
+    "serving_candidate",
+    "promotion_decisions",
+    "serving_model",
+}
 UPSTREAM = {"cuad_contracts", "contract_chunks", "vector_index", "sft_adapter", "rag_responses", "ai_feedback"}
 RUN_DEADLINE_S = 600
 
 
 @pytest.fixture
 def loop_env(tmp_path, tiny, small_cuad, monkeypatch) -> dict:
-    env = {"SELFINSTRUCT_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
-           "SELFINSTRUCT_BASE_MODEL": str(tiny), "SELFINSTRUCT_EMBEDDER": "hashing",
-           "SELFINSTRUCT_CUAD_URI": str(small_cuad), "SELFINSTRUCT_FEEDBACK_MIN_ROWS": "3",
-           "HF_HUB_OFFLINE": "1", "DAGSTER_DISABLE_TELEMETRY": "1"}
+    env = {
+        "SELFINSTRUCT_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "SELFINSTRUCT_BASE_MODEL": str(tiny),
+        "SELFINSTRUCT_EMBEDDER": "hashing",
+        "SELFINSTRUCT_CUAD_URI": str(small_cuad),
+        "SELFINSTRUCT_FEEDBACK_MIN_ROWS": "3",
+        "HF_HUB_OFFLINE": "1",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     ensure_instance_yaml()
@@ -41,16 +57,31 @@ def materialise_everything(small_cuad) -> None:
     from selfinstruct_assets.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
-        result = defs().resolve_job_def("main_job").execute_in_process(
-            run_config=small_pipeline_config(small_cuad), instance=instance)
+        result = (
+            defs()
+            .resolve_job_def("main_job")
+            .execute_in_process(run_config=small_pipeline_config(small_cuad), instance=instance)
+        )
     assert result.success
 
 
 def drop_feedback(home) -> None:
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        asked = conn.execute("select distinct contract_id, question from rag_responses order by 1, 2 limit 3").fetchall()
-    rows = [{"event_id": f"e2e-{i}", "question": q, "answer": "Not stated", "contract_id": c, "score": 1,
-             "scale": "1-5", "comment": "wrong"} for i, (c, q) in enumerate(asked)]
+        asked = conn.execute(
+            "select distinct contract_id, question from rag_responses order by 1, 2 limit 3"
+        ).fetchall()
+    rows = [
+        {
+            "event_id": f"e2e-{i}",
+            "question": q,
+            "answer": "Not stated",
+            "contract_id": c,
+            "score": 1,
+            "scale": "1-5",
+            "comment": "wrong",
+        }
+        for i, (c, q) in enumerate(asked)
+    ]
     folder = home / "inbox" / "feedback"
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "ratings.jsonl.tmp"
@@ -82,8 +113,12 @@ def test_feedback_file_refreshes_only_the_downstream_path(loop_env, small_cuad, 
     drop_feedback(home)
     port = free_port()
     daemon = start("dagster-daemon", ["run", "-w", "workspace.yaml"], loop_env, tmp_path / "daemon.log")
-    web = start("dagster-webserver", ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], loop_env,
-                tmp_path / "web.log")
+    web = start(
+        "dagster-webserver",
+        ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        loop_env,
+        tmp_path / "web.log",
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/server_info", web, tmp_path / "web.log", 120)
         with dg.DagsterInstance.get() as instance:
@@ -102,7 +137,8 @@ def test_feedback_file_refreshes_only_the_downstream_path(loop_env, small_cuad, 
         stop(daemon)
         stop(web)
     with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
-        methods = {m for (m,) in conn.execute("select method from benchmark_scores where run_id = ?",
-                                              [run.run_id]).fetchall()}
-        used, = conn.execute("select count(*) from human_feedback").fetchone()
+        methods = {
+            m for (m,) in conn.execute("select method from benchmark_scores where run_id = ?", [run.run_id]).fetchall()
+        }
+        (used,) = conn.execute("select count(*) from human_feedback").fetchone()
     assert {"standard_rag", "sft", "dpo", "orpo"} <= methods and used == 3

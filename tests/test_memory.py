@@ -1,6 +1,6 @@
 """release_memory: registered caches are dropped, the C heap is trimmed, and loaded models reload on next use.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_memory.py
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_memory.py
 """
 
 import ctypes
@@ -23,6 +23,7 @@ def releasers(monkeypatch):
 
 def test_registered_releasers_run_once_each_and_a_failing_one_does_not_stop_the_rest(releasers, caplog):
     calls = []
+
     def first():
         calls.append("first")
 
@@ -135,8 +136,7 @@ def test_the_arena_cap_bounds_how_many_arenas_threads_get(cap, most):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    out = subprocess.run([sys.executable, "-c", ARENAS_PROBE, cap], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", ARENAS_PROBE, cap], capture_output=True, text=True, env=env, check=True)
     arenas = sum(line.startswith("Arena ") for line in out.stderr.splitlines())
     if most is None:
         assert arenas > 2, out.stderr  # uncapped: the six threads get arenas of their own
@@ -164,8 +164,9 @@ def test_every_asset_step_releases_memory_in_a_job_and_in_a_plain_materialisatio
     assets = [a for a in ASSETS if isinstance(a, dg.AssetsDefinition)]
     assert len(assets) > 20 and all(memory_hooks.RELEASE_HOOKS <= set(a.hook_defs) for a in assets)
     calls = []
-    monkeypatch.setattr(memory_hooks, "release_memory",
-                        lambda drop_caches=True: calls.append(drop_caches) or (2.0, 1.0))
+    monkeypatch.setattr(
+        memory_hooks, "release_memory", lambda drop_caches=True: calls.append(drop_caches) or (2.0, 1.0)
+    )
 
     @dg.asset
     def upstream() -> int:

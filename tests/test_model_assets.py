@@ -18,30 +18,53 @@ from selfinstruct.retrieval.retriever import make_retriever
 from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, fit_retriever, packaged_model_path
 from selfinstruct.synthetic.quality import quality_report
 
-SENTENCES = ["This Agreement shall be governed by the laws of the State of New York.",
-             "Payment is due in thirty days after the invoice date.",
-             "Either party may terminate this Agreement upon ninety days written notice.",
-             "Each party shall keep the other party's information confidential.",
-             "Notices shall be sent by registered mail to the addresses above.",
-             "The Distributor shall not sell competing products in the Territory."]
+SENTENCES = [
+    "This Agreement shall be governed by the laws of the State of New York.",
+    "Payment is due in thirty days after the invoice date.",
+    "Either party may terminate this Agreement upon ninety days written notice.",
+    "Each party shall keep the other party's information confidential.",
+    "Notices shall be sent by registered mail to the addresses above.",
+    "The Distributor shall not sell competing products in the Territory.",
+]
 TEXT = " ".join(SENTENCES * 2)
 
 
 def _chunks(cid, size=80):
-    return [{"chunk_id": f"{cid}:{i}", "contract_id": cid, "start": i, "end": min(len(TEXT), i + size),
-             "text": TEXT[i:i + size]} for i in range(0, len(TEXT), size // 2)]
+    return [
+        {
+            "chunk_id": f"{cid}:{i}",
+            "contract_id": cid,
+            "start": i,
+            "end": min(len(TEXT), i + size),
+            "text": TEXT[i : i + size],
+        }
+        for i in range(0, len(TEXT), size // 2)
+    ]
 
 
 def _ann(cid, sentence, question):
     start = TEXT.index(sentence)
-    return {"contract_id": cid, "category": question[:12], "question": question, "is_impossible": False,
-            "answer_texts": [sentence], "answer_starts": [start], "answer_ends": [start + len(sentence)]}
+    return {
+        "contract_id": cid,
+        "category": question[:12],
+        "question": question,
+        "is_impossible": False,
+        "answer_texts": [sentence],
+        "answer_starts": [start],
+        "answer_ends": [start + len(sentence)],
+    }
 
 
-CONTRACTS = [{"contract_id": c, "split": s, "text": TEXT} for c, s in
-             (("t1", "train"), ("t2", "train"), ("t3", "train"), ("e1", "eval"))]
-QUESTIONS = [(SENTENCES[0], "Which state's law governs the contract?"), (SENTENCES[2], "Can a party terminate?"),
-             (SENTENCES[1], "When is payment due?"), (SENTENCES[5], "Is there a non-compete?")]
+CONTRACTS = [
+    {"contract_id": c, "split": s, "text": TEXT}
+    for c, s in (("t1", "train"), ("t2", "train"), ("t3", "train"), ("e1", "eval"))
+]
+QUESTIONS = [
+    (SENTENCES[0], "Which state's law governs the contract?"),
+    (SENTENCES[2], "Can a party terminate?"),
+    (SENTENCES[1], "When is payment due?"),
+    (SENTENCES[5], "Is there a non-compete?"),
+]
 ANNOTATIONS = [_ann(c["contract_id"], s, q) for c in CONTRACTS for s, q in QUESTIONS]
 
 
@@ -82,8 +105,9 @@ def test_retriever_without_train_pairs_falls_back_to_the_packaged_model(tmp_path
 
 def test_retriever_trains_on_train_split_contracts_only(tmp_path):
     chunks = [c for cid in ("t1", "t2", "t3", "e1") for c in _chunks(cid)]
-    out = fit_retriever(ANNOTATIONS, chunks, CONTRACTS, tmp_path / "r",
-                        RetrieverTrainSettings(max_steps=1, batch_size=4, max_pairs=8))
+    out = fit_retriever(
+        ANNOTATIONS, chunks, CONTRACTS, tmp_path / "r", RetrieverTrainSettings(max_steps=1, batch_size=4, max_pairs=8)
+    )
     assert not out["fallback"] and out["steps"] == 1
     assert trained_contracts(out["model_dir"], "retriever_metrics.json") == ["t1", "t2", "t3"]
 
@@ -99,17 +123,25 @@ class FixedJudge:
 
 def test_judge_rows_settle_no_clause_without_the_model():
     judge = FixedJudge(0.7)
-    rows = [{"question": "Q1?", "answer": NO_CLAUSE, "gold_answers": []},       # right: no clause, none said
-            {"question": "Q2?", "answer": "Some clause.", "gold_answers": []},  # wrong: quotes where there is none
-            {"question": "Q3?", "answer": NO_CLAUSE, "gold_answers": ["Gold."]},  # wrong: denies a clause
-            {"question": "Q4?", "answer": "Some clause.", "gold_answers": ["Gold."]}]
+    rows = [
+        {"question": "Q1?", "answer": NO_CLAUSE, "gold_answers": []},  # right: no clause, none said
+        {"question": "Q2?", "answer": "Some clause.", "gold_answers": []},  # wrong: quotes where there is none
+        {"question": "Q3?", "answer": NO_CLAUSE, "gold_answers": ["Gold."]},  # wrong: denies a clause
+        {"question": "Q4?", "answer": "Some clause.", "gold_answers": ["Gold."]},
+    ]
     assert judge_rows(judge, rows) == pytest.approx([1.0, 0.0, 0.0, 0.7])
     assert judge.asked == ["Some clause."]
 
 
 def test_answer_judge_trains_on_train_split_and_reports_held_out_agreement(tmp_path):
-    out = fit_answer_judge(ANNOTATIONS, CONTRACTS, tmp_path / "j", JudgeTrainSettings(max_steps=1, batch_size=4),
-                           per_question=4, max_heldout=20)
+    out = fit_answer_judge(
+        ANNOTATIONS,
+        CONTRACTS,
+        tmp_path / "j",
+        JudgeTrainSettings(max_steps=1, batch_size=4),
+        per_question=4,
+        max_heldout=20,
+    )
     assert out["trained_contracts"] == ["t1", "t2", "t3"]
     assert trained_contracts(out["model_dir"]) == ["t1", "t2", "t3"]
     report = out["heldout"]
@@ -143,13 +175,18 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
         return pl.DataFrame(ANNOTATIONS)
 
     db = str(tmp_path / "db.duckdb")
-    resources = {"io_manager": DuckDBTablesIOManager(database=db, schema="main"), "home": ProjectHome(path=str(tmp_path)),
-                 "duckdb": DuckDBResource(database=db)}
+    resources = {
+        "io_manager": DuckDBTablesIOManager(database=db, schema="main"),
+        "home": ProjectHome(path=str(tmp_path)),
+        "duckdb": DuckDBResource(database=db),
+    }
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [contracts, annotations, answer_judge, answer_judge_train_only], resources=resources,
+        [contracts, annotations, answer_judge, answer_judge_train_only],
+        resources=resources,
         instance=instance,
-        run_config={"ops": {"answer_judge": {"config": {"max_steps": 1, "per_question": 4, "max_heldout": 20}}}})
+        run_config={"ops": {"answer_judge": {"config": {"max_steps": 1, "per_question": 4, "max_heldout": 20}}}},
+    )
     assert result.success
     [check] = result.get_asset_check_evaluations()
     assert check.passed and check.metadata["trained_contracts"].value == 3
@@ -158,10 +195,24 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     # ai_feedback finds the judge through the recorded path and scores only the quotes it cannot settle.
     from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
 
-    cands = pl.DataFrame([{"candidate_id": "a", "question": QUESTIONS[0][1], "gold_answer": QUESTIONS[0][0],
-                           "gold_answers": [QUESTIONS[0][0]], "answer": SENTENCES[3]},
-                          {"candidate_id": "b", "question": "Audit?", "gold_answer": NO_CLAUSE, "gold_answers": [],
-                           "answer": NO_CLAUSE}])
+    cands = pl.DataFrame(
+        [
+            {
+                "candidate_id": "a",
+                "question": QUESTIONS[0][1],
+                "gold_answer": QUESTIONS[0][0],
+                "gold_answers": [QUESTIONS[0][0]],
+                "answer": SENTENCES[3],
+            },
+            {
+                "candidate_id": "b",
+                "question": "Audit?",
+                "gold_answer": NO_CLAUSE,
+                "gold_answers": [],
+                "answer": NO_CLAUSE,
+            },
+        ]
+    )
     fb = ai_feedback(dg.build_asset_context(instance=instance), FeedbackConfig(), cands, None)
     assert fb.metadata["judge"].value.startswith("trained:")
     first, second = fb.value.to_dicts()
@@ -169,18 +220,24 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     # A judge folder that lists an eval-split contract fails the check.
     meta = tmp_path / "models" / "answer_judge" / "judge_metrics.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "trained_contracts": ["t1", "e1"]}))
-    check = trained_only_on_train(SimpleNamespace(instance=instance), DuckDBResource(database=db), "answer_judge",
-                                  "judge_metrics.json")
+    check = trained_only_on_train(
+        SimpleNamespace(instance=instance), DuckDBResource(database=db), "answer_judge", "judge_metrics.json"
+    )
     assert not check.passed and check.metadata["eval_split_contracts"].value == 1
 
 
 def test_quality_report_counts_reasons_duplicates_and_located_answers():
     contracts = {"t1": {"contract_id": "t1", "text": TEXT}}
-    kept = [{"contract_id": "t1", "question": "Which law governs?", "answer": SENTENCES[0]},
-            {"contract_id": "t1", "question": "When is payment due?", "answer": SENTENCES[1]},
-            {"contract_id": "t1", "question": "What?", "answer": "a paraphrase found nowhere"}]
-    rejected = [{"reason": "near-duplicate question (cosine 0.95)"}, {"reason": "near-duplicate question (cosine 0.93)"},
-                {"reason": "answer not grounded in context"}]
+    kept = [
+        {"contract_id": "t1", "question": "Which law governs?", "answer": SENTENCES[0]},
+        {"contract_id": "t1", "question": "When is payment due?", "answer": SENTENCES[1]},
+        {"contract_id": "t1", "question": "What?", "answer": "a paraphrase found nowhere"},
+    ]
+    rejected = [
+        {"reason": "near-duplicate question (cosine 0.95)"},
+        {"reason": "near-duplicate question (cosine 0.93)"},
+        {"reason": "answer not grounded in context"},
+    ]
     r = quality_report(kept + rejected, kept, rejected, contracts, [_ann("t1", SENTENCES[0], "Which law?")])
     assert r["rejected_by_reason"] == {"near-duplicate question": 2, "answer not grounded in context": 1}
     assert r["duplicate_rate"] == pytest.approx(2 / 6)
@@ -191,10 +248,16 @@ def test_quality_report_counts_reasons_duplicates_and_located_answers():
 def test_answer_judge_that_cannot_train_records_a_fallback_without_a_path(tmp_path):
     from selfinstruct_assets.evaluation.assets import AnswerJudgeConfig, answer_judge
 
-    no_gold = [{**a, "is_impossible": True, "answer_texts": [], "answer_starts": [], "answer_ends": []}
-               for a in ANNOTATIONS]
-    result = answer_judge(dg.build_asset_context(), AnswerJudgeConfig(), pl.DataFrame(CONTRACTS), pl.DataFrame(no_gold),
-                          ProjectHome(path=str(tmp_path)))
+    no_gold = [
+        {**a, "is_impossible": True, "answer_texts": [], "answer_starts": [], "answer_ends": []} for a in ANNOTATIONS
+    ]
+    result = answer_judge(
+        dg.build_asset_context(),
+        AnswerJudgeConfig(),
+        pl.DataFrame(CONTRACTS),
+        pl.DataFrame(no_gold),
+        ProjectHome(path=str(tmp_path)),
+    )
     assert result.metadata["fallback"] is True and "both labels" in result.metadata["reason"]
     assert "path" not in result.metadata
 
@@ -216,16 +279,26 @@ def test_retriever_model_fallback_records_no_path_and_retrieval_stays_hybrid(tmp
         return pl.DataFrame(_chunks("e1"))
 
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([contracts, annotations, chunks, retriever_model], instance=instance,
-                            resources={"io_manager": DuckDBTablesIOManager(database=str(tmp_path / "db.duckdb"),
-                                                                           schema="main"),
-                                       "home": ProjectHome(path=str(tmp_path))})
+    result = dg.materialize(
+        [contracts, annotations, chunks, retriever_model],
+        instance=instance,
+        resources={
+            "io_manager": DuckDBTablesIOManager(database=str(tmp_path / "db.duckdb"), schema="main"),
+            "home": ProjectHome(path=str(tmp_path)),
+        },
+    )
     md = result.asset_materializations_for_node("retriever_model")[0].metadata
     assert md["fallback"].value is True and "no (question, gold chunk) pairs" in md["reason"].value
     assert "path" not in md
     assert trained_retriever(instance) == (None, "retriever_model fell back to the packaged model")
-    off = retriever_model(dg.build_asset_context(), RetrieverModelConfig(enabled=False), pl.DataFrame(CONTRACTS),
-                          pl.DataFrame(ANNOTATIONS), pl.DataFrame(_chunks("t1")), ProjectHome(path=str(tmp_path)))
+    off = retriever_model(
+        dg.build_asset_context(),
+        RetrieverModelConfig(enabled=False),
+        pl.DataFrame(CONTRACTS),
+        pl.DataFrame(ANNOTATIONS),
+        pl.DataFrame(_chunks("t1")),
+        ProjectHome(path=str(tmp_path)),
+    )
     assert off.metadata == {"fallback": True, "reason": "disabled by config (enabled: false)"}
 
 
@@ -233,10 +306,24 @@ def test_ai_feedback_without_a_judge_grades_by_correctness():
     from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
 
     gold = SENTENCES[0]
-    rows = pl.DataFrame([{"candidate_id": "q1:base", "question": "Which law?", "gold_answer": gold, "gold_answers": [gold],
-                          "answer": gold},
-                         {"candidate_id": "q2:base", "question": "Non-compete?", "gold_answer": NO_CLAUSE,
-                          "gold_answers": [], "answer": SENTENCES[1]}])
+    rows = pl.DataFrame(
+        [
+            {
+                "candidate_id": "q1:base",
+                "question": "Which law?",
+                "gold_answer": gold,
+                "gold_answers": [gold],
+                "answer": gold,
+            },
+            {
+                "candidate_id": "q2:base",
+                "question": "Non-compete?",
+                "gold_answer": NO_CLAUSE,
+                "gold_answers": [],
+                "answer": SENTENCES[1],
+            },
+        ]
+    )
     out = ai_feedback(dg.build_asset_context(instance=dg.DagsterInstance.ephemeral()), FeedbackConfig(), rows, None)
     assert out.value["grade"].to_list() == [1.0, 0.0] and out.value["judge_score"].null_count() == 2
     assert "correctness only" in out.metadata["judge"].value

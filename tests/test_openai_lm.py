@@ -32,16 +32,33 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
         if self.server.status != 200:
-            return self._send(self.server.status, {"error": {"message": "Incorrect API key provided",
-                                                             "type": "invalid_request_error",
-                                                             "code": "invalid_api_key"}})
-        self._send(200, {
-            "id": f"chatcmpl-{len(self.server.requests)}", "object": "chat.completion", "created": 0,
-            "model": body.get("model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.server.reply}}],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
-        })
+            return self._send(
+                self.server.status,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
+        self._send(
+            200,
+            {
+                "id": f"chatcmpl-{len(self.server.requests)}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": self.server.reply},
+                    }
+                ],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
+            },
+        )
 
     def _send(self, status, payload):
         data = json.dumps(payload).encode()

@@ -31,13 +31,23 @@ def pg_env(tmp_path, monkeypatch):
     with fresh_pg_database() as url:
         # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; dagster-postgres needs psycopg2
         url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
-        env = {"SELFINSTRUCT_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
-               PG_URL_ENV: url, "SELFINSTRUCT_EMBEDDER": "hashing", "HF_HUB_OFFLINE": "1",
-               "DAGSTER_DISABLE_TELEMETRY": "1"}
+        env = {
+            "SELFINSTRUCT_HOME": str(tmp_path / "home"),
+            "DAGSTER_HOME": str(tmp_path / "dagster"),
+            PG_URL_ENV: url,
+            "SELFINSTRUCT_EMBEDDER": "hashing",
+            "HF_HUB_OFFLINE": "1",
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+        }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        made = subprocess.run([sys.executable, "-m", "selfinstruct_assets.instance", "--postgres"], cwd=REPO,
-                              env={**os.environ, **env}, capture_output=True, text=True)
+        made = subprocess.run(
+            [sys.executable, "-m", "selfinstruct_assets.instance", "--postgres"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
         assert made.returncode == 0, made.stderr
         yield {**os.environ, **env}
 
@@ -45,8 +55,9 @@ def pg_env(tmp_path, monkeypatch):
 def wait_for_run(instance, cid, log) -> dg.DagsterRun:
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
-        runs = instance.get_runs(filters=dg.RunsFilter(job_name="contract_refresh_job",
-                                                       tags={"dagster/partition": cid}))
+        runs = instance.get_runs(
+            filters=dg.RunsFilter(job_name="contract_refresh_job", tags={"dagster/partition": cid})
+        )
         if runs and runs[0].is_finished:
             return runs[0]
         time.sleep(1)
@@ -63,10 +74,15 @@ def test_daemon_sensor_tick_run_and_query_on_postgres(cuad_members, pg_env, tmp_
     (inbox / PurePosixPath(member).name).write_bytes(cuad_members["texts"][member])
     cid = contract_id_for(PurePosixPath(member).name)
     with dg.DagsterInstance.get() as instance:  # a job run in this process: the corpus the sensor reads
-        corpus = dg.materialize(ASSETS, instance=instance, resources=default_resources(),
-                                selection=dg.AssetSelection.assets("cuad_contracts", "cuad_annotations", "cuad_rejects"),
-                                run_config={"ops": {"cuad_corpus": {"config": {"uri": str(
-                                    subset_archive(cuad_members, tmp_path / "cuad.zip", 2))}}}})
+        corpus = dg.materialize(
+            ASSETS,
+            instance=instance,
+            resources=default_resources(),
+            selection=dg.AssetSelection.assets("cuad_contracts", "cuad_annotations", "cuad_rejects"),
+            run_config={
+                "ops": {"cuad_corpus": {"config": {"uri": str(subset_archive(cuad_members, tmp_path / "cuad.zip", 2))}}}
+            },
+        )
         assert corpus.success and instance.get_run_by_id(corpus.run_id).status == dg.DagsterRunStatus.SUCCESS
 
     daemon = start("dagster-daemon", ["run", "-w", "workspace.yaml"], pg_env, tmp_path / "daemon.log")
@@ -80,14 +96,21 @@ def test_daemon_sensor_tick_run_and_query_on_postgres(cuad_members, pg_env, tmp_
             [state] = sensor_ticks
             ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
             assert any(run.run_id in t.run_ids for t in ticks)
-            done = {e.dagster_event.asset_key.to_user_string()
-                    for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
+            done = {
+                e.dagster_event.asset_key.to_user_string()
+                for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            }
             assert done == {"added_contracts", "added_contract_chunks", "added_contract_index"}
     finally:
         stop(daemon)
-    with psycopg2.connect(pg_env[PG_URL_ENV].replace("+psycopg2", "")) as conn, conn.cursor() as cur:  # the rows are in PostgreSQL
+    with (
+        psycopg2.connect(pg_env[PG_URL_ENV].replace("+psycopg2", "")) as conn,
+        conn.cursor() as cur,
+    ):  # the rows are in PostgreSQL
         cur.execute("select status from runs where run_id = %s", (run.run_id,))
         assert cur.fetchone() == ("SUCCESS",)
-        cur.execute("select count(*) from job_ticks where %s = any(string_to_array(tick_body, '\"')) "
-                    "or tick_body like %s", (run.run_id, f"%{run.run_id}%"))
+        cur.execute(
+            "select count(*) from job_ticks where %s = any(string_to_array(tick_body, '\"')) or tick_body like %s",
+            (run.run_id, f"%{run.run_id}%"),
+        )
         assert cur.fetchone()[0] >= 1

@@ -9,16 +9,30 @@ from selfinstruct.finetune.prompts import fit_passages, quote_prompt
 
 
 def cand(qid, answer, g, question="Which law governs?", contract="k"):
-    return {"question_id": qid, "contract_id": contract, "question": question, "prompt_json": "[]",
-            "gold_answer": "the laws of Delaware", "answer": answer, "grade": g}
+    return {
+        "question_id": qid,
+        "contract_id": contract,
+        "question": question,
+        "prompt_json": "[]",
+        "gold_answer": "the laws of Delaware",
+        "answer": answer,
+        "grade": g,
+    }
 
 
 def test_gold_is_chosen_and_only_answers_below_the_margin_are_rejected():
-    cands = [cand("q1", "Texas", 0.1), cand("q1", "the laws of Delaware.", 0.9), cand("q1", "Delaware law", 0.75),
-             cand("q1", "New York", 0.2), cand("q1", "Ohio", 0.0)]
+    cands = [
+        cand("q1", "Texas", 0.1),
+        cand("q1", "the laws of Delaware.", 0.9),
+        cand("q1", "Delaware law", 0.75),
+        cand("q1", "New York", 0.2),
+        cand("q1", "Ohio", 0.0),
+    ]
     pairs, stats = build_preference_pairs(cands, margin=0.3, max_pairs_per_question=2)
-    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("the laws of Delaware", "Ohio"),
-                                                             ("the laws of Delaware", "Texas")]
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [
+        ("the laws of Delaware", "Ohio"),
+        ("the laws of Delaware", "Texas"),
+    ]
     assert all(p["margin"] >= 0.3 for p in pairs) and stats["pairs"] == 2
 
 
@@ -32,12 +46,16 @@ def test_best_mode_and_questions_without_pairs_are_counted():
 
 def test_human_rows_override_ai_grades_and_add_answers():
     cands = [cand("q1", "Texas", 0.9), cand("q1", "Delaware", 0.95)]
-    human = [{"contract_id": "k", "question": "which law  governs?", "answer": "texas", "score": 0.0},
-             {"contract_id": "k", "question": "Which law governs?", "answer": "Nevada", "score": 0.1},
-             {"contract_id": "other", "question": "Which law governs?", "answer": "x", "score": 0.0}]
+    human = [
+        {"contract_id": "k", "question": "which law  governs?", "answer": "texas", "score": 0.0},
+        {"contract_id": "k", "question": "Which law governs?", "answer": "Nevada", "score": 0.1},
+        {"contract_id": "other", "question": "Which law governs?", "answer": "x", "score": 0.0},
+    ]
     pairs, stats = build_preference_pairs(cands, human, margin=0.3, chosen="best", max_pairs_per_question=5)
     assert {(p["chosen"], p["rejected"], p["rejected_source"]) for p in pairs} == {
-        ("Delaware", "texas", "human"), ("Delaware", "Nevada", "human")}
+        ("Delaware", "texas", "human"),
+        ("Delaware", "Nevada", "human"),
+    }
     assert (stats["human_used"], stats["human_unmatched"], stats["human_overrides"]) == (2, 1, 1)
 
 
@@ -58,8 +76,15 @@ def test_fit_passages_keeps_the_source_and_the_budget():
 
 def test_summary_improvement_against_standard_rag():
     def row(method, judge, cm):
-        return {"method": method, "judge_score": judge, "cuad_match": cm, "token_f1": cm, "exact_match": 0.0,
-                "latency_s": 1.0}
+        return {
+            "method": method,
+            "judge_score": judge,
+            "cuad_match": cm,
+            "token_f1": cm,
+            "exact_match": 0.0,
+            "latency_s": 1.0,
+        }
+
     rows = [row("standard_rag", 0.4, 0.2), row("standard_rag", None, 0.2), row("sft", 0.6, 0.5)]
     by = {s["method"]: s for s in summarize_methods(rows)}
     assert by["standard_rag"]["judge_missing"] == 1 and by["standard_rag"]["judge_score"] == 0.4

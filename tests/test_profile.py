@@ -25,12 +25,15 @@ def test_the_benchmark_profile_validates_and_has_power():
     assert profile["ops"]["benchmark_scores"]["config"]["n_questions"] >= 400
 
 
-@pytest.mark.parametrize("op, config, error", [
-    ("benchmark_scores", {"n_questions": 0}, pydantic.ValidationError),
-    ("benchmark_scores", {"judge": "gpt"}, pydantic.ValidationError),
-    ("benchmark_scores", {"n_question": 400}, ValueError),
-    ("benchmark_score", {"n_questions": 400}, ValueError),
-])
+@pytest.mark.parametrize(
+    "op, config, error",
+    [
+        ("benchmark_scores", {"n_questions": 0}, pydantic.ValidationError),
+        ("benchmark_scores", {"judge": "gpt"}, pydantic.ValidationError),
+        ("benchmark_scores", {"n_question": 400}, ValueError),
+        ("benchmark_score", {"n_questions": 400}, ValueError),
+    ],
+)
 def test_a_wrong_profile_fails_before_anything_runs(op, config, error):
     with pytest.raises(error):
         validate({"ops": {op: {"config": config}}}, _project_assets())

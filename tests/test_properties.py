@@ -32,9 +32,13 @@ BAD_BYTES = "\x00BAD\x00"  # replaced by invalid UTF-8 after encoding
 def two(cuad_members):
     """Header, the two shortest contracts' CSV rows and their txt members, and the category count."""
     header = cuad_members["header"]
-    rows = sorted(cuad_members["rows"], key=lambda r: len(cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]))[:2]
-    texts = {txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
-             for r in rows}
+    rows = sorted(
+        cuad_members["rows"], key=lambda r: len(cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])])
+    )[:2]
+    texts = {
+        txt_name_for(r[0], cuad_members["texts"]): cuad_members["texts"][txt_name_for(r[0], cuad_members["texts"])]
+        for r in rows
+    }
     n_categories = sum(1 for i, h in enumerate(header) if i > 0 and not h.rstrip().endswith("Answer"))
     return {"header": header, "rows": rows, "texts": texts, "n_categories": n_categories}
 
@@ -55,9 +59,17 @@ def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8", "surrogatepass").replace(BAD_BYTES.encode(), b"\xff\xfe\x80")
 
 
-cells = st.one_of(st.text(max_size=40), st.just("[]"), st.just("['x', 'y']"), st.just("['unterminated"),
-                  st.just("{[]: 1}"), st.just("[" * 300), st.just(BAD_BYTES), st.just("Yes"),
-                  st.text(alphabet=string.printable, max_size=40).map(repr))
+cells = st.one_of(
+    st.text(max_size=40),
+    st.just("[]"),
+    st.just("['x', 'y']"),
+    st.just("['unterminated"),
+    st.just("{[]: 1}"),
+    st.just("[" * 300),
+    st.just(BAD_BYTES),
+    st.just("Yes"),
+    st.text(alphabet=string.printable, max_size=40).map(repr),
+)
 
 
 @st.composite
@@ -148,9 +160,16 @@ def test_a_damaged_good_archive_fails_only_with_cuad_source_error(good_zip, data
     # as random bytes anywhere: an encrypted flag or an unknown method once escaped as RuntimeError.
     headers = [i for sig in (b"PK\x03\x04", b"PK\x01\x02") for i in range(len(raw)) if raw.startswith(sig, i)]
     for _ in range(data.draw(st.integers(1, 6))):
-        at = data.draw(st.one_of(st.integers(0, len(raw) - 1),
-                                 st.builds(lambda h, off: min(h + off, len(raw) - 1), st.sampled_from(headers),
-                                           st.one_of(st.sampled_from([6, 8, 10]), st.integers(4, 45)))))
+        at = data.draw(
+            st.one_of(
+                st.integers(0, len(raw) - 1),
+                st.builds(
+                    lambda h, off: min(h + off, len(raw) - 1),
+                    st.sampled_from(headers),
+                    st.one_of(st.sampled_from([6, 8, 10]), st.integers(4, 45)),
+                ),
+            )
+        )
         raw[at] = data.draw(st.integers(0, 255))
     cut = data.draw(st.one_of(st.just(len(raw)), st.integers(0, len(raw))))
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,10 +186,34 @@ def test_a_damaged_good_archive_fails_only_with_cuad_source_error(good_zip, data
             pass
 
 
-env_text = st.one_of(st.text(max_size=60), st.text(alphabet=string.printable, max_size=30),
-                     st.sampled_from(["nan", "inf", "-inf", "1e309", "-0", "0x10", "1_000", "s3://", "s3:",
-                                      "s3://a", "s3://bucket/", "http://", "http://[::1", "http://h:0", "~nobody/x",
-                                      "file://", "redis://", "postgresql://u:p@", " 20 ", "\t"]))
+env_text = st.one_of(
+    st.text(max_size=60),
+    st.text(alphabet=string.printable, max_size=30),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            "-0",
+            "0x10",
+            "1_000",
+            "s3://",
+            "s3:",
+            "s3://a",
+            "s3://bucket/",
+            "http://",
+            "http://[::1",
+            "http://h:0",
+            "~nobody/x",
+            "file://",
+            "redis://",
+            "postgresql://u:p@",
+            " 20 ",
+            "\t",
+        ]
+    ),
+)
 
 
 @hsettings(max_examples=100, deadline=None, database=None)

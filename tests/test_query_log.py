@@ -35,52 +35,71 @@ def drop(folder, name: str, lines: list[str]) -> None:
     (folder / name).write_text("".join(x + "\n" for x in lines), encoding="utf-8")
 
 
-@pytest.mark.parametrize("text, reason", [
-    ('{"question": ', "invalid JSON"),
-    ('"just text"', "not a JSON object (got string)"),
-    (line(latency_s=0).replace("0}", "1" * 5000 + "}"), "invalid JSON: Exceeds the limit (4300 digits)"),
-    (line(question=...), "missing field question"),
-    (line(contract_id=...), "missing field contract_id"),
-    (line(timestamp=...), "missing field timestamp"),
-    (line(question=7), "wrong type for question (expected a string, got number)"),
-    (line(answer=None), "wrong type for answer (expected a string, got null)"),
-    (line(query_id=12), "wrong type for query_id (expected a string, got number)"),
-    (line(latency_s="0.3"), "wrong type for latency_s (expected a number, got string)"),
-    (line(latency_s=True), "wrong type for latency_s (expected a number, got boolean)"),
-    (line(timestamp=True), "wrong type for timestamp (expected an ISO 8601 string or POSIX seconds, got boolean)"),
-    (line(timestamp=None), "wrong type for timestamp"),
-    (line(question=" \t"), "empty question"),
-    (line(query_id=""), "empty query_id"),
-    (line(question="x" * 4001), "oversize question: 4001 chars, at most 4000 allowed"),
-    (line(answer="x" * 4001), "oversize answer: 4001 chars"),
-    (line(query_id="q" * 201), "oversize query_id: 201 chars, at most 200"),
-    (line(qestion="typo"), "unknown field(s) 'qestion'; allowed: question, contract_id, timestamp, query_id"),
-    (line(file="a.jsonl", line=2), "unknown field(s) 'file', 'line'"),
-    (line(contract_id="c-missing"), "unknown contract_id 'c-missing': it must be a contract_id from cuad_contracts"),
-    (line(timestamp="yesterday"), "bad timestamp 'yesterday': expected ISO 8601"),
-    (line(timestamp=""), "bad timestamp ''"),
-    (line(timestamp="1714564800"), "bad timestamp '1714564800'"),  # seconds must be a JSON number
-    (line(timestamp="2026-05-01T12:00:00+25:00"), "bad timestamp"),
-    (line(timestamp=1e300), "bad timestamp 1e+300"),
-    (line(contract_id="c-train").replace('"2026-05-01T10:00:00Z"', "NaN"), "bad timestamp NaN"),
-    (line(timestamp="2026-05-02T12:00:01Z"), "future timestamp '2026-05-02T12:00:01Z': 2026-05-02T12:00:01 UTC is "
-                                             "more than 1 day after now (2026-05-01T12:00:00 UTC)"),
-    (line(timestamp=1777723201), "future timestamp 1777723201"),  # 2026-05-02T12:00:01Z
-    (line(timestamp=1777723201000), "bad timestamp 1777723201000"),  # milliseconds: beyond year 9999
-    (line(latency_s=-0.5), "latency_s -0.5 is out of range: it must be a finite number of seconds, at least 0"),
-    (line(contract_id="c-train").replace("}", ', "latency_s": Infinity}'), "latency_s Infinity is out of range"),
-    (line(latency_s=10 ** 400), "latency_s 1000000000"),  # too big for a float
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"question": ', "invalid JSON"),
+        ('"just text"', "not a JSON object (got string)"),
+        (line(latency_s=0).replace("0}", "1" * 5000 + "}"), "invalid JSON: Exceeds the limit (4300 digits)"),
+        (line(question=...), "missing field question"),
+        (line(contract_id=...), "missing field contract_id"),
+        (line(timestamp=...), "missing field timestamp"),
+        (line(question=7), "wrong type for question (expected a string, got number)"),
+        (line(answer=None), "wrong type for answer (expected a string, got null)"),
+        (line(query_id=12), "wrong type for query_id (expected a string, got number)"),
+        (line(latency_s="0.3"), "wrong type for latency_s (expected a number, got string)"),
+        (line(latency_s=True), "wrong type for latency_s (expected a number, got boolean)"),
+        (line(timestamp=True), "wrong type for timestamp (expected an ISO 8601 string or POSIX seconds, got boolean)"),
+        (line(timestamp=None), "wrong type for timestamp"),
+        (line(question=" \t"), "empty question"),
+        (line(query_id=""), "empty query_id"),
+        (line(question="x" * 4001), "oversize question: 4001 chars, at most 4000 allowed"),
+        (line(answer="x" * 4001), "oversize answer: 4001 chars"),
+        (line(query_id="q" * 201), "oversize query_id: 201 chars, at most 200"),
+        (line(qestion="typo"), "unknown field(s) 'qestion'; allowed: question, contract_id, timestamp, query_id"),
+        (line(file="a.jsonl", line=2), "unknown field(s) 'file', 'line'"),
+        (
+            line(contract_id="c-missing"),
+            "unknown contract_id 'c-missing': it must be a contract_id from cuad_contracts",
+        ),
+        (line(timestamp="yesterday"), "bad timestamp 'yesterday': expected ISO 8601"),
+        (line(timestamp=""), "bad timestamp ''"),
+        (line(timestamp="1714564800"), "bad timestamp '1714564800'"),  # seconds must be a JSON number
+        (line(timestamp="2026-05-01T12:00:00+25:00"), "bad timestamp"),
+        (line(timestamp=1e300), "bad timestamp 1e+300"),
+        (line(contract_id="c-train").replace('"2026-05-01T10:00:00Z"', "NaN"), "bad timestamp NaN"),
+        (
+            line(timestamp="2026-05-02T12:00:01Z"),
+            "future timestamp '2026-05-02T12:00:01Z': 2026-05-02T12:00:01 UTC is "
+            "more than 1 day after now (2026-05-01T12:00:00 UTC)",
+        ),
+        (line(timestamp=1777723201), "future timestamp 1777723201"),  # 2026-05-02T12:00:01Z
+        (line(timestamp=1777723201000), "bad timestamp 1777723201000"),  # milliseconds: beyond year 9999
+        (line(latency_s=-0.5), "latency_s -0.5 is out of range: it must be a finite number of seconds, at least 0"),
+        (line(contract_id="c-train").replace("}", ', "latency_s": Infinity}'), "latency_s Infinity is out of range"),
+        (line(latency_s=10**400), "latency_s 1000000000"),  # too big for a float
+    ],
+)
 def test_bad_rows_are_rejected_with_their_reason(text, reason):
     with pytest.raises(QueryLogError) as err:
         parse_query_line(text, CONTRACTS, now=NOW)
     assert reason in str(err.value)
 
 
-@pytest.mark.parametrize("stamp", [
-    "2026-05-01T10:00:00Z", "2026-05-01T10:00:00+00:00", "2026-05-01T12:00:00+02:00", "2026-05-01T05:30:00-04:30",
-    "2026-05-01T10:00:00", "2026-05-01 10:00:00", "20260501T100000Z", 1777629600, 1777629600.0,
-])
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-05-01T10:00:00Z",
+        "2026-05-01T10:00:00+00:00",
+        "2026-05-01T12:00:00+02:00",
+        "2026-05-01T05:30:00-04:30",
+        "2026-05-01T10:00:00",
+        "2026-05-01 10:00:00",
+        "20260501T100000Z",
+        1777629600,
+        1777629600.0,
+    ],
+)
 def test_timestamp_forms_are_the_same_utc_instant(stamp):
     asked = parse_query_line(line(timestamp=stamp), CONTRACTS, now=NOW)["asked_at"]
     assert asked == datetime(2026, 5, 1, 10, 0, 0) and asked.tzinfo is None
@@ -98,12 +117,22 @@ def test_fractional_seconds_and_the_future_limit():
 
 def test_a_valid_row_gets_its_defaults():
     assert parse_query_line(line(), CONTRACTS, now=NOW) == {
-        "query_id": None, "question": "Who may terminate?", "contract_id": "c-train",
-        "asked_at": datetime(2026, 5, 1, 10), "answer": "", "latency_s": None}
-    full = parse_query_line(line(query_id="q-1", answer="Either party.", latency_s=2, contract_id="c-eval"),
-                            CONTRACTS, now=NOW)
-    assert (full["query_id"], full["answer"], full["latency_s"], full["contract_id"]) == ("q-1", "Either party.",
-                                                                                         2.0, "c-eval")
+        "query_id": None,
+        "question": "Who may terminate?",
+        "contract_id": "c-train",
+        "asked_at": datetime(2026, 5, 1, 10),
+        "answer": "",
+        "latency_s": None,
+    }
+    full = parse_query_line(
+        line(query_id="q-1", answer="Either party.", latency_s=2, contract_id="c-eval"), CONTRACTS, now=NOW
+    )
+    assert (full["query_id"], full["answer"], full["latency_s"], full["contract_id"]) == (
+        "q-1",
+        "Either party.",
+        2.0,
+        "c-eval",
+    )
     assert isinstance(full["latency_s"], float)
     assert parse_query_line(line(latency_s=0), CONTRACTS, now=NOW)["latency_s"] == 0.0
 
@@ -119,16 +148,22 @@ def test_inbox_reads_only_complete_files_in_name_order(tmp_path):
     rows, rejects = read_query_inbox(Inbox(str(tmp_path)), CONTRACTS, now=NOW)
     assert rejects == []
     assert [(r["query_id"], r["file"], r["line"]) for r in rows] == [
-        ("a1", "a.jsonl", 1), (default_query_id("a.jsonl", 4, line(question="no id", latency_s=0.4)), "a.jsonl", 4),
-        ("b1", "b.jsonl", 1)]
+        ("a1", "a.jsonl", 1),
+        (default_query_id("a.jsonl", 4, line(question="no id", latency_s=0.4)), "a.jsonl", 4),
+        ("b1", "b.jsonl", 1),
+    ]
     assert all(tuple(r) == QUERY_COLUMNS for r in rows)
     assert len(rows[1]["query_id"]) == 16 and int(rows[1]["query_id"], 16) >= 0 and rows[1]["latency_s"] == 0.4
     assert read_query_inbox(str(tmp_path), CONTRACTS, now=NOW) == (rows, [])  # the same ids on a re-read
 
 
 def test_default_ids_differ_by_file_line_and_text():
-    ids = {default_query_id("a.jsonl", 1, "x"), default_query_id("b.jsonl", 1, "x"),
-           default_query_id("a.jsonl", 2, "x"), default_query_id("a.jsonl", 1, "y")}
+    ids = {
+        default_query_id("a.jsonl", 1, "x"),
+        default_query_id("b.jsonl", 1, "x"),
+        default_query_id("a.jsonl", 2, "x"),
+        default_query_id("a.jsonl", 1, "y"),
+    }
     assert len(ids) == 4
 
 
@@ -145,9 +180,15 @@ def test_duplicate_query_ids_keep_the_first_and_name_where_it_was(tmp_path):
 
 
 def test_bom_crlf_non_utf8_and_long_lines(tmp_path):
-    tmp_path.joinpath("1.jsonl").write_bytes(b"\xef\xbb\xbf" + line(query_id="bom").encode() + b"\r\n"
-                                             + b'{"question": "caf\xe9"}\n' + b"x" * 900 + b"\n"
-                                             + line(query_id="ok").encode())
+    tmp_path.joinpath("1.jsonl").write_bytes(
+        b"\xef\xbb\xbf"
+        + line(query_id="bom").encode()
+        + b"\r\n"
+        + b'{"question": "caf\xe9"}\n'
+        + b"x" * 900
+        + b"\n"
+        + line(query_id="ok").encode()
+    )
     rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=NOW)
     assert [(r["query_id"], r["line"]) for r in rows] == [("bom", 1), ("ok", 4)]
     assert rejects[0]["line"] == 2 and rejects[0]["reason"] == "not valid UTF-8: byte 0xe9 at position 17"
@@ -156,8 +197,14 @@ def test_bom_crlf_non_utf8_and_long_lines(tmp_path):
 
 
 def test_now_is_fixed_once_for_the_whole_read(tmp_path):
-    drop(tmp_path, "1.jsonl", [line(query_id="soon", timestamp="2026-05-02T11:00:00Z"),
-                               line(query_id="late", timestamp="2026-05-03T00:00:00Z")])
+    drop(
+        tmp_path,
+        "1.jsonl",
+        [
+            line(query_id="soon", timestamp="2026-05-02T11:00:00Z"),
+            line(query_id="late", timestamp="2026-05-03T00:00:00Z"),
+        ],
+    )
     rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=datetime(2026, 5, 1, 12, tzinfo=UTC))
     assert [r["query_id"] for r in rows] == ["soon"]
     assert [r["line"] for r in rejects] == [2] and rejects[0]["reason"].startswith("future timestamp")

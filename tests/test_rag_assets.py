@@ -13,11 +13,15 @@ from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resource
 
 def test_rag_group_end_to_end(small_cuad, home):
     resources = {**default_resources(), "embedder": EmbedderResource(backend="hashing"), "llm": FakeLLMResource()}
-    config = {"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
-                      "synthetic_qa": {"config": {"n_chunks": 6}},
-                      "optimized_rag_program": {"config": {"n_train_questions": 4}},
-                      "rag_eval": {"config": {"n_questions": 5}},
-                      "retriever_model": {"config": {"enabled": False}}}}  # its training has its own tests
+    config = {
+        "ops": {
+            "cuad_corpus": {"config": {"uri": str(small_cuad)}},
+            "synthetic_qa": {"config": {"n_chunks": 6}},
+            "optimized_rag_program": {"config": {"n_train_questions": 4}},
+            "rag_eval": {"config": {"n_questions": 5}},
+            "retriever_model": {"config": {"enabled": False}},
+        }
+    }  # its training has its own tests
     # The fine-tuning group is left out: it would train on the default (real) base model.
     selection = dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG)
     result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=config, selection=selection)
@@ -28,8 +32,8 @@ def test_rag_group_end_to_end(small_cuad, home):
         split = dict(conn.execute("select contract_id, split from cuad_contracts").fetchall())
         seeds = conn.execute("select contract_id from seed_qa").fetchall()
         assert seeds and {split[c] for (c,) in seeds} == {"train"}
-        kept, = conn.execute("select count(*) from synthetic_qa").fetchone()
-        rejected, = conn.execute("select count(*) from synthetic_qa_rejects").fetchone()
+        (kept,) = conn.execute("select count(*) from synthetic_qa").fetchone()
+        (rejected,) = conn.execute("select count(*) from synthetic_qa_rejects").fetchone()
         assert kept + rejected == 6 and kept >= 1
         rows = conn.execute("select method, contract_id, judge_score from rag_eval").fetchall()
         assert {m for m, _, _ in rows} == {"standard_rag", "optimized_rag"}

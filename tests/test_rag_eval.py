@@ -17,8 +17,17 @@ def _contracts():
 
 def _anns():
     s = TEXT.index("the laws")
-    return [{"contract_id": cid, "category": "Governing Law", "question": "Which law governs?",
-             "is_impossible": False, "answer_starts": [s], "answer_ends": [s + 30]} for cid in ("tr", "ev")]
+    return [
+        {
+            "contract_id": cid,
+            "category": "Governing Law",
+            "question": "Which law governs?",
+            "is_impossible": False,
+            "answer_starts": [s],
+            "answer_ends": [s + 30],
+        }
+        for cid in ("tr", "ev")
+    ]
 
 
 def retrieve(question, contract_id, k):
@@ -28,7 +37,7 @@ def retrieve(question, contract_id, k):
 def test_sample_questions_respects_split():
     ev = sample_questions(_anns(), _contracts(), "eval", 10)
     assert [q["contract_id"] for q in ev] == ["ev"]
-    assert ev[0]["gold_answers"] == [_contracts()["ev"]["text"][TEXT.index("the laws"):TEXT.index("the laws") + 30]]
+    assert ev[0]["gold_answers"] == [_contracts()["ev"]["text"][TEXT.index("the laws") : TEXT.index("the laws") + 30]]
 
 
 def test_evaluate_scores_answers_and_records_missing_judge_scores():

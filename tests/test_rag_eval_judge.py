@@ -19,13 +19,23 @@ from selfinstruct.rag.program import ContractRAG, save_program
 from selfinstruct.retrieval.retriever import make_retriever
 from selfinstruct_assets.rag.assets import rag_eval
 
-TEXT = ("This Agreement shall be governed by the laws of the State of Ohio. Payment is due in thirty days. "
-        "Either party may terminate this Agreement upon ninety days written notice.")
+TEXT = (
+    "This Agreement shall be governed by the laws of the State of Ohio. Payment is due in thirty days. "
+    "Either party may terminate this Agreement upon ninety days written notice."
+)
 GOLD = "the laws of the State of Ohio"
 CONTRACTS = [{"contract_id": "e1", "split": "eval", "text": TEXT}, {"contract_id": "e2", "split": "eval", "text": TEXT}]
-ANNOTATIONS = [{"contract_id": c["contract_id"], "category": "Governing Law", "question": "Which law governs?",
-                "is_impossible": False, "answer_starts": [TEXT.index(GOLD)],
-                "answer_ends": [TEXT.index(GOLD) + len(GOLD)]} for c in CONTRACTS]
+ANNOTATIONS = [
+    {
+        "contract_id": c["contract_id"],
+        "category": "Governing Law",
+        "question": "Which law governs?",
+        "is_impossible": False,
+        "answer_starts": [TEXT.index(GOLD)],
+        "answer_ends": [TEXT.index(GOLD) + len(GOLD)],
+    }
+    for c in CONTRACTS
+]
 
 GEN, JUDGE = FieldFakeLM(), FieldFakeLM(score="0.8")
 
@@ -54,11 +64,24 @@ class FakeTrainedJudge:
 
 # ------------------------------------------------------------------------------------------ evaluate_program
 
+
 def _questions():
-    return [{"question_id": "q1", "contract_id": "e1", "category": "Governing Law", "question": "Which law governs?",
-             "gold_answers": [GOLD]},
-            {"question_id": "q2", "contract_id": "e1", "category": "Audit Rights", "question": "Audit?",
-             "gold_answers": []}]
+    return [
+        {
+            "question_id": "q1",
+            "contract_id": "e1",
+            "category": "Governing Law",
+            "question": "Which law governs?",
+            "gold_answers": [GOLD],
+        },
+        {
+            "question_id": "q2",
+            "contract_id": "e1",
+            "category": "Audit Rights",
+            "question": "Audit?",
+            "gold_answers": [],
+        },
+    ]
 
 
 def _program():
@@ -102,19 +125,31 @@ def test_evaluate_program_refuses_a_judge_that_cannot_score():
 
 # ------------------------------------------------------------------------------------------ the asset
 
+
 def _run(tmp_path, judge: str, with_answer_judge: bool):
     """rag_eval alone on two eval questions, the programs and (optionally) answer_judge recorded beforehand."""
     embedder, chroma = EmbedderResource(backend="hashing"), ChromaResource(path=str(tmp_path / "chroma"))
-    chroma.store(embedder.get()).sync([{"chunk_id": f"{c['contract_id']}:0", "contract_id": c["contract_id"],
-                                        "start": 0, "end": len(TEXT), "text": TEXT} for c in CONTRACTS])
+    chroma.store(embedder.get()).sync(
+        [
+            {
+                "chunk_id": f"{c['contract_id']}:0",
+                "contract_id": c["contract_id"],
+                "start": 0,
+                "end": len(TEXT),
+                "text": TEXT,
+            }
+            for c in CONTRACTS
+        ]
+    )
     instance = dg.DagsterInstance.ephemeral()
     for name in ("rag_program", "optimized_rag_program"):
         path = save_program(ContractRAG(make_retriever(embedder, chroma)), tmp_path / f"{name}.json")
         instance.report_runless_asset_event(dg.AssetMaterialization(name, metadata={"path": str(path)}))
     if with_answer_judge:
         (tmp_path / "answer_judge").mkdir()
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            "answer_judge", metadata={"path": str(tmp_path / "answer_judge")}))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("answer_judge", metadata={"path": str(tmp_path / "answer_judge")})
+        )
 
     @dg.asset(name="cuad_contracts")
     def contracts() -> pl.DataFrame:
@@ -126,17 +161,32 @@ def _run(tmp_path, judge: str, with_answer_judge: bool):
 
     db = str(tmp_path / "db.duckdb")
     JUDGE.calls = 0
-    result = dg.materialize([contracts, annotations, rag_eval], instance=instance, resources={
-        "io_manager": DuckDBTablesIOManager(database=db, schema="main"), "llm": RoleLLM(),
-        "embedder": embedder, "chroma": chroma}, run_config={"ops": {"rag_eval": {"config": {"judge": judge}}}})
+    result = dg.materialize(
+        [contracts, annotations, rag_eval],
+        instance=instance,
+        resources={
+            "io_manager": DuckDBTablesIOManager(database=db, schema="main"),
+            "llm": RoleLLM(),
+            "embedder": embedder,
+            "chroma": chroma,
+        },
+        run_config={"ops": {"rag_eval": {"config": {"judge": judge}}}},
+    )
     assert result.success
-    md = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-          for e in result.get_asset_materialization_events()}
+    md = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     with duckdb.connect(db, read_only=True) as conn:
-        rows = conn.execute("select judge_score, judge_missing_reason, judge_critique, retrieval_judged "
-                            "from rag_eval").fetchall()
-        types = {(t, c): d for t, c, d in conn.execute(
-            "select table_name, column_name, data_type from information_schema.columns").fetchall()}
+        rows = conn.execute(
+            "select judge_score, judge_missing_reason, judge_critique, retrieval_judged from rag_eval"
+        ).fetchall()
+        types = {
+            (t, c): d
+            for t, c, d in conn.execute(
+                "select table_name, column_name, data_type from information_schema.columns"
+            ).fetchall()
+        }
     return rows, md, types
 
 
@@ -172,7 +222,10 @@ def test_rag_eval_lm_calls_the_lm_judge_even_when_answer_judge_exists(tmp_path, 
     rows, md, _ = _run(tmp_path, "lm", with_answer_judge=True)
     assert fake_trained == [] and JUDGE.calls == 2 * len(rows) == 8
     assert all(r[0] == 0.8 and r[3] == 1.0 for r in rows)
-    assert md["rag_eval_summary"]["judge"].value.startswith("lm: ") and "fallback" not in md["rag_eval_summary"]["judge"].value
+    assert (
+        md["rag_eval_summary"]["judge"].value.startswith("lm: ")
+        and "fallback" not in md["rag_eval_summary"]["judge"].value
+    )
 
 
 def test_rag_eval_none_judges_nothing(tmp_path, fake_trained):

@@ -38,8 +38,10 @@ def test_answers_with_retrieved_context_of_its_contract():
 
 
 def test_format_ignoring_lm_still_gives_an_answer():
-    with dspy.context(lm=RawLM("Answer: the State of Delaware\n\nMore chatter"),
-                      adapter=dspy.ChatAdapter(use_json_adapter_fallback=False)):
+    with dspy.context(
+        lm=RawLM("Answer: the State of Delaware\n\nMore chatter"),
+        adapter=dspy.ChatAdapter(use_json_adapter_fallback=False),
+    ):
         pred = ContractRAG(retrieve)(question="Which law governs?", contract_id="k1")
     assert pred.answer == "the State of Delaware" and not pred.parsed
 

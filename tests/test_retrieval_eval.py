@@ -14,13 +14,16 @@ from selfinstruct.retrieval.evaluate import (
 )
 
 
-@pytest.mark.parametrize("chunk,spans,hit", [
-    ((0, 100), [(40, 60)], True),      # gold inside chunk
-    ((0, 100), [(90, 130)], False),    # 10 of the 40-char gold: under half of the shorter
-    ((0, 100), [(70, 130)], True),     # 30 of 60: at least half
-    ((0, 1000), [(990, 1010)], True),  # exactly half of the 20-char gold
-    ((0, 100), [(100, 200)], False),   # touching is no overlap
-])
+@pytest.mark.parametrize(
+    "chunk,spans,hit",
+    [
+        ((0, 100), [(40, 60)], True),  # gold inside chunk
+        ((0, 100), [(90, 130)], False),  # 10 of the 40-char gold: under half of the shorter
+        ((0, 100), [(70, 130)], True),  # 30 of 60: at least half
+        ((0, 1000), [(990, 1010)], True),  # exactly half of the 20-char gold
+        ((0, 100), [(100, 200)], False),  # touching is no overlap
+    ],
+)
 def test_is_hit_uses_half_of_the_shorter(chunk, spans, hit):
     s, e = chunk
     assert is_hit(s, e, spans) is hit
@@ -55,8 +58,12 @@ def test_compare_recall_pairs_questions_and_tests_the_difference():
     always = [HIT] * len(qs)
     half = [HIT if int(q.contract_id[1:]) % 2 else MISS for q in qs]
     same = list(half)
-    out = {c["versus"]: c for c in compare_recall(qs, {"a": always, "b": half, "c": same, "a2": always}, "b",
-                                                  ["a", "c", "b", "missing"], k=1)}
+    out = {
+        c["versus"]: c
+        for c in compare_recall(
+            qs, {"a": always, "b": half, "c": same, "a2": always}, "b", ["a", "c", "b", "missing"], k=1
+        )
+    }
     assert set(out) == {"a", "c"}  # itself and unknown methods are left out
     assert out["a"]["diff"] == -0.5 and out["a"]["high"] < 0 and out["a"]["p_value"] < 0.01
     assert out["c"]["diff"] == 0 and out["c"]["p_value"] == 1.0
@@ -64,15 +71,24 @@ def test_compare_recall_pairs_questions_and_tests_the_difference():
 
 
 def _chunks():
-    texts = ["The governing law of this agreement is the law of the State of Delaware.",
-             "The Distributor shall purchase a minimum of 500 units per quarter.",
-             "Either party may terminate this agreement for convenience on notice."]
+    texts = [
+        "The governing law of this agreement is the law of the State of Delaware.",
+        "The Distributor shall purchase a minimum of 500 units per quarter.",
+        "Either party may terminate this agreement for convenience on notice.",
+    ]
     rows, pos = [], 0
     for i, t in enumerate(texts):
         rows.append({"chunk_id": f"c{i}", "contract_id": "k1", "start": pos, "end": pos + len(t), "text": t})
         pos += len(t) + 1
-    rows.append({"chunk_id": "other", "contract_id": "k2", "start": 0, "end": 70,
-                 "text": "governing law governing law governing law Delaware Delaware law"})
+    rows.append(
+        {
+            "chunk_id": "other",
+            "contract_id": "k2",
+            "start": 0,
+            "end": 70,
+            "text": "governing law governing law governing law Delaware Delaware law",
+        }
+    )
     return rows
 
 
@@ -87,9 +103,11 @@ def test_bm25_and_dense_rank_within_the_question_contract():
 
 def test_eval_questions_keep_only_answerable_located_eval_rows():
     base = {"category": "X", "question": "q", "answer_texts": ["t"], "answer_starts": [1], "answer_ends": [5]}
-    anns = [{**base, "contract_id": "e", "is_impossible": False},
-            {**base, "contract_id": "t", "is_impossible": False},
-            {**base, "contract_id": "e", "is_impossible": True},
-            {**base, "contract_id": "e", "is_impossible": False, "answer_starts": [], "answer_ends": []}]
+    anns = [
+        {**base, "contract_id": "e", "is_impossible": False},
+        {**base, "contract_id": "t", "is_impossible": False},
+        {**base, "contract_id": "e", "is_impossible": True},
+        {**base, "contract_id": "e", "is_impossible": False, "answer_starts": [], "answer_ends": []},
+    ]
     qs = eval_questions(anns, {"e"})
     assert len(qs) == 1 and qs[0].spans == ((1, 5),)

@@ -22,14 +22,24 @@ QUESTIONS = ["Which law governs?", "When does it expire?", "Who are the parties?
 
 
 def _chunk(cid, start, end, text=None):
-    return {"chunk_id": f"{cid}:{start}", "contract_id": cid, "start": start, "end": end,
-            "text": text or f"{cid} text {start}-{end}"}
+    return {
+        "chunk_id": f"{cid}:{start}",
+        "contract_id": cid,
+        "start": start,
+        "end": end,
+        "text": text or f"{cid} text {start}-{end}",
+    }
 
 
 def _ann(cid, question, spans, impossible=False):
-    return {"contract_id": cid, "question": question, "is_impossible": impossible,
-            "answer_starts": [s for s, _ in spans], "answer_ends": [e for _, e in spans],
-            "answer_texts": ["x"] * len(spans)}
+    return {
+        "contract_id": cid,
+        "question": question,
+        "is_impossible": impossible,
+        "answer_starts": [s for s, _ in spans],
+        "answer_ends": [e for _, e in spans],
+        "answer_texts": ["x"] * len(spans),
+    }
 
 
 def test_pairs_take_the_chunks_that_overlap_a_gold_span_by_half():
@@ -43,8 +53,12 @@ def test_pairs_take_the_chunks_that_overlap_a_gold_span_by_half():
 
 
 def test_hard_negative_is_a_same_contract_chunk_touching_no_gold():
-    chunks = [_chunk("c1", 0, 100, "governing law of delaware"), _chunk("c1", 100, 200, "governing law clause heading"),
-              _chunk("c1", 200, 300, "payment terms"), _chunk("c2", 0, 100, "governing law governing law")]
+    chunks = [
+        _chunk("c1", 0, 100, "governing law of delaware"),
+        _chunk("c1", 100, 200, "governing law clause heading"),
+        _chunk("c1", 200, 300, "payment terms"),
+        _chunk("c2", 0, 100, "governing law governing law"),
+    ]
     pairs = build_pairs([_ann("c1", "governing law", [(10, 60)])], chunks, set(), hard_negatives=True)
     assert len(pairs) == 1 and pairs[0]["negative"] == "governing law clause heading"
 
@@ -66,8 +80,11 @@ def test_no_pairs_says_why_and_training_refuses(tmp_path):
 
 def _repeated_pairs(n_contracts=8):
     # CUAD's shape: every contract is asked the same questions.
-    return [{"question": q, "positive": f"contract {c} clause for {q}", "contract_id": f"c{c}", "chunk_id": f"{c}{i}"}
-            for c in range(n_contracts) for i, q in enumerate(QUESTIONS)]
+    return [
+        {"question": q, "positive": f"contract {c} clause for {q}", "contract_id": f"c{c}", "chunk_id": f"{c}{i}"}
+        for c in range(n_contracts)
+        for i, q in enumerate(QUESTIONS)
+    ]
 
 
 def test_no_duplicate_sampler_never_repeats_a_question_in_a_batch():
@@ -99,8 +116,9 @@ def test_two_step_fine_tune_changes_embeddings_and_publishes_whole(tmp_path):
     from sentence_transformers import SentenceTransformer
 
     pairs = _repeated_pairs(4)  # 16 pairs
-    settings = RetrieverTrainSettings(batch_size=4, max_steps=2, learning_rate=1e-4, max_seq_length=32,
-                                      precision="float32")
+    settings = RetrieverTrainSettings(
+        batch_size=4, max_steps=2, learning_rate=1e-4, max_seq_length=32, precision="float32"
+    )
     target = tmp_path / "retriever"
     metrics = train_retriever(pairs, target, settings)
     assert metrics["steps"] == 2 and metrics["pairs"] == 16 and np.isfinite(metrics["final_loss"])

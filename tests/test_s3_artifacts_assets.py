@@ -21,9 +21,13 @@ def s3_artifacts(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                        "AWS_ENDPOINT_URL_S3": url}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": url,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     bucket = f"art-{uuid.uuid4().hex[:12]}"
@@ -37,14 +41,33 @@ def s3_artifacts(monkeypatch):
 def test_rag_programs_live_on_s3_and_consumers_read_the_recorded_version(small_cuad, home, s3_artifacts):
     client, bucket = s3_artifacts
     resources = {**default_resources(), "embedder": EmbedderResource(backend="hashing"), "llm": FakeLLMResource()}
-    config = {"ops": {"cuad_corpus": {"config": {"uri": str(small_cuad)}},
-                      "synthetic_qa": {"config": {"n_chunks": 4}},
-                      "optimized_rag_program": {"config": {"n_train_questions": 3}}}}
-    names = ["cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index", "seed_qa",
-             "synthetic_qa", "synthetic_qa_rejects", "rag_program", "optimized_rag_program"]
+    config = {
+        "ops": {
+            "cuad_corpus": {"config": {"uri": str(small_cuad)}},
+            "synthetic_qa": {"config": {"n_chunks": 4}},
+            "optimized_rag_program": {"config": {"n_train_questions": 3}},
+        }
+    }
+    names = [
+        "cuad_contracts",
+        "cuad_annotations",
+        "cuad_rejects",
+        "contract_chunks",
+        "vector_index",
+        "seed_qa",
+        "synthetic_qa",
+        "synthetic_qa_rejects",
+        "rag_program",
+        "optimized_rag_program",
+    ]
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(ASSETS + ALL_CHECKS, resources=resources, run_config=config, instance=instance,
-                                selection=dg.AssetSelection.assets(*names))
+        result = dg.materialize(
+            ASSETS + ALL_CHECKS,
+            resources=resources,
+            run_config=config,
+            instance=instance,
+            selection=dg.AssetSelection.assets(*names),
+        )
         assert result.success
         uri = recorded_uri(instance, "optimized_rag_program")
         assert uri.startswith(f"s3://{bucket}/team/artifacts/optimized_rag_program.json/versions/")
@@ -80,10 +103,16 @@ def test_an_adapter_and_its_rows_are_published_to_s3_and_read_back_by_consumers(
     settings = {"max_steps": 2, "batch_size": 2, "grad_accum": 1, "max_length": 96, "lora_r": 4}
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
-            [sft_dataset, sft_adapter], instance=instance,
-            resources={"home": ProjectHome(path=str(home)), "base_model": BaseModelResource(path=str(tiny)),
-                       "training": TrainingLauncher(), "artifacts": ArtifactsResource()},
-            run_config={"ops": {"sft_adapter": {"config": settings}}})
+            [sft_dataset, sft_adapter],
+            instance=instance,
+            resources={
+                "home": ProjectHome(path=str(home)),
+                "base_model": BaseModelResource(path=str(tiny)),
+                "training": TrainingLauncher(),
+                "artifacts": ArtifactsResource(),
+            },
+            run_config={"ops": {"sft_adapter": {"config": settings}}},
+        )
         assert result.success
         uri = recorded_uri(instance, "sft_adapter", "adapter_path")
         assert uri.startswith(f"s3://{bucket}/team/adapters/sft/versions/")

@@ -28,8 +28,11 @@ def sensor(name: str) -> dg.SensorDefinition:
 
 
 def tick(name, instance, tmp_path, db, cursor=None):
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
-        "inbox": InboxResource(root=str(tmp_path / "inbox")), "duckdb": DuckDBResource(database=db)})
+    ctx = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"inbox": InboxResource(root=str(tmp_path / "inbox")), "duckdb": DuckDBResource(database=db)},
+    )
     result = sensor(name)(ctx)
     return result, ctx.cursor
 
@@ -37,8 +40,19 @@ def tick(name, instance, tmp_path, db, cursor=None):
 def ratings(tmp_path, name: str, ids: list[str]) -> None:
     folder = tmp_path / "inbox" / "feedback"
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [json.dumps({"event_id": i, "question": "Who are the parties?", "answer": "Acme and Beta",
-                        "contract_id": "c-train", "score": 4, "scale": "1-5"}) for i in ids]
+    rows = [
+        json.dumps(
+            {
+                "event_id": i,
+                "question": "Who are the parties?",
+                "answer": "Acme and Beta",
+                "contract_id": "c-train",
+                "score": 4,
+                "scale": "1-5",
+            }
+        )
+        for i in ids
+    ]
     (folder / name).write_text("\n".join(rows) + "\n")
 
 
@@ -61,9 +75,18 @@ def test_feedback_sensor_skips_then_requests_one_refresh_then_ignores_a_duplicat
 def test_feedback_refresh_job_selects_the_downstream_path_and_nothing_upstream():
     job = defs().resolve_job_def(sensor("feedback_sensor").job_name)
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert keys == {"human_feedback", "feedback_rejects", "preference_pairs", "dpo_adapter", "orpo_adapter",
-                    "benchmark_scores", "benchmark_answers", "serving_candidate", "promotion_decisions",
-                    "serving_model"}
+    assert keys == {
+        "human_feedback",
+        "feedback_rejects",
+        "preference_pairs",
+        "dpo_adapter",
+        "orpo_adapter",
+        "benchmark_scores",
+        "benchmark_answers",
+        "serving_candidate",
+        "promotion_decisions",
+        "serving_model",
+    }
     assert not keys & {"rag_responses", "ai_feedback", "sft_adapter", "synthetic_qa", "cuad_contracts", "vector_index"}
 
 
@@ -86,19 +109,26 @@ def test_new_contracts_sensor_adds_a_partition_and_requests_only_it(tmp_path, db
         assert not again.run_requests and "no new complete contract files" in again.skip_reason.skip_message
     job = defs().resolve_job_def(sensor("new_contracts_sensor").job_name)
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {
-        "added_contracts", "added_contract_chunks", "added_contract_index"}
+        "added_contracts",
+        "added_contract_chunks",
+        "added_contract_index",
+    }
 
 
 def test_drift_sensor_reads_new_queries_and_acts_on_a_drifted_report(tmp_path, db):
     folder = tmp_path / "inbox" / "queries"
     folder.mkdir(parents=True)
-    (folder / "q.jsonl").write_text('{"question": "What law governs?", "contract_id": "c-train", '
-                                    '"timestamp": "2026-11-20T10:00:00Z"}\n')
+    (folder / "q.jsonl").write_text(
+        '{"question": "What law governs?", "contract_id": "c-train", "timestamp": "2026-11-20T10:00:00Z"}\n'
+    )
     with dg.instance_for_test() as instance:
         result, _ = tick("drift_sensor", instance, tmp_path, db)
         assert [r.job_name for r in result.run_requests] == ["query_log_job"]
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            "drift_report", metadata={"drifted": True, "reasons": "queries_embedding: mmd 0.4 > 0.1 (n=30)"}))
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "drift_report", metadata={"drifted": True, "reasons": "queries_embedding: mmd 0.4 > 0.1 (n=30)"}
+            )
+        )
         hot, _ = tick("drift_sensor", instance, tmp_path, db, result.cursor)
         assert [r.job_name for r in hot.run_requests] == ["regenerate_job"]
         instance.report_runless_asset_event(dg.AssetMaterialization("drift_report", metadata={"drifted": True}))

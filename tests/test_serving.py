@@ -29,10 +29,16 @@ def make_adapter(folder: Path, weights: bytes = b"weights-1", metrics: bool = Tr
 
 def serve(tmp_path: Path, method: str, adapter_id: str, cuad: float = 0.4) -> dict:
     """Snapshot a fresh adapter for `method` and promote it, as serving_model does."""
-    snap = snapshot_adapter(make_adapter(tmp_path / "adapters" / method, adapter_id.encode()), tmp_path / "serving",
-                            adapter_id)
-    entry = {"method": method, "adapter_id": adapter_id, "path": str(snap),
-             "scores": {"cuad_match": cuad, "judge_score": 0.6}, "benchmark_run_id": "run-1"}
+    snap = snapshot_adapter(
+        make_adapter(tmp_path / "adapters" / method, adapter_id.encode()), tmp_path / "serving", adapter_id
+    )
+    entry = {
+        "method": method,
+        "adapter_id": adapter_id,
+        "path": str(snap),
+        "scores": {"cuad_match": cuad, "judge_score": 0.6},
+        "benchmark_run_id": "run-1",
+    }
     return promote(tmp_path / "serving", entry, "passed the gate")
 
 
@@ -42,18 +48,25 @@ def killed(*args):
 
 @pytest.fixture
 def three(tmp_path) -> list[dict]:  # sft A, then dpo B, then sft C (served)
-    return [serve(tmp_path, "sft", "aaaaaa111111"), serve(tmp_path, "dpo", "aaaaaa222222"),
-            serve(tmp_path, "sft", "cccccc333333")]
+    return [
+        serve(tmp_path, "sft", "aaaaaa111111"),
+        serve(tmp_path, "dpo", "aaaaaa222222"),
+        serve(tmp_path, "sft", "cccccc333333"),
+    ]
 
 
-@pytest.mark.parametrize("rows, expected", [
-    ([row("standard_rag", 0.9), row("optimized_rag", 0.95), row("base", 0.8), row("sft", 0.3)], "sft"),
-    ([row("sft", 0.4, judge=0.5), row("orpo", 0.4, judge=0.7)], "orpo"),  # same metric: higher judge wins
-    ([row("sft", 0.4, judge=None), row("grpo", 0.4, judge=0.1)], "grpo"),  # a missing judge ranks lowest
-    ([row("grpo", 0.4, judge=0.5), row("dpo", 0.4, judge=0.5)], "dpo"),  # then the method name
-    ([row("sft", None), row("dpo", float("nan")), row("orpo", 0.1)], "orpo"),  # unscored rows are skipped
-    ([row("base", 0.5), row("sft", None), row("dpo", float("nan"))], None), ([], None),
-])
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ([row("standard_rag", 0.9), row("optimized_rag", 0.95), row("base", 0.8), row("sft", 0.3)], "sft"),
+        ([row("sft", 0.4, judge=0.5), row("orpo", 0.4, judge=0.7)], "orpo"),  # same metric: higher judge wins
+        ([row("sft", 0.4, judge=None), row("grpo", 0.4, judge=0.1)], "grpo"),  # a missing judge ranks lowest
+        ([row("grpo", 0.4, judge=0.5), row("dpo", 0.4, judge=0.5)], "dpo"),  # then the method name
+        ([row("sft", None), row("dpo", float("nan")), row("orpo", 0.1)], "orpo"),  # unscored rows are skipped
+        ([row("base", 0.5), row("sft", None), row("dpo", float("nan"))], None),
+        ([], None),
+    ],
+)
 def test_pick_candidate_takes_the_best_adapter_only(rows, expected):
     assert (pick_candidate(rows) or {}).get("method") == expected
 
@@ -65,8 +78,10 @@ def test_pick_candidate_rejects_rows_of_several_runs_and_unknown_metrics():
         pick_candidate([row("sft", 0.4)], metric="cuad_mach")
 
 
-@pytest.mark.parametrize("cand, cur, passed", [(0.1, None, True), (0.49, 0.50, True), (0.50, 0.52, True),
-                                               (0.6, 0.5, True), (0.47, 0.50, False)])
+@pytest.mark.parametrize(
+    "cand, cur, passed",
+    [(0.1, None, True), (0.49, 0.50, True), (0.50, 0.52, True), (0.6, 0.5, True), (0.47, 0.50, False)],
+)
 def test_gate_lets_through_drops_within_the_tolerance_only(cand, cur, passed):
     served = None if cur is None else {"method": "dpo", "scores": {"cuad_match": cur}}  # a promoted entry
     verdict = gate(row("sft", cand), served, tolerance=0.02)
@@ -85,8 +100,14 @@ def test_gate_never_passes_a_candidate_without_a_score(value):
 
 
 def per_question(matches, contracts=None):
-    return [{"question_id": f"q{i}", "contract_id": (contracts or [f"c{i // 2}" for i in range(len(matches))])[i],
-             "cuad_match": m} for i, m in enumerate(matches)]
+    return [
+        {
+            "question_id": f"q{i}",
+            "contract_id": (contracts or [f"c{i // 2}" for i in range(len(matches))])[i],
+            "cuad_match": m,
+        }
+        for i, m in enumerate(matches)
+    ]
 
 
 def test_paired_gate_passes_an_equal_candidate_and_stops_a_clear_regression():
@@ -95,8 +116,9 @@ def test_paired_gate_passes_an_equal_candidate_and_stops_a_clear_regression():
     assert same["passed"] and same["delta"] == 0 and same["n_paired"] == 60
     worse = paired_gate("dpo", per_question([0, 0, 1, 0] * 15), served, tolerance=0.02)
     assert not worse["passed"] and worse["high"] < 0 and worse["low"] < -0.02
-    assert worse["reason"].startswith("dpo cuad_match: candidate 0.25 vs served 0.75 on 60 paired questions "
-                                      "(30 contracts)")  # resampled by contract, not by question
+    assert worse["reason"].startswith(
+        "dpo cuad_match: candidate 0.25 vs served 0.75 on 60 paired questions (30 contracts)"
+    )  # resampled by contract, not by question
 
 
 def test_paired_gate_uses_only_questions_both_answered_and_needs_two_contracts():
@@ -117,8 +139,11 @@ def test_snapshot_survives_the_next_training_run_and_is_content_addressed(tmp_pa
     source = make_adapter(tmp_path / "adapters" / "sft")
     snap = snapshot_adapter(source, tmp_path / "serving", "abc123def456")
     assert snap == tmp_path / "serving" / "adapters" / "abc123def456"
-    assert sorted(p.name for p in snap.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
-                                                      "training_metrics.json"]
+    assert sorted(p.name for p in snap.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "training_metrics.json",
+    ]
     make_adapter(source, weights=b"weights-2")  # the next run overwrites adapters/sft
     assert (snap / "adapter_model.safetensors").read_bytes() == b"weights-1"
     assert snapshot_adapter(source, tmp_path / "serving", "abc123def456") == snap
@@ -191,8 +216,10 @@ def test_current_json_always_parses_and_a_torn_history_line_is_dropped(tmp_path)
         history(root)
 
 
-@pytest.mark.parametrize("to, adapter_id", [("previous", "aaaaaa222222"), ("sft", "aaaaaa111111"),
-                                            ("dpo", "aaaaaa222222"), ("aaaaaa1", "aaaaaa111111")])
+@pytest.mark.parametrize(
+    "to, adapter_id",
+    [("previous", "aaaaaa222222"), ("sft", "aaaaaa111111"), ("dpo", "aaaaaa222222"), ("aaaaaa1", "aaaaaa111111")],
+)
 def test_rollback_targets(tmp_path, three, to, adapter_id):
     root = tmp_path / "serving"
     entry = rollback(root, to)
@@ -215,8 +242,15 @@ def test_rollback_by_entry_id_and_previous_toggling_and_a_no_op(tmp_path, three)
         rollback(root, "previous")
 
 
-@pytest.mark.parametrize("to, message", [("aaaaaa", "starts several adapter_ids"), ("zzzzzz", "no promoted entry"),
-                                         ("aaa", "at least 6 characters"), ("orpo", "other than the served one")])
+@pytest.mark.parametrize(
+    "to, message",
+    [
+        ("aaaaaa", "starts several adapter_ids"),
+        ("zzzzzz", "no promoted entry"),
+        ("aaa", "at least 6 characters"),
+        ("orpo", "other than the served one"),
+    ],
+)
 def test_rollback_errors_list_the_entries(tmp_path, three, to, message):
     with pytest.raises(ValueError, match=message) as info:
         rollback(tmp_path / "serving", to)
@@ -243,8 +277,9 @@ def test_cli_list_marks_the_served_entry_and_to_prints_the_new_one(tmp_path, thr
     assert printed == current(tmp_path / "serving") and printed["adapter_id"] == "aaaaaa222222"
 
 
-@pytest.mark.parametrize("argv, promoted", [(("--list",), False), (("--to", "previous"), False),
-                                            (("--to", "zzzzzz"), True)])
+@pytest.mark.parametrize(
+    "argv, promoted", [(("--list",), False), (("--to", "previous"), False), (("--to", "zzzzzz"), True)]
+)
 def test_cli_exits_1_naming_list_when_nothing_is_promoted_or_matches(tmp_path, capsys, argv, promoted):
     if promoted:
         serve(tmp_path, "sft", "aaaaaa111111")
@@ -261,14 +296,20 @@ def test_cli_needs_exactly_one_of_to_and_list(tmp_path, argv):
 
 def test_the_loop_serves_only_a_candidate_that_passes(tmp_path):
     root = tmp_path / "serving"
-    for run_id, cuad, adapter_id, served in (("run-1", 0.40, "aaaaaa111111", "aaaaaa111111"),
-                                             ("run-2", 0.30, "bbbbbb222222", "aaaaaa111111"),
-                                             ("run-3", 0.39, "bbbbbb333333", "bbbbbb333333")):
-        best = pick_candidate([row("base", 0.9, run_id=run_id), {**row("orpo", cuad, run_id=run_id),
-                                                                  "adapter_id": adapter_id}])
+    for run_id, cuad, adapter_id, served in (
+        ("run-1", 0.40, "aaaaaa111111", "aaaaaa111111"),
+        ("run-2", 0.30, "bbbbbb222222", "aaaaaa111111"),
+        ("run-3", 0.39, "bbbbbb333333", "bbbbbb333333"),
+    ):
+        best = pick_candidate(
+            [row("base", 0.9, run_id=run_id), {**row("orpo", cuad, run_id=run_id), "adapter_id": adapter_id}]
+        )
         if (verdict := gate(best, current(root)))["passed"]:
             snap = snapshot_adapter(make_adapter(tmp_path / "adapters" / "orpo", adapter_id.encode()), root, adapter_id)
-            promote(root, {**best, "path": str(snap), "scores": {"cuad_match": cuad}, "benchmark_run_id": run_id},
-                    verdict["reason"])
+            promote(
+                root,
+                {**best, "path": str(snap), "scores": {"cuad_match": cuad}, "benchmark_run_id": run_id},
+                verdict["reason"],
+            )
         assert current(root)["adapter_id"] == served
     assert [e["benchmark_run_id"] for e in history(root)] == ["run-1", "run-3"]

@@ -39,9 +39,13 @@ def moto_url():
 @pytest.fixture
 def bucket(monkeypatch, moto_url, home) -> str:
     """A fresh bucket, named by SELFINSTRUCT_ARTIFACTS; boto3 reaches moto through its own variables."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                        "AWS_ENDPOINT_URL_S3": moto_url}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": moto_url,
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -56,8 +60,11 @@ def client():
 
 
 def adapter(folder: Path, weights: bytes) -> dict[str, bytes]:
-    files = {"adapter_config.json": b'{"r": 8}', "adapter_model.safetensors": weights * 4096,
-             "training_metrics.json": b'{"loss": 1.0}'}
+    files = {
+        "adapter_config.json": b'{"r": 8}',
+        "adapter_model.safetensors": weights * 4096,
+        "training_metrics.json": b'{"loss": 1.0}',
+    }
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -72,8 +79,13 @@ def serve(home: Path, store, method: str, adapter_id: str) -> tuple[dict, dict[s
     """Snapshot a fresh adapter for `method` into the store and promote it, as serving_model does."""
     files = adapter(home / "adapters" / method, adapter_id.encode())
     snap = snapshot_adapter(home / "adapters" / method, home / "serving", adapter_id, store=store)
-    entry = {"method": method, "adapter_id": adapter_id, "path": snap, "scores": {"cuad_match": 0.4},
-             "benchmark_run_id": "run-1"}
+    entry = {
+        "method": method,
+        "adapter_id": adapter_id,
+        "path": snap,
+        "scores": {"cuad_match": 0.4},
+        "benchmark_run_id": "run-1",
+    }
     return promote(home / "serving", entry, "passed the gate", store=store), files
 
 
@@ -90,13 +102,17 @@ def keys(bucket: str) -> list[str]:
 
 def test_two_promotions_live_on_s3_list_roll_back_and_serve_byte_identical_copies(home, bucket, capsys):
     store = serving_store(home)
-    (first, a_files), (second, b_files) = serve(home, store, "sft", "aaaaaa111111"), serve(home, store, "dpo",
-                                                                                            "bbbbbb222222")
+    (first, a_files), (second, b_files) = (
+        serve(home, store, "sft", "aaaaaa111111"),
+        serve(home, store, "dpo", "bbbbbb222222"),
+    )
     assert first["path"].startswith(f"s3://{bucket}/team/serving/adapters/aaaaaa111111/versions/")
     assert entry_location(home / "serving", second, store) == second["path"]
     assert not (home / "serving").exists()  # nothing of the registry is written locally
-    assert {f"team/serving/{n}/LATEST.json" for n in ("current.json", "history.jsonl", "adapters/aaaaaa111111",
-                                                      "adapters/bbbbbb222222")} <= set(keys(bucket))
+    assert {
+        f"team/serving/{n}/LATEST.json"
+        for n in ("current.json", "history.jsonl", "adapters/aaaaaa111111", "adapters/bbbbbb222222")
+    } <= set(keys(bucket))
     assert read_tree(served_adapter_dir(home / "serving", store)) == b_files
 
     assert run_cli(home, "--list") == 0
@@ -111,8 +127,11 @@ def test_two_promotions_live_on_s3_list_roll_back_and_serve_byte_identical_copie
     fresh = S3Store(bucket, "team", client(), home / "other-cache")
     served = served_adapter_dir(home / "serving", fresh)
     assert read_tree(served) == a_files and str(served).startswith(str(home / "other-cache"))
-    assert [e["adapter_id"] for e in history(home / "serving", fresh)] == ["aaaaaa111111", "bbbbbb222222",
-                                                                          "aaaaaa111111"]
+    assert [e["adapter_id"] for e in history(home / "serving", fresh)] == [
+        "aaaaaa111111",
+        "bbbbbb222222",
+        "aaaaaa111111",
+    ]
     assert history(home / "serving") == [] and current(home / "serving") is None  # the local registry: untouched
 
 
@@ -175,8 +194,13 @@ def test_a_pointer_of_the_wrong_shape_on_s3_is_a_broken_pointer_that_promote_to_
 
 def test_a_local_folder_is_not_promoted_into_an_s3_registry(home, bucket):
     adapter(home / "adapters" / "sft", b"w")
-    entry = {"method": "sft", "adapter_id": "x", "path": str(home / "adapters" / "sft"), "scores": {},
-             "benchmark_run_id": "r"}
+    entry = {
+        "method": "sft",
+        "adapter_id": "x",
+        "path": str(home / "adapters" / "sft"),
+        "scores": {},
+        "benchmark_run_id": "r",
+    }
     with pytest.raises(ValueError, match=rf"is a local folder, but the serving registry is on s3://{bucket}/team"):
         promote(home / "serving", entry, "ok", store=serving_store(home))
 

@@ -8,15 +8,18 @@ from selfinstruct.core.settings import SettingsError
 from selfinstruct.intake.loop_settings import LoopSettings
 
 
-@pytest.mark.parametrize("name,value,reason", [
-    ("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S", "nan", "not a finite number"),
-    ("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S", "inf", "not a finite number"),
-    ("SELFINSTRUCT_DRIFT_COOLDOWN_S", "-5", "must not be negative"),
-    ("SELFINSTRUCT_DRIFT_COOLDOWN_S", "6h", "not a number"),
-    ("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "0", "out of range"),
-    ("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "2.5", "not a whole number"),
-    ("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "twenty", "not a whole number"),
-])
+@pytest.mark.parametrize(
+    "name,value,reason",
+    [
+        ("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S", "nan", "not a finite number"),
+        ("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S", "inf", "not a finite number"),
+        ("SELFINSTRUCT_DRIFT_COOLDOWN_S", "-5", "must not be negative"),
+        ("SELFINSTRUCT_DRIFT_COOLDOWN_S", "6h", "not a number"),
+        ("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "0", "out of range"),
+        ("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "2.5", "not a whole number"),
+        ("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "twenty", "not a whole number"),
+    ],
+)
 def test_loop_settings_refuse_bad_numbers(monkeypatch, name, value, reason):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=rf"{name}='{value}' .*{reason}.*set it like {name}=\d+"):
@@ -33,13 +36,16 @@ def test_loop_settings_defaults_and_values_are_read_at_each_call(monkeypatch):
     assert LoopSettings.from_env() == LoopSettings(3, 1.5, 21600.0)
 
 
-@pytest.mark.parametrize("value,reason", [
-    ("s3://", "names no valid S3 bucket"),
-    ("s3:///prefix", "names no valid S3 bucket"),
-    ("s3:bucket/prefix", "is not of the form s3://BUCKET"),
-    ("S3://Bucket/x", "is not of the form s3://BUCKET"),
-    ("http://host/inbox", "uses http://, but an inbox is a local folder or s3://"),
-])
+@pytest.mark.parametrize(
+    "value,reason",
+    [
+        ("s3://", "names no valid S3 bucket"),
+        ("s3:///prefix", "names no valid S3 bucket"),
+        ("s3:bucket/prefix", "is not of the form s3://BUCKET"),
+        ("S3://Bucket/x", "is not of the form s3://BUCKET"),
+        ("http://host/inbox", "uses http://, but an inbox is a local folder or s3://"),
+    ],
+)
 def test_inbox_setting_refuses_what_is_neither_a_folder_nor_an_s3_prefix(value, reason):
     with pytest.raises(SettingsError, match=rf"SELFINSTRUCT_INBOX='{value}' {reason}.*s3://my-bucket"):
         settings.get("SELFINSTRUCT_INBOX", {"SELFINSTRUCT_INBOX": value})
@@ -47,17 +53,20 @@ def test_inbox_setting_refuses_what_is_neither_a_folder_nor_an_s3_prefix(value, 
     assert settings.get("SELFINSTRUCT_INBOX", {"SELFINSTRUCT_INBOX": "rel/inbox"}) == "rel/inbox"
 
 
-@pytest.mark.parametrize("name,value,reason", [
-    ("SELFINSTRUCT_CUAD_URI", "s3://bucket", "names no object key"),
-    ("SELFINSTRUCT_CUAD_URI", "ftp://host/CUAD_v1.zip", "uses ftp://"),
-    ("SELFINSTRUCT_CUAD_URI", "https:///CUAD_v1.zip", "names no host"),
-    ("SELFINSTRUCT_EMBEDDER", "bert", "is not one of minilm, titan, hashing"),
-    ("SELFINSTRUCT_EXECUTOR", "threads", "is not one of in_process"),
-    ("SELFINSTRUCT_CHROMA_URL", "localhost:8000", "must start with http:// or https://"),
-    ("SELFINSTRUCT_CHROMA_URL", "http://localhost:99999", "is not a valid URL"),
-    ("SELFINSTRUCT_CELERY_BROKER", "127.0.0.1:6379", "must start with redis://"),
-    ("SELFINSTRUCT_PG_URL", "mysql://u@h/db", "must start with postgresql://"),
-])
+@pytest.mark.parametrize(
+    "name,value,reason",
+    [
+        ("SELFINSTRUCT_CUAD_URI", "s3://bucket", "names no object key"),
+        ("SELFINSTRUCT_CUAD_URI", "ftp://host/CUAD_v1.zip", "uses ftp://"),
+        ("SELFINSTRUCT_CUAD_URI", "https:///CUAD_v1.zip", "names no host"),
+        ("SELFINSTRUCT_EMBEDDER", "bert", "is not one of minilm, titan, hashing"),
+        ("SELFINSTRUCT_EXECUTOR", "threads", "is not one of in_process"),
+        ("SELFINSTRUCT_CHROMA_URL", "localhost:8000", "must start with http:// or https://"),
+        ("SELFINSTRUCT_CHROMA_URL", "http://localhost:99999", "is not a valid URL"),
+        ("SELFINSTRUCT_CELERY_BROKER", "127.0.0.1:6379", "must start with redis://"),
+        ("SELFINSTRUCT_PG_URL", "mysql://u@h/db", "must start with postgresql://"),
+    ],
+)
 def test_other_settings_name_variable_value_and_example(name, value, reason):
     with pytest.raises(SettingsError, match=rf"{name}='{value}' {reason}.*set it like {name}=\S+"):
         settings.get(name, {name: value})
@@ -73,7 +82,9 @@ def test_home_that_is_a_file_is_refused_naming_the_variable(tmp_path, monkeypatc
     (tmp_path / "f").write_text("x")
     for home in (tmp_path / "f", tmp_path / "f" / "below"):
         monkeypatch.setenv("SELFINSTRUCT_HOME", str(home))
-        with pytest.raises(SettingsError, match=rf"SELFINSTRUCT_HOME='{home}' cannot be used: {tmp_path / 'f'} is a file"):
+        with pytest.raises(
+            SettingsError, match=rf"SELFINSTRUCT_HOME='{home}' cannot be used: {tmp_path / 'f'} is a file"
+        ):
             project_home()
         with pytest.raises(SettingsError, match="SELFINSTRUCT_HOME"):
             duckdb_path()

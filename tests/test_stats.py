@@ -31,14 +31,17 @@ def test_module_docstring_example_runs():
     assert doctest.testmod(stats).failed == 0
 
 
-@pytest.mark.parametrize("a, b, b01, b10, p", [
-    ([1], [0], 0, 1, 1.0),  # one win, no losses: nothing to see
-    ([1] * 10, [0] * 10, 0, 10, 2 / 2 ** 10),  # 0.00195
-    ([1] * 9 + [0], [0] * 9 + [1], 1, 9, 2 * (1 + 10) / 2 ** 10),  # 0.0215
-    ([1, 0, 1, 0], [0, 1, 0, 1], 2, 2, 1.0),
-    ([1, 1, 0], [1, 1, 0], 0, 0, 1.0),  # no discordant pairs
-    ([], [], 0, 0, 1.0),
-])
+@pytest.mark.parametrize(
+    "a, b, b01, b10, p",
+    [
+        ([1], [0], 0, 1, 1.0),  # one win, no losses: nothing to see
+        ([1] * 10, [0] * 10, 0, 10, 2 / 2**10),  # 0.00195
+        ([1] * 9 + [0], [0] * 9 + [1], 1, 9, 2 * (1 + 10) / 2**10),  # 0.0215
+        ([1, 0, 1, 0], [0, 1, 0, 1], 2, 2, 1.0),
+        ([1, 1, 0], [1, 1, 0], 0, 0, 1.0),  # no discordant pairs
+        ([], [], 0, 0, 1.0),
+    ],
+)
 def test_mcnemar_exact_p_values(a, b, b01, b10, p):
     r = mcnemar(a, b)
     assert (r["b01"], r["b10"]) == (b01, b10)
@@ -54,12 +57,9 @@ def test_mcnemar_drops_missing_and_rejects_non_binary():
         mcnemar([1, 0], [1])
 
 
-@pytest.mark.parametrize("k, n, low, high", [
-    (1, 32, 0.0055, 0.1574),
-    (0, 10, 0.0, 0.2775),
-    (10, 10, 0.7225, 1.0),
-    (50, 100, 0.4038, 0.5962),
-])
+@pytest.mark.parametrize(
+    "k, n, low, high", [(1, 32, 0.0055, 0.1574), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (50, 100, 0.4038, 0.5962)]
+)
 def test_wilson_interval(k, n, low, high):
     lo, hi = wilson_interval(k, n)
     assert lo == pytest.approx(low, abs=1e-3) and hi == pytest.approx(high, abs=1e-3)
@@ -72,15 +72,18 @@ def test_wilson_interval_edges():
         wilson_interval(5, 3)
 
 
-@pytest.mark.parametrize("x, y, kappa", [
-    ([1, 0, 1, 0, 2], [1, 0, 1, 0, 2], 1.0),
-    ([1, 1, 0, 0], [1, 0, 1, 0], 0.0),  # agreement exactly at chance
-    ([1, 0, 1, 0], [0, 1, 0, 1], -1.0),
-    # the textbook 2x2: yes/yes 20, yes/no 5, no/yes 10, no/no 15 -> p_o 0.7, p_e 0.5, kappa 0.4
-    (["y"] * 25 + ["n"] * 25, ["y"] * 20 + ["n"] * 5 + ["y"] * 10 + ["n"] * 15, 0.4),
-    ([1, 1, 1], [1, 1, 1], None),  # both constant and equal: chance agreement is 1, kappa undefined
-    ([], [], None),
-])
+@pytest.mark.parametrize(
+    "x, y, kappa",
+    [
+        ([1, 0, 1, 0, 2], [1, 0, 1, 0, 2], 1.0),
+        ([1, 1, 0, 0], [1, 0, 1, 0], 0.0),  # agreement exactly at chance
+        ([1, 0, 1, 0], [0, 1, 0, 1], -1.0),
+        # the textbook 2x2: yes/yes 20, yes/no 5, no/yes 10, no/no 15 -> p_o 0.7, p_e 0.5, kappa 0.4
+        (["y"] * 25 + ["n"] * 25, ["y"] * 20 + ["n"] * 5 + ["y"] * 10 + ["n"] * 15, 0.4),
+        ([1, 1, 1], [1, 1, 1], None),  # both constant and equal: chance agreement is 1, kappa undefined
+        ([], [], None),
+    ],
+)
 def test_cohen_kappa(x, y, kappa):
     assert cohen_kappa(x, y) == (None if kappa is None else pytest.approx(kappa))
 
@@ -98,16 +101,19 @@ def test_agreement_rate_skips_missing():
     assert cohen_kappa([1, 0, None], [1, 0, 1]) == 1.0
 
 
-@pytest.mark.parametrize("scores, labels, expected", [
-    ([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], 1.0),
-    ([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1], 0.0),
-    ([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.75),
-    ([0.5, 0.5, 0.9], [0, 1, 1], 0.75),  # the tie counts half: (0.5 + 1) / 2
-    ([0.3, 0.3, 0.3, 0.3], [0, 1, 0, 1], 0.5),
-    ([0.1, None, 0.9], [0, 0, 1], 1.0),
-    ([0.1, 0.2], [1, 1], None),  # one class only
-    ([], [], None),
-])
+@pytest.mark.parametrize(
+    "scores, labels, expected",
+    [
+        ([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], 1.0),
+        ([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1], 0.0),
+        ([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.75),
+        ([0.5, 0.5, 0.9], [0, 1, 1], 0.75),  # the tie counts half: (0.5 + 1) / 2
+        ([0.3, 0.3, 0.3, 0.3], [0, 1, 0, 1], 0.5),
+        ([0.1, None, 0.9], [0, 0, 1], 1.0),
+        ([0.1, 0.2], [1, 1], None),  # one class only
+        ([], [], None),
+    ],
+)
 def test_auroc(scores, labels, expected):
     assert auroc(scores, labels) == (None if expected is None else pytest.approx(expected))
 

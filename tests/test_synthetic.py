@@ -11,20 +11,31 @@ TEXT = "Preamble. " * 50 + "This Agreement shall be governed by the laws of Dela
 
 
 def _ann(cid, cat, start, end, impossible=False):
-    return {"contract_id": cid, "category": cat, "question": f"What is {cat}?", "is_impossible": impossible,
-            "answer_starts": [] if impossible else [start], "answer_ends": [] if impossible else [end]}
+    return {
+        "contract_id": cid,
+        "category": cat,
+        "question": f"What is {cat}?",
+        "is_impossible": impossible,
+        "answer_starts": [] if impossible else [start],
+        "answer_ends": [] if impossible else [end],
+    }
 
 
 def test_seed_uses_train_contracts_only_and_spreads_categories():
     s = TEXT.index("governed")
     contracts = {"tr": {"split": "train", "text": TEXT}, "ev": {"split": "eval", "text": TEXT}}
-    anns = [_ann("tr", "Law", s, s + 40), _ann("tr", "Date", 0, 9), _ann("ev", "Law", s, s + 40),
-            _ann("tr", "None", 0, 0, impossible=True), _ann("tr", "Long", 0, 400)]
+    anns = [
+        _ann("tr", "Law", s, s + 40),
+        _ann("tr", "Date", 0, 9),
+        _ann("ev", "Law", s, s + 40),
+        _ann("tr", "None", 0, 0, impossible=True),
+        _ann("tr", "Long", 0, 400),
+    ]
     rows = seed_examples(anns, contracts, size=10, context_chars=200)
     assert {r["contract_id"] for r in rows} == {"tr"}
     assert sorted(r["category"] for r in rows) == ["Date", "Law"]
     law = next(r for r in rows if r["category"] == "Law")
-    assert law["answer"] == TEXT[s:s + 40].strip() and law["answer"] in law["context"] and len(law["context"]) <= 260
+    assert law["answer"] == TEXT[s : s + 40].strip() and law["answer"] in law["context"] and len(law["context"]) <= 260
     assert seed_examples(anns, contracts, size=1, context_chars=200)[0]["seed_id"] in {r["seed_id"] for r in rows}
 
 
@@ -54,13 +65,23 @@ def test_filters_reject_with_reasons_and_keep_grounded():
         # Same question as the first, other contract: new data, kept.
         {**base, "contract_id": "k2", "question": "Which law governs the Agreement?", "answer": "Delaware"},
     ]
-    kept, rejected = filter_candidates(cands, HashingEmbedder().embed, dup_threshold=0.75,
-                                       exclude=[("k", "What is the seed question?"), ("k2", "Unrelated seed?")])
+    kept, rejected = filter_candidates(
+        cands,
+        HashingEmbedder().embed,
+        dup_threshold=0.75,
+        exclude=[("k", "What is the seed question?"), ("k2", "Unrelated seed?")],
+    )
     assert [(k["contract_id"], k["answer"], k["grounding"]) for k in kept] == [
-        ("k", "the laws   of Delaware", "exact"), ("k2", "Delaware", "exact")]
+        ("k", "the laws   of Delaware", "exact"),
+        ("k2", "Delaware", "exact"),
+    ]
     reasons = sorted(r["reason"].split(" (")[0] for r in rejected)
-    assert reasons == ["answer not grounded in context", "near-duplicate question", "near-duplicate question",
-                       "question length 3 outside 10-300"]
+    assert reasons == [
+        "answer not grounded in context",
+        "near-duplicate question",
+        "near-duplicate question",
+        "question length 3 outside 10-300",
+    ]
     assert len(kept) + len(rejected) == len(cands)
 
 
@@ -76,8 +97,14 @@ def test_align_answer_copies_the_sentence_a_near_quote_came_from():
 
 
 def test_aligned_answer_is_kept_with_the_raw_text_beside_it():
-    cand = {"chunk_id": "c", "contract_id": "k", "context": TEXT, "seed_ids": [],
-            "question": "Which law governs the Agreement?", "answer": "This Agreement is governed by the laws of Delaware"}
+    cand = {
+        "chunk_id": "c",
+        "contract_id": "k",
+        "context": TEXT,
+        "seed_ids": [],
+        "question": "Which law governs the Agreement?",
+        "answer": "This Agreement is governed by the laws of Delaware",
+    }
     [kept], rejected = filter_candidates([cand], HashingEmbedder().embed)
     assert not rejected and kept["grounding"] == "aligned" and kept["answer"] in TEXT
     assert kept["raw_answer"] == cand["answer"]
@@ -86,12 +113,24 @@ def test_aligned_answer_is_kept_with_the_raw_text_beside_it():
 def test_backtranslation_picks_the_clause_most_like_a_seed_answer_and_asks_for_its_question():
     from selfinstruct.synthetic.backtranslate import answer_spans, backtranslate_candidates
 
-    seeds = [{"seed_id": "law", "context": "", "question": "Which law governs the contract?",
-              "answer": "This Agreement shall be governed by the laws of New York."},
-             {"seed_id": "term", "context": "", "question": "Can either party terminate?",
-              "answer": "Either party may terminate on thirty days notice."}]
-    chunks = [{"chunk_id": "c1", "contract_id": "k", "text": TEXT},
-              {"chunk_id": "c2", "contract_id": "k", "text": "Tiny. Words."}]
+    seeds = [
+        {
+            "seed_id": "law",
+            "context": "",
+            "question": "Which law governs the contract?",
+            "answer": "This Agreement shall be governed by the laws of New York.",
+        },
+        {
+            "seed_id": "term",
+            "context": "",
+            "question": "Can either party terminate?",
+            "answer": "Either party may terminate on thirty days notice.",
+        },
+    ]
+    chunks = [
+        {"chunk_id": "c1", "contract_id": "k", "text": TEXT},
+        {"chunk_id": "c2", "contract_id": "k", "text": "Tiny. Words."},
+    ]
     assert answer_spans(TEXT) == ["This Agreement shall be governed by the laws of Delaware."]
     lm = DummyLM([{"question": "Which law governs the Agreement?"}])
     with dspy.context(lm=lm):
@@ -105,10 +144,19 @@ def test_backtranslation_picks_the_clause_most_like_a_seed_answer_and_asks_for_i
 
 def test_relevance_filter_rejects_a_question_unrelated_to_its_answer():
     base = {"chunk_id": "c", "contract_id": "k", "context": TEXT, "seed_ids": []}
-    cands = [{**base, "question": "Which law governs this Agreement?",
-              "answer": "This Agreement shall be governed by the laws of Delaware."},
-             {**base, "contract_id": "k2", "question": "How many preamble filler texts are there?",
-              "answer": "This Agreement shall be governed by the laws of Delaware."}]
+    cands = [
+        {
+            **base,
+            "question": "Which law governs this Agreement?",
+            "answer": "This Agreement shall be governed by the laws of Delaware.",
+        },
+        {
+            **base,
+            "contract_id": "k2",
+            "question": "How many preamble filler texts are there?",
+            "answer": "This Agreement shall be governed by the laws of Delaware.",
+        },
+    ]
     kept, rejected = filter_candidates(cands, HashingEmbedder().embed, min_relevance=0.2)  # cosines 0.28 and 0
     assert [k["contract_id"] for k in kept] == ["k"]
     assert rejected[0]["contract_id"] == "k2" and rejected[0]["reason"].startswith("question and answer unrelated")
@@ -119,6 +167,7 @@ def test_backtranslation_skips_debris_and_restores_question_marks():
     from selfinstruct.synthetic.backtranslate import answer_spans, as_question
 
     assert answer_spans("12 Months 88 2 '!n]'' ,, 77 99. The Licensee shall pay all fees within thirty days.") == [
-        "The Licensee shall pay all fees within thirty days."]
+        "The Licensee shall pay all fees within thirty days."
+    ]
     assert as_question("What is the notice period\nextra") == "What is the notice period?"
     assert as_question("The notice period.") == "The notice period."  # not a question: left for the filter

@@ -35,12 +35,22 @@ def test_judge_input_with_and_without_gold():
 
 
 def _examples():
-    pos = [GOLD, "governed by the laws of the State of New York", "shall be governed by the laws of New York State",
-           "This Agreement shall be governed by the laws of the State of New York. Notices"]
-    neg = ["Payment is due in thirty days.", "Notices shall be sent by mail.", "The term begins on the Effective Date.",
-           "Each party shall keep the other's information confidential."]
+    pos = [
+        GOLD,
+        "governed by the laws of the State of New York",
+        "shall be governed by the laws of New York State",
+        "This Agreement shall be governed by the laws of the State of New York. Notices",
+    ]
+    neg = [
+        "Payment is due in thirty days.",
+        "Notices shall be sent by mail.",
+        "The term begins on the Effective Date.",
+        "Each party shall keep the other's information confidential.",
+    ]
     q = "Which state's law governs the contract?"
-    return [{"question": q, "golds": [GOLD], "candidate": c, "label": int(cuad_match(c, [GOLD]))} for c in pos + neg] * 2
+    return [
+        {"question": q, "golds": [GOLD], "candidate": c, "label": int(cuad_match(c, [GOLD]))} for c in pos + neg
+    ] * 2
 
 
 def _bce(p, y):
@@ -58,11 +68,13 @@ def test_a_few_steps_move_predictions_toward_the_labels(tmp_path):
     y = np.array([e["label"] for e in ex], dtype=float)
     assert 0 < y.sum() < len(y)
     pairs = [judge_input(e["question"], e["golds"], e["candidate"], True) for e in ex]
-    settings = JudgeTrainSettings(max_steps=8, batch_size=8, learning_rate=2e-4, max_length=64, precision="float32",
-                                  warmup_ratio=0.0)
+    settings = JudgeTrainSettings(
+        max_steps=8, batch_size=8, learning_rate=2e-4, max_length=64, precision="float32", warmup_ratio=0.0
+    )
     torch.manual_seed(settings.seed)  # as train_judge does, so the fresh head starts the same
-    before = CrossEncoder(str(packaged_model_path()), num_labels=1, max_length=64, device="cpu",
-                          local_files_only=True).predict(pairs, show_progress_bar=False)
+    before = CrossEncoder(
+        str(packaged_model_path()), num_labels=1, max_length=64, device="cpu", local_files_only=True
+    ).predict(pairs, show_progress_bar=False)
     metrics = train_judge(ex, tmp_path / "judge", settings)
     assert metrics["steps"] == 8 and metrics["model_dir"] == str(tmp_path / "judge")
     assert [p.name for p in tmp_path.iterdir()] == ["judge"]
@@ -71,7 +83,10 @@ def test_a_few_steps_move_predictions_toward_the_labels(tmp_path):
     after = judge.score([e["question"] for e in ex], [e["candidate"] for e in ex], [e["golds"] for e in ex])
     assert ((after >= 0) & (after <= 1)).all()
     assert _bce(after, y) < _bce(np.asarray(before), y)
-    assert after[y == 1].mean() - after[y == 0].mean() > np.asarray(before)[y == 1].mean() - np.asarray(before)[y == 0].mean()
+    assert (
+        after[y == 1].mean() - after[y == 0].mean()
+        > np.asarray(before)[y == 1].mean() - np.asarray(before)[y == 0].mean()
+    )
     with pytest.raises(ValueError, match="pass golds"):
         judge.score(["q"], ["c"])
 
@@ -85,9 +100,16 @@ def test_training_needs_both_labels(tmp_path):
 def test_only_as_many_questions_as_the_caps_need_are_labelled():
     from selfinstruct.judging.trained_judge import _enough
 
-    anns = [{"contract_id": f"c{i}", "question": "q", "is_impossible": i % 2 == 1, "answer_starts": [0] if i % 2 == 0 else []}
-            for i in range(100)]
+    anns = [
+        {
+            "contract_id": f"c{i}",
+            "question": "q",
+            "is_impossible": i % 2 == 1,
+            "answer_starts": [0] if i % 2 == 0 else [],
+        }
+        for i in range(100)
+    ]
     got = _enough(anns, rows=60, per_question=6, seed=0)
     assert len(got) == 30 and all(not a["is_impossible"] for a in got)  # 3 x 60 rows / 6 per question
-    assert got == _enough(anns, rows=60, per_question=6, seed=0)        # seeded
+    assert got == _enough(anns, rows=60, per_question=6, seed=0)  # seeded
     assert len(_enough(anns, rows=None, per_question=6, seed=0)) == 50  # no cap: every answerable question

@@ -1,6 +1,6 @@
 """LoRA trainers on the tiny random Llama (fast) and on SmolLM2 (slow): adapters change, the base does not.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_training.py          # add -m "not slow" to skip SmolLM2
+HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_training.py          # add -m "not slow" to skip SmolLM2
 """
 
 import hashlib
@@ -40,12 +40,25 @@ def assistant(text):
     return [{"role": "assistant", "content": text}]
 
 
-SFT_ROWS = [{"prompt": user(f"Clause {i}: who may terminate the Agreement?"),
-             "completion": assistant("Either party, upon thirty days written notice.")} for i in range(8)]
-PREF_ROWS = [{"prompt": user(f"Clause {i}: which law governs?"), "chosen": assistant("The laws of New York."),
-              "rejected": assistant("Any dispute shall be resolved by arbitration.")} for i in range(8)]
-GRPO_ROWS = [{"prompt": user(f"Clause {i}: which law governs?"), "answers": ["the laws of the State of New York"]}
-             for i in range(8)]
+SFT_ROWS = [
+    {
+        "prompt": user(f"Clause {i}: who may terminate the Agreement?"),
+        "completion": assistant("Either party, upon thirty days written notice."),
+    }
+    for i in range(8)
+]
+PREF_ROWS = [
+    {
+        "prompt": user(f"Clause {i}: which law governs?"),
+        "chosen": assistant("The laws of New York."),
+        "rejected": assistant("Any dispute shall be resolved by arbitration."),
+    }
+    for i in range(8)
+]
+GRPO_ROWS = [
+    {"prompt": user(f"Clause {i}: which law governs?"), "answers": ["the laws of the State of New York"]}
+    for i in range(8)
+]
 
 
 def folder_hashes(folder: Path) -> dict:
@@ -91,14 +104,21 @@ def capture_saved(tiny, monkeypatch):
 
 
 # The reward is the benchmark's CUAD match (selfinstruct.core.metrics): 1 at word Jaccard >= 0.5, else 0.
-@pytest.mark.parametrize("completion, gold, expected", [
-    ("The laws of New York.", ["the laws of New York"], 1.0),
-    ("New York law", ["the laws of the State of New York"], 0.0),  # {new, york} of {new, york, law, laws, of, state}
-    ("Delaware", ["New York"], 0.0),
-    ("laws of Delaware", ["New York", "laws of Delaware state"], 1.0),  # best of several gold answers: 3/4
-    ("laws of Delaware", ["laws of New York"], 0.0),  # 2/5
-    ("", [""], 0.0),  # two empty answers agree on nothing, as in the benchmark
-])
+@pytest.mark.parametrize(
+    "completion, gold, expected",
+    [
+        ("The laws of New York.", ["the laws of New York"], 1.0),
+        (
+            "New York law",
+            ["the laws of the State of New York"],
+            0.0,
+        ),  # {new, york} of {new, york, law, laws, of, state}
+        ("Delaware", ["New York"], 0.0),
+        ("laws of Delaware", ["New York", "laws of Delaware state"], 1.0),  # best of several gold answers: 3/4
+        ("laws of Delaware", ["laws of New York"], 0.0),  # 2/5
+        ("", [""], 0.0),  # two empty answers agree on nothing, as in the benchmark
+    ],
+)
 def test_cuad_match_reward(completion, gold, expected):
     assert cuad_match_reward([completion], [gold]) == [pytest.approx(expected)]
 
@@ -246,11 +266,25 @@ def test_cli_trains_sft_from_a_config_file(tiny, tmp_path):
     data = tmp_path / "sft.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in SFT_ROWS))
     config = tmp_path / "sft.json"
-    config.write_text(json.dumps({"base_model": str(tiny[0]), "dataset": "sft.jsonl", "out_dir": "adapters/sft",
-                                  "settings": {**FAST, "lora": {"r": 4}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "base_model": str(tiny[0]),
+                "dataset": "sft.jsonl",
+                "out_dir": "adapters/sft",
+                "settings": {**FAST, "lora": {"r": 4}},
+            }
+        )
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "training", "sft", "--config", str(config)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", "sft", "--config", str(config)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads(proc.stdout)
     out = tmp_path / "adapters" / "sft"
@@ -286,7 +320,8 @@ def test_smollm_sft_then_dpo(tmp_path_factory):
     start, trained = (load_file(out / n / "adapter_model.safetensors") for n in ("sft", "dpo"))
     assert start.keys() == trained.keys() and any(not torch.equal(start[k], trained[k]) for k in start)
     tok, model = load_adapted(base, out / "dpo")
-    enc = tok.apply_chat_template(user("Who may terminate?"), add_generation_prompt=True, return_tensors="pt",
-                                  return_dict=True)
+    enc = tok.apply_chat_template(
+        user("Who may terminate?"), add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     generated = model.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
     assert generated.shape[1] > enc["input_ids"].shape[1]

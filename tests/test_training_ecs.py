@@ -38,13 +38,19 @@ def aws(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     # moto moves a task towards STOPPED on each DescribeTasks; here it stops when the fake agent says so.
     transition = {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}
-    request = urllib.request.Request(f"{endpoint}/moto-api/state-manager/set-transition", method="POST",
-                                     data=json.dumps(transition).encode())
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/state-manager/set-transition", method="POST", data=json.dumps(transition).encode()
+    )
     urllib.request.urlopen(request).read()
     yield endpoint
     server.stop()
@@ -55,13 +61,23 @@ def make_cluster():
     ecs.create_cluster(clusterName=CLUSTER)
     image = ec2.describe_images()["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="g5.xlarge")["Instances"][0]
-    ecs.register_container_instance(cluster=CLUSTER,
-                                    instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]}))
-    container = {"name": "trainer", "image": "selfinstruct:latest", "essential": True, "memory": 2048, "cpu": 1024,
-                 "logConfiguration": {"logDriver": "awslogs", "options": {
-                     "awslogs-group": GROUP, "awslogs-stream-prefix": PREFIX, "awslogs-region": "us-east-1"}}}
-    ecs.register_task_definition(family=FAMILY, requiresCompatibilities=["EC2"], networkMode="bridge",
-                                 containerDefinitions=[container])
+    ecs.register_container_instance(
+        cluster=CLUSTER, instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]})
+    )
+    container = {
+        "name": "trainer",
+        "image": "selfinstruct:latest",
+        "essential": True,
+        "memory": 2048,
+        "cpu": 1024,
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": GROUP, "awslogs-stream-prefix": PREFIX, "awslogs-region": "us-east-1"},
+        },
+    }
+    ecs.register_task_definition(
+        family=FAMILY, requiresCompatibilities=["EC2"], networkMode="bridge", containerDefinitions=[container]
+    )
     boto3.client("logs").create_log_group(logGroupName=GROUP)
 
 
@@ -75,18 +91,31 @@ def fake_agent(seen: dict) -> threading.Thread:
             time.sleep(0.2)
         [task] = ecs.describe_tasks(cluster=CLUSTER, tasks=arns, include=["TAGS"])["tasks"]
         [override] = task["overrides"]["containerOverrides"]
-        seen.update(command=override["command"], env={e["name"]: e["value"] for e in override["environment"]},
-                    tags={t["key"]: t["value"] for t in task.get("tags", [])})
+        seen.update(
+            command=override["command"],
+            env={e["name"]: e["value"] for e in override["environment"]},
+            tags={t["key"]: t["value"] for t in task.get("tags", [])},
+        )
         # The image's `python` is this interpreter here; awslogs ships stdout and stderr to one stream.
         command = [sys.executable if part == "python" else part for part in override["command"]]
-        proc = subprocess.run(command, env={**os.environ, **seen["env"]}, cwd=PROJECT_ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+        proc = subprocess.run(
+            command,
+            env={**os.environ, **seen["env"]},
+            cwd=PROJECT_ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
         seen.update(returncode=proc.returncode, output=proc.stdout)
         stream = f"{PREFIX}/trainer/{task['taskArn'].split('/')[-1]}"
         logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
         now = int(time.time() * 1000)
-        logs.put_log_events(logGroupName=GROUP, logStreamName=stream, logEvents=[
-            {"timestamp": now, "message": line} for line in proc.stdout.splitlines() if line.strip()])
+        logs.put_log_events(
+            logGroupName=GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now, "message": line} for line in proc.stdout.splitlines() if line.strip()],
+        )
         ecs.stop_task(cluster=CLUSTER, task=task["taskArn"], reason="Essential container in task exited")
 
     thread = threading.Thread(target=agent, daemon=True)
@@ -107,14 +136,26 @@ def test_ecs_launcher_runs_the_same_command_on_s3(aws, home, tiny):
         prompt = json.dumps([{"role": "user", "content": "Which law governs the Agreement?"}])
         return pl.DataFrame({"prompt_json": [prompt] * 4, "answer": ["The laws of New York."] * 4})
 
-    launcher = TrainingLauncher(backend="ecs", cluster=CLUSTER, task_definition=FAMILY, poll_seconds=1,
-                                s3_prefix=f"s3://{BUCKET}/selfinstruct", base_model_uri=f"s3://{BUCKET}/models/tiny")
+    launcher = TrainingLauncher(
+        backend="ecs",
+        cluster=CLUSTER,
+        task_definition=FAMILY,
+        poll_seconds=1,
+        s3_prefix=f"s3://{BUCKET}/selfinstruct",
+        base_model_uri=f"s3://{BUCKET}/models/tiny",
+    )
     # The local base model path must not reach the node: it reads the model from S3.
-    result = dg.materialize([sft_dataset, sft_adapter], raise_on_error=False,
-                            resources={"home": ProjectHome(path=str(home)), "training": launcher,
-                                       "base_model": BaseModelResource(path=str(tiny)),
-                                       "artifacts": ArtifactsResource(location=str(home))},
-                            run_config={"ops": {"sft_adapter": {"config": SETTINGS}}})
+    result = dg.materialize(
+        [sft_dataset, sft_adapter],
+        raise_on_error=False,
+        resources={
+            "home": ProjectHome(path=str(home)),
+            "training": launcher,
+            "base_model": BaseModelResource(path=str(tiny)),
+            "artifacts": ArtifactsResource(location=str(home)),
+        },
+        run_config={"ops": {"sft_adapter": {"config": SETTINGS}}},
+    )
     agent.join(timeout=60)
     assert seen.get("returncode") == 0, seen.get("output", "")[-3000:]
     assert result.success
@@ -129,11 +170,15 @@ def test_ecs_launcher_runs_the_same_command_on_s3(aws, home, tiny):
 
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"selfinstruct/runs/{result.run_id}/sft/adapter/")
     assert {o["Key"].rsplit("/", 1)[1] for o in listed["Contents"]} == {
-        "adapter_config.json", "adapter_model.safetensors", "training_metrics.json"}
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "training_metrics.json",
+    }
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path == ["sft_adapter"]]
     md = {k: v.value for k, v in event.materialization.metadata.items()}
     out = home / "adapters" / "sft"
     assert md["adapter_uri"] == f"{run}/adapter" and md["adapter_path"] == str(out) and md["steps"] == 2
     assert (out / "adapter_model.safetensors").read_bytes() == s3.get_object(
-        Bucket=BUCKET, Key=f"selfinstruct/runs/{result.run_id}/sft/adapter/adapter_model.safetensors")["Body"].read()
+        Bucket=BUCKET, Key=f"selfinstruct/runs/{result.run_id}/sft/adapter/adapter_model.safetensors"
+    )["Body"].read()
     assert "AWS ECS Task URL" in md

@@ -25,6 +25,7 @@ from selfinstruct_assets.finetune.adapter_assets import sft_adapter
 SETTINGS = {"max_steps": 3, "batch_size": 2, "grad_accum": 1, "max_length": 96, "lora_r": 4}
 USER = [{"role": "user", "content": "Which law governs the Agreement?"}]
 
+
 def dataset_asset(prompt: list[dict]) -> dg.AssetsDefinition:
     @dg.asset(name="sft_dataset")
     def sft_dataset() -> pl.DataFrame:
@@ -32,17 +33,27 @@ def dataset_asset(prompt: list[dict]) -> dg.AssetsDefinition:
 
     return sft_dataset
 
+
 def materialize(home, tiny, prompt=USER, instance=None):
     return dg.materialize(
-        [dataset_asset(prompt), sft_adapter], raise_on_error=False, instance=instance or dg.DagsterInstance.ephemeral(),
-        resources={"home": ProjectHome(path=str(home)), "base_model": BaseModelResource(path=str(tiny)),
-                   "training": TrainingLauncher(), "artifacts": ArtifactsResource(location=str(home))},
-        run_config={"ops": {"sft_adapter": {"config": SETTINGS}}})
+        [dataset_asset(prompt), sft_adapter],
+        raise_on_error=False,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        resources={
+            "home": ProjectHome(path=str(home)),
+            "base_model": BaseModelResource(path=str(tiny)),
+            "training": TrainingLauncher(),
+            "artifacts": ArtifactsResource(location=str(home)),
+        },
+        run_config={"ops": {"sft_adapter": {"config": SETTINGS}}},
+    )
+
 
 def failure_text(result) -> str:
     [event] = [e for e in result.get_step_failure_events() if e.step_key == "sft_adapter"]
     data = event.step_failure_data
     return f"{data.user_failure_data.description if data.user_failure_data else ''} {data.error.message}"
+
 
 def test_child_trains_and_reports_through_pipes(home, tiny):
     instance = dg.DagsterInstance.ephemeral()
@@ -62,6 +73,7 @@ def test_child_trains_and_reports_through_pipes(home, tiny):
     assert any("sft step 3: loss" in m for m in logs)  # the child's progress, forwarded by Pipes
     assert any("successfully opened dagster pipes" in m for m in logs)
     assert any(m.startswith("before sft training this process released memory: RSS ") for m in logs)
+
 
 def oom_killer(threshold_mb: float, killed: dict) -> threading.Thread:
     """SIGKILL the `-m training` child once it holds `threshold_mb` of memory, as the kernel's OOM killer would."""
@@ -83,6 +95,7 @@ def oom_killer(threshold_mb: float, killed: dict) -> threading.Thread:
     thread.start()
     return thread
 
+
 def test_killed_child_fails_the_step_and_publishes_nothing(home, tiny):
     killed: dict = {}
     oom_killer(350, killed)  # a normal run of this child peaks near 540 MB; torch alone is loaded below 350
@@ -94,21 +107,28 @@ def test_killed_child_fails_the_step_and_publishes_nothing(home, tiny):
     assert not (home / "adapters" / "sft").exists()
     assert not result.get_asset_materialization_events()[1:]  # only the upstream dataset materialised
 
+
 def test_child_that_raises_fails_the_step_with_its_error(home, tiny):
     result = materialize(home, tiny, prompt=[{"role": "assistant", "content": "not a question"}])
     assert not result.success
     text = failure_text(result)
-    assert "sft training failed in the child process: ValueError: row 0: the last message of 'prompt' " \
-           "must have role 'user'" in text
+    assert (
+        "sft training failed in the child process: ValueError: row 0: the last message of 'prompt' "
+        "must have role 'user'" in text
+    )
     assert "Nothing was published" in text
     assert not (home / "adapters" / "sft").exists()
 
-@pytest.mark.parametrize("error, expected", [
-    (RuntimeError("External execution process failed with code -15"), "killed by SIGTERM, exit code -15."),
-    (RuntimeError("failed with code 137"), "killed by SIGKILL, exit code 137 (the kernel's out-of-memory"),
-    (RuntimeError("failed with code 1"), "exited with code 1; its output is in the step's logs."),
-    (RuntimeError("ECS task failed to start: no GPU"), "failed: ECS task failed to start: no GPU."),
-])
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (RuntimeError("External execution process failed with code -15"), "killed by SIGTERM, exit code -15."),
+        (RuntimeError("failed with code 137"), "killed by SIGKILL, exit code 137 (the kernel's out-of-memory"),
+        (RuntimeError("failed with code 1"), "exited with code 1; its output is in the step's logs."),
+        (RuntimeError("ECS task failed to start: no GPU"), "failed: ECS task failed to start: no GPU."),
+    ],
+)
 def test_failure_messages(tmp_path, error, expected):
     text = describe_failure("dpo", tmp_path / "dpo", error, None)
     assert expected in text and text.endswith(f"Nothing was published: {tmp_path / 'dpo'} does not exist.")
@@ -121,8 +141,10 @@ def test_child_modules_import_no_dagster():
     import subprocess
     import sys
 
-    code = ("import sys, training.__main__, training.job, training.s3_files\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0].startswith('dagster')}))\n")
+    code = (
+        "import sys, training.__main__, training.job, training.s3_files\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0].startswith('dagster')}))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -137,8 +159,12 @@ def test_child_reports_its_own_peak_memory_not_the_launchers():
     held = np.ones(700 * 2**20 // 8)  # 700 MiB resident in this (launching) process
     try:
         launcher = psutil.Process().memory_info().rss / 2**20
-        out = subprocess.run([sys.executable, "-c", "from training.__main__ import peak_rss_mb; print(peak_rss_mb())"],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", "from training.__main__ import peak_rss_mb; print(peak_rss_mb())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         del held
     child = float(out.stdout.strip())

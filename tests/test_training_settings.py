@@ -10,8 +10,12 @@ from training.config import DPOSettings, GRPOSettings, LoraSettings, ORPOSetting
 
 def test_settings_defaults():
     # The measured defaults the assets trained with (issue 10: one set of defaults, in training.config).
-    assert (SFTSettings().learning_rate, DPOSettings().learning_rate, ORPOSettings().learning_rate,
-            GRPOSettings().learning_rate) == (1e-3, 5e-5, 1e-3, 1e-5)
+    assert (
+        SFTSettings().learning_rate,
+        DPOSettings().learning_rate,
+        ORPOSettings().learning_rate,
+        GRPOSettings().learning_rate,
+    ) == (1e-3, 5e-5, 1e-3, 1e-5)
     assert DPOSettings().beta == ORPOSettings().beta == 0.1 and GRPOSettings().num_generations == 4
     s = SFTSettings()
     assert (s.lora.r, s.lora.alpha, s.lora.dropout) == (16, 32, 0.05)
@@ -34,27 +38,30 @@ def test_activation_checkpointing_reaches_the_trainer_arguments(on, tmp_path):
     assert TrainingArguments(**args).activation_checkpointing is on
 
 
-@pytest.mark.parametrize("cls, kwargs, field", [
-    (SFTSettings, {"learning_rate": 0.0}, "learning_rate"),
-    (SFTSettings, {"learning_rate": 5.0}, "learning_rate"),
-    (SFTSettings, {"epochs": -1.0}, "epochs"),
-    (SFTSettings, {"max_steps": 0}, "max_steps"),
-    (SFTSettings, {"batch_size": 0}, "batch_size"),
-    (SFTSettings, {"grad_accum": 1.5}, "grad_accum"),
-    (SFTSettings, {"max_length": 4}, "max_length"),
-    (SFTSettings, {"device": "tpu"}, "device"),
-    (SFTSettings, {"precision": "fp16"}, "precision"),
-    (SFTSettings, {"logging_steps": 0}, "logging_steps"),
-    (DPOSettings, {"activation_checkpointing": "yes"}, "activation_checkpointing"),
-    (DPOSettings, {"beta": 0.0}, "beta"),
-    (ORPOSettings, {"beta": -1.0}, "beta"),
-    (GRPOSettings, {"num_generations": 1}, "num_generations"),
-    (GRPOSettings, {"batch_size": 6, "grad_accum": 1, "num_generations": 4}, "num_generations"),
-    (GRPOSettings, {"temperature": 0.0}, "temperature"),
-    (LoraSettings, {"r": 0}, "lora.r"),
-    (LoraSettings, {"dropout": 1.0}, "lora.dropout"),
-    (LoraSettings, {"target_modules": []}, "lora.target_modules"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, field",
+    [
+        (SFTSettings, {"learning_rate": 0.0}, "learning_rate"),
+        (SFTSettings, {"learning_rate": 5.0}, "learning_rate"),
+        (SFTSettings, {"epochs": -1.0}, "epochs"),
+        (SFTSettings, {"max_steps": 0}, "max_steps"),
+        (SFTSettings, {"batch_size": 0}, "batch_size"),
+        (SFTSettings, {"grad_accum": 1.5}, "grad_accum"),
+        (SFTSettings, {"max_length": 4}, "max_length"),
+        (SFTSettings, {"device": "tpu"}, "device"),
+        (SFTSettings, {"precision": "fp16"}, "precision"),
+        (SFTSettings, {"logging_steps": 0}, "logging_steps"),
+        (DPOSettings, {"activation_checkpointing": "yes"}, "activation_checkpointing"),
+        (DPOSettings, {"beta": 0.0}, "beta"),
+        (ORPOSettings, {"beta": -1.0}, "beta"),
+        (GRPOSettings, {"num_generations": 1}, "num_generations"),
+        (GRPOSettings, {"batch_size": 6, "grad_accum": 1, "num_generations": 4}, "num_generations"),
+        (GRPOSettings, {"temperature": 0.0}, "temperature"),
+        (LoraSettings, {"r": 0}, "lora.r"),
+        (LoraSettings, {"dropout": 1.0}, "lora.dropout"),
+        (LoraSettings, {"target_modules": []}, "lora.target_modules"),
+    ],
+)
 def test_settings_reject_out_of_range_values(cls, kwargs, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         cls(**kwargs)
@@ -85,8 +92,12 @@ def test_cli_defaults_are_the_asset_defaults(kind):
     from selfinstruct_assets.finetune import adapter_assets
     from selfinstruct_assets.finetune.train_config import to_settings
 
-    config = {"sft": adapter_assets.SftConfig, "dpo": adapter_assets.DpoConfig, "orpo": adapter_assets.OrpoConfig,
-              "grpo": adapter_assets.GrpoConfig}[kind]()
+    config = {
+        "sft": adapter_assets.SftConfig,
+        "dpo": adapter_assets.DpoConfig,
+        "orpo": adapter_assets.OrpoConfig,
+        "grpo": adapter_assets.GrpoConfig,
+    }[kind]()
     assert to_settings(kind, config) == settings_from_dict(kind, {})
 
 
@@ -103,8 +114,10 @@ def test_training_imports_nothing_above_it():
     import subprocess
     import sys
 
-    code = ("import sys, training, training.config, training._common, training.trainers, training.__main__\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'resources', 'selfinstruct_assets'))\n"
-            "print(bad)\n")
+    code = (
+        "import sys, training, training.config, training._common, training.trainers, training.__main__\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'resources', 'selfinstruct_assets'))\n"
+        "print(bad)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

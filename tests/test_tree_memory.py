@@ -1,6 +1,6 @@
 """benchmarks/tree_memory.py: a grandchild's memory counts in the tree's peak; per-step windows.
 
-    .venv/bin/python -m pytest -q tests/test_tree_memory.py
+.venv/bin/python -m pytest -q tests/test_tree_memory.py
 """
 
 import subprocess
@@ -59,6 +59,11 @@ def test_high_water_catches_a_spike_between_samples():
 
 def test_rise_per_window():
     hwm = [(10.0, 100), (11.0, 100), (12.0, 400), (13.0, 400), (14.0, 450)]
-    windows = {"flat": (10.5, 11.5), "spike": (11.5, 12.5), "after": (12.5, 13.5), "last": (13.5, 14.0),
-               "before_any": (0.0, 5.0)}
+    windows = {
+        "flat": (10.5, 11.5),
+        "spike": (11.5, 12.5),
+        "after": (12.5, 13.5),
+        "last": (13.5, 14.0),
+        "before_any": (0.0, 5.0),
+    }
     assert rise_per_window(hwm, windows) == {"flat": 0, "spike": 300, "after": 0, "last": 50, "before_any": 0}

@@ -12,8 +12,14 @@ NOW = 1_900_000_000.0
 
 
 def rating(event_id: str, **over) -> str:
-    row = {"event_id": event_id, "question": "Who may terminate?", "answer": "Either party.", "contract_id": "c1",
-           "score": 0.5, **over}
+    row = {
+        "event_id": event_id,
+        "question": "Who may terminate?",
+        "answer": "Either party.",
+        "contract_id": "c1",
+        "score": 0.5,
+        **over,
+    }
     return json.dumps(row)
 
 
@@ -94,8 +100,11 @@ def test_contracts_decision_indexes_new_and_changed_texts_and_rejects_the_rest(t
     (tmp_path / "Copy.txt").write_text("Known text of a CUAD contract.\n")
     (tmp_path / "Cuad One.txt").write_text("A changed text under a CUAD contract's name.\n")
     import hashlib
-    known = {"k1": ("train", hashlib.sha256(b"Known text of a CUAD contract.\n").hexdigest()),
-             contract_id_for("Cuad One.txt"): ("eval", "0" * 64)}
+
+    known = {
+        "k1": ("train", hashlib.sha256(b"Known text of a CUAD contract.\n").hexdigest()),
+        contract_id_for("Cuad One.txt"): ("eval", "0" * 64),
+    }
     d, rejects = contracts_decision(inbox, None, known, cuad_ids={"k1", contract_id_for("Cuad One.txt")})
     assert d.request and [cid for cid, _ in d.items] == [contract_id_for("New Supply Agreement.txt")]
     reasons = sorted(r["reason"] for r in rejects)

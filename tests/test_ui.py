@@ -21,8 +21,15 @@ from procs import REPO, free_port, start, stop, wait_http
 from selfinstruct_assets.definitions import defs
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 FIXED = {"cuad_contracts", "cuad_annotations", "cuad_rejects", "contract_chunks", "vector_index", "retrieval_eval"}
 SERVER_START_S = 120
 RENDER_TIMEOUT_MS = 60_000  # per group page, shared by its names
@@ -41,8 +48,13 @@ def expected_assets() -> dict[str, str]:
 def webserver(tmp_path):
     """Base URL of a dagster-webserver for workspace.yaml, stopped on teardown."""
     port, log = free_port(), tmp_path / "webserver.log"
-    env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dagster"), SELFINSTRUCT_HOME=str(tmp_path / "home"),
-               HF_HUB_OFFLINE="1", DAGSTER_DISABLE_TELEMETRY="1")
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(tmp_path / "dagster"),
+        SELFINSTRUCT_HOME=str(tmp_path / "home"),
+        HF_HUB_OFFLINE="1",
+        DAGSTER_DISABLE_TELEMETRY="1",
+    )
     (tmp_path / "dagster").mkdir()
     proc = start("dagster-webserver", ["-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, log)
     try:
@@ -80,7 +92,8 @@ def test_lineage_graphs_show_every_asset(webserver, tmp_path):
                 for name in sorted(a for a, g in assets.items() if g == group):
                     try:  # one deadline for the page's names
                         page.get_by_text(name, exact=True).filter(visible=True).first.wait_for(
-                            state="visible", timeout=max(1000, (deadline - time.monotonic()) * 1000))
+                            state="visible", timeout=max(1000, (deadline - time.monotonic()) * 1000)
+                        )
                     except PlaywrightTimeout:
                         missing.setdefault(group, []).append(name)
                 shots.append(tmp_path / f"ui_{group}.png")

@@ -116,17 +116,24 @@ def peak_rss_mb() -> float:
 def pipes_metadata(metrics: dict) -> dict:
     """What the launching asset records; `losses` becomes its loss-curve chart."""
     keys = ("adapter_path", "steps", "final_loss", "trainable_params", "precision")
-    return {**{k: metrics[k] for k in keys}, "tokens_per_s": round(metrics["tokens_per_s"] or 0, 1),
-            "seconds": round(metrics["seconds"], 1), "peak_rss_mb": peak_rss_mb(),
-            "losses": [[step, loss] for step, loss in metrics["losses"]]}
+    return {
+        **{k: metrics[k] for k in keys},
+        "tokens_per_s": round(metrics["tokens_per_s"] or 0, 1),
+        "seconds": round(metrics["seconds"], 1),
+        "peak_rss_mb": peak_rss_mb(),
+        "losses": [[step, loss] for step, loss in metrics["losses"]],
+    }
 
 
 def _progress(kind: str, pipes):
     def on_log(event: dict) -> None:
         print(json.dumps(event), file=sys.stderr, flush=True)
         if pipes is not None:
-            pipes.log.info(f"{kind} step {event.get('step')}: loss {event.get('loss'):.4f}, "
-                           f"{event.get('tokens_per_s') or 0:.0f} tokens/s")
+            pipes.log.info(
+                f"{kind} step {event.get('step')}: loss {event.get('loss'):.4f}, "
+                f"{event.get('tokens_per_s') or 0:.0f} tokens/s"
+            )
+
     return on_log
 
 
@@ -141,8 +148,9 @@ def _open_pipes():
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
     parser.add_argument("kind", choices=list(SETTINGS), help="which trainer to run")
-    parser.add_argument("--config", required=True,
-                        help="JSON file or s3:// URI: base_model, dataset, out_dir, start_adapter, settings")
+    parser.add_argument(
+        "--config", required=True, help="JSON file or s3:// URI: base_model, dataset, out_dir, start_adapter, settings"
+    )
     opts = parser.parse_args(argv)
     pipes = _open_pipes()
     try:

@@ -67,8 +67,9 @@ def check_rows(kind: str, dataset) -> list[dict]:
     if kind in ("dpo", "orpo"):
         same = [i for i, row in enumerate(clean) if row["chosen"] == row["rejected"]]
         if len(same) == len(clean):
-            raise ValueError(f"row {same[0]}: 'rejected' equals 'chosen' in every row, "
-                             "so there is no preference to learn")
+            raise ValueError(
+                f"row {same[0]}: 'rejected' equals 'chosen' in every row, so there is no preference to learn"
+            )
     return clean
 
 
@@ -99,11 +100,21 @@ def resolve_device(device: str, precision: str = "auto") -> tuple[str, object, d
 def common_args(settings: TrainSettings, scratch: str, precision: dict) -> dict:
     """TrainingArguments shared by every trl config: no checkpoints, no trackers, fp32 on CPU."""
     return dict(
-        output_dir=scratch, report_to="none", save_strategy="no", logging_strategy="steps",
-        logging_steps=settings.logging_steps, logging_nan_inf_filter=False, disable_tqdm=True,
-        learning_rate=settings.learning_rate, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.batch_size, gradient_accumulation_steps=settings.grad_accum,
-        seed=settings.seed, data_seed=settings.seed, activation_checkpointing=settings.activation_checkpointing,
+        output_dir=scratch,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=settings.logging_steps,
+        logging_nan_inf_filter=False,
+        disable_tqdm=True,
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        activation_checkpointing=settings.activation_checkpointing,
         dataloader_num_workers=0,
         **precision,
     )
@@ -113,8 +124,14 @@ def lora_config(settings: TrainSettings):
     from peft import LoraConfig
 
     lora = settings.lora
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- progress
@@ -157,8 +174,10 @@ class Progress(TrainerCallback):
 
 
 def abort_message(kind: str, step: int, loss: float) -> str:
-    return (f"{kind} training diverged: loss is {loss} at step {step}. Nothing was published; "
-            f"lower the learning rate (or check the data for empty completions) and run again.")
+    return (
+        f"{kind} training diverged: loss is {loss} at step {step}. Nothing was published; "
+        f"lower the learning rate (or check the data for empty completions) and run again."
+    )
 
 
 def guarded(trainer_cls, kind: str, progress: Progress):
@@ -166,8 +185,9 @@ def guarded(trainer_cls, kind: str, progress: Progress):
 
     class Guarded(trainer_cls):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                       num_items_in_batch=num_items_in_batch)
+            out = super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
             loss = out[0] if isinstance(out, tuple) else out
             if not bool(loss.detach().isfinite().all()):
                 # Raised before backward, so the optimizer never applies a NaN update.

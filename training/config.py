@@ -54,14 +54,17 @@ class LoraSettings:
         _check("lora.dropout", self.dropout, 0.0, 1.0, high_open=True)
         if isinstance(self.target_modules, str) or not self.target_modules:
             raise ValueError(
-                f"lora.target_modules must be a non-empty list of module names, got {self.target_modules!r}")
+                f"lora.target_modules must be a non-empty list of module names, got {self.target_modules!r}"
+            )
         self.target_modules = tuple(self.target_modules)
         if not all(isinstance(m, str) and m for m in self.target_modules):
             raise ValueError(f"lora.target_modules must hold non-empty strings, got {self.target_modules!r}")
 
 
-CHECKPOINTING_HELP = ("Recompute each layer's activations in the backward pass instead of keeping them: less peak "
-                      "memory for more time; the trained adapter is the same.")
+CHECKPOINTING_HELP = (
+    "Recompute each layer's activations in the backward pass instead of keeping them: less peak "
+    "memory for more time; the trained adapter is the same."
+)
 
 
 @dataclass
@@ -80,10 +83,15 @@ class TrainSettings:
     activation_checkpointing: bool = field(default=False, metadata={"help": CHECKPOINTING_HELP})
     seed: int = field(default=0, metadata={"help": "Seed for adapter init, shuffling and sampling."})
     device: str = field(
-        default="auto", metadata={"help": "auto (CUDA when available, bf16 where supported), cpu or cuda."})
+        default="auto", metadata={"help": "auto (CUDA when available, bf16 where supported), cpu or cuda."}
+    )
     precision: str = field(
-        default="auto", metadata={"help": "auto (bf16 on a bf16 GPU, bf16 autocast on a CPU with native bf16, "
-                                          "else float32), float32 or bfloat16."})
+        default="auto",
+        metadata={
+            "help": "auto (bf16 on a bf16 GPU, bf16 autocast on a CPU with native bf16, "
+            "else float32), float32 or bfloat16."
+        },
+    )
     logging_steps: int = field(default=1, metadata={"help": "Optimizer steps between progress reports."})
 
     def __post_init__(self):
@@ -93,8 +101,10 @@ class TrainSettings:
             raise ValueError(f"lora must be a LoraSettings or a dict, got {type(self.lora).__name__}")
         _check("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _check("epochs", self.epochs, 0.0, 1000.0, low_open=True)
-        if not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool) or not (
-            self.max_steps == -1 or 1 <= self.max_steps <= 10_000_000
+        if (
+            not isinstance(self.max_steps, int)
+            or isinstance(self.max_steps, bool)
+            or not (self.max_steps == -1 or 1 <= self.max_steps <= 10_000_000)
         ):
             raise ValueError(f"max_steps must be -1 (use epochs) or in [1, 10000000], got {self.max_steps!r}")
         _check_int("batch_size", self.batch_size, 1, 4096)
@@ -146,7 +156,8 @@ class ORPOSettings(TrainSettings):
     # ORPO starts from the base model, so it needs SFT's rate to learn the answer form.
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak AdamW learning rate, in (0, 1]."})
     beta: float = field(
-        default=0.1, metadata={"help": "Weight of the odds-ratio term (lambda in the paper), in (0, 100]."})
+        default=0.1, metadata={"help": "Weight of the odds-ratio term (lambda in the paper), in (0, 100]."}
+    )
     # As DPO's (benchmarks/RESULTS.md): the ORPO child 4.03 -> 2.89 GiB for 20 % more time, the same final loss.
     activation_checkpointing: bool = field(default=True, metadata={"help": CHECKPOINTING_HELP})
 

@@ -33,8 +33,12 @@ class TrainingJob:
 
     def config(self, **replace: str | None) -> dict:
         """The config file's content; `replace` swaps a path (e.g. dataset="s3://...") for another location."""
-        values = {"base_model": self.base_model, "dataset": self.dataset, "out_dir": self.out_dir,
-                  "start_adapter": self.start_adapter}
+        values = {
+            "base_model": self.base_model,
+            "dataset": self.dataset,
+            "out_dir": self.out_dir,
+            "start_adapter": self.start_adapter,
+        }
         values.update(replace)
         return {**{k: (str(v) if v is not None else None) for k, v in values.items()}, "settings": self.settings}
 

@@ -26,7 +26,7 @@ def is_s3(value) -> bool:
 
 def split(uri: str) -> tuple[str, str]:
     """("bucket", "key/prefix") of an s3:// URI."""
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
         raise ValueError(f"{uri}: an S3 URI needs a bucket (s3://BUCKET/KEY)")
     return bucket, key
@@ -64,7 +64,7 @@ def download(s3, uri: str, dest: Path) -> Path:
             raise FileNotFoundError(f"{uri}: no such object or prefix on S3 ({exc})") from None
         return dest
     for name in keys:
-        target = dest / name[len(prefix):]
+        target = dest / name[len(prefix) :]
         target.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, name, str(target))
     return dest

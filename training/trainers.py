@@ -33,8 +33,16 @@ from training._common import (
 )
 from training.config import DPOSettings, GRPOSettings, ORPOSettings, SFTSettings, TrainSettings
 
-__all__ = ["TrainingAborted", "cuad_match_reward", "load_adapted", "train_dpo", "train_grpo", "train_orpo",
-           "train_sft", "METRICS_FILE"]
+__all__ = [
+    "TrainingAborted",
+    "cuad_match_reward",
+    "load_adapted",
+    "train_dpo",
+    "train_grpo",
+    "train_orpo",
+    "train_sft",
+    "METRICS_FILE",
+]
 
 OnLog = Callable[[dict], None] | None
 RewardFn = Callable[[list[str], list[list[str]]], list[float]]
@@ -57,8 +65,17 @@ def _load(base_model: Path, dtype, start_adapter: Path | None):
     return tok, model
 
 
-def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSettings, make_trainer,
-         *, start_adapter: Path | None = None, on_log: OnLog = None) -> dict:
+def _run(
+    kind: str,
+    dataset,
+    base_model: Path,
+    out_dir: Path,
+    settings: TrainSettings,
+    make_trainer,
+    *,
+    start_adapter: Path | None = None,
+    on_log: OnLog = None,
+) -> dict:
     """Validate, build the trl trainer via `make_trainer(model, tok, ds, args_kwargs, peft_config, callbacks, cls)`,
     train, and publish the adapter to `out_dir`."""
     from datasets import Dataset
@@ -71,9 +88,15 @@ def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSet
     peft_config = None if start_adapter else lora_config(settings)
     progress = Progress(kind, on_log)
     with tempfile.TemporaryDirectory(prefix=f"trl-{kind}-") as scratch:  # trl's output_dir; it saves nothing there
-        trainer = make_trainer(model=model, tok=tok, ds=Dataset.from_list(rows),
-                               args=common_args(settings, scratch, precision), peft_config=peft_config,
-                               callbacks=[progress], wrap=lambda cls: guarded(cls, kind, progress))
+        trainer = make_trainer(
+            model=model,
+            tok=tok,
+            ds=Dataset.from_list(rows),
+            args=common_args(settings, scratch, precision),
+            peft_config=peft_config,
+            callbacks=[progress],
+            wrap=lambda cls: guarded(cls, kind, progress),
+        )
         trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every log dict to stdout
         started = time.perf_counter()
         trainer.train()
@@ -82,15 +105,23 @@ def _run(kind: str, dataset, base_model: Path, out_dir: Path, settings: TrainSet
         trained = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     trainable, total = param_counts(trained)
     metrics = {
-        "trainer": kind, "steps": trainer.state.global_step,
-        "final_loss": progress.losses[-1][1] if progress.losses else None, "losses": progress.losses,
-        "trainable_params": trainable, "total_params": total,
-        "tokens_per_s": progress.tokens / seconds if seconds > 0 else 0.0, "seconds": round(seconds, 3),
-        "adapter_path": str(out_dir), "base_model": str(base_model),
+        "trainer": kind,
+        "steps": trainer.state.global_step,
+        "final_loss": progress.losses[-1][1] if progress.losses else None,
+        "losses": progress.losses,
+        "trainable_params": trainable,
+        "total_params": total,
+        "tokens_per_s": progress.tokens / seconds if seconds > 0 else 0.0,
+        "seconds": round(seconds, 3),
+        "adapter_path": str(out_dir),
+        "base_model": str(base_model),
         "precision": "bfloat16" if precision["bf16"] else "float32",
     }
-    extra = {"settings": asdict(settings), "start_adapter": str(start_adapter) if start_adapter else None,
-             "rows": len(rows)}
+    extra = {
+        "settings": asdict(settings),
+        "start_adapter": str(start_adapter) if start_adapter else None,
+        "rows": len(rows),
+    }
     publish_dir(lambda tmp: save_adapter(trained, tmp, metrics, extra), out_dir)
     return metrics
 
@@ -101,22 +132,41 @@ def train_sft(dataset, base_model: Path, out_dir: Path, settings: SFTSettings, *
 
     def make(model, tok, ds, args, peft_config, callbacks, wrap):
         config = SFTConfig(**args, max_length=settings.max_length, completion_only_loss=True)
-        return wrap(SFTTrainer)(model=model, args=config, train_dataset=ds, processing_class=tok,
-                                peft_config=peft_config, callbacks=callbacks)
+        return wrap(SFTTrainer)(
+            model=model,
+            args=config,
+            train_dataset=ds,
+            processing_class=tok,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
 
     return _run("sft", dataset, base_model, out_dir, settings, make, on_log=on_log)
 
 
-def train_dpo(dataset, base_model: Path, out_dir: Path, settings: DPOSettings, *,
-              start_adapter: Path | None = None, on_log: OnLog = None) -> dict:
+def train_dpo(
+    dataset,
+    base_model: Path,
+    out_dir: Path,
+    settings: DPOSettings,
+    *,
+    start_adapter: Path | None = None,
+    on_log: OnLog = None,
+) -> dict:
     """DPO on {prompt, chosen, rejected}; the reference is the base model, or a frozen copy of `start_adapter`."""
     from trl import DPOConfig, DPOTrainer
 
     def make(model, tok, ds, args, peft_config, callbacks, wrap):
         # No ref_model: trl disables the adapter for a fresh LoRA, or for a PeftModel adds a frozen "ref" copy of it.
         config = DPOConfig(**args, max_length=settings.max_length, beta=settings.beta)
-        return wrap(DPOTrainer)(model=model, args=config, train_dataset=ds, processing_class=tok,
-                                peft_config=peft_config, callbacks=callbacks)
+        return wrap(DPOTrainer)(
+            model=model,
+            args=config,
+            train_dataset=ds,
+            processing_class=tok,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
 
     return _run("dpo", dataset, base_model, out_dir, settings, make, start_adapter=start_adapter, on_log=on_log)
 
@@ -127,8 +177,14 @@ def train_orpo(dataset, base_model: Path, out_dir: Path, settings: ORPOSettings,
 
     def make(model, tok, ds, args, peft_config, callbacks, wrap):
         config = ORPOConfig(**args, max_length=settings.max_length, beta=settings.beta, remove_unused_columns=False)
-        return wrap(ORPOTrainer)(model=model, args=config, train_dataset=ds, processing_class=tok,
-                                 peft_config=peft_config, callbacks=callbacks)
+        return wrap(ORPOTrainer)(
+            model=model,
+            args=config,
+            train_dataset=ds,
+            processing_class=tok,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
 
     return _run("orpo", dataset, base_model, out_dir, settings, make, on_log=on_log)
 
@@ -147,8 +203,16 @@ def reward_adapter(reward_fn: RewardFn):
     return reward
 
 
-def train_grpo(dataset, base_model: Path, out_dir: Path, settings: GRPOSettings, reward_fn: RewardFn, *,
-               start_adapter: Path | None = None, on_log: OnLog = None) -> dict:
+def train_grpo(
+    dataset,
+    base_model: Path,
+    out_dir: Path,
+    settings: GRPOSettings,
+    reward_fn: RewardFn,
+    *,
+    start_adapter: Path | None = None,
+    on_log: OnLog = None,
+) -> dict:
     """GRPO on {prompt, answers}: sample `num_generations` completions per prompt, reward them with `reward_fn`.
 
     `max_length` does not truncate GRPO prompts (trl 1.16 has no prompt limit); keep prompts short.
@@ -156,11 +220,22 @@ def train_grpo(dataset, base_model: Path, out_dir: Path, settings: GRPOSettings,
     from trl import GRPOConfig, GRPOTrainer
 
     def make(model, tok, ds, args, peft_config, callbacks, wrap):
-        config = GRPOConfig(**args, beta=settings.beta, num_generations=settings.num_generations,
-                            max_completion_length=settings.max_completion_length, temperature=settings.temperature)
-        return wrap(GRPOTrainer)(model=model, reward_funcs=[reward_adapter(reward_fn)], args=config,
-                                 train_dataset=ds, processing_class=tok, peft_config=peft_config,
-                                 callbacks=callbacks)
+        config = GRPOConfig(
+            **args,
+            beta=settings.beta,
+            num_generations=settings.num_generations,
+            max_completion_length=settings.max_completion_length,
+            temperature=settings.temperature,
+        )
+        return wrap(GRPOTrainer)(
+            model=model,
+            reward_funcs=[reward_adapter(reward_fn)],
+            args=config,
+            train_dataset=ds,
+            processing_class=tok,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
 
     return _run("grpo", dataset, base_model, out_dir, settings, make, start_adapter=start_adapter, on_log=on_log)
 

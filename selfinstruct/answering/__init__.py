@@ -17,5 +17,18 @@ from selfinstruct.answering.prompt import NO_CLAUSE, QUOTE_INSTRUCTION, quote_me
 from selfinstruct.answering.scoring import SpanScorer, normalised
 from selfinstruct.answering.snapping import is_no_clause, snap
 
-__all__ = ["Answer", "Span", "NO_CLAUSE", "QUOTE_INSTRUCTION", "SpanScorer", "bm25_answer", "bm25_scores",
-           "candidate_spans", "is_no_clause", "normalised", "quote_messages", "snap", "split_sentences"]
+__all__ = [
+    "Answer",
+    "Span",
+    "NO_CLAUSE",
+    "QUOTE_INSTRUCTION",
+    "SpanScorer",
+    "bm25_answer",
+    "bm25_scores",
+    "candidate_spans",
+    "is_no_clause",
+    "normalised",
+    "quote_messages",
+    "snap",
+    "split_sentences",
+]

@@ -26,8 +26,13 @@ def bm25_scores(question: str, spans: Sequence[Span]) -> list[float]:
     return [float(x) for x in retriever.get_scores(query)]
 
 
-def bm25_answer(question: str, passages: Sequence[Passage], max_sentences: int = 1,
-                spans: Sequence[Span] | None = None, min_score: float = 0.0) -> Answer:
+def bm25_answer(
+    question: str,
+    passages: Sequence[Passage],
+    max_sentences: int = 1,
+    spans: Sequence[Span] | None = None,
+    min_score: float = 0.0,
+) -> Answer:
     """Best span by BM25 (1-sentence candidates by default, the measured reference row); ties: earliest."""
     spans = list(spans) if spans is not None else candidate_spans(passages, max_sentences=max_sentences)
     scores = bm25_scores(question, spans)

@@ -20,9 +20,51 @@ Passage = str | Mapping  # a text, or a chunk row with "text" and (optionally) i
 _CLOSERS = "\"')]\u201d\u2019"
 _OPENERS = "\"'([\u201c\u2018"
 # Words whose trailing period does not end a sentence in contracts ("Acme Inc. shall", "Sec. 2", "No. 5").
-_ABBREV = {"inc", "co", "corp", "ltd", "llc", "l.l.c", "no", "nos", "sec", "secs", "art", "arts", "para", "mr",
-           "mrs", "ms", "dr", "st", "vs", "v", "jr", "sr", "approx", "dept", "et", "al", "etc", "u.s", "e.g",
-           "i.e", "n.a", "s.a", "n.v", "b.v", "l.p", "p.c", "pty", "plc", "fig", "ex", "exh", "min", "max"}
+_ABBREV = {
+    "inc",
+    "co",
+    "corp",
+    "ltd",
+    "llc",
+    "l.l.c",
+    "no",
+    "nos",
+    "sec",
+    "secs",
+    "art",
+    "arts",
+    "para",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "vs",
+    "v",
+    "jr",
+    "sr",
+    "approx",
+    "dept",
+    "et",
+    "al",
+    "etc",
+    "u.s",
+    "e.g",
+    "i.e",
+    "n.a",
+    "s.a",
+    "n.v",
+    "b.v",
+    "l.p",
+    "p.c",
+    "pty",
+    "plc",
+    "fig",
+    "ex",
+    "exh",
+    "min",
+    "max",
+}
 _GAP = re.compile(r"\s+")
 
 
@@ -41,7 +83,7 @@ def _ends_sentence(text: str, gap_start: int, gap_end: int) -> bool:
         return nxt in _OPENERS or nxt.isdigit()
     if last not in ".?!" or not (nxt.isupper() or nxt.isdigit() or nxt in _OPENERS):
         return False
-    word = text[text.rfind(" ", 0, p) + 1:p].lstrip(_OPENERS).lower()
+    word = text[text.rfind(" ", 0, p) + 1 : p].lstrip(_OPENERS).lower()
     # Initials ("J. Smith") and abbreviations do not end a sentence; "2." headings are merged later by length.
     return not (len(word) == 1 and word.isalpha()) and word not in _ABBREV
 
@@ -70,8 +112,9 @@ def split_sentences(text: str, offset: int | None = 0, min_chars: int = 25) -> l
         last = merged.pop()  # popped first: `merged[-2][1] = merged.pop()[1]` indexes after the pop
         merged[-1][1] = last[1]
     base = offset or 0
-    return [Span(text[a:b], None if offset is None else base + a, None if offset is None else base + b)
-            for a, b in merged]
+    return [
+        Span(text[a:b], None if offset is None else base + a, None if offset is None else base + b) for a, b in merged
+    ]
 
 
 def _regions(passages: Sequence[Passage]) -> list[tuple[str, int | None]]:
@@ -83,14 +126,19 @@ def _regions(passages: Sequence[Passage]) -> list[tuple[str, int | None]]:
     for text, start in sorted(rows, key=lambda r: r[1]):
         if out and start <= out[-1][1] + len(out[-1][0]):
             cur_end = out[-1][1] + len(out[-1][0])
-            out[-1][0] += text[cur_end - start:]  # chunks are slices of one contract: the overlap is identical
+            out[-1][0] += text[cur_end - start :]  # chunks are slices of one contract: the overlap is identical
         else:
             out.append([text, int(start)])
     return [(t, s) for t, s in out]
 
 
-def candidate_spans(passages: Sequence[Passage], max_sentences: int = 3, max_chars: int = 1500,
-                    max_candidates: int = 300, min_chars: int = 25) -> list[Span]:
+def candidate_spans(
+    passages: Sequence[Passage],
+    max_sentences: int = 3,
+    max_chars: int = 1500,
+    max_candidates: int = 300,
+    min_chars: int = 25,
+) -> list[Span]:
     """Deduplicated windows of 1..`max_sentences` consecutive sentences, shortest windows first.
 
     Windows longer than `max_chars` are dropped (single sentences never are); at most `max_candidates` are

@@ -26,8 +26,13 @@ def pmi_values(scorer: SpanScorer, question: str, texts: Sequence[str], replies:
     return [normalised(a, n, scorer.alpha) - normalised(b, m, scorer.alpha) for (a, n), (b, m) in zip(asked, prior)]
 
 
-def pmi_answer(scorer: SpanScorer, question: str, passages: Sequence[Passage], margin: float = 0.0,
-               spans: Sequence[Span] | None = None) -> Answer:
+def pmi_answer(
+    scorer: SpanScorer,
+    question: str,
+    passages: Sequence[Passage],
+    margin: float = 0.0,
+    spans: Sequence[Span] | None = None,
+) -> Answer:
     spans = list(spans) if spans is not None else candidate_spans(passages)
     texts = [p if isinstance(p, str) else p["text"] for p in passages]
     values = pmi_values(scorer, question, texts, [s.text for s in spans] + [NO_CLAUSE])

@@ -14,10 +14,13 @@ NO_CLAUSE = "No such clause."
 QUOTE_INSTRUCTION = (
     "You answer questions about a contract using only the excerpts given. If the excerpts contain a clause "
     "that answers the question, copy that clause word for word (one to three sentences). If they do not, "
-    f"reply exactly '{NO_CLAUSE}'")
+    f"reply exactly '{NO_CLAUSE}'"
+)
 
 
 def quote_messages(question: str, passages: Sequence[str]) -> list[dict]:
     excerpts = "\n\n---\n\n".join(p.strip() for p in passages if p.strip()) or "(no excerpt found)"
-    return [{"role": "system", "content": QUOTE_INSTRUCTION},
-            {"role": "user", "content": f"Contract excerpts:\n{excerpts}\n\nQuestion: {question}"}]
+    return [
+        {"role": "system", "content": QUOTE_INSTRUCTION},
+        {"role": "user", "content": f"Contract excerpts:\n{excerpts}\n\nQuestion: {question}"},
+    ]

@@ -43,8 +43,11 @@ class SpanScorer:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def end_id(self) -> int:
-        return self.tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in self.tok.get_vocab() \
+        return (
+            self.tok.convert_tokens_to_ids("<|im_end|>")
+            if "<|im_end|>" in self.tok.get_vocab()
             else self.tok.eos_token_id
+        )
 
     def reply_ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"] + [self.end_id()]
@@ -73,7 +76,7 @@ class SpanScorer:
             cache, cache_rows, kw = cache_of(first), 1, cache_kwarg(model)
             kept[()] = keep_scores(first_lp, (), end)
             for lo in range(0, len(by_len), self.batch_size):
-                batch = by_len[lo:lo + self.batch_size]
+                batch = by_len[lo : lo + self.batch_size]
                 b, width = len(batch), max(len(c) for c in batch)
                 # Right padding: pads come after every real token, so causal attention never lets one leak in.
                 ids = torch.tensor([list(c) + [pad] * (width - len(c)) for c in batch], device=model.device)
@@ -84,11 +87,12 @@ class SpanScorer:
                     cache.batch_select_indices(torch.arange(b, device=model.device))  # the last, smaller batch
                 cache_rows = b
                 pos = torch.arange(p, p + width, device=model.device).expand(b, width)
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                               **{kw: cache}).logits
+                logits = model(
+                    input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{kw: cache}
+                ).logits
                 cache.crop(-width)  # drop this batch's tokens; the prompt's rows serve the next batch
                 for row, c in enumerate(batch):
-                    kept[c] = keep_scores(torch.cat([first_lp, logits[row, :len(c)].float().log_softmax(-1)]), c, end)
+                    kept[c] = keep_scores(torch.cat([first_lp, logits[row, : len(c)].float().log_softmax(-1)]), c, end)
         out = []
         for body in bodies:
             # The smallest run >= body in lexicographic order is one of its extensions (or itself).
@@ -109,8 +113,9 @@ class SpanScorer:
                 out.append((float(lp[pos, torch.tensor(c)].sum()), len(c)))
         return out
 
-    def answer(self, question: str, passages: Sequence[Passage], margin: float = 0.0,
-               spans: Sequence[Span] | None = None) -> Answer:
+    def answer(
+        self, question: str, passages: Sequence[Passage], margin: float = 0.0, spans: Sequence[Span] | None = None
+    ) -> Answer:
         """The best span, unless "No such clause." scores within `margin` of it (then no clause).
 
         `Answer.score` is best span minus no-clause (normalised log-probs): a threshold calibrated on it

@@ -24,7 +24,7 @@ def maximal(seqs: list[list[int]]) -> list[tuple]:
     """Token sequences that are no other's prefix, in lexicographic order (a prefix sorts right before its
     extensions, so one comparison with the next sequence decides)."""
     lex = sorted({tuple(x) for x in seqs})
-    return [t for i, t in enumerate(lex) if i + 1 == len(lex) or lex[i + 1][:len(t)] != t]
+    return [t for i, t in enumerate(lex) if i + 1 == len(lex) or lex[i + 1][: len(t)] != t]
 
 
 def keep_scores(lp, run: tuple, end: int) -> tuple:

@@ -20,7 +20,9 @@ from selfinstruct.core.metrics import normalize_answer, token_f1
 _NO_CLAUSE = re.compile(
     r"^\W*(no such clause|no (such |relevant |matching )?(clause|provision|answer)|not stated|not (found|mentioned|"
     r"specified|addressed|provided|applicable)|none|n/?a|nothing|unanswerable|there is no|the (contract|excerpts?|"
-    r"agreement) (does|do) not|(it|this) (does|is) not)\b", re.I)
+    r"agreement) (does|do) not|(it|this) (does|is) not)\b",
+    re.I,
+)
 
 
 def is_no_clause(reply: str | None) -> bool:

@@ -43,16 +43,26 @@ def oracle_context(question: Mapping, contract_text: str, retrieved: Sequence[st
     if at < 0:
         return list(retrieved)
     pad = max(0, chars - len(golds[0])) // 2
-    return [contract_text[max(0, at - pad):at + len(golds[0]) + pad]]
+    return [contract_text[max(0, at - pad) : at + len(golds[0]) + pad]]
 
 
-def scorer_answers(scorer: SpanScorer, questions: Sequence[dict], contexts: Sequence[Sequence[str]],
-                   n_windows: int, margin: float, on_progress=None, pmi: bool = False) -> list[Answer]:
+def scorer_answers(
+    scorer: SpanScorer,
+    questions: Sequence[dict],
+    contexts: Sequence[Sequence[str]],
+    n_windows: int,
+    margin: float,
+    on_progress=None,
+    pmi: bool = False,
+) -> list[Answer]:
     """The local model's choice per question, in question order (one question at a time: deterministic batches).
 
     `pmi`: choose by how much the question raises a window's likelihood (answering/pmi.py; twice the cost)."""
-    choose = (lambda q, p, w: pmi_answer(scorer, q, p, margin, w)) if pmi else \
-        (lambda q, p, w: scorer.answer(q, p, margin, w))
+    choose = (
+        (lambda q, p, w: pmi_answer(scorer, q, p, margin, w))
+        if pmi
+        else (lambda q, p, w: scorer.answer(q, p, margin, w))
+    )
     out = []
     for i, (q, passages) in enumerate(zip(questions, contexts)):
         if not passages:
@@ -65,31 +75,48 @@ def scorer_answers(scorer: SpanScorer, questions: Sequence[dict], contexts: Sequ
 
 
 def bm25_answers(questions: Sequence[dict], contexts: Sequence[Sequence[str]]) -> list[Answer]:
-    return [bm25_answer(q["question"], p) if p else Answer.none(0.0, method="bm25", reason=NO_TEXT)
-            for q, p in zip(questions, contexts)]
+    return [
+        bm25_answer(q["question"], p) if p else Answer.none(0.0, method="bm25", reason=NO_TEXT)
+        for q, p in zip(questions, contexts)
+    ]
 
 
 def snapped_answers(replies: Sequence[str | None], contexts: Sequence[Sequence[str]]) -> list[Answer]:
     """Free-text replies (the DSPy programs') snapped to a candidate window of the same retrieved chunks."""
-    return [snap(r, candidate_spans(p)) if p else Answer.none(0.0, method="snap", reason=NO_TEXT)
-            for r, p in zip(replies, contexts)]
+    return [
+        snap(r, candidate_spans(p)) if p else Answer.none(0.0, method="snap", reason=NO_TEXT)
+        for r, p in zip(replies, contexts)
+    ]
 
 
 def score(question: Mapping, answer: Answer) -> dict:
     """CUAD match and token F1 on answerable questions (None otherwise), detection labels, EM of the short answer."""
     golds, has = question["gold_answers"], bool(question["has_clause"])
     short = question.get("short_answer")
-    return {"has_clause": has, "predicted_clause": answer.has_clause,
-            "cuad_match": cuad_match(answer.prediction, golds) if has else None,
-            "token_f1": token_f1(answer.prediction, golds) if has else None,
-            "exact_match": exact_match(answer.prediction, [short]) if short else None}
+    return {
+        "has_clause": has,
+        "predicted_clause": answer.has_clause,
+        "cuad_match": cuad_match(answer.prediction, golds) if has else None,
+        "token_f1": token_f1(answer.prediction, golds) if has else None,
+        "exact_match": exact_match(answer.prediction, [short]) if short else None,
+    }
 
 
 def answer_rows(method: str, questions: Sequence[dict], answers: Sequence[Answer], latency_s: float) -> list[dict]:
     """One benchmark_answers row per question (without judge score: `judge_rows` adds it)."""
-    return [{"method": method, "question_id": q["question_id"], "contract_id": q["contract_id"],
-             "category": q["category"], "question": q["question"],
-             "gold_answer": q["gold_answers"][0] if q["gold_answers"] else "", "answer": a.prediction,
-             "answer_score": a.score, "reason": str(a.method_detail.get("reason", "")), "latency_s": latency_s,
-             **score(q, a)} for q, a in zip(questions, answers)]
-
+    return [
+        {
+            "method": method,
+            "question_id": q["question_id"],
+            "contract_id": q["contract_id"],
+            "category": q["category"],
+            "question": q["question"],
+            "gold_answer": q["gold_answers"][0] if q["gold_answers"] else "",
+            "answer": a.prediction,
+            "answer_score": a.score,
+            "reason": str(a.method_detail.get("reason", "")),
+            "latency_s": latency_s,
+            **score(q, a),
+        }
+        for q, a in zip(questions, answers)
+    ]

@@ -28,9 +28,16 @@ def question_row(a: Mapping, contract: Mapping, seed: int) -> dict:
     if short and short.lower() in ("yes", "no"):
         short = None  # a yes/no category's answer is clause detection, scored as such
     key = _key(seed, a["contract_id"], a["category"])
-    return {"question_id": key[:16], "contract_id": a["contract_id"], "category": a["category"],
-            "question": a["question"], "gold_answers": golds, "has_clause": bool(golds),
-            "short_answer": short if golds else None, "_k": key}
+    return {
+        "question_id": key[:16],
+        "contract_id": a["contract_id"],
+        "category": a["category"],
+        "question": a["question"],
+        "gold_answers": golds,
+        "has_clause": bool(golds),
+        "short_answer": short if golds else None,
+        "_k": key,
+    }
 
 
 def _alternate(rows: list[dict]) -> list[dict]:
@@ -43,8 +50,9 @@ def _alternate(rows: list[dict]) -> list[dict]:
     return out
 
 
-def benchmark_questions(annotations: Sequence[Mapping], contracts: Mapping[str, Mapping], n: int,
-                        split: str = "eval", seed: int = 0) -> list[dict]:
+def benchmark_questions(
+    annotations: Sequence[Mapping], contracts: Mapping[str, Mapping], n: int, split: str = "eval", seed: int = 0
+) -> list[dict]:
     """Up to `n` questions of `split` contracts, categories in turn (alphabetical), each category by hash."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -55,7 +63,12 @@ def benchmark_questions(annotations: Sequence[Mapping], contracts: Mapping[str, 
             continue
         row = question_row(a, c, seed)
         if a.get("is_impossible") and row["has_clause"]:
-            row = {**row, "gold_answers": [], "has_clause": False, "short_answer": None}  # CUAD's flag wins over stray offsets
+            row = {
+                **row,
+                "gold_answers": [],
+                "has_clause": False,
+                "short_answer": None,
+            }  # CUAD's flag wins over stray offsets
         by_cat.setdefault(a["category"], []).append(row)
     queues = [_alternate(sorted(rows, key=lambda r: r["_k"])) for _, rows in sorted(by_cat.items())]
     out: list[dict] = []
@@ -68,6 +81,9 @@ def benchmark_questions(annotations: Sequence[Mapping], contracts: Mapping[str, 
 
 def counts(questions: Sequence[Mapping]) -> dict:
     """n, answerable, unanswerable and categories covered: the metadata a reader checks first."""
-    return {"n": len(questions), "n_answerable": sum(q["has_clause"] for q in questions),
-            "n_unanswerable": sum(not q["has_clause"] for q in questions),
-            "categories": len({q["category"] for q in questions})}
+    return {
+        "n": len(questions),
+        "n_answerable": sum(q["has_clause"] for q in questions),
+        "n_unanswerable": sum(not q["has_clause"] for q in questions),
+        "categories": len({q["category"] for q in questions}),
+    }

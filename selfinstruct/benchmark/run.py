@@ -36,13 +36,22 @@ def progress(log: Callable[[str], None], method: str, every: int = 10) -> Callab
             spent = time.perf_counter() - t0
             eta = spent / done * (total - done)
             log(f"benchmark {method}: {done}/{total} questions, {spent:.0f} s, ETA {eta:.0f} s")
+
     return report
 
 
-def benchmark_rows(questions: Sequence[dict], contexts: Sequence[Sequence[str]], texts: Mapping[str, str],
-                   scorers: Mapping[str, Callable[[], SpanScorer]], replies: Mapping[str, Sequence[str]],
-                   n_windows: int, margin: float, log: Callable[[str], None] = print, oracle: bool = True,
-                   pmi: bool = False) -> list[dict]:
+def benchmark_rows(
+    questions: Sequence[dict],
+    contexts: Sequence[Sequence[str]],
+    texts: Mapping[str, str],
+    scorers: Mapping[str, Callable[[], SpanScorer]],
+    replies: Mapping[str, Sequence[str]],
+    n_windows: int,
+    margin: float,
+    log: Callable[[str], None] = print,
+    oracle: bool = True,
+    pmi: bool = False,
+) -> list[dict]:
     """Rows of every method, in order: snapped RAG replies, bm25_sentence, each local model, oracle_retrieval."""
     rows: list[dict] = []
     n = max(1, len(questions))
@@ -60,7 +69,6 @@ def benchmark_rows(questions: Sequence[dict], contexts: Sequence[Sequence[str]],
     if oracle and "base" in scorers:
         gold_ctx = [oracle_context(q, texts.get(q["contract_id"], ""), c) for q, c in zip(questions, contexts)]
         t0, scorer = time.perf_counter(), scorers["base"]()
-        answers = scorer_answers(scorer, questions, gold_ctx, n_windows, margin, progress(log, "oracle_retrieval"),
-                                 pmi)
+        answers = scorer_answers(scorer, questions, gold_ctx, n_windows, margin, progress(log, "oracle_retrieval"), pmi)
         rows += answer_rows("oracle_retrieval", questions, answers, (time.perf_counter() - t0) / n)
     return rows

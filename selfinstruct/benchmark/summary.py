@@ -33,8 +33,11 @@ def _mean(values) -> float | None:
 
 def _ci(rows: list[dict], key: str, n_boot: int, seed: int) -> tuple:
     kept = [r for r in rows if r.get(key) is not None]
-    return tuple(bootstrap_ci([r[key] for r in kept], [r.get("contract_id", i) for i, r in enumerate(kept)],
-                              n_boot=n_boot, seed=seed))
+    return tuple(
+        bootstrap_ci(
+            [r[key] for r in kept], [r.get("contract_id", i) for i, r in enumerate(kept)], n_boot=n_boot, seed=seed
+        )
+    )
 
 
 def _paired(rs: list[dict], base: list[dict], n_boot: int, seed: int) -> tuple[float | None, float | None]:
@@ -54,23 +57,42 @@ def method_line(method: str, rs: list[dict], base: list[dict] | None, n_boot: in
     labelled = [r for r in rs if r.get("predicted_clause") is not None]
     codes = [2 * int(r["has_clause"]) + int(r["predicted_clause"]) for r in labelled]
     p, rec, f1 = detection(codes) if codes else (None, None, None)
-    f1_ci = bootstrap_ci(codes, [r["contract_id"] for r in labelled], n_boot=n_boot, seed=seed,
-                         stat=lambda x: detection(x)[2]) if codes else None
+    f1_ci = (
+        bootstrap_ci(
+            codes, [r["contract_id"] for r in labelled], n_boot=n_boot, seed=seed, stat=lambda x: detection(x)[2]
+        )
+        if codes
+        else None
+    )
     p_std, p_mc = _paired(rs, base, n_boot, seed) if base is not None and method != "standard_rag" else (None, None)
     judged = [r.get("judge_score") for r in rs if r.get("judge_score") is not None]
-    return {"method": method, "n": len(rs), "n_answerable": sum(bool(r["has_clause"]) for r in rs),
-            "n_unanswerable": sum(not r["has_clause"] for r in rs),
-            "n_no_context": sum(r.get("reason") == "no retrievable text" for r in rs),
-            "cuad_match": cm, "cuad_match_low": cm_lo, "cuad_match_high": cm_hi,
-            "detection_precision": p, "detection_recall": rec, "detection_f1": f1,
-            "detection_f1_low": f1_ci.low if f1_ci else None, "detection_f1_high": f1_ci.high if f1_ci else None,
-            "token_f1": _mean(r.get("token_f1") for r in rs), "exact_match": _mean(r.get("exact_match") for r in rs),
-            "judge_score": sum(judged) / len(judged) if judged else None, "judge_missing": len(rs) - len(judged),
-            "mean_latency_s": _mean(r.get("latency_s") for r in rs), "p_vs_standard": p_std, "mcnemar_p": p_mc}
+    return {
+        "method": method,
+        "n": len(rs),
+        "n_answerable": sum(bool(r["has_clause"]) for r in rs),
+        "n_unanswerable": sum(not r["has_clause"] for r in rs),
+        "n_no_context": sum(r.get("reason") == "no retrievable text" for r in rs),
+        "cuad_match": cm,
+        "cuad_match_low": cm_lo,
+        "cuad_match_high": cm_hi,
+        "detection_precision": p,
+        "detection_recall": rec,
+        "detection_f1": f1,
+        "detection_f1_low": f1_ci.low if f1_ci else None,
+        "detection_f1_high": f1_ci.high if f1_ci else None,
+        "token_f1": _mean(r.get("token_f1") for r in rs),
+        "exact_match": _mean(r.get("exact_match") for r in rs),
+        "judge_score": sum(judged) / len(judged) if judged else None,
+        "judge_missing": len(rs) - len(judged),
+        "mean_latency_s": _mean(r.get("latency_s") for r in rs),
+        "p_vs_standard": p_std,
+        "mcnemar_p": p_mc,
+    }
 
 
-def summarize_methods(rows: Sequence[dict], baseline: str = "standard_rag", n_boot: int = 2000,
-                      seed: int = 0) -> list[dict]:
+def summarize_methods(
+    rows: Sequence[dict], baseline: str = "standard_rag", n_boot: int = 2000, seed: int = 0
+) -> list[dict]:
     """Per-method lines plus `improvement_pct` (judge) and `cuad_ratio` versus `baseline`."""
     rows = [dict(r) for r in rows]
     by = {m: [r for r in rows if r["method"] == m] for m in dict.fromkeys(r["method"] for r in rows)}

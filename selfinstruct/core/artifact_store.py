@@ -56,10 +56,17 @@ class ArtifactStore(Protocol):
 def artifact_name(name: str | os.PathLike) -> str:
     """`name` as a relative POSIX path; absolute names, `..`, and S3's own key names are refused."""
     path = PurePosixPath(Path(name).as_posix())
-    if not path.parts or path.is_absolute() or ".." in path.parts or path.name in (POINTER, MANIFEST) \
-            or "versions" in path.parts:
-        raise ValueError(f"artifact name {str(name)!r} must be a relative path such as 'adapters/sft' without "
-                         f"'..', a 'versions' folder or the names {POINTER}/{MANIFEST}")
+    if (
+        not path.parts
+        or path.is_absolute()
+        or ".." in path.parts
+        or path.name in (POINTER, MANIFEST)
+        or "versions" in path.parts
+    ):
+        raise ValueError(
+            f"artifact name {str(name)!r} must be a relative path such as 'adapters/sft' without "
+            f"'..', a 'versions' folder or the names {POINTER}/{MANIFEST}"
+        )
     return path.as_posix()
 
 
@@ -90,8 +97,10 @@ class LocalStore:
 
     def _path(self, ref) -> Path:
         if str(ref).startswith("s3://"):
-            raise ArtifactStoreError(f"{ref} is on S3 but the artifact store is the folder {self.location}; "
-                                     "set SELFINSTRUCT_ARTIFACTS to that bucket's s3://BUCKET/PREFIX")
+            raise ArtifactStoreError(
+                f"{ref} is on S3 but the artifact store is the folder {self.location}; "
+                "set SELFINSTRUCT_ARTIFACTS to that bucket's s3://BUCKET/PREFIX"
+            )
         ref = Path(ref)
         return ref if ref.is_absolute() else self.root / artifact_name(ref)
 
@@ -135,4 +144,3 @@ class LocalStore:
 
     def exists(self, ref) -> bool:
         return self._path(ref).exists()
-

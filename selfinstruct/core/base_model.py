@@ -114,8 +114,12 @@ def prepare_base_model(cache_dir: Path) -> Path:
 
     import transformers
 
-    marker = {"source": GGUF_FILE, "source_sha256": _sha256(gguf), "dtype": "float32",
-              "transformers": transformers.__version__}
+    marker = {
+        "source": GGUF_FILE,
+        "source_sha256": _sha256(gguf),
+        "dtype": "float32",
+        "transformers": transformers.__version__,
+    }
     return _publish(build, final, marker)
 
 
@@ -145,11 +149,21 @@ def _tiny_tokenizer():
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     core.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=640, special_tokens=SPECIAL_TOKENS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=640,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     core.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<|im_start|>", eos_token="<|im_end|>",
-                                  pad_token="<|im_end|>", unk_token="<|endoftext|>", model_max_length=4096)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+        model_max_length=4096,
+    )
     tok.chat_template = CHATML_TEMPLATE
     return tok
 
@@ -163,10 +177,20 @@ def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
         tok = _tiny_tokenizer()
         # Untied head: with tied random embeddings every seed just repeats the prompt's last token ("\n").
         # 4,096 positions: the pipeline's default prompts (2,000 excerpt chars) fit, so smoke runs need no config.
-        config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
-                             tie_word_embeddings=False, bos_token_id=tok.bos_token_id,
-                             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        config = LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            max_position_embeddings=4096,
+            tie_word_embeddings=False,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+        )
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config).to(torch.float32)
         model.generation_config.pad_token_id = tok.pad_token_id

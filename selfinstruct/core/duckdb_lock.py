@@ -18,8 +18,13 @@ T = TypeVar("T")
 # DuckDB's words when another process holds the file (1.4 and 1.5: 'Could not set lock on file "X":
 # Conflicting lock is held in PROG (PID N)'); every other IOException is something no wait cures.
 LOCK_MESSAGES = ("Could not set lock on file", "Conflicting lock is held")
-_CORRUPT = ("not a valid DuckDB database file", "Corrupt database file", "Could not read enough bytes",
-            "database file is corrupt", "block checksum")
+_CORRUPT = (
+    "not a valid DuckDB database file",
+    "Corrupt database file",
+    "Could not read enough bytes",
+    "database file is corrupt",
+    "block checksum",
+)
 _MISSING = ("No files found that match the pattern", "does not exist", "No such file or directory")
 
 
@@ -38,8 +43,11 @@ def explain_io_error(exc: BaseException, database: str | None = None) -> str:
     text = str(exc).removeprefix("IO Error: ").strip().split("\n")[0]
     where = f"{database}: " if database else ""
     if any(m in text for m in _CORRUPT):
-        fix = (f"move it aside (mv {database} {database}.broken) and materialise the assets again (make demo)"
-               if database else "move the file aside and materialise the assets again (make demo)")
+        fix = (
+            f"move it aside (mv {database} {database}.broken) and materialise the assets again (make demo)"
+            if database
+            else "move the file aside and materialise the assets again (make demo)"
+        )
         return f"{where}the DuckDB file is damaged ({text}); {fix}"
     if any(m in text for m in _MISSING):
         return f"{where}a path DuckDB was asked to read does not exist ({text}); check the path"
@@ -61,5 +69,5 @@ def retry_locked(action: Callable[[], T], patience_s: float, database: str | Non
                 raise DuckDBFileError(explain_io_error(exc, database)) from exc
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(min(1.0, 0.02 * 2 ** attempt) * (0.5 + random.random()))
+            time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
             attempt += 1

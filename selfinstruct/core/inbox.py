@@ -42,8 +42,13 @@ class InboxUnavailable(RuntimeError):
     the inbox and the fix."""
 
 
-_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+)
 
 
 def _kind(mode: int) -> str:
@@ -54,8 +59,8 @@ def _kind(mode: int) -> str:
 class InboxFile:
     """One complete file of an inbox."""
 
-    name: str        # file name inside the inbox: no folders
-    size: int        # bytes
+    name: str  # file name inside the inbox: no folders
+    size: int  # bytes
     modified: float  # POSIX seconds (S3: LastModified)
 
 
@@ -77,8 +82,10 @@ class Inbox:
         # A bare string would be split into characters by tuple(); it is surely meant as one suffix.
         self.suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
         if not self.suffixes or any(not s or s.endswith(TMP_SUFFIX) for s in self.suffixes):
-            raise ValueError(f"inbox suffixes {self.suffixes!r} must be non-empty and none may end in "
-                             f"{TMP_SUFFIX!r} (files being written end so); pass e.g. ('.jsonl',)")
+            raise ValueError(
+                f"inbox suffixes {self.suffixes!r} must be non-empty and none may end in "
+                f"{TMP_SUFFIX!r} (files being written end so); pass e.g. ('.jsonl',)"
+            )
         self._client = s3_client
         if uri.startswith("s3://"):
             self.bucket, self.prefix = _split_s3(uri)
@@ -99,8 +106,10 @@ class Inbox:
     def _check_name(self, name: str) -> None:
         # Reading or writing only complete names keeps `.tmp` files and other folders out of reach.
         if not self.is_complete(name):
-            raise ValueError(f"{name!r} is not a complete file name of inbox {self.location}: it must end with "
-                             f"one of {', '.join(self.suffixes)}, not start with '.', and hold no '/'")
+            raise ValueError(
+                f"{name!r} is not a complete file name of inbox {self.location}: it must end with "
+                f"one of {', '.join(self.suffixes)}, not start with '.', and hold no '/'"
+            )
 
     def _s3(self):
         if self._client is None:
@@ -112,20 +121,32 @@ class Inbox:
     def _s3_unavailable(self, exc: Exception) -> InboxUnavailable:
         from botocore.exceptions import NoCredentialsError
 
-        why = "no AWS credentials were found" if isinstance(exc, NoCredentialsError) else f"S3 refused or failed ({exc})"
-        return InboxUnavailable(f"inbox {self.location}: {why}; set AWS credentials (AWS_PROFILE, or "
-                                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role) with access to "
-                                f"bucket {self.bucket!r}, or point SELFINSTRUCT_INBOX at a local folder")
+        why = (
+            "no AWS credentials were found" if isinstance(exc, NoCredentialsError) else f"S3 refused or failed ({exc})"
+        )
+        return InboxUnavailable(
+            f"inbox {self.location}: {why}; set AWS credentials (AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role) with access to "
+            f"bucket {self.bucket!r}, or point SELFINSTRUCT_INBOX at a local folder"
+        )
 
     def _s3_missing(self, exc: Exception, name: str = "") -> Exception:
         """FileNotFoundError for a missing bucket or key, InboxUnavailable for refused access, else the error."""
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-                    "InvalidToken", "403"):
+        if code in (
+            "AccessDenied",
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "InvalidToken",
+            "403",
+        ):
             return self._s3_unavailable(exc)
         if code == "NoSuchBucket":
-            return FileNotFoundError(f"bucket {self.bucket!r} of inbox {self.location} does not exist; create it "
-                                     "or point SELFINSTRUCT_INBOX at another location")
+            return FileNotFoundError(
+                f"bucket {self.bucket!r} of inbox {self.location} does not exist; create it "
+                "or point SELFINSTRUCT_INBOX at another location"
+            )
         if code in ("NoSuchKey", "404"):
             return FileNotFoundError(f"{self.location}{name} is gone (taken by another reader?)")
         return exc
@@ -141,8 +162,10 @@ class Inbox:
         try:
             entries = list(os.scandir(self.folder))
         except OSError as exc:
-            raise InboxUnavailable(f"inbox {self.location} cannot be listed ({exc.strerror}); check the folder's "
-                                   "permissions or point SELFINSTRUCT_INBOX elsewhere") from exc
+            raise InboxUnavailable(
+                f"inbox {self.location} cannot be listed ({exc.strerror}); check the folder's "
+                "permissions or point SELFINSTRUCT_INBOX elsewhere"
+            ) from exc
         found = []
         for entry in entries:
             if not self.is_complete(entry.name):
@@ -169,13 +192,14 @@ class Inbox:
         from botocore.exceptions import BotoCoreError, ClientError
 
         # Delimiter "/" puts deeper keys in CommonPrefixes, so Contents holds only this folder's own files.
-        pages = self._s3().get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+        pages = (
+            self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
+        )
         found = []
         try:
             for page in pages:
                 for obj in page.get("Contents", []):
-                    name = obj["Key"][len(self.prefix):]
+                    name = obj["Key"][len(self.prefix) :]
                     if self.is_complete(name):
                         found.append(InboxFile(name, obj["Size"], obj["LastModified"].timestamp()))
         except ClientError as exc:
@@ -206,17 +230,21 @@ class Inbox:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             if os.path.islink(path):
-                raise InboxEntryError(f"{path} is a symlink to {os.readlink(path)!r}, which does not exist; "
-                                      "replace the link with the file itself") from None
+                raise InboxEntryError(
+                    f"{path} is a symlink to {os.readlink(path)!r}, which does not exist; "
+                    "replace the link with the file itself"
+                ) from None
             raise  # vanished between listing and reading: nothing to report
         except OSError as exc:
-            raise InboxEntryError(f"{path} cannot be opened: {exc.strerror}; fix its permissions or replace it "
-                                  "with a plain file") from exc
+            raise InboxEntryError(
+                f"{path} cannot be opened: {exc.strerror}; fix its permissions or replace it with a plain file"
+            ) from exc
         with os.fdopen(fd, "rb") as f:
             mode = os.fstat(f.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                raise InboxEntryError(f"{path} is {_kind(mode)}, not a regular file; writers publish files "
-                                      "by rename, so remove it")
+                raise InboxEntryError(
+                    f"{path} is {_kind(mode)}, not a regular file; writers publish files by rename, so remove it"
+                )
             try:
                 return f.read()
             except OSError as exc:
@@ -259,8 +287,7 @@ def inbox_root() -> str:
     return str(project_home() / "inbox")
 
 
-def inbox_for(kind: str, root: str | None = None, suffixes: tuple[str, ...] | None = None,
-              s3_client=None) -> Inbox:
+def inbox_for(kind: str, root: str | None = None, suffixes: tuple[str, ...] | None = None, s3_client=None) -> Inbox:
     """The inbox `root/kind` (root: `inbox_root()` when empty) with the suffixes that kind's writers use."""
     if kind not in KINDS:
         raise ValueError(f"unknown inbox kind {kind!r}; expected one of {', '.join(KINDS)}")

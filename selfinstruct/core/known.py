@@ -21,8 +21,9 @@ def existing_tables(query: Query) -> set[str]:
 def read_known(query: Query) -> dict[str, tuple[str, str]]:
     """contract_id -> (split, sha256) over cuad_contracts and added_contracts (either may be missing)."""
     tables = existing_tables(query)
-    parts = [f"select contract_id, split, sha256 from {t}" for t in ("cuad_contracts", "added_contracts")
-             if t in tables]
+    parts = [
+        f"select contract_id, split, sha256 from {t}" for t in ("cuad_contracts", "added_contracts") if t in tables
+    ]
     if not parts:
         return {}
     return {cid: (split, sha) for cid, split, sha in query(" union all ".join(parts))}

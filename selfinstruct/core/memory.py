@@ -106,8 +106,12 @@ def release_memory(drop_caches: bool = True) -> tuple[float | None, float | None
         try:
             releaser()
         except Exception as exc:  # noqa: BLE001 - see the docstring
-            log.warning("memory releaser %s failed: %s: %s", getattr(releaser, "__qualname__", releaser),
-                        type(exc).__name__, exc)
+            log.warning(
+                "memory releaser %s failed: %s: %s",
+                getattr(releaser, "__qualname__", releaser),
+                type(exc).__name__,
+                exc,
+            )
     gc.collect()
     trim_heap()
     return before, rss_gib()

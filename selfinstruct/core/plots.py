@@ -37,8 +37,12 @@ def _yerr(values: Sequence[float | None], bounds: Sequence[tuple]) -> list[list[
     return [below, above]
 
 
-def bar_chart_md(labels: Sequence[str], series: dict[str, Sequence[float]], title: str,
-                 errors: dict[str, Sequence[tuple]] | None = None) -> str:
+def bar_chart_md(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    title: str,
+    errors: dict[str, Sequence[tuple]] | None = None,
+) -> str:
     """Grouped bars: one group per label, one bar per series (e.g. CUAD match, detection F1); `errors` gives
     (low, high) per bar of a series, drawn as error bars (the 95 % intervals)."""
     import matplotlib
@@ -50,8 +54,14 @@ def bar_chart_md(labels: Sequence[str], series: dict[str, Sequence[float]], titl
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         bounds = (errors or {}).get(name)
-        ax.bar([x + i * width for x in range(len(labels))], [v or 0 for v in values], width, label=name,
-               yerr=_yerr(values, bounds) if bounds else None, capsize=2)
+        ax.bar(
+            [x + i * width for x in range(len(labels))],
+            [v or 0 for v in values],
+            width,
+            label=name,
+            yerr=_yerr(values, bounds) if bounds else None,
+            capsize=2,
+        )
     ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels, rotation=20)
     ax.set(title=title, ylim=(0, 1))
     ax.legend(fontsize=7)

@@ -33,17 +33,24 @@ from selfinstruct.core.hashing import file_sha256
 _VERSION_KEY = re.compile(r"^(?P<base>.+)/versions/(?P<version>[0-9a-f]{32})(?:/(?P<file>[^/]+))?/?$")
 
 
-
 def version_of(files: dict) -> str:
     """The content address of a file list {relative path: {"sha256", "bytes"}}."""
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def build_manifest(name: str, kind: str, folder: Path) -> dict:
-    files = {p.relative_to(folder).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
-             for p in sorted(folder.rglob("*")) if p.is_file()}
-    return {"name": name, "kind": kind, "version": version_of(files), "files": files,
-            "published_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    files = {
+        p.relative_to(folder).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+    return {
+        "name": name,
+        "kind": kind,
+        "version": version_of(files),
+        "files": files,
+        "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 class S3Store:
@@ -69,7 +76,8 @@ class S3Store:
     def _no_bucket(self) -> ArtifactStoreError:
         return ArtifactStoreError(
             f"bucket {self.bucket!r} of {self.location} does not exist; create it (aws s3 mb s3://{self.bucket}) "
-            "or point SELFINSTRUCT_ARTIFACTS at another s3://BUCKET/PREFIX or a local folder")
+            "or point SELFINSTRUCT_ARTIFACTS at another s3://BUCKET/PREFIX or a local folder"
+        )
 
     def _call(self, what: str, fn, *args, missing: str | None = None, **kwargs):
         """`fn(*args, **kwargs)` with S3's errors turned into ours: a missing bucket, a missing key, the rest."""
@@ -83,8 +91,10 @@ class S3Store:
                 raise ArtifactNotFound(missing) from exc
             raise ArtifactStoreError(f"{what} failed on {self.location}: {exc}") from exc
         except BotoCoreError as exc:  # unreachable endpoint, no credentials, failed multipart upload
-            raise ArtifactStoreError(f"{what} failed on {self.location}: {exc}. Check the endpoint "
-                                     "(AWS_ENDPOINT_URL_S3) and the AWS credentials") from exc
+            raise ArtifactStoreError(
+                f"{what} failed on {self.location}: {exc}. Check the endpoint "
+                "(AWS_ENDPOINT_URL_S3) and the AWS credentials"
+            ) from exc
 
     def _check_bucket(self) -> None:
         # Asked once before uploading, so a missing bucket is named up front rather than as a failed multipart.
@@ -95,11 +105,14 @@ class S3Store:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
                 raise self._no_bucket() from exc
-            raise ArtifactStoreError(f"bucket {self.bucket!r} of {self.location} cannot be used ({exc}); "
-                                     "check that the AWS credentials may read and write it") from exc
+            raise ArtifactStoreError(
+                f"bucket {self.bucket!r} of {self.location} cannot be used ({exc}); "
+                "check that the AWS credentials may read and write it"
+            ) from exc
         except BotoCoreError as exc:
-            raise ArtifactStoreError(f"S3 for {self.location} is unreachable ({exc}); check AWS_ENDPOINT_URL_S3 "
-                                     "and the AWS credentials") from exc
+            raise ArtifactStoreError(
+                f"S3 for {self.location} is unreachable ({exc}); check AWS_ENDPOINT_URL_S3 and the AWS credentials"
+            ) from exc
         self._bucket_checked = True
 
     # --- publishing ---------------------------------------------------------------------------------------------
@@ -146,12 +159,19 @@ class S3Store:
             raise ArtifactStoreError(f"publishing the file {name} wrote {len(manifest['files'])} files, not one")
         base = self._key(name, "versions", manifest["version"])
         for rel in manifest["files"]:  # upload_file switches to multipart for big files; S3 shows it only whole
-            self._call(f"uploading {rel} of {name}", self.client.upload_file, str(folder / rel), self.bucket,
-                       f"{base}/{rel}")
+            self._call(
+                f"uploading {rel} of {name}", self.client.upload_file, str(folder / rel), self.bucket, f"{base}/{rel}"
+            )
         body = json.dumps(manifest, indent=1).encode()
         for key in (f"{base}/{MANIFEST}", self._key(name, POINTER)):  # the pointer last: readers start there
-            self._call(f"publishing {name}", self.client.put_object, Bucket=self.bucket, Key=key, Body=body,
-                       ContentType="application/json")
+            self._call(
+                f"publishing {name}",
+                self.client.put_object,
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+            )
         return f"s3://{self.bucket}/{base}/"
 
     # --- reading ------------------------------------------------------------------------------------------------
@@ -165,15 +185,20 @@ class S3Store:
                 raise ArtifactStoreError(f"{ref} is outside {self.location}; read it with a store of that bucket")
             if match := _VERSION_KEY.match(key):
                 base = f"{match['base']}/versions/{match['version']}"
-                manifest = self._get_json(f"{base}/{MANIFEST}", f"{ref} has no {MANIFEST}: it was never published "
-                                                                "completely (or has expired); publish it again")
+                manifest = self._get_json(
+                    f"{base}/{MANIFEST}",
+                    f"{ref} has no {MANIFEST}: it was never published completely (or has expired); publish it again",
+                )
                 return self._checked(manifest, ref, match["version"]), base
             pointer = f"{key.rstrip('/')}/{POINTER}"
         else:
             pointer = self._key(artifact_name(ref), POINTER)
         uri = f"s3://{self.bucket}/{pointer.removesuffix('/' + POINTER)}"
-        manifest = self._get_json(pointer, f"no complete publish of {uri} ({POINTER} is missing; files without it "
-                                           "are an unfinished upload and are ignored); materialize its asset first")
+        manifest = self._get_json(
+            pointer,
+            f"no complete publish of {uri} ({POINTER} is missing; files without it "
+            "are an unfinished upload and are ignored); materialize its asset first",
+        )
         base = f"{pointer.removesuffix(POINTER)}versions/{manifest.get('version')}"
         return self._checked(manifest, uri, manifest.get("version")), base
 
@@ -188,8 +213,10 @@ class S3Store:
     def _checked(manifest: dict, where: str, version: str | None) -> dict:
         files = manifest.get("files")
         if not isinstance(files, dict) or version_of(files) != version or manifest.get("version") != version:
-            raise ArtifactStoreError(f"the manifest of {where} does not match its version {version}; it was "
-                                     "edited by hand or damaged: publish the artifact again")
+            raise ArtifactStoreError(
+                f"the manifest of {where} does not match its version {version}; it was "
+                "edited by hand or damaged: publish the artifact again"
+            )
         return manifest
 
     def fetch_dir(self, ref) -> Path:
@@ -205,12 +232,20 @@ class S3Store:
             for rel, info in manifest["files"].items():
                 target = tmp / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._call(f"downloading {rel}", self.client.download_file, self.bucket, f"{base}/{rel}",
-                           str(target), missing=f"s3://{self.bucket}/{base}/{rel} is listed in its manifest but "
-                                                "gone (a lifecycle rule?); publish the artifact again")
+                self._call(
+                    f"downloading {rel}",
+                    self.client.download_file,
+                    self.bucket,
+                    f"{base}/{rel}",
+                    str(target),
+                    missing=f"s3://{self.bucket}/{base}/{rel} is listed in its manifest but "
+                    "gone (a lifecycle rule?); publish the artifact again",
+                )
                 if file_sha256(target) != info["sha256"]:
-                    raise ArtifactStoreError(f"s3://{self.bucket}/{base}/{rel} differs from its manifest: it was "
-                                             "changed after publishing; publish the artifact again")
+                    raise ArtifactStoreError(
+                        f"s3://{self.bucket}/{base}/{rel} differs from its manifest: it was "
+                        "changed after publishing; publish the artifact again"
+                    )
 
         return _publish_local_dir(download, final, replace=False)
 

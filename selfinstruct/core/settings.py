@@ -46,6 +46,7 @@ def _integer(lo: int, hi: int | None = None) -> Callable[[str], int]:
         if value < lo or (hi is not None and value > hi):
             raise ValueError(f"is out of range (must be >= {lo}" + (f" and <= {hi})" if hi is not None else ")"))
         return value
+
     return parse
 
 
@@ -66,6 +67,7 @@ def _choice(*options: str) -> Callable[[str], str]:
         if raw not in options:
             raise ValueError(f"is not one of {', '.join(options)}")
         return raw
+
     return parse
 
 
@@ -103,9 +105,10 @@ def _folder_or_s3(what: str) -> Callable[[str], str]:
         scheme = _SCHEME.match(raw)
         if scheme and scheme.group(1).lower() == "s3":
             return _s3(raw, need_key=False)
-        if scheme and raw[scheme.end():].startswith("//"):
+        if scheme and raw[scheme.end() :].startswith("//"):
             raise ValueError(f"uses {scheme.group(1)}://, but {what} is a local folder or s3://BUCKET/PREFIX")
         return _local_path(raw)
+
     return parse
 
 
@@ -116,7 +119,7 @@ def _cuad_uri(raw: str) -> str:
         return _s3(raw, need_key=True)
     if name in ("http", "https"):
         return _url(raw, ("http", "https"))
-    if scheme and raw[scheme.end():].startswith("//") and name != "file":
+    if scheme and raw[scheme.end() :].startswith("//") and name != "file":
         raise ValueError(f"uses {name}://, but CUAD comes from a local path, http(s):// or s3://")
     return _local_path(raw)
 
@@ -137,40 +140,127 @@ def _url(raw: str, schemes: tuple[str, ...]) -> str:
 _BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp", "sqs")
 _POSTGRES = ("postgresql", "postgres", "postgresql+psycopg2")
 
-SETTINGS: dict[str, Setting] = {s.name: s for s in [
-    Setting("SELFINSTRUCT_HOME", _home, None, "./.selfinstruct", "/srv/selfinstruct",
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting(
+            "SELFINSTRUCT_HOME",
+            _home,
+            None,
+            "./.selfinstruct",
+            "/srv/selfinstruct",
             "folder with the Dagster instance, the DuckDB file, Chroma data, models, caches, adapters and inboxes; "
-            "must be a folder the project can create and write"),
-    Setting("SELFINSTRUCT_CUAD_URI", _cuad_uri, None, "../shared/cuad/CUAD_v1.zip if present, else Zenodo",
+            "must be a folder the project can create and write",
+        ),
+        Setting(
+            "SELFINSTRUCT_CUAD_URI",
+            _cuad_uri,
+            None,
+            "../shared/cuad/CUAD_v1.zip if present, else Zenodo",
             "s3://my-bucket/cuad/CUAD_v1.zip",
-            "where CUAD comes from: a zip, an extracted CUAD_v1 folder, an http(s):// URL or s3://BUCKET/KEY"),
-    Setting("SELFINSTRUCT_INBOX", _folder_or_s3("an inbox"), None, "$SELFINSTRUCT_HOME/inbox", "s3://my-bucket/selfinstruct/inbox",
-            "where feedback, production queries and new contracts arrive: a folder or s3://BUCKET/PREFIX"),
-    Setting("SELFINSTRUCT_ARTIFACTS", _folder_or_s3("the artifact store"), None, "$SELFINSTRUCT_HOME",
-            "s3://my-bucket/selfinstruct", "where adapters and compiled programs are published: a folder or "
-            "s3://BUCKET/PREFIX"),
-    Setting("SELFINSTRUCT_BASE_MODEL", _local_path, "", "the packaged SmolLM2", "/models/SmolLM2-135M-Instruct",
-            "a local model folder used by every local LM role and as the base of every adapter"),
-    Setting("SELFINSTRUCT_EMBEDDER", _choice("minilm", "titan", "hashing"), "minilm", "minilm", "hashing",
-            "text embedder: minilm, titan (Bedrock) or hashing (fast, for smoke runs)"),
-    Setting("SELFINSTRUCT_FEEDBACK_MIN_ROWS", _integer(1), 20, "20", "20",
-            "new valid feedback rows that trigger a refresh (a whole number >= 1)"),
-    Setting("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S", _seconds, 3600.0, "3600", "3600",
-            "... or the age in seconds of the oldest waiting row that does (finite, >= 0)"),
-    Setting("SELFINSTRUCT_DRIFT_COOLDOWN_S", _seconds, 21600.0, "21600", "21600",
-            "least seconds between two drift-triggered regenerations (finite, >= 0)"),
-    Setting("SELFINSTRUCT_CHROMA_URL", lambda raw: _url(raw, ("http", "https")), "", "embedded Chroma",
-            "http://127.0.0.1:8000", "a Chroma server that replaces the embedded index"),
-    Setting("SELFINSTRUCT_EXECUTOR", _choice("in_process", "multiprocess", "celery"), "in_process", "in_process",
-            "celery", "which executor runs a job's steps"),
-    Setting("SELFINSTRUCT_CELERY_BROKER", lambda raw: _url(raw, _BROKERS), "", "none",
-            "redis://127.0.0.1:6379/0", "the Celery broker when SELFINSTRUCT_EXECUTOR=celery", secret=True),
-    Setting("SELFINSTRUCT_CELERY_BACKEND", lambda raw: _url(raw, _BROKERS), "", "the broker",
-            "redis://127.0.0.1:6379/1", "the Celery result backend", secret=True),
-    Setting("SELFINSTRUCT_PG_URL", lambda raw: _url(raw, _POSTGRES), "", "none",
+            "where CUAD comes from: a zip, an extracted CUAD_v1 folder, an http(s):// URL or s3://BUCKET/KEY",
+        ),
+        Setting(
+            "SELFINSTRUCT_INBOX",
+            _folder_or_s3("an inbox"),
+            None,
+            "$SELFINSTRUCT_HOME/inbox",
+            "s3://my-bucket/selfinstruct/inbox",
+            "where feedback, production queries and new contracts arrive: a folder or s3://BUCKET/PREFIX",
+        ),
+        Setting(
+            "SELFINSTRUCT_ARTIFACTS",
+            _folder_or_s3("the artifact store"),
+            None,
+            "$SELFINSTRUCT_HOME",
+            "s3://my-bucket/selfinstruct",
+            "where adapters and compiled programs are published: a folder or s3://BUCKET/PREFIX",
+        ),
+        Setting(
+            "SELFINSTRUCT_BASE_MODEL",
+            _local_path,
+            "",
+            "the packaged SmolLM2",
+            "/models/SmolLM2-135M-Instruct",
+            "a local model folder used by every local LM role and as the base of every adapter",
+        ),
+        Setting(
+            "SELFINSTRUCT_EMBEDDER",
+            _choice("minilm", "titan", "hashing"),
+            "minilm",
+            "minilm",
+            "hashing",
+            "text embedder: minilm, titan (Bedrock) or hashing (fast, for smoke runs)",
+        ),
+        Setting(
+            "SELFINSTRUCT_FEEDBACK_MIN_ROWS",
+            _integer(1),
+            20,
+            "20",
+            "20",
+            "new valid feedback rows that trigger a refresh (a whole number >= 1)",
+        ),
+        Setting(
+            "SELFINSTRUCT_FEEDBACK_MAX_WAIT_S",
+            _seconds,
+            3600.0,
+            "3600",
+            "3600",
+            "... or the age in seconds of the oldest waiting row that does (finite, >= 0)",
+        ),
+        Setting(
+            "SELFINSTRUCT_DRIFT_COOLDOWN_S",
+            _seconds,
+            21600.0,
+            "21600",
+            "21600",
+            "least seconds between two drift-triggered regenerations (finite, >= 0)",
+        ),
+        Setting(
+            "SELFINSTRUCT_CHROMA_URL",
+            lambda raw: _url(raw, ("http", "https")),
+            "",
+            "embedded Chroma",
+            "http://127.0.0.1:8000",
+            "a Chroma server that replaces the embedded index",
+        ),
+        Setting(
+            "SELFINSTRUCT_EXECUTOR",
+            _choice("in_process", "multiprocess", "celery"),
+            "in_process",
+            "in_process",
+            "celery",
+            "which executor runs a job's steps",
+        ),
+        Setting(
+            "SELFINSTRUCT_CELERY_BROKER",
+            lambda raw: _url(raw, _BROKERS),
+            "",
+            "none",
+            "redis://127.0.0.1:6379/0",
+            "the Celery broker when SELFINSTRUCT_EXECUTOR=celery",
+            secret=True,
+        ),
+        Setting(
+            "SELFINSTRUCT_CELERY_BACKEND",
+            lambda raw: _url(raw, _BROKERS),
+            "",
+            "the broker",
+            "redis://127.0.0.1:6379/1",
+            "the Celery result backend",
+            secret=True,
+        ),
+        Setting(
+            "SELFINSTRUCT_PG_URL",
+            lambda raw: _url(raw, _POSTGRES),
+            "",
+            "none",
             "postgresql+psycopg2://user:password@db:5432/dagster",
-            "PostgreSQL for Dagster's runs, events and schedules (instance --postgres)", secret=True),
-]}
+            "PostgreSQL for Dagster's runs, events and schedules (instance --postgres)",
+            secret=True,
+        ),
+    ]
+}
 
 
 def _shown(raw: str, secret: bool) -> str:
@@ -189,9 +279,11 @@ def get(name: str, environ: Mapping[str, str] | None = None):
     try:
         return setting.parse(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name}={_shown(raw, setting.secret)} {exc}; set it like "
-                            f"{name}={setting.example} ({setting.help}), or unset it for the default "
-                            f"({setting.default_text}).") from None
+        raise SettingsError(
+            f"{name}={_shown(raw, setting.secret)} {exc}; set it like "
+            f"{name}={setting.example} ({setting.help}), or unset it for the default "
+            f"({setting.default_text})."
+        ) from None
 
 
 def check_writable_dir(path: Path, name: str) -> Path:
@@ -200,16 +292,20 @@ def check_writable_dir(path: Path, name: str) -> Path:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        raise SettingsError(f"{name}={str(path)!r} cannot be used: {probe} is a file, not a folder; "
-                            f"set {name} to a folder, e.g. {name}={SETTINGS[name].example}.")
+        raise SettingsError(
+            f"{name}={str(path)!r} cannot be used: {probe} is a file, not a folder; "
+            f"set {name} to a folder, e.g. {name}={SETTINGS[name].example}."
+        )
     try:
         # A real write, not os.access: the superuser passes access() on folders it still cannot write.
         with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as exc:
         what = "is not writable" if probe == path else f"cannot be created: {probe} is not writable"
-        raise SettingsError(f"{name}={str(path)!r} {what} ({exc.strerror or exc}); set {name} to a folder "
-                            f"you can write, e.g. {name}={SETTINGS[name].example}.") from None
+        raise SettingsError(
+            f"{name}={str(path)!r} {what} ({exc.strerror or exc}); set {name} to a folder "
+            f"you can write, e.g. {name}={SETTINGS[name].example}."
+        ) from None
     return path
 
 

@@ -82,15 +82,27 @@ def _interval(x, codes, dropped, n_boot, alpha, seed, stat) -> tuple[Interval, n
     return Interval(est, float(low), float(high), len(x), dropped, k), reps
 
 
-def bootstrap_ci(values: Sequence[float | None], clusters: Sequence[Hashable] | None = None, n_boot: int = 2000,
-                 alpha: float = 0.05, seed: int = 0, stat: Callable = np.mean) -> Interval:
+def bootstrap_ci(
+    values: Sequence[float | None],
+    clusters: Sequence[Hashable] | None = None,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    stat: Callable = np.mean,
+) -> Interval:
     """Percentile bootstrap interval of `stat` (the mean), resampling whole clusters when `clusters` is given."""
     x, codes, dropped = _units(values, clusters)
     return _interval(x, codes, dropped, n_boot, alpha, seed, stat)[0]
 
 
-def paired_bootstrap(a: Sequence[float | None], b: Sequence[float | None], clusters: Sequence[Hashable] | None = None,
-                     n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> dict:
+def paired_bootstrap(
+    a: Sequence[float | None],
+    b: Sequence[float | None],
+    clusters: Sequence[Hashable] | None = None,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict:
     """mean(a) - mean(b) over the questions both scored, its clustered interval and a two-sided bootstrap p-value.
 
     The p-value shifts the bootstrap distribution of the difference to centre on 0 (the null) and counts how often
@@ -108,8 +120,18 @@ def paired_bootstrap(a: Sequence[float | None], b: Sequence[float | None], clust
         p = (1 + int(np.sum(np.abs(reps - d) >= abs(d) - 1e-12))) / (n_boot + 1)
     kept = [(float(u), float(v)) for u, v, ok in zip(a, b, both) if ok]
     mean_a, mean_b = (float(m) for m in np.mean(kept, axis=0)) if kept else (None, None)
-    return {"diff": ci.estimate, "low": ci.low, "high": ci.high, "p_value": p, "mean_a": mean_a, "mean_b": mean_b,
-            "n": ci.n, "n_dropped": ci.n_dropped, "n_clusters": ci.n_clusters, "reason": ci.reason}
+    return {
+        "diff": ci.estimate,
+        "low": ci.low,
+        "high": ci.high,
+        "p_value": p,
+        "mean_a": mean_a,
+        "mean_b": mean_b,
+        "n": ci.n,
+        "n_dropped": ci.n_dropped,
+        "n_clusters": ci.n_clusters,
+        "reason": ci.reason,
+    }
 
 
 def _pairs(x: Sequence, y: Sequence) -> list[tuple]:
@@ -126,7 +148,7 @@ def mcnemar(a: Sequence[int | None], b: Sequence[int | None]) -> dict:
     b01, b10 = sum(p == (0, 1) for p in pairs), sum(p == (1, 0) for p in pairs)
     m = b01 + b10
     # Under the null each discordant pair is a fair coin; double the smaller tail, capped at 1 (1.0 when m == 0).
-    p = min(1.0, 2 * sum(math.comb(m, i) for i in range(min(b01, b10) + 1)) / 2 ** m)
+    p = min(1.0, 2 * sum(math.comb(m, i) for i in range(min(b01, b10) + 1)) / 2**m)
     return {"b01": b01, "b10": b10, "p_value": p, "n": len(pairs), "n_dropped": len(a) - len(pairs)}
 
 
@@ -143,7 +165,7 @@ def cohen_kappa(x: Sequence, y: Sequence) -> float | None:
         return None
     n, cx, cy = len(pairs), Counter(u for u, _ in pairs), Counter(v for _, v in pairs)
     observed = sum(u == v for u, v in pairs) / n
-    expected = sum(cx[c] * cy[c] for c in cx) / n ** 2
+    expected = sum(cx[c] * cy[c] for c in cx) / n**2
     return (observed - expected) / (1 - expected) if expected < 1 else None
 
 
@@ -176,9 +198,15 @@ def _signed(v: float) -> str:
     return f"{v:+.2f}".replace("-", "\u2212")  # a typographic minus, as the gate's reason is read by people
 
 
-def not_worse(candidate: Sequence[float | None], served: Sequence[float | None],
-              clusters: Sequence[Hashable] | None = None, margin: float = 0.02, alpha: float = 0.05,
-              n_boot: int = 2000, seed: int = 0) -> dict:
+def not_worse(
+    candidate: Sequence[float | None],
+    served: Sequence[float | None],
+    clusters: Sequence[Hashable] | None = None,
+    margin: float = 0.02,
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict:
     """The promotion gate's rule: pass only when the interval's lower bound of candidate - served exceeds -margin.
 
     With alpha=0.05 that is the 2.5 % quantile of the paired (clustered) bootstrap: a non-inferiority test at
@@ -192,12 +220,22 @@ def not_worse(candidate: Sequence[float | None], served: Sequence[float | None],
     if r["low"] is None:
         reason = f"no interval on {r['n']} paired questions{units}: {r['reason']}{dropped} \u2192 failed"
     else:
-        reason = (f"candidate {r['mean_a']:.2f} vs served {r['mean_b']:.2f} on {r['n']} paired questions{units}: "
-                  f"diff {_signed(r['diff'])} [{_signed(r['low'])}, {_signed(r['high'])}] "
-                  f"({(1 - alpha) * 100:g} % {kind}), margin {margin:.2f}{dropped} \u2192 "
-                  f"{'passed' if passed else 'failed'}")
-    return {"passed": passed, "diff": r["diff"], "low": r["low"], "high": r["high"], "reason": reason,
-            "n": r["n"], "n_clusters": r["n_clusters"], "n_dropped": r["n_dropped"]}
+        reason = (
+            f"candidate {r['mean_a']:.2f} vs served {r['mean_b']:.2f} on {r['n']} paired questions{units}: "
+            f"diff {_signed(r['diff'])} [{_signed(r['low'])}, {_signed(r['high'])}] "
+            f"({(1 - alpha) * 100:g} % {kind}), margin {margin:.2f}{dropped} \u2192 "
+            f"{'passed' if passed else 'failed'}"
+        )
+    return {
+        "passed": passed,
+        "diff": r["diff"],
+        "low": r["low"],
+        "high": r["high"],
+        "reason": reason,
+        "n": r["n"],
+        "n_clusters": r["n_clusters"],
+        "n_dropped": r["n_dropped"],
+    }
 
 
 def power_note(n: int, p0: float, delta: float, alpha: float = 0.05, design_effect: float = 1.0) -> dict:

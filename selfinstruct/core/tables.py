@@ -34,8 +34,13 @@ class QueryError(RuntimeError):
         self.locked = locked
 
 
-def query_readonly(sql: str, database: str | None = None, patience_s: float = 120.0, max_rows: int | None = None,
-                   external_access: bool = True) -> tuple[list[str], list[tuple]]:
+def query_readonly(
+    sql: str,
+    database: str | None = None,
+    patience_s: float = 120.0,
+    max_rows: int | None = None,
+    external_access: bool = True,
+) -> tuple[list[str], list[tuple]]:
     """Run `sql` on a read-only connection; a writer holding the file lock is waited out with backoff.
 
     Writers hold the lock only while one step reads or writes its tables (seconds), and DuckDB steps run
@@ -65,8 +70,10 @@ def query_readonly(sql: str, database: str | None = None, patience_s: float = 12
     except duckdb.IOException as exc:  # retry_locked raises only a lock error that outlasted patience_s
         raise QueryError(f"{path} stayed locked by a writer for {patience_s:.0f} s: {exc}", locked=True) from exc
     except duckdb.PermissionException as exc:
-        raise QueryError(f"query refused: {str(exc).split(chr(10))[0]}; `selfinstruct query` reads only the "
-                         f"tables of {path} (no other file is read, written or attached)") from exc
+        raise QueryError(
+            f"query refused: {str(exc).split(chr(10))[0]}; `selfinstruct query` reads only the "
+            f"tables of {path} (no other file is read, written or attached)"
+        ) from exc
     except duckdb.Error as exc:
         raise QueryError(f"query failed: {exc}") from exc
 
@@ -91,6 +98,7 @@ def _printable(text: str) -> str:
 
 def format_table(columns: list[str], rows: list[tuple], max_width: int = 60, footer: str | None = None) -> str:
     """An aligned text table of `rows`, cells cut at `max_width`, ending in `footer` or a row count."""
+
     def cell(v) -> str:
         s = _printable(f"{v:.3f}" if isinstance(v, float) else str(v))
         return s if len(s) <= max_width else s[: max_width - 1] + "…"

@@ -49,7 +49,7 @@ def question_for(category: str, description: str | None) -> str:
     if first in _INTERROGATIVES and "?" in d:
         return d[: d.index("?") + 1]
     if d.lower().startswith(_CARVEOUT):
-        return f"What are {d[len(_CARVEOUT):]}?"
+        return f"What are {d[len(_CARVEOUT) :]}?"
     if first in {"the", "a", "an"}:
         return f"What is {first} {d.split(' ', 1)[1]}?"
     return f"What is the {d[0].lower()}{d[1:]}?"

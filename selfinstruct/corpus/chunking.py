@@ -45,6 +45,13 @@ def chunk_contracts(contracts: Iterable[dict], size: int, overlap: int) -> list[
         for start, end in chunk_spans(c["text"], size, overlap):
             piece = c["text"][start:end]
             if piece.strip():
-                rows.append({"chunk_id": chunk_id_for(c["contract_id"], start, piece),
-                             "contract_id": c["contract_id"], "start": start, "end": end, "text": piece})
+                rows.append(
+                    {
+                        "chunk_id": chunk_id_for(c["contract_id"], start, piece),
+                        "contract_id": c["contract_id"],
+                        "start": start,
+                        "end": end,
+                        "text": piece,
+                    }
+                )
     return rows

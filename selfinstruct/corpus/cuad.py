@@ -81,15 +81,23 @@ def _category_descriptions(archive: CuadArchive, names: list[str]) -> dict[str, 
     return out
 
 
-def load_contract_texts(archive: CuadArchive, names: list[str], corpus: CuadCorpus, eval_fraction: float) -> dict[str, dict]:
+def load_contract_texts(
+    archive: CuadArchive, names: list[str], corpus: CuadCorpus, eval_fraction: float
+) -> dict[str, dict]:
     """Read every full_contract_txt/*.txt once; returns {folded name: contract row}."""
     by_key: dict[str, dict] = {}
     by_sha: dict[str, str] = {}
     duplicates = corpus.stats.setdefault("_duplicates", {})
     # Shortest name first, so 'X.txt' is kept and its copy 'X(1).txt' is the reported duplicate.
     # Archives zipped on a Mac carry __MACOSX/.../._NAME resource forks beside each file: metadata, not contracts.
-    txt_names = [n for n in names if "full_contract_txt/" in n and n.lower().endswith(".txt")
-                 and "__MACOSX/" not in n and not PurePosixPath(n).name.startswith("._")]
+    txt_names = [
+        n
+        for n in names
+        if "full_contract_txt/" in n
+        and n.lower().endswith(".txt")
+        and "__MACOSX/" not in n
+        and not PurePosixPath(n).name.startswith("._")
+    ]
     for name in sorted(txt_names, key=lambda n: (len(n), n)):
         text = _decode(corpus, name, archive.read(name))
         key = fold_name(name)
@@ -118,8 +126,14 @@ def load_contract_texts(archive: CuadArchive, names: list[str], corpus: CuadCorp
     return by_key
 
 
-def _annotation(contract: dict, norm: NormalizedText, category: str, question: str,
-                clauses: list[str], normalized_answer: str | None) -> dict:
+def _annotation(
+    contract: dict,
+    norm: NormalizedText,
+    category: str,
+    question: str,
+    clauses: list[str],
+    normalized_answer: str | None,
+) -> dict:
     texts, starts, ends, unlocated = [], [], [], 0
     for clause in clauses:
         for piece in split_omitted(clause):
@@ -153,23 +167,33 @@ def _records(reader, csv_name: str, corpus: CuadCorpus):
         except StopIteration:
             return
         except csv.Error as exc:
-            _reject(corpus, csv_name, rowno, f"row cannot be parsed as CSV ({exc}); it and every row after it "
-                                             f"are skipped: fix the quoting of {csv_name} from this row on")
+            _reject(
+                corpus,
+                csv_name,
+                rowno,
+                f"row cannot be parsed as CSV ({exc}); it and every row after it "
+                f"are skipped: fix the quoting of {csv_name} from this row on",
+            )
             return
         yield rowno, row
 
 
-def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[str, dict],
-                          descriptions: dict[str, str], corpus: CuadCorpus) -> None:
+def _annotations_from_csv(
+    archive: CuadArchive, csv_name: str, contracts: dict[str, dict], descriptions: dict[str, str], corpus: CuadCorpus
+) -> None:
     raw = archive.read(csv_name).decode("utf-8-sig", errors="replace")
     # newline="": the csv module handles \r, \n and quoted line breaks itself (a bare \r in a field otherwise raises).
     reader = csv.reader(io.StringIO(raw, newline=""))
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise CuadSourceError(f"{csv_name}: the header line cannot be parsed as CSV ({exc}); is this CUAD's master_clauses.csv?") from exc
+        raise CuadSourceError(
+            f"{csv_name}: the header line cannot be parsed as CSV ({exc}); is this CUAD's master_clauses.csv?"
+        ) from exc
     if not header or header[0] != "Filename":
-        raise CuadSourceError(f"{csv_name}: first column must be 'Filename' (got {header[:1] if header else 'nothing'}); is this CUAD's master_clauses.csv?")
+        raise CuadSourceError(
+            f"{csv_name}: first column must be 'Filename' (got {header[:1] if header else 'nothing'}); is this CUAD's master_clauses.csv?"
+        )
     # 'Notice Period To Terminate Renewal- Answer': the suffix's spacing varies.
     answer_of = {_ANSWER.sub("", h).strip(): i for i, h in enumerate(header) if _ANSWER.search(h)}
     cats = [(i, h) for i, h in enumerate(header) if i > 0 and not _ANSWER.search(h)]
@@ -183,16 +207,23 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
             continue
         if len(row) != len(header):
             # A cut or misquoted row must not turn its missing cells into "no clause" gold labels.
-            _reject(corpus, csv_name, rowno,
-                    f"row has {len(row)} of {len(header)} columns; the CSV is cut short or misquoted here: "
-                    f"fix this row of {csv_name} so it has one cell per header column")
+            _reject(
+                corpus,
+                csv_name,
+                rowno,
+                f"row has {len(row)} of {len(header)} columns; the CSV is cut short or misquoted here: "
+                f"fix this row of {csv_name} so it has one cell per header column",
+            )
             continue
         key = fold_name(row[0])
         contract = contracts.get(key)
         if contract is None:
             dup_of = corpus.stats.get("_duplicates", {}).get(key)
-            reason = (f"{row[0]!r} is a duplicate of {dup_of}; that file's own row is kept" if dup_of
-                      else f"no full_contract_txt file matches {row[0]!r}; add the txt file or fix the Filename")
+            reason = (
+                f"{row[0]!r} is a duplicate of {dup_of}; that file's own row is kept"
+                if dup_of
+                else f"no full_contract_txt file matches {row[0]!r}; add the txt file or fix the Filename"
+            )
             _reject(corpus, csv_name, rowno, reason)
             continue
         if key in seen:
@@ -208,17 +239,27 @@ def _annotations_from_csv(archive: CuadArchive, csv_name: str, contracts: dict[s
                     raise ValueError("not a list")
             # literal_eval of outside text also raises TypeError ('{[]: 1}') and, deeply nested, RecursionError.
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-                _reject(corpus, csv_name, rowno,
-                        f"column {cat!r} is not a list literal ({type(exc).__name__}: {str(exc)[:200]})")
+                _reject(
+                    corpus,
+                    csv_name,
+                    rowno,
+                    f"column {cat!r} is not a list literal ({type(exc).__name__}: {str(exc)[:200]})",
+                )
                 continue
             ans = row[answer_col[cat]] if cat in answer_col else None
             corpus.annotations.append(
-                _annotation(contract, norm, cat, questions[cat],
-                            [str(c) for c in clauses], ans or None))
+                _annotation(contract, norm, cat, questions[cat], [str(c) for c in clauses], ans or None)
+            )
 
 
-def _annotations_from_squad(archive: CuadArchive, json_name: str, contracts: dict[str, dict],
-                            descriptions: dict[str, str], corpus: CuadCorpus, eval_fraction: float) -> None:
+def _annotations_from_squad(
+    archive: CuadArchive,
+    json_name: str,
+    contracts: dict[str, dict],
+    descriptions: dict[str, str],
+    corpus: CuadCorpus,
+    eval_fraction: float,
+) -> None:
     data = json.loads(archive.read(json_name))
     for doc in data.get("data", []):
         title = doc.get("title", "")
@@ -227,9 +268,15 @@ def _annotations_from_squad(archive: CuadArchive, json_name: str, contracts: dic
             if key not in contracts:
                 text = para.get("context", "")
                 cid = contract_id_for(title)
-                contracts[key] = {"contract_id": cid, "title": title, "source_file": json_name, "text": text,
-                                  "n_chars": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest(),
-                                  "split": split_for(cid, eval_fraction)}
+                contracts[key] = {
+                    "contract_id": cid,
+                    "title": title,
+                    "source_file": json_name,
+                    "text": text,
+                    "n_chars": len(text),
+                    "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                    "split": split_for(cid, eval_fraction),
+                }
             contract = contracts[key]
             norm = NormalizedText.of(contract["text"])
             for qa in para.get("qas", []):
@@ -248,7 +295,8 @@ def load_cuad(archive: CuadArchive, eval_fraction: float = 0.2) -> CuadCorpus:
     if not csv_names and not json_names:
         raise CuadSourceError(
             f"{archive.location}: neither master_clauses.csv nor CUAD_v1.json found. Expected the official "
-            "CUAD_v1.zip layout (CUAD_v1/master_clauses.csv, CUAD_v1/full_contract_txt/*.txt).")
+            "CUAD_v1.zip layout (CUAD_v1/master_clauses.csv, CUAD_v1/full_contract_txt/*.txt)."
+        )
     descriptions = _category_descriptions(archive, names)
     contracts = load_contract_texts(archive, names, corpus, eval_fraction)
     if not contracts and not json_names:

@@ -32,7 +32,9 @@ class CuadSourceError(RuntimeError):
 
 # zipfile raises these for a password-protected member and for a compression method it does not know.
 _UNSUPPORTED_ZIP = (RuntimeError, NotImplementedError)
-_UNSUPPORTED_FIX = "The archive is encrypted or uses a compression method Python cannot read: re-zip it without a password (deflate)"
+_UNSUPPORTED_FIX = (
+    "The archive is encrypted or uses a compression method Python cannot read: re-zip it without a password (deflate)"
+)
 
 
 def default_cuad_uri() -> str:
@@ -80,8 +82,10 @@ class CuadArchive:
                 "truncated or corrupt: download it again or point SELFINSTRUCT_CUAD_URI at a good copy."
             ) from exc
         except _UNSUPPORTED_ZIP as exc:
-            raise CuadSourceError(f"{self.location}: member {name!r}: {exc}. {_UNSUPPORTED_FIX}, or point "
-                                  "SELFINSTRUCT_CUAD_URI at the official CUAD_v1.zip.") from exc
+            raise CuadSourceError(
+                f"{self.location}: member {name!r}: {exc}. {_UNSUPPORTED_FIX}, or point "
+                "SELFINSTRUCT_CUAD_URI at the official CUAD_v1.zip."
+            ) from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -112,12 +116,14 @@ def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
     try:
         zf = open_checked_zip(path)
     except DamagedZip as exc:
-        raise CuadSourceError(f"{path} is {exc}. It is probably truncated or corrupt: {fix}." if exc.member is None
-                              else f"{path}: {exc}; the archive is corrupt. D{fix[1:]}.") from exc
+        raise CuadSourceError(
+            f"{path} is {exc}. It is probably truncated or corrupt: {fix}."
+            if exc.member is None
+            else f"{path}: {exc}; the archive is corrupt. D{fix[1:]}."
+        ) from exc
     except _UNSUPPORTED_ZIP as exc:
         raise CuadSourceError(f"{path}: {exc}. {_UNSUPPORTED_FIX}, or {fix}.") from exc
     return CuadArchive(location=str(path), _zip=zf, uri=uri, sha256=sha or file_sha256(path))
-
 
 
 def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
@@ -138,8 +144,9 @@ def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
             return target, recorded["sha256"]
     publish_file(fetch, target)
     sha = file_sha256(target)
-    publish_file(lambda tmp: tmp.write_text(json.dumps({"uri": uri, "sha256": sha,
-                                                         "bytes": target.stat().st_size})), record)
+    publish_file(
+        lambda tmp: tmp.write_text(json.dumps({"uri": uri, "sha256": sha, "bytes": target.stat().st_size})), record
+    )
     return target, sha
 
 
@@ -157,8 +164,10 @@ def _fetch_http(url: str, tmp: Path) -> None:
 def _s3_parts(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key or key.endswith("/"):
-        raise CuadSourceError(f"CUAD source {uri!r} names no bucket or no object: "
-                              "give s3://BUCKET/KEY, e.g. s3://my-bucket/cuad/CUAD_v1.zip.")
+        raise CuadSourceError(
+            f"CUAD source {uri!r} names no bucket or no object: "
+            "give s3://BUCKET/KEY, e.g. s3://my-bucket/cuad/CUAD_v1.zip."
+        )
     return bucket, key
 
 

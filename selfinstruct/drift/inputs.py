@@ -37,37 +37,47 @@ def _column(query: Query, sql: str) -> list:
 def _eval_scores(query: Query) -> tuple[list[float], list[float]]:
     """Per-question CUAD match of each run's best adapter: (earlier runs, latest run)."""
     methods = ", ".join(f"'{m}'" for m in ADAPTER_METHODS)
-    best = query(f"select run_id, arg_max(method, cuad_match) from benchmark_scores where method in ({methods}) "
-                 "and cuad_match is not null group by run_id order by max(created_at)")
+    best = query(
+        f"select run_id, arg_max(method, cuad_match) from benchmark_scores where method in ({methods}) "
+        "and cuad_match is not null group by run_id order by max(created_at)"
+    )
     if not best:
         return [], []
     baseline: list[float] = []
     for i, (run_id, method) in enumerate(best):
         # cuad_match is defined on answerable questions only; unanswerable ones carry NULL there.
-        scores = _column(query, f"select cuad_match from benchmark_answers where run_id = '{run_id}' "
-                                f"and method = '{method}' and cuad_match is not null order by question_id")
+        scores = _column(
+            query,
+            f"select cuad_match from benchmark_answers where run_id = '{run_id}' "
+            f"and method = '{method}' and cuad_match is not null order by question_id",
+        )
         if i == len(best) - 1:
             return baseline, scores
         baseline += scores
     return baseline, []
 
 
-def read_drift_inputs(query: Query, recent_queries: int = 500, reference_chunks: int = 1000,
-                      quality_window: int = 50) -> DriftInputs:
+def read_drift_inputs(
+    query: Query, recent_queries: int = 500, reference_chunks: int = 1000, quality_window: int = 50
+) -> DriftInputs:
     tables = existing_tables(query)
     out = DriftInputs()
     if "sft_dataset" in tables:
         out.training_questions = _column(query, "select question from sft_dataset order by example_id")
     if "query_log" in tables:
-        out.recent_questions = _column(query, f"select question from query_log order by asked_at desc, query_id "
-                                              f"limit {int(recent_queries)}")
+        out.recent_questions = _column(
+            query, f"select question from query_log order by asked_at desc, query_id limit {int(recent_queries)}"
+        )
     if "cuad_annotations" in tables:
         pairs = query("select category, min(question) from cuad_annotations group by category order by category")
         out.categories, out.category_questions = [c for c, _ in pairs], [q for _, q in pairs]
     if {"contract_chunks", "cuad_contracts"} <= tables:
-        out.reference_chunk_ids = _column(query, "select k.chunk_id from contract_chunks k join cuad_contracts c "
-                                                 "using (contract_id) where c.split = 'train' "
-                                                 f"order by hash(k.chunk_id) limit {int(reference_chunks)}")
+        out.reference_chunk_ids = _column(
+            query,
+            "select k.chunk_id from contract_chunks k join cuad_contracts c "
+            "using (contract_id) where c.split = 'train' "
+            f"order by hash(k.chunk_id) limit {int(reference_chunks)}",
+        )
     if "added_contract_chunks" in tables:
         out.added_chunk_ids = _column(query, "select chunk_id from added_contract_chunks order by chunk_id")
     if "human_feedback" in tables:

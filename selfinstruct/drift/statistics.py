@@ -102,10 +102,15 @@ def embedding_shift(reference: np.ndarray, recent: np.ndarray, max_items: int = 
     _same_width(("reference", ref), ("recent", rec))
     rng = np.random.default_rng(seed)
     # The kernel matrix is quadratic in the pooled size; a seeded subsample keeps cost and result stable.
-    sub_ref, sub_rec = (a[rng.choice(len(a), max_items, replace=False)] if len(a) > max_items else a
-                        for a in (ref, rec))
-    return {"n_reference": len(ref), "n_recent": len(rec),
-            "centroid_cosine_distance": _centroid_distance(ref, rec), "mmd": _unbiased_mmd2(sub_ref, sub_rec)}
+    sub_ref, sub_rec = (
+        a[rng.choice(len(a), max_items, replace=False)] if len(a) > max_items else a for a in (ref, rec)
+    )
+    return {
+        "n_reference": len(ref),
+        "n_recent": len(rec),
+        "centroid_cosine_distance": _centroid_distance(ref, rec),
+        "mmd": _unbiased_mmd2(sub_ref, sub_rec),
+    }
 
 
 def _unit_rows(a: np.ndarray, name: str) -> np.ndarray:
@@ -133,8 +138,9 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return min(max((kl(p) + kl(q)) / 2, 0.0), 1.0)  # clip float noise so the result stays in [0, 1]
 
 
-def category_mix(reference: np.ndarray, recent: np.ndarray, category_vectors: np.ndarray,
-                 category_names: Sequence[str]) -> dict:
+def category_mix(
+    reference: np.ndarray, recent: np.ndarray, category_vectors: np.ndarray, category_names: Sequence[str]
+) -> dict:
     """Share of rows nearest each category on both sides, their TVD and base-2 JS divergence."""
     names = list(category_names)
     cats = _matrix(category_vectors, "category_vectors")
@@ -148,8 +154,15 @@ def category_mix(reference: np.ndarray, recent: np.ndarray, category_vectors: np
     _same_width(("reference", ref), ("recent", rec), ("category_vectors", cats))
     unit = _unit_rows(cats, "category_vectors")
     ref_mix, rec_mix = _shares(ref, "reference", unit, names), _shares(rec, "recent", unit, names)
-    out = {"n_reference": len(ref), "n_recent": len(rec), "reference_mix": ref_mix, "recent_mix": rec_mix,
-           "tvd": None, "js_divergence": None, "top_shift": None}
+    out = {
+        "n_reference": len(ref),
+        "n_recent": len(rec),
+        "reference_mix": ref_mix,
+        "recent_mix": rec_mix,
+        "tvd": None,
+        "js_divergence": None,
+        "top_shift": None,
+    }
     if ref_mix and rec_mix:
         p, q = np.array(list(ref_mix.values())), np.array(list(rec_mix.values()))
         moved = np.abs(p - q)
@@ -174,13 +187,21 @@ def quality_drop(baseline: Sequence[float], recent: Sequence[float]) -> dict:
     base_mean = float(base.mean()) if len(base) else None
     rec_mean = float(rec.mean()) if len(rec) else None
     drop = base_mean - rec_mean if base_mean is not None and rec_mean is not None else None
-    return {"baseline_mean": base_mean, "recent_mean": rec_mean, "drop": drop,
-            "n_baseline": len(base), "n_recent": len(rec)}
+    return {
+        "baseline_mean": base_mean,
+        "recent_mean": rec_mean,
+        "drop": drop,
+        "n_baseline": len(base),
+        "n_recent": len(rec),
+    }
 
 
 # Which value of each statistic is judged, the threshold field it is judged against, and what n counts.
-_RULES = (("mmd", "embedding_shift", "recent items"), ("tvd", "category_tvd", "recent items"),
-          ("drop", "quality_drop", "recent scores"))
+_RULES = (
+    ("mmd", "embedding_shift", "recent items"),
+    ("tvd", "category_tvd", "recent items"),
+    ("drop", "quality_drop", "recent scores"),
+)
 
 
 def decide(stats: dict[str, dict], thresholds: DriftThresholds) -> tuple[bool, list[str]]:

@@ -28,8 +28,9 @@ def correct(answer: str, golds: Sequence[str]) -> float:
     return 0.0 if is_no_clause(answer) else cuad_match(answer, golds)
 
 
-def unanswerable_questions(annotations: Sequence[dict], contracts: dict[str, dict], split: str, n: int,
-                           seed: int = 0) -> list[dict]:
+def unanswerable_questions(
+    annotations: Sequence[dict], contracts: dict[str, dict], split: str, n: int, seed: int = 0
+) -> list[dict]:
     """Up to `n` (contract, category) questions of `split` contracts that CUAD marks as having no clause.
 
     Rows are shaped like `rag.evaluate.sample_questions` ones, with `gold_answers` empty; stable order.
@@ -40,8 +41,16 @@ def unanswerable_questions(annotations: Sequence[dict], contracts: dict[str, dic
         if c is None or c["split"] != split or not (a["is_impossible"] or not len(a["answer_starts"])):
             continue
         key = hashlib.sha256(f"none:{seed}:{a['contract_id']}:{a['category']}".encode()).hexdigest()
-        rows.append({"question_id": key[:16], "contract_id": a["contract_id"], "category": a["category"],
-                     "question": a["question"], "gold_answers": [], "_k": key})
+        rows.append(
+            {
+                "question_id": key[:16],
+                "contract_id": a["contract_id"],
+                "category": a["category"],
+                "question": a["question"],
+                "gold_answers": [],
+                "_k": key,
+            }
+        )
     rows.sort(key=lambda r: r["_k"])
     return [{k: v for k, v in r.items() if k != "_k"} for r in rows[:n]]
 
@@ -70,8 +79,15 @@ def wrong_window(question: str, golds: Sequence[str], passages: Sequence[str]) -
     return None
 
 
-def sft_rows(qa_rows: Sequence[dict], unanswerable: Sequence[dict], contracts: dict[str, dict], retrieve,
-             k: int, max_chars: int, no_clause_share: float) -> tuple[list[dict], dict]:
+def sft_rows(
+    qa_rows: Sequence[dict],
+    unanswerable: Sequence[dict],
+    contracts: dict[str, dict],
+    retrieve,
+    k: int,
+    max_chars: int,
+    no_clause_share: float,
+) -> tuple[list[dict], dict]:
     """(rows, stats): one SFT row per QA row whose answer quotes its train-split contract, plus "No such clause."
     rows from `unanswerable` questions making up `no_clause_share` of the set.
 
@@ -91,15 +107,32 @@ def sft_rows(qa_rows: Sequence[dict], unanswerable: Sequence[dict], contracts: d
         if target is None:
             stats["dropped_not_verbatim"] += 1
             continue
-        prompt = quote_prompt(r["question"], retrieve(r["question"], r["contract_id"], k), max_chars,
-                              must_include=r["context"])
-        rows.append({"example_id": f"{r['source']}:{r['id']}", "source": r["source"], "contract_id": r["contract_id"],
-                     "question": r["question"], "answer": target, "prompt": prompt})
+        prompt = quote_prompt(
+            r["question"], retrieve(r["question"], r["contract_id"], k), max_chars, must_include=r["context"]
+        )
+        rows.append(
+            {
+                "example_id": f"{r['source']}:{r['id']}",
+                "source": r["source"],
+                "contract_id": r["contract_id"],
+                "question": r["question"],
+                "answer": target,
+                "prompt": prompt,
+            }
+        )
     wanted = no_clause_count(len(rows), no_clause_share)
     for q in [q for q in unanswerable if contracts[q["contract_id"]]["split"] == "train"][:wanted]:
         prompt = quote_prompt(q["question"], retrieve(q["question"], q["contract_id"], k), max_chars)
-        rows.append({"example_id": f"no_clause:{q['question_id']}", "source": "no_clause",
-                     "contract_id": q["contract_id"], "question": q["question"], "answer": NO_CLAUSE, "prompt": prompt})
+        rows.append(
+            {
+                "example_id": f"no_clause:{q['question_id']}",
+                "source": "no_clause",
+                "contract_id": q["contract_id"],
+                "question": q["question"],
+                "answer": NO_CLAUSE,
+                "prompt": prompt,
+            }
+        )
     stats["no_clause_rows"] = sum(r["source"] == "no_clause" for r in rows)
     stats["no_clause_wanted"] = wanted
     return rows, stats

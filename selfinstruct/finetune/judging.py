@@ -19,12 +19,22 @@ from selfinstruct.judging.trained_judge import agreement_report, judge_rows
 
 
 def trained_scores(judge, rows: Sequence[dict], golds: Mapping[str, list[str]]) -> list[float | None]:
-    return judge_rows(judge, [{"question": r["question"], "gold_answers": golds[r["question_id"]],
-                               "answer": r["answer"] if r["predicted_clause"] else NO_CLAUSE} for r in rows])
+    return judge_rows(
+        judge,
+        [
+            {
+                "question": r["question"],
+                "gold_answers": golds[r["question_id"]],
+                "answer": r["answer"] if r["predicted_clause"] else NO_CLAUSE,
+            }
+            for r in rows
+        ],
+    )
 
 
 def lm_scores(judge_lm, rows: Sequence[dict], threads: int = 4) -> list[float | None]:
     """The LM judge's factuality of each quotation vs the gold clause; None on unanswerable questions."""
+
     def one(r: dict) -> float | None:
         if not r["has_clause"]:
             return None

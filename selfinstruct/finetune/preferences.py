@@ -42,17 +42,28 @@ def grade_rows(rows: Sequence[dict], verdicts: Sequence, judge_weight: float = 0
     for r, v in zip(rows, verdicts):
         ok = correct(r["answer"], r["gold_answers"])
         score = None if v is None else v.score
-        out.append({"candidate_id": r["candidate_id"], "judge_score": score,
-                    "judge_critique": "" if v is None else v.critique,
-                    "judge_missing_reason": "no judge" if v is None else v.missing_reason,
-                    "token_f1": token_f1(r["answer"], r["gold_answers"]),
-                    "cuad_match": cuad_match(r["answer"], r["gold_answers"]), "correct": ok,
-                    "grade": grade(score, ok, judge_weight)})
+        out.append(
+            {
+                "candidate_id": r["candidate_id"],
+                "judge_score": score,
+                "judge_critique": "" if v is None else v.critique,
+                "judge_missing_reason": "no judge" if v is None else v.missing_reason,
+                "token_f1": token_f1(r["answer"], r["gold_answers"]),
+                "cuad_match": cuad_match(r["answer"], r["gold_answers"]),
+                "correct": ok,
+                "grade": grade(score, ok, judge_weight),
+            }
+        )
     return out
 
 
-def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (), margin: float = 0.3,
-                           chosen: str = "gold", max_pairs_per_question: int = 2) -> tuple[list[dict], dict]:
+def build_preference_pairs(
+    candidates: Sequence[dict],
+    human: Sequence[dict] = (),
+    margin: float = 0.3,
+    chosen: str = "gold",
+    max_pairs_per_question: int = 2,
+) -> tuple[list[dict], dict]:
     """(pairs, stats). Candidates need question_id, contract_id, question, prompt_json, gold_answer, answer, grade."""
     if chosen not in ("gold", "best"):
         raise ValueError(f"chosen must be 'gold' or 'best', got {chosen!r}")
@@ -68,8 +79,15 @@ def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (
         if key and (key not in slot or entry["grade"] > slot[key]["grade"]):
             slot[key] = entry
     by_text = {(q["contract_id"], _norm(q["question"])): qid for qid, q in questions.items()}
-    stats = {"questions": len(questions), "human_rows": len(human), "human_used": 0, "human_unmatched": 0,
-             "human_overrides": 0, "pairs": 0, "questions_without_pair": 0}
+    stats = {
+        "questions": len(questions),
+        "human_rows": len(human),
+        "human_used": 0,
+        "human_unmatched": 0,
+        "human_overrides": 0,
+        "pairs": 0,
+        "questions_without_pair": 0,
+    }
     for h in human:
         qid = by_text.get((h["contract_id"], _norm(h["question"])))
         if qid is None:
@@ -96,11 +114,22 @@ def build_preference_pairs(candidates: Sequence[dict], human: Sequence[dict] = (
             stats["questions_without_pair"] += 1
         for lose in losers[:max_pairs_per_question]:
             pid = hashlib.sha256(json.dumps([qid, top["answer"], lose["answer"]]).encode()).hexdigest()[:16]
-            pairs.append({"pair_id": pid, "question_id": qid, "contract_id": q["contract_id"],
-                          "question": q["question"], "prompt_json": q["prompt_json"],
-                          "chosen": top["answer"], "rejected": lose["answer"], "chosen_grade": top["grade"],
-                          "rejected_grade": lose["grade"], "margin": top["grade"] - lose["grade"],
-                          "chosen_source": top["source"], "rejected_source": lose["source"]})
+            pairs.append(
+                {
+                    "pair_id": pid,
+                    "question_id": qid,
+                    "contract_id": q["contract_id"],
+                    "question": q["question"],
+                    "prompt_json": q["prompt_json"],
+                    "chosen": top["answer"],
+                    "rejected": lose["answer"],
+                    "chosen_grade": top["grade"],
+                    "rejected_grade": lose["grade"],
+                    "margin": top["grade"] - lose["grade"],
+                    "chosen_source": top["source"],
+                    "rejected_source": lose["source"],
+                }
+            )
     stats["pairs"] = len(pairs)
     stats["mean_margin"] = sum(p["margin"] for p in pairs) / len(pairs) if pairs else None
     return pairs, stats
@@ -121,6 +150,14 @@ def window_candidates(responses: Sequence[dict]) -> list[dict]:
         seen.add(r["question_id"])
         window = wrong_window(r["question"], list(r["gold_answers"] or []), json.loads(r["passages_json"]))
         if window:
-            out.append({**r, "candidate_id": f"{r['question_id']}:bm25_window", "origin": "bm25_window",
-                        "answer": window, "grade": 0.0, "source": "bm25_window"})
+            out.append(
+                {
+                    **r,
+                    "candidate_id": f"{r['question_id']}:bm25_window",
+                    "origin": "bm25_window",
+                    "answer": window,
+                    "grade": 0.0,
+                    "source": "bm25_window",
+                }
+            )
     return out

@@ -43,5 +43,8 @@ def sft_row(messages: list[dict], answer: str) -> dict:
 
 
 def preference_row(messages: list[dict], chosen: str, rejected: str) -> dict:
-    return {"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}]}
+    return {
+        "prompt": messages,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }

@@ -48,15 +48,18 @@ def _reject(source: str, reason: str, action: str = "skipped") -> dict:
     return {"source": source, "row": None, "reason": reason, "action": action}
 
 
-def _read_texts(archive, names: list[str], source_of, inbox_file: str,
-                eval_fraction: float) -> tuple[list[dict], list[dict]]:
+def _read_texts(
+    archive, names: list[str], source_of, inbox_file: str, eval_fraction: float
+) -> tuple[list[dict], list[dict]]:
     corpus = CuadCorpus()
     rows = load_contract_texts(archive, names, corpus, eval_fraction).values()
     rejects = [{**r, "source": source_of(r["source"])} for r in corpus.rejects]
     # Kept rows have distinct folded names, hence distinct base names: this finds each row's member.
     member_of = {PurePosixPath(n).name: n for n in names if _TEXT_DIR in n}
-    contracts = [{**c, "inbox_file": inbox_file, "_source": source_of(member_of[c["source_file"]])}
-                 for c in sorted(rows, key=lambda c: c["source_file"])]
+    contracts = [
+        {**c, "inbox_file": inbox_file, "_source": source_of(member_of[c["source_file"]])}
+        for c in sorted(rows, key=lambda c: c["source_file"])
+    ]
     return contracts, rejects
 
 
@@ -76,8 +79,13 @@ def _from_zip(name: str, data: bytes, eval_fraction: float) -> tuple[list[dict],
         archive = CuadArchive(location=name, _zip=zf)
         members = archive.names()
         if not any(_TEXT_DIR in m and m.lower().endswith(".txt") for m in members):
-            return [], [_reject(name, "no full_contract_txt/*.txt files in the zip; use the CUAD_v1 layout "
-                                      "(master_clauses.csv + full_contract_txt/*.txt) or drop the .txt files alone")]
+            return [], [
+                _reject(
+                    name,
+                    "no full_contract_txt/*.txt files in the zip; use the CUAD_v1 layout "
+                    "(master_clauses.csv + full_contract_txt/*.txt) or drop the .txt files alone",
+                )
+            ]
         try:
             return _read_texts(archive, members, lambda member: f"{name}:{member}", name, eval_fraction)
         except CuadSourceError as exc:
@@ -87,8 +95,9 @@ def _from_zip(name: str, data: bytes, eval_fraction: float) -> tuple[list[dict],
 def _read_file(inbox, name: str, eval_fraction: float) -> tuple[list[dict], list[dict]]:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in (".txt", ".zip"):
-        return [], [_reject(name, f"unsupported file type {suffix or '(none)'!r}; drop a .txt contract "
-                                  "or a CUAD-layout .zip")]
+        return [], [
+            _reject(name, f"unsupported file type {suffix or '(none)'!r}; drop a .txt contract or a CUAD-layout .zip")
+        ]
     try:
         data = inbox.read(name)
     except FileNotFoundError:
@@ -98,8 +107,9 @@ def _read_file(inbox, name: str, eval_fraction: float) -> tuple[list[dict], list
     return (_from_txt if suffix == ".txt" else _from_zip)(name, data, eval_fraction)
 
 
-def read_contract_files(inbox, names: Sequence[str] | None = None, known_sha256: Mapping[str, str] = {},
-                        eval_fraction: float = 0.2) -> tuple[list[dict], list[dict]]:
+def read_contract_files(
+    inbox, names: Sequence[str] | None = None, known_sha256: Mapping[str, str] = {}, eval_fraction: float = 0.2
+) -> tuple[list[dict], list[dict]]:
     """(contracts, rejects) of the named inbox files (all listed files when `names` is None), in name order.
 
     `known_sha256` maps the text hash of every contract already registered to its contract_id; a
@@ -128,8 +138,13 @@ def read_contract_files(inbox, names: Sequence[str] | None = None, known_sha256:
                 rejects.append(_reject(source, f"duplicate contract: same text as {seen_sha[c['sha256']]}"))
             elif c["contract_id"] in seen_id:
                 # Two different texts under one id would be two versions of one partition.
-                rejects.append(_reject(source, f"file name folds to the same contract id {c['contract_id']} as "
-                                               f"{seen_id[c['contract_id']]}; rename one of them"))
+                rejects.append(
+                    _reject(
+                        source,
+                        f"file name folds to the same contract id {c['contract_id']} as "
+                        f"{seen_id[c['contract_id']]}; rename one of them",
+                    )
+                )
             else:
                 seen_sha[c["sha256"]] = c["contract_id"]
                 seen_id[c["contract_id"]] = source
@@ -137,23 +152,33 @@ def read_contract_files(inbox, names: Sequence[str] | None = None, known_sha256:
     return contracts, rejects
 
 
-def contract_by_id(inbox, contract_id: str, known_sha256: Mapping[str, str] = {},
-                   eval_fraction: float = 0.2) -> dict:
+def contract_by_id(inbox, contract_id: str, known_sha256: Mapping[str, str] = {}, eval_fraction: float = 0.2) -> dict:
     """The one contract with `contract_id` in the inbox; KeyError naming the inbox and the id if absent."""
     # A .txt's id follows from its name, so only matching .txt files and the zips (whose members are
     # unknown until opened) need reading. A contract that was kept on a full read is kept on this
     # subset too, since the subset holds fewer earlier files it could repeat.
-    names = [f.name for f in inbox.files()
-             if f.name.lower().endswith(".zip")
-             or (f.name.lower().endswith(".txt") and contract_id_for(f.name) == contract_id)]
+    names = [
+        f.name
+        for f in inbox.files()
+        if f.name.lower().endswith(".zip")
+        or (f.name.lower().endswith(".txt") and contract_id_for(f.name) == contract_id)
+    ]
     # The registered contract's own hash is usually among the known ones; it does not duplicate itself.
     others = {sha: cid for sha, cid in known_sha256.items() if cid != contract_id}
     contracts, rejects = read_contract_files(inbox, names, others, eval_fraction)
     for c in contracts:
         if c["contract_id"] == contract_id:
             return c
-    why = [f"{r['source']}: {r['reason']}" for r in rejects
-           if contract_id_for(r["source"].rsplit(":", 1)[-1]) == contract_id]
-    raise KeyError(f"contract {contract_id} is not in the contracts inbox {_where(inbox)}"
-                   + (f"; rejected there: {'; '.join(why)}" if why else
-                      " (its file was removed or renamed); drop the file back in or delete the partition"))
+    why = [
+        f"{r['source']}: {r['reason']}"
+        for r in rejects
+        if contract_id_for(r["source"].rsplit(":", 1)[-1]) == contract_id
+    ]
+    raise KeyError(
+        f"contract {contract_id} is not in the contracts inbox {_where(inbox)}"
+        + (
+            f"; rejected there: {'; '.join(why)}"
+            if why
+            else " (its file was removed or renamed); drop the file back in or delete the partition"
+        )
+    )

@@ -73,8 +73,10 @@ def normalise_score(score: float, scale: str | None) -> float:
         if 1 <= score <= 5:
             return (score - 1) / 4
     if scale is None:
-        raise FeedbackError(f"score {score} is out of range: allowed are 0 to 1, or 1 to 5 "
-                            "(normalised as (score - 1) / 4); set scale '0-1' or '1-5' to be explicit")
+        raise FeedbackError(
+            f"score {score} is out of range: allowed are 0 to 1, or 1 to 5 "
+            "(normalised as (score - 1) / 4); set scale '0-1' or '1-5' to be explicit"
+        )
     low, high = scale.split("-")
     raise FeedbackError(f"score {score} is out of range for scale {scale!r}: allowed are {low} to {high}")
 
@@ -95,25 +97,33 @@ def parse_feedback_line(text: str, contracts: Mapping[str, str]) -> dict:
     if row.get("scale", "0-1") not in SCALES:
         raise FeedbackError(f"wrong value for scale: {show_value(row['scale'])} (expected '0-1' or '1-5')")
     check_contract(row["contract_id"], contracts, FeedbackError)
-    return {"event_id": row["event_id"], "question": row["question"], "answer": row["answer"],
-            "contract_id": row["contract_id"], "score": normalise_score(row["score"], row.get("scale")),
-            "comment": row.get("comment", ""), "source": row.get("source", "human")}
+    return {
+        "event_id": row["event_id"],
+        "question": row["question"],
+        "answer": row["answer"],
+        "contract_id": row["contract_id"],
+        "score": normalise_score(row["score"], row.get("scale")),
+        "comment": row.get("comment", ""),
+        "source": row.get("source", "human"),
+    }
 
 
 def _seen(seen_event_ids: Iterable[str]) -> dict[str, str]:
     return {event_id: "in seen_event_ids (accepted before)" for event_id in seen_event_ids}
 
 
-def read_feedback_bytes(name: str, data: bytes, contracts: Mapping[str, str],
-                        seen: Mapping[str, str] | Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
+def read_feedback_bytes(
+    name: str, data: bytes, contracts: Mapping[str, str], seen: Mapping[str, str] | Iterable[str] = ()
+) -> tuple[list[dict], list[dict]]:
     """Rows and rejects of one file's bytes named `name`. `seen`: ids accepted before; a dict (id -> where first
     seen) grows in place with this file's ids, so files read in turn share it; other iterables are copied."""
     seen = seen if isinstance(seen, dict) else _seen(seen)
     return read_rows(name, data, lambda text, _: parse_feedback_line(text, contracts), "event_id", FeedbackError, seen)
 
 
-def read_feedback_file(path: Path, contracts: Mapping[str, str],
-                       seen_event_ids: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
+def read_feedback_file(
+    path: Path, contracts: Mapping[str, str], seen_event_ids: Iterable[str] = ()
+) -> tuple[list[dict], list[dict]]:
     """Valid rows and rejects of one local file, whatever its name (the same rules as the inbox)."""
     path = Path(path)
     return read_feedback_bytes(path.name, path.read_bytes(), contracts, _seen(seen_event_ids))
@@ -124,11 +134,15 @@ def inbox_files(folder: Path) -> list[Path]:
     return [Path(folder) / f.name for f in Inbox(str(folder)).files()]
 
 
-def read_feedback_inbox(inbox_or_folder: Inbox | Path | str, contracts: Mapping[str, str],
-                        seen_event_ids: Iterable[str] = ()) -> tuple[list[dict], list[dict]]:
+def read_feedback_inbox(
+    inbox_or_folder: Inbox | Path | str, contracts: Mapping[str, str], seen_event_ids: Iterable[str] = ()
+) -> tuple[list[dict], list[dict]]:
     """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order."""
-    return read_inbox_rows(as_inbox(inbox_or_folder), lambda name, data, seen: read_feedback_bytes(
-        name, data, contracts, seen), _seen(seen_event_ids))
+    return read_inbox_rows(
+        as_inbox(inbox_or_folder),
+        lambda name, data, seen: read_feedback_bytes(name, data, contracts, seen),
+        _seen(seen_event_ids),
+    )
 
 
 def write_feedback_file(inbox_or_folder: Inbox | Path | str, rows: Sequence[dict]) -> Path | str:

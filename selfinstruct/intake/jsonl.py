@@ -17,8 +17,15 @@ from selfinstruct.core.inbox import InboxEntryError
 
 REJECT_COLUMNS = ("file", "line", "reason", "raw")
 MAX_RAW_CHARS = 500
-_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", type(None): "null", list: "array",
-               dict: "object"}
+_JSON_TYPES = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    list: "array",
+    dict: "object",
+}
 
 
 def show_value(value: object, limit: int = 80) -> str:
@@ -46,19 +53,22 @@ def load_object(text: str, error: type[ValueError] = ValueError) -> dict:
     return row
 
 
-def check_fields(row: dict, required: Sequence[str], optional: Sequence[str],
-                 error: type[ValueError] = ValueError) -> None:
+def check_fields(
+    row: dict, required: Sequence[str], optional: Sequence[str], error: type[ValueError] = ValueError
+) -> None:
     unknown = sorted(set(row) - set(required) - set(optional))
     if unknown:
-        raise error(f"unknown field(s) {', '.join(map(show_value, unknown))}; allowed: "
-                    f"{', '.join((*required, *optional))}")
+        raise error(
+            f"unknown field(s) {', '.join(map(show_value, unknown))}; allowed: {', '.join((*required, *optional))}"
+        )
     for field in required:
         if field not in row:
             raise error(f"missing field {field}")
 
 
-def check_types(row: dict, fields: Sequence[str], want: tuple[type, ...], name: str,
-                error: type[ValueError] = ValueError) -> None:
+def check_types(
+    row: dict, fields: Sequence[str], want: tuple[type, ...], name: str, error: type[ValueError] = ValueError
+) -> None:
     """Each of `fields` that the row holds is of a type in `want` (a boolean is no number); `name` says which."""
     for field in (f for f in fields if f in row):
         if isinstance(row[field], bool) and bool not in want or not isinstance(row[field], want):
@@ -73,8 +83,10 @@ def check_lengths(row: dict, limits: Mapping[str, int], error: type[ValueError] 
 
 def check_contract(contract_id: str, contracts: Mapping[str, str], error: type[ValueError] = ValueError) -> None:
     if contract_id not in contracts:
-        raise error(f"unknown contract_id {show_value(contract_id)}: it must be a contract_id from "
-                    "cuad_contracts (selfinstruct query \"select contract_id from cuad_contracts\")")
+        raise error(
+            f"unknown contract_id {show_value(contract_id)}: it must be a contract_id from "
+            'cuad_contracts (selfinstruct query "select contract_id from cuad_contracts")'
+        )
 
 
 def jsonl_lines(data: bytes) -> Iterator[tuple[int, str, str | None]]:
@@ -87,17 +99,24 @@ def jsonl_lines(data: bytes) -> Iterator[tuple[int, str, str | None]]:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield (number, line.decode("utf-8", errors="replace")[:MAX_RAW_CHARS],
-                   f"not valid UTF-8: byte 0x{line[exc.start]:02x} at position {exc.start}")
+            yield (
+                number,
+                line.decode("utf-8", errors="replace")[:MAX_RAW_CHARS],
+                f"not valid UTF-8: byte 0x{line[exc.start]:02x} at position {exc.start}",
+            )
             continue
         if text.strip():
             yield number, text, None
 
 
-
-
-def read_rows(name: str, data: bytes, parse: Callable[[str, int], dict], id_field: str, error: type[ValueError],
-              seen: dict[str, str]) -> tuple[list[dict], list[dict]]:
+def read_rows(
+    name: str,
+    data: bytes,
+    parse: Callable[[str, int], dict],
+    id_field: str,
+    error: type[ValueError],
+    seen: dict[str, str],
+) -> tuple[list[dict], list[dict]]:
     """Rows (with file and line) and rejects of one file; `parse(text, line_number)` raises `error` for a bad
     line; `seen` maps accepted ids to where they were first seen, and grows."""
     rows, rejects = [], []
@@ -117,8 +136,9 @@ def read_rows(name: str, data: bytes, parse: Callable[[str, int], dict], id_fiel
     return rows, rejects
 
 
-def read_inbox_rows(inbox, read_file: Callable[[str, bytes, dict], tuple[list, list]],
-                    seen: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+def read_inbox_rows(
+    inbox, read_file: Callable[[str, bytes, dict], tuple[list, list]], seen: dict[str, str] | None = None
+) -> tuple[list[dict], list[dict]]:
     """(rows, rejects) of every complete file of `inbox` in name order, the files sharing one `seen`.
 
     A file that cannot be read (InboxEntryError: a broken link, a FIFO, no permission) is one reject with

@@ -26,6 +26,8 @@ class LoopSettings:
 
     @classmethod
     def from_env(cls) -> LoopSettings:
-        return cls(feedback_min_rows=settings.get("SELFINSTRUCT_FEEDBACK_MIN_ROWS"),
-                   feedback_max_wait_s=settings.get("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S"),
-                   drift_cooldown_s=settings.get("SELFINSTRUCT_DRIFT_COOLDOWN_S"))
+        return cls(
+            feedback_min_rows=settings.get("SELFINSTRUCT_FEEDBACK_MIN_ROWS"),
+            feedback_max_wait_s=settings.get("SELFINSTRUCT_FEEDBACK_MAX_WAIT_S"),
+            drift_cooldown_s=settings.get("SELFINSTRUCT_DRIFT_COOLDOWN_S"),
+        )

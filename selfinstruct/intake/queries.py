@@ -71,8 +71,9 @@ def _shown(value: object) -> str:
 def parse_timestamp(value: object, now: datetime | None = None) -> datetime:
     """A log timestamp as a naive UTC datetime; QueryLogError if unreadable or more than a day after `now`."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise QueryLogError(f"wrong type for timestamp (expected an ISO 8601 string or POSIX seconds, "
-                            f"got {json_type(value)})")
+        raise QueryLogError(
+            f"wrong type for timestamp (expected an ISO 8601 string or POSIX seconds, got {json_type(value)})"
+        )
     shown = _shown(value)
     try:
         if isinstance(value, str):
@@ -80,13 +81,17 @@ def parse_timestamp(value: object, now: datetime | None = None) -> datetime:
         else:
             asked = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
     except (ValueError, OverflowError, OSError):  # unparsable text, NaN, infinity, beyond year 1..9999
-        raise QueryLogError(f"bad timestamp {shown}: expected ISO 8601 such as "
-                            "'2026-05-01T12:00:00Z', or POSIX seconds as a finite JSON number") from None
+        raise QueryLogError(
+            f"bad timestamp {shown}: expected ISO 8601 such as "
+            "'2026-05-01T12:00:00Z', or POSIX seconds as a finite JSON number"
+        ) from None
     now = _now(now)
     if asked > now + MAX_AHEAD:
-        raise QueryLogError(f"future timestamp {shown}: {asked.isoformat()} UTC is more than 1 day "
-                            f"after now ({now.isoformat(timespec='seconds')} UTC); check the sender's clock, "
-                            "time zone, or seconds vs milliseconds")
+        raise QueryLogError(
+            f"future timestamp {shown}: {asked.isoformat()} UTC is more than 1 day "
+            f"after now ({now.isoformat(timespec='seconds')} UTC); check the sender's clock, "
+            "time zone, or seconds vs milliseconds"
+        )
     return asked
 
 
@@ -110,12 +115,19 @@ def parse_query_line(text: str, contracts: Mapping[str, str], now: datetime | No
         except OverflowError:  # an integer too big for a float is as out of range as infinity
             latency = math.inf
         if not (math.isfinite(latency) and latency >= 0):
-            raise QueryLogError(f"latency_s {_shown(row['latency_s'])} is out of range: it must be a finite "
-                                "number of seconds, at least 0")
+            raise QueryLogError(
+                f"latency_s {_shown(row['latency_s'])} is out of range: it must be a finite "
+                "number of seconds, at least 0"
+            )
     check_contract(row["contract_id"], contracts, QueryLogError)
-    return {"query_id": row.get("query_id"), "question": row["question"], "contract_id": row["contract_id"],
-            "asked_at": parse_timestamp(row["timestamp"], now), "answer": row.get("answer", ""),
-            "latency_s": latency}
+    return {
+        "query_id": row.get("query_id"),
+        "question": row["question"],
+        "contract_id": row["contract_id"],
+        "asked_at": parse_timestamp(row["timestamp"], now),
+        "answer": row.get("answer", ""),
+        "latency_s": latency,
+    }
 
 
 def default_query_id(file: str, line: int, text: str) -> str:
@@ -134,13 +146,16 @@ def _parse(name: str, contracts: Mapping[str, str], now: datetime):
     return parse
 
 
-def read_query_inbox(inbox: Inbox | str | os.PathLike, contracts: Mapping[str, str],
-                     now: datetime | None = None) -> tuple[list[dict], list[dict]]:
+def read_query_inbox(
+    inbox: Inbox | str | os.PathLike, contracts: Mapping[str, str], now: datetime | None = None
+) -> tuple[list[dict], list[dict]]:
     """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order.
 
     Rows hold QUERY_COLUMNS in that order, rejects REJECT_COLUMNS. `now` (default: the current time) is
     fixed once for the whole read, so every line is held to the same future limit.
     """
     now = _now(now)
-    return read_inbox_rows(as_inbox(inbox), lambda name, data, seen: read_rows(
-        name, data, _parse(name, contracts, now), "query_id", QueryLogError, seen))
+    return read_inbox_rows(
+        as_inbox(inbox),
+        lambda name, data, seen: read_rows(name, data, _parse(name, contracts, now), "query_id", QueryLogError, seen),
+    )

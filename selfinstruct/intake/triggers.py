@@ -50,9 +50,14 @@ def _load(cursor: str | None) -> dict:
     return json.loads(cursor) if cursor else {}
 
 
-def changed_files(files: Sequence, read: Callable[[str], bytes], taken: Mapping[str, list],
-                  last_seen: Mapping[str, list], now: float | None = None,
-                  skipped: list[tuple[str, str]] | None = None) -> tuple[dict[str, bytes], dict[str, list]]:
+def changed_files(
+    files: Sequence,
+    read: Callable[[str], bytes],
+    taken: Mapping[str, list],
+    last_seen: Mapping[str, list],
+    now: float | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+) -> tuple[dict[str, bytes], dict[str, list]]:
     """(complete new-or-changed files' bytes, stats of every new-or-changed file) against `taken`.
 
     An entry that cannot be read (InboxEntryError) is left out and, when `skipped` is given, appended to it as
@@ -76,8 +81,15 @@ def changed_files(files: Sequence, read: Callable[[str], bytes], taken: Mapping[
     return fresh, stats
 
 
-def feedback_decision(files: Sequence, read: Callable[[str], bytes], contracts: Mapping[str, str],
-                      cursor: str | None, now: float, min_rows: int = 20, max_wait_s: float = 3600.0) -> Decision:
+def feedback_decision(
+    files: Sequence,
+    read: Callable[[str], bytes],
+    contracts: Mapping[str, str],
+    cursor: str | None,
+    now: float,
+    min_rows: int = 20,
+    max_wait_s: float = 3600.0,
+) -> Decision:
     """Request a refresh when >= `min_rows` new valid rows wait, or the oldest of them waited `max_wait_s`."""
     state = _load(cursor)
     taken, consumed = state.get("files", {}), set(state.get("ids", []))
@@ -94,38 +106,74 @@ def feedback_decision(files: Sequence, read: Callable[[str], bytes], contracts: 
     waited = now - min(new_ids.values()) if new_ids else 0.0
     if new_ids and (len(new_ids) >= min_rows or waited >= max_wait_s):
         files_taken = sorted(fresh)
-        reason = (f"{len(new_ids)} new valid feedback rows" + (f" >= {min_rows}" if len(new_ids) >= min_rows
-                  else f", the oldest waiting {waited:.0f} s >= {max_wait_s:.0f} s") + f" in {', '.join(files_taken)}")
-        cursor_out = {"files": {**taken, **{n: stats[n] for n in files_taken}}, "ids": sorted(consumed | set(new_ids)),
-                      "seen": {}}
-        return Decision(True, reason + _unread(skipped), json.dumps(cursor_out),
-                        run_key="feedback:" + _short(" ".join(sorted(new_ids))), new_rows=len(new_ids),
-                        items=files_taken, skipped=skipped)
-    reason = (f"{len(new_ids)} new valid feedback rows < {min_rows}, the oldest waiting {waited:.0f} s < "
-              f"{max_wait_s:.0f} s" if new_ids else "no new valid feedback rows")
-    return Decision(False, reason + _unread(skipped), json.dumps({**state, "seen": stats}), new_rows=len(new_ids),
-                    skipped=skipped)
+        reason = (
+            f"{len(new_ids)} new valid feedback rows"
+            + (
+                f" >= {min_rows}"
+                if len(new_ids) >= min_rows
+                else f", the oldest waiting {waited:.0f} s >= {max_wait_s:.0f} s"
+            )
+            + f" in {', '.join(files_taken)}"
+        )
+        cursor_out = {
+            "files": {**taken, **{n: stats[n] for n in files_taken}},
+            "ids": sorted(consumed | set(new_ids)),
+            "seen": {},
+        }
+        return Decision(
+            True,
+            reason + _unread(skipped),
+            json.dumps(cursor_out),
+            run_key="feedback:" + _short(" ".join(sorted(new_ids))),
+            new_rows=len(new_ids),
+            items=files_taken,
+            skipped=skipped,
+        )
+    reason = (
+        f"{len(new_ids)} new valid feedback rows < {min_rows}, the oldest waiting {waited:.0f} s < {max_wait_s:.0f} s"
+        if new_ids
+        else "no new valid feedback rows"
+    )
+    return Decision(
+        False, reason + _unread(skipped), json.dumps({**state, "seen": stats}), new_rows=len(new_ids), skipped=skipped
+    )
 
 
-def new_files_decision(files: Sequence, read: Callable[[str], bytes], cursor: str | None, what: str,
-                       now: float | None = None) -> Decision:
+def new_files_decision(
+    files: Sequence, read: Callable[[str], bytes], cursor: str | None, what: str, now: float | None = None
+) -> Decision:
     """Request a run when complete files are new or changed since the last request (the query log's trigger)."""
     state = _load(cursor)
     taken = state.get("files", {})
     skipped: list[tuple[str, str]] = []
     fresh, stats = changed_files(files, read, taken, state.get("seen", {}), now, skipped)
     if not fresh:
-        return Decision(False, f"no new complete {what} files" + _unread(skipped),
-                        json.dumps({**state, "seen": stats}), skipped=skipped)
+        return Decision(
+            False,
+            f"no new complete {what} files" + _unread(skipped),
+            json.dumps({**state, "seen": stats}),
+            skipped=skipped,
+        )
     names = sorted(fresh)
     key = _short(json.dumps({n: stats[n] for n in names}, sort_keys=True))
-    return Decision(True, f"{len(names)} new {what} file(s): {', '.join(names)}" + _unread(skipped),
-                    json.dumps({"files": {**taken, **{n: stats[n] for n in names}}, "seen": {}}),
-                    run_key=f"{what}:{key}", items=names, skipped=skipped)
+    return Decision(
+        True,
+        f"{len(names)} new {what} file(s): {', '.join(names)}" + _unread(skipped),
+        json.dumps({"files": {**taken, **{n: stats[n] for n in names}}, "seen": {}}),
+        run_key=f"{what}:{key}",
+        items=names,
+        skipped=skipped,
+    )
 
 
-def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str, str]], cuad_ids: set[str],
-                       eval_fraction: float = 0.2, now: float | None = None) -> tuple[Decision, list[dict]]:
+def contracts_decision(
+    inbox,
+    cursor: str | None,
+    known: Mapping[str, tuple[str, str]],
+    cuad_ids: set[str],
+    eval_fraction: float = 0.2,
+    now: float | None = None,
+) -> tuple[Decision, list[dict]]:
     """(decision, rejects) for the contracts inbox: `items` are (contract_id, sha256) of contracts to (re)index.
 
     `known` maps contract_id -> (split, sha256) of every contract loaded so far, `cuad_ids` those of the
@@ -136,28 +184,41 @@ def contracts_decision(inbox, cursor: str | None, known: Mapping[str, tuple[str,
 
     state = _load(cursor)
     skipped: list[tuple[str, str]] = []
-    fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}),
-                                 now, skipped)
+    fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}), now, skipped)
     if not fresh:
-        return Decision(False, "no new complete contract files" + _unread(skipped),
-                        json.dumps({**state, "seen": stats}), skipped=skipped), []
+        return Decision(
+            False,
+            "no new complete contract files" + _unread(skipped),
+            json.dumps({**state, "seen": stats}),
+            skipped=skipped,
+        ), []
     others = {sha: cid for cid, (_, sha) in known.items()}
     contracts, rejects = read_contract_files(inbox, sorted(fresh), known_sha256=others, eval_fraction=eval_fraction)
     items = []
     for c in contracts:
         if c["contract_id"] in cuad_ids:
-            rejects.append({"source": c["inbox_file"], "row": None, "action": "skipped", "reason":
-                            f"contract_id {c['contract_id']} belongs to a CUAD contract; rename the file to add it"})
+            rejects.append(
+                {
+                    "source": c["inbox_file"],
+                    "row": None,
+                    "action": "skipped",
+                    "reason": f"contract_id {c['contract_id']} belongs to a CUAD contract; rename the file to add it",
+                }
+            )
         elif known.get(c["contract_id"], (None, None))[1] != c["sha256"]:
             items.append((c["contract_id"], c["sha256"]))
     cursor_out = json.dumps({"files": {**state.get("files", {}), **{n: stats[n] for n in fresh}}, "seen": {}})
-    reason = (f"{len(items)} contract(s) to index from {', '.join(sorted(fresh))}, {len(rejects)} rejected"
-              if items else f"nothing new to index in {', '.join(sorted(fresh))} ({len(rejects)} rejected)")
+    reason = (
+        f"{len(items)} contract(s) to index from {', '.join(sorted(fresh))}, {len(rejects)} rejected"
+        if items
+        else f"nothing new to index in {', '.join(sorted(fresh))} ({len(rejects)} rejected)"
+    )
     return Decision(bool(items), reason + _unread(skipped), cursor_out, items=items, skipped=skipped), rejects
 
 
-def drift_decision(state: dict, report_id: int | None, drifted: bool, reasons: str, now: float,
-                   cooldown_s: float) -> Decision:
+def drift_decision(
+    state: dict, report_id: int | None, drifted: bool, reasons: str, now: float, cooldown_s: float
+) -> Decision:
     """Request regeneration for a drift_report materialisation (`report_id`) not acted on before that found
     drift, unless regeneration was requested less than `cooldown_s` ago (a drift that regeneration cannot
     remove, such as queries about a new topic, would otherwise loop)."""
@@ -165,11 +226,18 @@ def drift_decision(state: dict, report_id: int | None, drifted: bool, reasons: s
         return Decision(False, "no new drift_report", json.dumps(state))
     state = {**state, "report": report_id}
     if not drifted:
-        return Decision(False, f"drift_report {report_id}: no drift ({reasons or 'every statistic within bounds'})",
-                        json.dumps(state))
+        return Decision(
+            False,
+            f"drift_report {report_id}: no drift ({reasons or 'every statistic within bounds'})",
+            json.dumps(state),
+        )
     since = now - state.get("regenerated_at", float("-inf"))
     if since < cooldown_s:
-        return Decision(False, f"drift_report {report_id} found drift ({reasons}) but regeneration was requested "
-                               f"{since:.0f} s ago < cooldown {cooldown_s:.0f} s", json.dumps(state))
+        return Decision(
+            False,
+            f"drift_report {report_id} found drift ({reasons}) but regeneration was requested "
+            f"{since:.0f} s ago < cooldown {cooldown_s:.0f} s",
+            json.dumps(state),
+        )
     state["regenerated_at"] = now
     return Decision(True, f"drift_report {report_id}: {reasons}", json.dumps(state), run_key=f"drift:{report_id}")

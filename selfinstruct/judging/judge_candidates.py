@@ -31,8 +31,9 @@ def _sentences(text: str, offset: int) -> list[tuple[int, int]]:
     return out
 
 
-def answer_candidates(annotation: dict, contract_text: str, per_question: int = 6, window: int = 400,
-                      seed: int = 0, max_spans: int = 2) -> list[dict]:
+def answer_candidates(
+    annotation: dict, contract_text: str, per_question: int = 6, window: int = 400, seed: int = 0, max_spans: int = 2
+) -> list[dict]:
     """Candidate answers for one answerable annotation: 1-3 sentence windows near a gold span and far from it.
 
     Each row: contract_id, question, golds (answer_texts), candidate, label (`cuad_match` against the golds).
@@ -60,22 +61,36 @@ def answer_candidates(annotation: dict, contract_text: str, per_question: int = 
     for s, e in sorted(spans):
         cand = contract_text[s:e].strip()
         if 3 <= len(cand.split()) <= 300:
-            rows.append({"contract_id": annotation["contract_id"], "question": annotation["question"],
-                         "golds": golds, "candidate": cand, "label": int(cuad_match(cand, golds))})
+            rows.append(
+                {
+                    "contract_id": annotation["contract_id"],
+                    "question": annotation["question"],
+                    "golds": golds,
+                    "candidate": cand,
+                    "label": int(cuad_match(cand, golds)),
+                }
+            )
     pos = [r for r in rows if r["label"]]
     neg = [r for r in rows if not r["label"]]
     k_pos = min(len(pos), per_question // 2)
     return rng.sample(pos, k_pos) + rng.sample(neg, min(len(neg), per_question - k_pos))
 
 
-def build_judge_examples(annotations: Sequence[dict], contracts: Sequence[dict], per_question: int = 6,
-                         seed: int = 0, eval_contract_ids: Collection[str] | None = None) -> list[dict]:
+def build_judge_examples(
+    annotations: Sequence[dict],
+    contracts: Sequence[dict],
+    per_question: int = 6,
+    seed: int = 0,
+    eval_contract_ids: Collection[str] | None = None,
+) -> list[dict]:
     """`answer_candidates` for every answerable annotation; with `eval_contract_ids`, refuses those contracts."""
     if eval_contract_ids is not None:
         leaked = sorted({a["contract_id"] for a in annotations} & set(eval_contract_ids))
         if leaked:
-            raise ValueError(f"judge training rows from {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}; "
-                             "held-out contracts are never trained on")
+            raise ValueError(
+                f"judge training rows from {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}; "
+                "held-out contracts are never trained on"
+            )
     texts = {c["contract_id"]: c["text"] for c in contracts}
     out = []
     for a in annotations:

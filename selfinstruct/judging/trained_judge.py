@@ -63,6 +63,7 @@ def judge_input(question: str, gold: str | Sequence[str] | None, candidate: str,
 
 # ---------------------------------------------------------------------------------------------------- training
 
+
 def _balanced(examples: Sequence[dict], cap: int | None, seed: int) -> list[dict]:
     rng = random.Random(seed)
     pos = rng.sample([e for e in examples if e["label"]], sum(1 for e in examples if e["label"]))
@@ -71,12 +72,16 @@ def _balanced(examples: Sequence[dict], cap: int | None, seed: int) -> list[dict
         out = pos + neg
     else:
         k_pos = min(len(pos), cap // 2)
-        out = pos[:k_pos] + neg[:cap - k_pos]
+        out = pos[:k_pos] + neg[: cap - k_pos]
     return rng.sample(out, len(out))
 
 
-def train_judge(examples: Sequence[dict], output_dir: str | Path, settings: JudgeTrainSettings | None = None,
-                base_model: str | Path | None = None) -> dict:
+def train_judge(
+    examples: Sequence[dict],
+    output_dir: str | Path,
+    settings: JudgeTrainSettings | None = None,
+    base_model: str | Path | None = None,
+) -> dict:
     """Train the cross-encoder on rows {question, golds, candidate, label}, publish it by rename, return metrics."""
     import torch
     from datasets import Dataset
@@ -90,33 +95,58 @@ def train_judge(examples: Sequence[dict], output_dir: str | Path, settings: Judg
     settings = settings or JudgeTrainSettings()
     labels = {int(e["label"]) for e in examples}
     if labels != {0, 1}:
-        raise ValueError(f"judge training needs both labels; got {sorted(labels) or 'no examples'} "
-                         f"in {len(examples)} examples")
+        raise ValueError(
+            f"judge training needs both labels; got {sorted(labels) or 'no examples'} in {len(examples)} examples"
+        )
     rows = _balanced(examples, settings.max_examples, settings.seed)
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
-    model = CrossEncoder(str(base_model or packaged_model_path()), num_labels=1, max_length=settings.max_length,
-                         device="cpu", local_files_only=True)
+    model = CrossEncoder(
+        str(base_model or packaged_model_path()),
+        num_labels=1,
+        max_length=settings.max_length,
+        device="cpu",
+        local_files_only=True,
+    )
     pairs = [judge_input(e["question"], e.get("golds"), e["candidate"], settings.use_gold) for e in rows]
-    ds = Dataset.from_dict({"first": [p[0] for p in pairs], "second": [p[1] for p in pairs],
-                            "label": [float(e["label"]) for e in rows]})
+    ds = Dataset.from_dict(
+        {"first": [p[0] for p in pairs], "second": [p[1] for p in pairs], "label": [float(e["label"]) for e in rows]}
+    )
     bf16 = resolve_precision(settings.precision, "cpu") == "bfloat16"
     with tempfile.TemporaryDirectory(prefix="judge-train-") as scratch:
         args = CrossEncoderTrainingArguments(
-            output_dir=scratch, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
-            per_device_train_batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            warmup_ratio=settings.warmup_ratio, seed=settings.seed, data_seed=settings.seed, save_strategy="no",
-            report_to=[], logging_steps=1, disable_tqdm=True, use_cpu=True, bf16=bf16)
+            output_dir=scratch,
+            num_train_epochs=settings.epochs,
+            max_steps=settings.max_steps,
+            per_device_train_batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            warmup_ratio=settings.warmup_ratio,
+            seed=settings.seed,
+            data_seed=settings.seed,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=1,
+            disable_tqdm=True,
+            use_cpu=True,
+            bf16=bf16,
+        )
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=ds, loss=BinaryCrossEntropyLoss(model))
         result = trainer.train()
     curve = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
     final = curve[-1] if curve else float(result.training_loss)
     if final != final:
         raise RuntimeError(f"judge training diverged (loss NaN after {result.global_step} steps); nothing published")
-    metrics = {"examples": len(rows), "positives": sum(e["label"] for e in rows), "steps": int(result.global_step),
-               "final_loss": final, "mean_loss": float(result.training_loss),
-               "seconds": round(time.perf_counter() - t0, 2), "bf16": bf16, "loss_curve": curve,
-               "settings": asdict(settings)}
+    metrics = {
+        "examples": len(rows),
+        "positives": sum(e["label"] for e in rows),
+        "steps": int(result.global_step),
+        "final_loss": final,
+        "mean_loss": float(result.training_loss),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "bf16": bf16,
+        "loss_curve": curve,
+        "settings": asdict(settings),
+    }
 
     def build(tmp: Path) -> None:
         model.save(str(tmp))
@@ -139,8 +169,12 @@ class TrainedJudge:
         self.batch_size = batch_size
         self.model = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
 
-    def score(self, questions: Sequence[str], candidates: Sequence[str],
-              golds: Sequence[str | Sequence[str] | None] | None = None) -> np.ndarray:
+    def score(
+        self,
+        questions: Sequence[str],
+        candidates: Sequence[str],
+        golds: Sequence[str | Sequence[str] | None] | None = None,
+    ) -> np.ndarray:
         if self.use_gold and golds is None:
             raise ValueError("this judge was trained with gold answers: pass golds")
         golds = golds if golds is not None else [None] * len(questions)
@@ -148,30 +182,42 @@ class TrainedJudge:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         # num_labels=1: the CrossEncoder's default activation is a sigmoid, so these are probabilities.
-        return np.asarray(self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False),
-                          dtype=np.float32)
+        return np.asarray(
+            self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False), dtype=np.float32
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- agreement
 
-def agreement_report(judge_scores: Sequence[float | None], cuad_labels: Sequence[float | int | None],
-                     threshold: float = 0.5) -> dict:
+
+def agreement_report(
+    judge_scores: Sequence[float | None], cuad_labels: Sequence[float | int | None], threshold: float = 0.5
+) -> dict:
     """Judge vs CUAD match: agreement and Cohen's kappa at `threshold`, AUROC of the raw scores, pairs used.
 
     Pairs with a missing score or label are left out (and counted as n_missing), never read as 0.
     """
     if len(judge_scores) != len(cuad_labels):
         raise ValueError(f"{len(judge_scores)} judge scores but {len(cuad_labels)} CUAD labels")
-    keep = [(float(s), int(float(y) >= 0.5)) for s, y in zip(judge_scores, cuad_labels)
-            if s is not None and y is not None and s == s and y == y]
+    keep = [
+        (float(s), int(float(y) >= 0.5))
+        for s, y in zip(judge_scores, cuad_labels)
+        if s is not None and y is not None and s == s and y == y
+    ]
     said = [int(s >= threshold) for s, _ in keep]
     truth = [y for _, y in keep]
-    return {"agreement": agreement_rate(said, truth), "kappa": cohen_kappa(said, truth),
-            "auroc": auroc([s for s, _ in keep], truth), "n": len(keep),
-            "n_missing": len(judge_scores) - len(keep), "threshold": threshold}
+    return {
+        "agreement": agreement_rate(said, truth),
+        "kappa": cohen_kappa(said, truth),
+        "auroc": auroc([s for s, _ in keep], truth),
+        "n": len(keep),
+        "n_missing": len(judge_scores) - len(keep),
+        "threshold": threshold,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- pipeline use
+
 
 def _says_no_clause(answer: str | None) -> bool:
     from selfinstruct.answering import is_no_clause
@@ -195,8 +241,11 @@ def judge_rows(judge: TrainedJudge, rows: Sequence[dict]) -> list[float]:
         else:
             ask.append(i)
     if ask:
-        scores = judge.score([rows[i]["question"] for i in ask], [rows[i]["answer"] for i in ask],
-                             [list(rows[i]["gold_answers"]) for i in ask])
+        scores = judge.score(
+            [rows[i]["question"] for i in ask],
+            [rows[i]["answer"] for i in ask],
+            [list(rows[i]["gold_answers"]) for i in ask],
+        )
         for i, s in zip(ask, scores):
             out[i] = float(s)
     return out
@@ -219,17 +268,26 @@ def calibrate_threshold(scores: Sequence[float], labels: Sequence[int]) -> float
 
 def _enough(annotations: Sequence[dict], rows: int | None, per_question: int, seed: int) -> list[dict]:
     """A seeded sample of answerable annotations that yields about 3x `rows` candidate rows (all when None)."""
-    answerable = [a for a in annotations if not a.get("is_impossible") and a.get("answer_starts") is not None
-                  and len(a["answer_starts"])]
+    answerable = [
+        a
+        for a in annotations
+        if not a.get("is_impossible") and a.get("answer_starts") is not None and len(a["answer_starts"])
+    ]
     if rows is None:
         return answerable
     need = -(-3 * rows // max(1, per_question))
     return random.Random(seed).sample(answerable, min(len(answerable), need))
 
 
-def fit_answer_judge(annotations: Sequence[dict], contracts: Sequence[dict], output_dir: str | Path,
-                     settings: JudgeTrainSettings | None = None, per_question: int = 6,
-                     max_heldout: int = 600, calibration_share: float = 0.15) -> dict:
+def fit_answer_judge(
+    annotations: Sequence[dict],
+    contracts: Sequence[dict],
+    output_dir: str | Path,
+    settings: JudgeTrainSettings | None = None,
+    per_question: int = 6,
+    max_heldout: int = 600,
+    calibration_share: float = 0.15,
+) -> dict:
     """Train on train-split contracts, pick the decision threshold on train-split contracts left out of
     training (`calibration_share` of them), measure against CUAD match on eval-split ones.
 
@@ -266,11 +324,21 @@ def fit_answer_judge(annotations: Sequence[dict], contracts: Sequence[dict], out
     from selfinstruct.core.artifacts import publish_file
 
     meta = Path(metrics["model_dir"]) / METRICS_FILE
-    saved = {**json.loads(meta.read_text()), "trained_contracts": trained, "threshold": threshold,
-             "calibration_contracts": sorted(calib_ids), "heldout": report}
+    saved = {
+        **json.loads(meta.read_text()),
+        "trained_contracts": trained,
+        "threshold": threshold,
+        "calibration_contracts": sorted(calib_ids),
+        "heldout": report,
+    }
     publish_file(lambda tmp: tmp.write_text(json.dumps(saved, indent=2)), meta)
-    return {**metrics, "trained_contracts": trained, "threshold": threshold, "calibration_rows": len(calib),
-            "heldout": report}
+    return {
+        **metrics,
+        "trained_contracts": trained,
+        "threshold": threshold,
+        "calibration_rows": len(calib),
+        "heldout": report,
+    }
 
 
 def trained_contracts(model_dir: str | Path, metrics_file: str = METRICS_FILE) -> list[str] | None:

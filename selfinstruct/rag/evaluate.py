@@ -31,8 +31,14 @@ class AnswerScorer(Protocol):
     def score(self, questions: Sequence[str], candidates: Sequence[str], golds: Sequence | None = None): ...
 
 
-def sample_questions(annotations: Sequence[dict], contracts: dict[str, dict], split: str, n: int,
-                     max_answer_chars: int = 300, seed: int = 0) -> list[dict]:
+def sample_questions(
+    annotations: Sequence[dict],
+    contracts: dict[str, dict],
+    split: str,
+    n: int,
+    max_answer_chars: int = 300,
+    seed: int = 0,
+) -> list[dict]:
     """Up to `n` answerable questions of `split` contracts with short located gold spans, in a stable order."""
     rows = []
     for a in annotations:
@@ -43,51 +49,96 @@ def sample_questions(annotations: Sequence[dict], contracts: dict[str, dict], sp
         golds = [g for g in golds if len(g) <= max_answer_chars]
         if golds:
             key = hashlib.sha256(f"{seed}:{a['contract_id']}:{a['category']}".encode()).hexdigest()
-            rows.append({"question_id": key[:16], "contract_id": a["contract_id"], "category": a["category"],
-                         "question": a["question"], "gold_answers": golds, "_k": key})
+            rows.append(
+                {
+                    "question_id": key[:16],
+                    "contract_id": a["contract_id"],
+                    "category": a["category"],
+                    "question": a["question"],
+                    "gold_answers": golds,
+                    "_k": key,
+                }
+            )
     rows.sort(key=lambda r: r["_k"])
     return [{k: v for k, v in r.items() if k != "_k"} for r in rows[:n]]
 
 
 def _unjudged(reason: str) -> dict:
-    return {"judge_score": None, "judge_flagged": False, "judge_missing_reason": reason, "judge_critique": "",
-            "retrieval_judged": None}
+    return {
+        "judge_score": None,
+        "judge_flagged": False,
+        "judge_missing_reason": reason,
+        "judge_critique": "",
+        "retrieval_judged": None,
+    }
 
 
 def score_answer(question: dict, answer: str, context: list[str], judge_lm: dspy.BaseLM | None) -> dict:
     golds = question["gold_answers"]
-    row = {"cuad_match": cuad_match(answer, golds), "token_f1": token_f1(answer, golds),
-           "exact_match": exact_match(answer, golds)}
+    row = {
+        "cuad_match": cuad_match(answer, golds),
+        "token_f1": token_f1(answer, golds),
+        "exact_match": exact_match(answer, golds),
+    }
     if judge_lm is None or not golds:  # a question with no gold clause (CUAD's is_impossible) has nothing to judge by
         return {**row, **_unjudged("no judge" if judge_lm is None else "no gold clause")}
     fact = judge_factuality(judge_lm, question["question"], golds[0], answer)
     ret = judge_retrieval(judge_lm, question["question"], "\n\n".join(context), golds[0])
-    return {**row, "judge_score": fact.score, "judge_flagged": fact.flagged,
-            "judge_missing_reason": fact.missing_reason, "judge_critique": fact.critique,
-            "retrieval_judged": ret.score}
+    return {
+        **row,
+        "judge_score": fact.score,
+        "judge_flagged": fact.flagged,
+        "judge_missing_reason": fact.missing_reason,
+        "judge_critique": fact.critique,
+        "retrieval_judged": ret.score,
+    }
 
 
 def trained_judgements(judge: AnswerScorer, questions: Sequence[dict], answers: Sequence[str]) -> list[dict]:
     """The judge columns from a trained judge: its P(right) of (question, gold clauses, answer), one batched
     `judge_rows` call over the answerable questions; no LM call, no critique, no retrieval verdict."""
     ask = [i for i, q in enumerate(questions) if q["gold_answers"]]
-    scores = judge_rows(judge, [{"question": questions[i]["question"], "gold_answers": questions[i]["gold_answers"],
-                                 "answer": answers[i]} for i in ask]) if ask else []
+    scores = (
+        judge_rows(
+            judge,
+            [
+                {
+                    "question": questions[i]["question"],
+                    "gold_answers": questions[i]["gold_answers"],
+                    "answer": answers[i],
+                }
+                for i in ask
+            ],
+        )
+        if ask
+        else []
+    )
     out = [_unjudged("no gold clause") for _ in questions]
     for i, s in zip(ask, scores):
-        out[i] = {"judge_score": s, "judge_flagged": False, "judge_missing_reason": None, "judge_critique": "",
-                  "retrieval_judged": None}
+        out[i] = {
+            "judge_score": s,
+            "judge_flagged": False,
+            "judge_missing_reason": None,
+            "judge_critique": "",
+            "retrieval_judged": None,
+        }
     return out
 
 
-def evaluate_program(method: str, program: dspy.Module, questions: Sequence[dict],
-                     judge: AnswerScorer | dspy.BaseLM | None, threads: int = 8) -> list[dict]:
+def evaluate_program(
+    method: str,
+    program: dspy.Module,
+    questions: Sequence[dict],
+    judge: AnswerScorer | dspy.BaseLM | None,
+    threads: int = 8,
+) -> list[dict]:
     """One row per question: the answer, its latency, and every score.
 
     `judge`: a dspy LM (the LM judge: two calls per answer), a trained judge (anything else with `.score`: one
     batched cross-encoder call, no LM) or None (no judge). Questions are answered on `threads` threads (batched
     generation on the local backend), so a row's latency is that of its call inside a batch, not of a lone
     request."""
+
     def answer(q: dict) -> tuple:
         t0 = time.perf_counter()
         pred = program(question=q["question"], contract_id=q["contract_id"])
@@ -98,16 +149,30 @@ def evaluate_program(method: str, program: dspy.Module, questions: Sequence[dict
     if trained and not callable(getattr(judge, "score", None)):
         raise TypeError(f"judge must be a dspy LM, a trained judge with .score() or None; got {type(judge).__name__}")
     judge_lm = None if trained else judge
-    scored = thread_map(lambda qp: score_answer(qp[0], qp[1][0].answer, qp[1][0].context, judge_lm),
-                        list(zip(questions, answered)), threads)
+    scored = thread_map(
+        lambda qp: score_answer(qp[0], qp[1][0].answer, qp[1][0].context, judge_lm),
+        list(zip(questions, answered)),
+        threads,
+    )
     if trained:
         judged = trained_judgements(judge, questions, [pred.answer for pred, _ in answered])
         scored = [{**s, **j} for s, j in zip(scored, judged)]
     rows = []
     for q, (pred, latency), scores in zip(questions, answered, scored):
-        rows.append({"method": method, "question_id": q["question_id"], "contract_id": q["contract_id"],
-                     "category": q["category"], "question": q["question"], "gold_answer": (q["gold_answers"] or [""])[0],
-                     "answer": pred.answer, "answer_parsed": bool(pred.parsed), "latency_s": latency, **scores})
+        rows.append(
+            {
+                "method": method,
+                "question_id": q["question_id"],
+                "contract_id": q["contract_id"],
+                "category": q["category"],
+                "question": q["question"],
+                "gold_answer": (q["gold_answers"] or [""])[0],
+                "answer": pred.answer,
+                "answer_parsed": bool(pred.parsed),
+                "latency_s": latency,
+                **scores,
+            }
+        )
     return rows
 
 
@@ -119,12 +184,18 @@ def summarize(rows: Sequence[dict], threshold: float = 0.5) -> list[dict]:
         rs = [r for r in rows if r["method"] == method]
         judged = [r["judge_score"] for r in rs if r["judge_score"] is not None]
         agree = agreement([r["judge_score"] for r in rs], [r["cuad_match"] for r in rs], threshold)
-        out.append({"method": method, "n": len(rs),
-                    "judge_score": sum(judged) / len(judged) if judged else None,
-                    "judge_missing": len(rs) - len(judged),
-                    "cuad_match": sum(r["cuad_match"] for r in rs) / len(rs),
-                    "token_f1": sum(r["token_f1"] for r in rs) / len(rs),
-                    "exact_match": sum(r["exact_match"] for r in rs) / len(rs),
-                    "mean_latency_s": sum(r["latency_s"] for r in rs) / len(rs),
-                    "judge_cuad_agreement": agree.get("agreement"), "judge_cuad_kappa": agree.get("kappa")})
+        out.append(
+            {
+                "method": method,
+                "n": len(rs),
+                "judge_score": sum(judged) / len(judged) if judged else None,
+                "judge_missing": len(rs) - len(judged),
+                "cuad_match": sum(r["cuad_match"] for r in rs) / len(rs),
+                "token_f1": sum(r["token_f1"] for r in rs) / len(rs),
+                "exact_match": sum(r["exact_match"] for r in rs) / len(rs),
+                "mean_latency_s": sum(r["latency_s"] for r in rs) / len(rs),
+                "judge_cuad_agreement": agree.get("agreement"),
+                "judge_cuad_kappa": agree.get("kappa"),
+            }
+        )
     return out

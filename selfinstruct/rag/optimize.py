@@ -27,12 +27,24 @@ def make_metric(judge_lm: dspy.BaseLM | None, judge_weight: float = 0.5):
 
 
 def to_examples(questions: Sequence[dict]) -> list[dspy.Example]:
-    return [dspy.Example(question=q["question"], contract_id=q["contract_id"], gold_answers=q["gold_answers"],
-                         answer=q["gold_answers"][0]).with_inputs("question", "contract_id") for q in questions]
+    return [
+        dspy.Example(
+            question=q["question"],
+            contract_id=q["contract_id"],
+            gold_answers=q["gold_answers"],
+            answer=q["gold_answers"][0],
+        ).with_inputs("question", "contract_id")
+        for q in questions
+    ]
 
 
-def compile_program(program: ContractRAG, train_questions: Sequence[dict], judge_lm: dspy.BaseLM | None,
-                    optimizer: str = "bootstrap", max_demos: int = 2) -> ContractRAG:
+def compile_program(
+    program: ContractRAG,
+    train_questions: Sequence[dict],
+    judge_lm: dspy.BaseLM | None,
+    optimizer: str = "bootstrap",
+    max_demos: int = 2,
+) -> ContractRAG:
     """BootstrapFewShot (default) or MIPROv2 ('mipro'); the LM in `dspy.context` is the student and teacher."""
     trainset = to_examples(train_questions)
     metric = make_metric(judge_lm)
@@ -40,12 +52,19 @@ def compile_program(program: ContractRAG, train_questions: Sequence[dict], judge
     # exception here is the LM failing (a model that cannot load, a backend down). DSPy's optimizers would
     # log up to 10 of them and compile a program with no demos; max_errors=1 fails the step on the first.
     if optimizer == "bootstrap":
-        opt = dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=max_demos, max_labeled_demos=max_demos,
-                                    max_errors=1)
+        opt = dspy.BootstrapFewShot(
+            metric=metric, max_bootstrapped_demos=max_demos, max_labeled_demos=max_demos, max_errors=1
+        )
         return opt.compile(program, trainset=trainset)
     if optimizer == "mipro":
-        opt = dspy.MIPROv2(metric=metric, auto="light", max_bootstrapped_demos=max_demos,
-                           max_labeled_demos=max_demos, num_threads=1, max_errors=1)
+        opt = dspy.MIPROv2(
+            metric=metric,
+            auto="light",
+            max_bootstrapped_demos=max_demos,
+            max_labeled_demos=max_demos,
+            num_threads=1,
+            max_errors=1,
+        )
         return opt.compile(program, trainset=trainset)
     raise ValueError(f"optimizer must be 'bootstrap' or 'mipro', got {optimizer!r}")
 

@@ -50,8 +50,13 @@ def hits_at(questions: Sequence[Question], ranked: Sequence[Sequence[tuple[int, 
     return [int(any(is_hit(s, e, q.spans) for s, e in r[:k])) for q, r in zip(questions, ranked)]
 
 
-def recall_rows(method: str, questions: Sequence[Question], ranked: Sequence[Sequence[tuple[int, int]]],
-                ks: Sequence[int] = KS, n_boot: int = 2000) -> list[dict]:
+def recall_rows(
+    method: str,
+    questions: Sequence[Question],
+    ranked: Sequence[Sequence[tuple[int, int]]],
+    ks: Sequence[int] = KS,
+    n_boot: int = 2000,
+) -> list[dict]:
     """One row per k: the share of questions with a hit among their first k ranked (start, end) chunks, its 95 %
     interval (bootstrap over contracts), and the mean characters of context those k chunks hand to a generator
     (recall grows with chunk size, so methods are compared at equal context)."""
@@ -62,13 +67,28 @@ def recall_rows(method: str, questions: Sequence[Question], ranked: Sequence[Seq
         hits = hits_at(questions, ranked, k)
         ci = bootstrap_ci(hits, contracts, n_boot=n_boot)
         chars = sum(sum(e - s for s, e in r[:k]) for r in ranked)
-        rows.append({"method": method, "k": k, "recall": sum(hits) / n if n else 0.0, "recall_low": ci.low,
-                     "recall_high": ci.high, "n": n, "mean_context_chars": chars / n if n else 0.0})
+        rows.append(
+            {
+                "method": method,
+                "k": k,
+                "recall": sum(hits) / n if n else 0.0,
+                "recall_low": ci.low,
+                "recall_high": ci.high,
+                "n": n,
+                "mean_context_chars": chars / n if n else 0.0,
+            }
+        )
     return rows
 
 
-def compare_recall(questions: Sequence[Question], ranked: dict[str, Sequence[Sequence[tuple[int, int]]]],
-                   method: str, against: Sequence[str], k: int = 3, n_boot: int = 2000) -> list[dict]:
+def compare_recall(
+    questions: Sequence[Question],
+    ranked: dict[str, Sequence[Sequence[tuple[int, int]]]],
+    method: str,
+    against: Sequence[str],
+    k: int = 3,
+    n_boot: int = 2000,
+) -> list[dict]:
     """`method` minus each of `against` in recall@k on the same questions: difference, 95 % interval and two-sided
     p (paired bootstrap over contracts). Methods missing from `ranked` are left out."""
     contracts = [q.contract_id for q in questions]
@@ -78,8 +98,19 @@ def compare_recall(questions: Sequence[Question], ranked: dict[str, Sequence[Seq
         if other == method or other not in ranked:
             continue
         t = paired_bootstrap(mine, hits_at(questions, ranked[other], k), contracts, n_boot=n_boot)
-        out.append({"method": method, "versus": other, "k": k, "diff": t["diff"], "low": t["low"],
-                    "high": t["high"], "p_value": t["p_value"], "n": t["n"], "contracts": t["n_clusters"]})
+        out.append(
+            {
+                "method": method,
+                "versus": other,
+                "k": k,
+                "diff": t["diff"],
+                "low": t["low"],
+                "high": t["high"],
+                "p_value": t["p_value"],
+                "n": t["n"],
+                "contracts": t["n_clusters"],
+            }
+        )
     return out
 
 
@@ -90,8 +121,9 @@ def _by_contract(chunks: Sequence[dict]) -> dict[str, list[dict]]:
     return grouped
 
 
-def rank_dense(questions: Sequence[Question], chunks: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
-               k: int) -> list[list[tuple[int, int]]]:
+def rank_dense(
+    questions: Sequence[Question], chunks: Sequence[dict], embed: Callable[[list[str]], np.ndarray], k: int
+) -> list[list[tuple[int, int]]]:
     """Brute-force cosine ranking within each question's contract (vectors are unit-normalised)."""
     grouped = _by_contract(chunks)
     needed = [c for cid in {q.contract_id for q in questions} for c in grouped.get(cid, [])]
@@ -124,11 +156,13 @@ def rank_bm25(questions: Sequence[Question], chunks: Sequence[dict], k: int) -> 
             continue
         if q.contract_id not in retrievers:
             r = bm25s.BM25()
-            r.index(bm25s.tokenize([c["text"] for c in cands], stopwords="en", show_progress=False),
-                    show_progress=False)
+            r.index(
+                bm25s.tokenize([c["text"] for c in cands], stopwords="en", show_progress=False), show_progress=False
+            )
             retrievers[q.contract_id] = r
         kk = min(k, len(cands))
         idx, _ = retrievers[q.contract_id].retrieve(
-            bm25s.tokenize([q.question], stopwords="en", show_progress=False), k=kk, show_progress=False)
+            bm25s.tokenize([q.question], stopwords="en", show_progress=False), k=kk, show_progress=False
+        )
         ranked.append([(cands[i]["start"], cands[i]["end"]) for i in idx[0]])
     return ranked

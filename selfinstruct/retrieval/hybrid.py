@@ -21,8 +21,9 @@ import numpy as np
 RRF_K = 60
 
 
-def rrf_fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K, weights: Sequence[float] | None = None,
-             top_k: int | None = None) -> list[tuple[str, float]]:
+def rrf_fuse(
+    rankings: Sequence[Sequence[str]], k: int = RRF_K, weights: Sequence[float] | None = None, top_k: int | None = None
+) -> list[tuple[str, float]]:
     """(id, fused score) best first, from rankings given best first; `weights` default to 1 each."""
     if k < 0:
         raise ValueError(f"RRF k must be >= 0, got {k}")
@@ -82,8 +83,13 @@ class HybridRetriever:
     (bm25, dense); a weight of 0 drops that ranking, so the same object also serves either alone.
     """
 
-    def __init__(self, chunks: Sequence[dict], embed: Callable[[list[str]], np.ndarray], k: int = RRF_K,
-                 weights: tuple[float, float] = (1.0, 1.0)):
+    def __init__(
+        self,
+        chunks: Sequence[dict],
+        embed: Callable[[list[str]], np.ndarray],
+        k: int = RRF_K,
+        weights: tuple[float, float] = (1.0, 1.0),
+    ):
         self.embed, self.k, self.weights = embed, k, weights
         self.by_contract: dict[str, list[dict]] = defaultdict(list)
         for c in chunks:
@@ -100,9 +106,11 @@ class HybridRetriever:
         at = 0
         for cid in todo:
             n = len(self.by_contract[cid])
-            self._vecs[cid], at = vecs[at:at + n], at + n
+            self._vecs[cid], at = vecs[at : at + n], at + n
 
-    def rankings(self, question: str, contract_id: str, query_vec: np.ndarray | None = None) -> tuple[list[str], list[str]]:
+    def rankings(
+        self, question: str, contract_id: str, query_vec: np.ndarray | None = None
+    ) -> tuple[list[str], list[str]]:
         """(bm25 ids, dense ids), each over all of the contract's chunks, best first."""
         cands = self.by_contract.get(contract_id, [])
         ids = [c["chunk_id"] for c in cands]
@@ -120,14 +128,16 @@ class HybridRetriever:
             dense = dense_ranking(qv, ids, self._vecs[contract_id])
         return bm25, dense
 
-    def search(self, question: str, contract_id: str, top_k: int = 5,
-               query_vec: np.ndarray | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, question: str, contract_id: str, top_k: int = 5, query_vec: np.ndarray | None = None
+    ) -> list[tuple[str, float]]:
         """Fused (chunk_id, score) best first, among `contract_id`'s chunks only."""
         bm25, dense = self.rankings(question, contract_id, query_vec)
         return rrf_fuse([bm25, dense], k=self.k, weights=self.weights, top_k=top_k)
 
-    def search_many(self, questions: Sequence[str], contract_ids: Sequence[str],
-                    top_k: int = 5) -> list[list[tuple[str, float]]]:
+    def search_many(
+        self, questions: Sequence[str], contract_ids: Sequence[str], top_k: int = 5
+    ) -> list[list[tuple[str, float]]]:
         """`search` for many questions, embedding chunks and distinct questions in batches."""
         self.prepare(contract_ids)
         qvecs: dict[str, np.ndarray] = {}
@@ -142,8 +152,14 @@ class HybridRetriever:
         return [(rows[h]["start"], rows[h]["end"]) for h, _ in hits]
 
 
-def rank_hybrid(questions: Sequence, chunks: Sequence[dict], embed: Callable[[list[str]], np.ndarray], k: int,
-                rrf_k: int = RRF_K, weights: tuple[float, float] = (1.0, 1.0)) -> list[list[tuple[int, int]]]:
+def rank_hybrid(
+    questions: Sequence,
+    chunks: Sequence[dict],
+    embed: Callable[[list[str]], np.ndarray],
+    k: int,
+    rrf_k: int = RRF_K,
+    weights: tuple[float, float] = (1.0, 1.0),
+) -> list[list[tuple[int, int]]]:
     """Top-k (start, end) per `retrieval.evaluate.Question`, shaped like `rank_dense` / `rank_bm25`."""
     retriever = HybridRetriever(chunks, embed, rrf_k, weights)
     hits = retriever.search_many([q.question for q in questions], [q.contract_id for q in questions], k)

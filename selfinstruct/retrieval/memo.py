@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def memoised(embed: Callable[[list[str]], np.ndarray], max_entries: int = 200_000) -> Callable[[Sequence[str]], np.ndarray]:
+def memoised(
+    embed: Callable[[list[str]], np.ndarray], max_entries: int = 200_000
+) -> Callable[[Sequence[str]], np.ndarray]:
     memo: dict[str, np.ndarray] = {}
     lock = threading.Lock()
 

@@ -25,8 +25,9 @@ RETRIEVERS = ("hybrid", "dense", "fine_tuned")
 DEFAULT_RETRIEVER = "hybrid"  # without a fine-tuned model
 
 
-def make_retriever(embedder: Any, chroma: Any, method: str = DEFAULT_RETRIEVER,
-                   model_dir: str | Path | None = None) -> Callable[[str, str, int], list[str]]:
+def make_retriever(
+    embedder: Any, chroma: Any, method: str = DEFAULT_RETRIEVER, model_dir: str | Path | None = None
+) -> Callable[[str, str, int], list[str]]:
     """A plain callable over the index, so DSPy programs and prompt builders need no Dagster resource.
 
     `embedder` and `chroma` are the project's resources (anything with `.get()` / `.store(embedder)`).
@@ -74,8 +75,11 @@ def make_retriever(embedder: Any, chroma: Any, method: str = DEFAULT_RETRIEVER,
         if not ids:
             return []
         by_id = dict(zip(ids, texts))
-        fused = rrf_fuse([bm25_ranking(question, ids, texts, index),
-                          dense_ranking(np.asarray(emb.embed([question])[0]), ids, vecs)], k=RRF_K, top_k=k)
+        fused = rrf_fuse(
+            [bm25_ranking(question, ids, texts, index), dense_ranking(np.asarray(emb.embed([question])[0]), ids, vecs)],
+            k=RRF_K,
+            top_k=k,
+        )
         return [by_id[i] for i, _ in fused]
 
     return hybrid

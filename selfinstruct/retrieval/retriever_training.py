@@ -48,7 +48,9 @@ class RetrieverTrainSettings:
     max_steps: int = field(default=-1, metadata={"help": "stop after this many optimiser steps (-1: no cap)"})
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW peak learning rate"})
     warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps with linear warm-up"})
-    hard_negatives: bool = field(default=False, metadata={"help": "add the top BM25 non-gold chunk of the same contract"})
+    hard_negatives: bool = field(
+        default=False, metadata={"help": "add the top BM25 non-gold chunk of the same contract"}
+    )
     max_seq_length: int = field(default=256, metadata={"help": "tokens kept per text (MiniLM was trained at 256)"})
     precision: str = field(default="auto", metadata={"help": "auto | float32 | bfloat16 (autocast) on CPU"})
     seed: int = field(default=0, metadata={"help": "sampling, shuffling and initialisation seed"})
@@ -77,12 +79,18 @@ def refuse_eval_contracts(contract_ids: Collection[str], eval_contract_ids: Coll
     leaked = sorted(set(contract_ids) & set(eval_contract_ids))
     if leaked:
         more = f" and {len(leaked) - 5} more" if len(leaked) > 5 else ""
-        raise EvalSplitLeak(f"{what} include {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}{more}. "
-                            "Held-out contracts are never trained on: pass train-split rows only.")
+        raise EvalSplitLeak(
+            f"{what} include {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}{more}. "
+            "Held-out contracts are never trained on: pass train-split rows only."
+        )
 
 
-def build_pairs(annotations: Sequence[dict], chunks: Sequence[dict], eval_contract_ids: Collection[str],
-                hard_negatives: bool = False) -> list[dict]:
+def build_pairs(
+    annotations: Sequence[dict],
+    chunks: Sequence[dict],
+    eval_contract_ids: Collection[str],
+    hard_negatives: bool = False,
+) -> list[dict]:
     """Rows {question, positive, contract_id, chunk_id[, negative]}: one per (annotation, gold chunk).
 
     A chunk is gold when it overlaps a located gold span by at least half of the shorter of the two (the
@@ -108,8 +116,12 @@ def build_pairs(annotations: Sequence[dict], chunks: Sequence[dict], eval_contra
         if hard_negatives:
             negative = _hard_negative(a["question"], cands, spans, bm25, a["contract_id"])
         for c in gold:
-            row = {"question": a["question"], "positive": c["text"], "contract_id": a["contract_id"],
-                   "chunk_id": c["chunk_id"]}
+            row = {
+                "question": a["question"],
+                "positive": c["text"],
+                "contract_id": a["contract_id"],
+                "chunk_id": c["chunk_id"],
+            }
             if hard_negatives:
                 if negative is None:
                     continue  # every chunk of the contract touches the answer: no negative to pair with
@@ -138,9 +150,11 @@ def explain_no_pairs(annotations: Sequence[dict], chunks: Sequence[dict]) -> str
     located = [a for a in answerable if len(a.get("answer_starts") or [])]
     chunked = {c["contract_id"] for c in chunks}
     with_chunks = [a for a in located if a["contract_id"] in chunked]
-    return (f"no (question, gold chunk) pairs: {len(annotations)} annotations, {len(answerable)} answerable, "
-            f"{len(located)} with a located gold span, {len(with_chunks)} of those on a contract that has chunks "
-            f"({len(chunked)} contracts chunked), and no chunk overlaps a gold span by half")
+    return (
+        f"no (question, gold chunk) pairs: {len(annotations)} annotations, {len(answerable)} answerable, "
+        f"{len(located)} with a located gold span, {len(with_chunks)} of those on a contract that has chunks "
+        f"({len(chunked)} contracts chunked), and no chunk overlaps a gold span by half"
+    )
 
 
 def balance(pairs: Sequence[dict], max_pairs: int | None, seed: int = 0) -> list[dict]:
@@ -178,8 +192,12 @@ def no_duplicate_sampler(dataset, batch_size: int, seed: int = 0):
     return NoDuplicatesBatchSampler(dataset, batch_size=batch_size, drop_last=False, seed=seed)
 
 
-def train_retriever(pairs: Sequence[dict], output_dir: str | Path, settings: RetrieverTrainSettings | None = None,
-                    base_model: str | Path | None = None) -> dict:
+def train_retriever(
+    pairs: Sequence[dict],
+    output_dir: str | Path,
+    settings: RetrieverTrainSettings | None = None,
+    base_model: str | Path | None = None,
+) -> dict:
     """Train, publish `output_dir` (a SentenceTransformer folder) by rename, return the metrics.
 
     Metrics: pairs, steps, final_loss, seconds, loss_curve, model_dir. Raises `NoTrainingPairs` when
@@ -199,8 +217,10 @@ def train_retriever(pairs: Sequence[dict], output_dir: str | Path, settings: Ret
 
     settings = settings or RetrieverTrainSettings()
     if not pairs:
-        raise NoTrainingPairs("no (question, gold chunk) pairs were given; build them with build_pairs "
-                              "(explain_no_pairs says which step left none)")
+        raise NoTrainingPairs(
+            "no (question, gold chunk) pairs were given; build them with build_pairs "
+            "(explain_no_pairs says which step left none)"
+        )
     rows = balance(pairs, settings.max_pairs, settings.seed)
     t0 = time.perf_counter()
     torch.manual_seed(settings.seed)
@@ -209,23 +229,46 @@ def train_retriever(pairs: Sequence[dict], output_dir: str | Path, settings: Ret
     bf16 = resolve_precision(settings.precision, "cpu") == "bfloat16"
     with tempfile.TemporaryDirectory(prefix="retriever-train-") as scratch:
         args = SentenceTransformerTrainingArguments(
-            output_dir=scratch, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
-            per_device_train_batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            warmup_ratio=settings.warmup_ratio, batch_sampler=BatchSamplers.NO_DUPLICATES, seed=settings.seed,
-            data_seed=settings.seed, save_strategy="no", report_to=[], logging_steps=1, disable_tqdm=True,
-            use_cpu=True, bf16=bf16, dataloader_drop_last=False)
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=pair_dataset(rows),
-                                             loss=losses.MultipleNegativesRankingLoss(model))
+            output_dir=scratch,
+            num_train_epochs=settings.epochs,
+            max_steps=settings.max_steps,
+            per_device_train_batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            warmup_ratio=settings.warmup_ratio,
+            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            seed=settings.seed,
+            data_seed=settings.seed,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=1,
+            disable_tqdm=True,
+            use_cpu=True,
+            bf16=bf16,
+            dataloader_drop_last=False,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=pair_dataset(rows), loss=losses.MultipleNegativesRankingLoss(model)
+        )
         result = trainer.train()
     curve = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
     final = curve[-1] if curve else float(result.training_loss)
     if final != final:  # NaN
-        raise RuntimeError(f"retriever training diverged (loss NaN after {result.global_step} steps); nothing published")
-    metrics = {"pairs": len(rows), "pairs_available": len(pairs), "steps": int(result.global_step),
-               "final_loss": final, "mean_loss": float(result.training_loss),
-               "seconds": round(time.perf_counter() - t0, 2), "hard_negatives": "negative" in rows[0],
-               "distinct_questions": len({r["question"] for r in rows}), "bf16": bf16, "loss_curve": curve,
-               "settings": asdict(settings)}
+        raise RuntimeError(
+            f"retriever training diverged (loss NaN after {result.global_step} steps); nothing published"
+        )
+    metrics = {
+        "pairs": len(rows),
+        "pairs_available": len(pairs),
+        "steps": int(result.global_step),
+        "final_loss": final,
+        "mean_loss": float(result.training_loss),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "hard_negatives": "negative" in rows[0],
+        "distinct_questions": len({r["question"] for r in rows}),
+        "bf16": bf16,
+        "loss_curve": curve,
+        "settings": asdict(settings),
+    }
 
     def build(tmp: Path) -> None:
         model.save(str(tmp))
@@ -235,8 +278,13 @@ def train_retriever(pairs: Sequence[dict], output_dir: str | Path, settings: Ret
     return metrics
 
 
-def fit_retriever(annotations: Sequence[dict], chunks: Sequence[dict], contracts: Sequence[dict],
-                  output_dir: str | Path, settings: RetrieverTrainSettings | None = None) -> dict:
+def fit_retriever(
+    annotations: Sequence[dict],
+    chunks: Sequence[dict],
+    contracts: Sequence[dict],
+    output_dir: str | Path,
+    settings: RetrieverTrainSettings | None = None,
+) -> dict:
     """Train on train-split contracts only; never raises for want of data or a failed run.
 
     Returns `train_retriever`'s metrics plus `fallback: False` and `trained_contracts` (also written into the
@@ -249,8 +297,11 @@ def fit_retriever(annotations: Sequence[dict], chunks: Sequence[dict], contracts
     eval_ids = {cid for cid, s in split.items() if s == "eval"}
     pairs = build_pairs(train_ann, train_chunks, eval_ids, (settings or RetrieverTrainSettings()).hard_negatives)
     if not pairs:
-        return {"fallback": True, "reason": explain_no_pairs(train_ann, train_chunks),
-                "model_dir": str(packaged_model_path())}
+        return {
+            "fallback": True,
+            "reason": explain_no_pairs(train_ann, train_chunks),
+            "model_dir": str(packaged_model_path()),
+        }
     try:
         metrics = train_retriever(pairs, output_dir, settings)
     except (RuntimeError, ValueError, OSError) as exc:
@@ -298,8 +349,10 @@ def _load_embedder(model_dir: Path, batch_size: int):
     def embed(texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
-        vecs = np.asarray(model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                                       show_progress_bar=False), dtype=np.float32)
+        vecs = np.asarray(
+            model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # normalised in float32
 
     return embed

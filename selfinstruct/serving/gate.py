@@ -29,8 +29,10 @@ def pick_candidate(rows: Sequence[dict], metric: str = "cuad_match") -> dict | N
     """The adapter row best on `metric` (ties: higher judge_score, then method name); None if none is scored."""
     runs = sorted({str(r["run_id"]) for r in rows if r.get("run_id")})
     if len(runs) > 1:
-        raise ValueError(f"pick_candidate got rows of {len(runs)} benchmark runs ({', '.join(runs)}); pass the "
-                         "rows of one run_id (the latest: order by created_at desc)")
+        raise ValueError(
+            f"pick_candidate got rows of {len(runs)} benchmark runs ({', '.join(runs)}); pass the "
+            "rows of one run_id (the latest: order by created_at desc)"
+        )
     if rows and not any(metric in r for r in rows):
         raise ValueError(f"no benchmark row has a {metric!r} column; use one of {sorted(rows[0])}")
     scored = [r for r in rows if r.get("method") in ADAPTER_METHODS and metric_value(r, metric) is not None]
@@ -57,31 +59,62 @@ def gate(candidate: dict, current: dict | None, tolerance: float = 0.02, metric:
     else:
         # The epsilon keeps a drop of exactly `tolerance` inside it despite float rounding (0.52 - 0.02).
         passed = cand >= cur - tolerance - 1e-12
-        reason = (f"{name} {metric} {cand:.3f} vs served {cur:.3f} (delta {delta:+.3f}) is "
-                  f"{'within' if passed else 'beyond'} the tolerance {tolerance}")
-    return {"passed": passed, "metric": metric, "candidate": cand, "current": cur, "delta": delta,
-            "tolerance": tolerance, "reason": reason}
+        reason = (
+            f"{name} {metric} {cand:.3f} vs served {cur:.3f} (delta {delta:+.3f}) is "
+            f"{'within' if passed else 'beyond'} the tolerance {tolerance}"
+        )
+    return {
+        "passed": passed,
+        "metric": metric,
+        "candidate": cand,
+        "current": cur,
+        "delta": delta,
+        "tolerance": tolerance,
+        "reason": reason,
+    }
 
 
 def _check_tolerance(tolerance: float, metric: str) -> None:
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
-        raise ValueError(f"tolerance must be a number in [0, 1] (the largest drop in {metric} let through), "
-                         f"got {tolerance!r}")
+        raise ValueError(
+            f"tolerance must be a number in [0, 1] (the largest drop in {metric} let through), got {tolerance!r}"
+        )
 
 
-def paired_gate(name: str, candidate: Sequence[dict], served: Sequence[dict], tolerance: float = 0.02,
-                metric: str = "cuad_match", n_boot: int = 2000) -> dict:
+def paired_gate(
+    name: str,
+    candidate: Sequence[dict],
+    served: Sequence[dict],
+    tolerance: float = 0.02,
+    metric: str = "cuad_match",
+    n_boot: int = 2000,
+) -> dict:
     """`gate` on the same evidence as the benchmark: per-question `metric` of both models on this run's questions
     (benchmark_answers rows), paired by question_id and clustered by contract; passes only when not worse by
     `tolerance` at 95 % confidence (stats.not_worse). No paired question, or one contract, fails."""
     _check_tolerance(tolerance, metric)
     theirs = {r["question_id"]: r for r in served if r.get(metric) is not None}
-    pairs = [(r, theirs[r["question_id"]]) for r in candidate
-             if r.get(metric) is not None and r["question_id"] in theirs]
-    test = not_worse([float(a[metric]) for a, _ in pairs], [float(b[metric]) for _, b in pairs],
-                     [a["contract_id"] for a, _ in pairs], margin=tolerance, n_boot=n_boot)
+    pairs = [
+        (r, theirs[r["question_id"]]) for r in candidate if r.get(metric) is not None and r["question_id"] in theirs
+    ]
+    test = not_worse(
+        [float(a[metric]) for a, _ in pairs],
+        [float(b[metric]) for _, b in pairs],
+        [a["contract_id"] for a, _ in pairs],
+        margin=tolerance,
+        n_boot=n_boot,
+    )
     cand = sum(float(a[metric]) for a, _ in pairs) / len(pairs) if pairs else None
     cur = sum(float(b[metric]) for _, b in pairs) / len(pairs) if pairs else None
-    return {"passed": bool(test["passed"]), "metric": metric, "candidate": cand, "current": cur,
-            "delta": test["diff"], "low": test["low"], "high": test["high"], "n_paired": test["n"],
-            "tolerance": tolerance, "reason": f"{name} {metric}: {test['reason']}"}
+    return {
+        "passed": bool(test["passed"]),
+        "metric": metric,
+        "candidate": cand,
+        "current": cur,
+        "delta": test["diff"],
+        "low": test["low"],
+        "high": test["high"],
+        "n_paired": test["n"],
+        "tolerance": tolerance,
+        "reason": f"{name} {metric}: {test['reason']}",
+    }

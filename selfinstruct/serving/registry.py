@@ -58,8 +58,9 @@ def location(serving_root: Path, store: ArtifactStore | None = None) -> str:
     return store.uri(_name()) if _remote(store) else str(serving_root)
 
 
-def snapshot_adapter(adapter_dir: Path, serving_root: Path, adapter_id: str,
-                     store: ArtifactStore | None = None) -> Path | str:
+def snapshot_adapter(
+    adapter_dir: Path, serving_root: Path, adapter_id: str, store: ArtifactStore | None = None
+) -> Path | str:
     """An immutable copy of `adapter_dir` at serving_root/adapters/<adapter_id>, built aside, published by rename;
     with an S3 store, a version of serving/adapters/<adapter_id>, whose s3:// URI is returned."""
     if not isinstance(adapter_id, str) or not adapter_id or adapter_id[0] == "." or {"/", "\\"} & set(adapter_id):
@@ -72,8 +73,10 @@ def snapshot_adapter(adapter_dir: Path, serving_root: Path, adapter_id: str,
     if not _remote(store) and not missing_adapter_files(final):
         return final
     if missing := missing_adapter_files(adapter_dir):
-        raise FileNotFoundError(f"{adapter_dir / missing[0]} is missing, so {adapter_dir} is not a complete adapter; "
-                                "train it again (python -m training <method> ...) or pick another candidate")
+        raise FileNotFoundError(
+            f"{adapter_dir / missing[0]} is missing, so {adapter_dir} is not a complete adapter; "
+            "train it again (python -m training <method> ...) or pick another candidate"
+        )
 
     def copy(tmp: Path) -> None:
         for name in ADAPTER_FILES + ("training_metrics.json",):
@@ -110,8 +113,10 @@ def current(serving_root: Path, store: ArtifactStore | None = None) -> dict | No
 
     BrokenPointer when the file is not JSON or not an entry (a list, a missing key, a key of the wrong type)."""
     text, path = _read(serving_root, store, "current.json")
-    fix = ("serve an entry again with `selfinstruct promote --to <entry_id>` (`selfinstruct promote --list` "
-           "shows them), which rewrites it")
+    fix = (
+        "serve an entry again with `selfinstruct promote --to <entry_id>` (`selfinstruct promote --list` "
+        "shows them), which rewrites it"
+    )
     try:
         entry = json.loads(text) if text is not None else None
     except json.JSONDecodeError as exc:
@@ -119,8 +124,10 @@ def current(serving_root: Path, store: ArtifactStore | None = None) -> dict | No
     if entry is None:
         return None
     if not isinstance(entry, dict):
-        raise BrokenPointer(f"{path} holds a JSON {type(entry).__name__}, not a promoted entry (an object with "
-                            f"{', '.join(POINTER_KEYS)}); {fix}")
+        raise BrokenPointer(
+            f"{path} holds a JSON {type(entry).__name__}, not a promoted entry (an object with "
+            f"{', '.join(POINTER_KEYS)}); {fix}"
+        )
     wrong = [k for k in POINTER_KEYS if not isinstance(entry.get(k), str) or not entry[k]]
     if wrong:
         raise BrokenPointer(f"{path} lacks a text value for {', '.join(wrong)}, so it names no promoted entry; {fix}")
@@ -159,7 +166,7 @@ def _append_history(root: Path, store: ArtifactStore | None, line: str) -> None:
         return
     # S3 appends nothing: read, extend, publish whole (see the module docstring for why no lock is needed).
     old = _read(root, store, "history.jsonl")[0] or ""
-    store.publish_bytes(_name("history.jsonl"), (old[:old.rfind("\n") + 1] + line).encode())
+    store.publish_bytes(_name("history.jsonl"), (old[: old.rfind("\n") + 1] + line).encode())
 
 
 def _publish_current(root: Path, store: ArtifactStore | None, text: str) -> None:
@@ -174,9 +181,11 @@ def adapter_dir(serving_root: Path, entry: dict, store: ArtifactStore | None = N
     store, a local copy of the snapshot its s3:// `path` names (downloaded once, checked against its manifest)."""
     if _remote(store):
         if not str(entry["path"]).startswith("s3://"):
-            raise ValueError(f"{entry['path']} is a local folder, but the serving registry is on "
-                             f"{location(serving_root, store)}; promote the s3:// URI snapshot_adapter(..., "
-                             "store=store) returned")
+            raise ValueError(
+                f"{entry['path']} is a local folder, but the serving registry is on "
+                f"{location(serving_root, store)}; promote the s3:// URI snapshot_adapter(..., "
+                "store=store) returned"
+            )
         return store.fetch_dir(entry["path"])
     path = Path(entry["path"])
     return (path if path.is_absolute() else Path(serving_root) / path).resolve()
@@ -197,17 +206,21 @@ def promote(serving_root: Path, entry: dict, reason: str, store: ArtifactStore |
     """Serve `entry` (a snapshot and its scores): append it to the history, then point current.json at it."""
     missing = [key for key in ENTRY_KEYS if key not in entry]
     if missing or not isinstance(entry["scores"], dict):
-        raise ValueError(f"promote: the entry lacks {', '.join(missing) or 'a dict of scores'}; it needs "
-                         f"{', '.join(ENTRY_KEYS)}, scores being a dict such as {{'cuad_match': 0.4}}")
+        raise ValueError(
+            f"promote: the entry lacks {', '.join(missing) or 'a dict of scores'}; it needs "
+            f"{', '.join(ENTRY_KEYS)}, scores being a dict such as {{'cuad_match': 0.4}}"
+        )
     root = Path(serving_root)
     try:
         folder = adapter_dir(root, entry, store)
     except ArtifactNotFound:  # S3: no complete snapshot behind that URI
         folder = None
     if folder is None or not (folder / "adapter_model.safetensors").is_file():
-        raise ValueError(f"promote: {entry['path'] if folder is None else folder} has no adapter_model.safetensors; "
-                         "promote the folder snapshot_adapter() returned, never a training output that the next "
-                         "run overwrites")
+        raise ValueError(
+            f"promote: {entry['path'] if folder is None else folder} has no adapter_model.safetensors; "
+            "promote the folder snapshot_adapter() returned, never a training output that the next "
+            "run overwrites"
+        )
     if not isinstance(reason, str) or not reason.strip():
         raise ValueError("promote: give a reason (a sentence such as gate()'s), so the history explains itself")
     if _remote(store):
@@ -224,8 +237,9 @@ def promote(serving_root: Path, entry: dict, reason: str, store: ArtifactStore |
 
 
 def listing(entries: list[dict], root: Path | str) -> str:
-    lines = [f"  {e.get('entry_id')}  {e.get('method')}  {e.get('adapter_id')}  {e.get('promoted_at')}"
-             for e in entries]
+    lines = [
+        f"  {e.get('entry_id')}  {e.get('method')}  {e.get('adapter_id')}  {e.get('promoted_at')}" for e in entries
+    ]
     return "\n".join(lines) or f"  nothing yet in {root}: serving_model promotes the first adapter that passes its gate"
 
 
@@ -242,8 +256,7 @@ def rollback(serving_root: Path, to: str, store: ArtifactStore | None = None) ->
         now = None  # an explicit target is served whatever the broken pointer said: that is the repair
     served = now.get("adapter_id") if now else None
     if to == "previous":
-        at = next((i for i, e in enumerate(entries) if e.get("entry_id") == (now or {}).get("entry_id")),
-                  len(entries))
+        at = next((i for i, e in enumerate(entries) if e.get("entry_id") == (now or {}).get("entry_id")), len(entries))
         matches = [e for e in entries[:at] if e.get("adapter_id") != served]
     elif to in ADAPTER_METHODS:
         matches = [e for e in entries if e.get("method") == to and e.get("adapter_id") != served]
@@ -252,16 +265,25 @@ def rollback(serving_root: Path, to: str, store: ArtifactStore | None = None) ->
         if not matches and len(to) >= 6:
             matches = [e for e in entries if str(e.get("adapter_id", "")).startswith(to)]
             if len({e["adapter_id"] for e in matches}) > 1:
-                raise ValueError(f"{to!r} starts several adapter_ids; give more characters or an entry_id:\n"
-                                 + listing(matches, where))
+                raise ValueError(
+                    f"{to!r} starts several adapter_ids; give more characters or an entry_id:\n"
+                    + listing(matches, where)
+                )
     if not matches:
-        short = (" other than the served one" if to == "previous" or to in ADAPTER_METHODS else
-                 " (an adapter_id prefix needs at least 6 characters)" if len(to) < 6 else "")
-        raise ValueError(f"no promoted entry matches {to!r}{short}; give an entry_id, an adapter_id prefix, one of "
-                         f"{', '.join(ADAPTER_METHODS)} or 'previous'. Promoted so far:\n"
-                         + listing(entries, where))
+        short = (
+            " other than the served one"
+            if to == "previous" or to in ADAPTER_METHODS
+            else " (an adapter_id prefix needs at least 6 characters)"
+            if len(to) < 6
+            else ""
+        )
+        raise ValueError(
+            f"no promoted entry matches {to!r}{short}; give an entry_id, an adapter_id prefix, one of "
+            f"{', '.join(ADAPTER_METHODS)} or 'previous'. Promoted so far:\n" + listing(entries, where)
+        )
     target = matches[-1]
     if now is not None and target.get("adapter_id") == served:
         return now
-    return promote(serving_root, target,
-                   f"rollback to {target['entry_id']} ({target['method']} {target['adapter_id']})", store)
+    return promote(
+        serving_root, target, f"rollback to {target['entry_id']} ({target['method']} {target['adapter_id']})", store
+    )

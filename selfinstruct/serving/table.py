@@ -18,16 +18,31 @@ from selfinstruct.core.artifact_store import ArtifactStore
 from selfinstruct.core.duckdb_lock import retry_locked
 from selfinstruct.serving.registry import current, history
 
-SERVING_SCHEMA = {"entry_id": pl.Utf8, "method": pl.Utf8, "adapter_id": pl.Utf8, "path": pl.Utf8,
-                  "cuad_match": pl.Float64, "judge_score": pl.Float64, "benchmark_run_id": pl.Utf8,
-                  "promoted_at": pl.Utf8, "reason": pl.Utf8, "is_current": pl.Boolean}
+SERVING_SCHEMA = {
+    "entry_id": pl.Utf8,
+    "method": pl.Utf8,
+    "adapter_id": pl.Utf8,
+    "path": pl.Utf8,
+    "cuad_match": pl.Float64,
+    "judge_score": pl.Float64,
+    "benchmark_run_id": pl.Utf8,
+    "promoted_at": pl.Utf8,
+    "reason": pl.Utf8,
+    "is_current": pl.Boolean,
+}
 
 
 def serving_table(root: Path, store: ArtifactStore | None = None) -> pl.DataFrame:
     now = (current(root, store) or {}).get("entry_id")
-    rows = [{**{k: e.get(k) for k in SERVING_SCHEMA if k in e}, "cuad_match": (e.get("scores") or {}).get("cuad_match"),
-             "judge_score": (e.get("scores") or {}).get("judge_score"), "is_current": e["entry_id"] == now}
-            for e in history(root, store)]
+    rows = [
+        {
+            **{k: e.get(k) for k in SERVING_SCHEMA if k in e},
+            "cuad_match": (e.get("scores") or {}).get("cuad_match"),
+            "judge_score": (e.get("scores") or {}).get("judge_score"),
+            "is_current": e["entry_id"] == now,
+        }
+        for e in history(root, store)
+    ]
     return pl.DataFrame(rows, schema=SERVING_SCHEMA)
 
 
@@ -37,8 +52,9 @@ def _replace_table(database: str, frame: pl.DataFrame) -> None:
         conn.execute("create or replace table serving_model as select * from arrow")
 
 
-def write_serving_table(root: Path, database: str, patience_s: float = 60.0,
-                        store: ArtifactStore | None = None) -> bool:
+def write_serving_table(
+    root: Path, database: str, patience_s: float = 60.0, store: ArtifactStore | None = None
+) -> bool:
     """Replace table `serving_model` in `database`; False if a writer kept the file locked past `patience_s`."""
     frame = serving_table(root, store)
     try:

@@ -25,8 +25,28 @@ from selfinstruct.synthetic.generate import parse_raw_qa
 
 _SENTENCE = re.compile(r"[^.;\n]+(?:[.;]|$)")
 _WORD = re.compile(r"[A-Za-z]{2,}")
-_ASKING = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "does", "do",
-           "can", "may", "must", "shall", "will", "has", "have"}
+_ASKING = {
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "is",
+    "are",
+    "does",
+    "do",
+    "can",
+    "may",
+    "must",
+    "shall",
+    "will",
+    "has",
+    "have",
+}
 
 
 class WriteQuestion(dspy.Signature):
@@ -56,8 +76,9 @@ def as_question(text: str) -> str:
     return line
 
 
-def pick_clauses(chunks: Sequence[dict], seeds: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
-                 n_demos: int) -> list[tuple[str, list[int]]]:
+def pick_clauses(
+    chunks: Sequence[dict], seeds: Sequence[dict], embed: Callable[[list[str]], np.ndarray], n_demos: int
+) -> list[tuple[str, list[int]]]:
     """Per chunk: (the sentence most like a seed answer, indexes of the n_demos seeds nearest to it)."""
     seed_vecs = embed([s["answer"] for s in seeds]) if seeds else np.zeros((0, 1))
     out = []
@@ -72,8 +93,13 @@ def pick_clauses(chunks: Sequence[dict], seeds: Sequence[dict], embed: Callable[
     return out
 
 
-def backtranslate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
-                             n_demos: int = 3, threads: int = 8) -> list[dict]:
+def backtranslate_candidates(
+    chunks: Sequence[dict],
+    seeds: Sequence[dict],
+    embed: Callable[[list[str]], np.ndarray],
+    n_demos: int = 3,
+    threads: int = 8,
+) -> list[dict]:
     """One candidate per chunk (its chosen clause and the teacher's question), using the LM in `dspy.context`."""
     picks = pick_clauses(chunks, seeds, embed, n_demos)
 
@@ -88,7 +114,13 @@ def backtranslate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], embe
                 question = str(writer(clause=clause).question)
             except AdapterParseError as exc:  # only a reply DSPy cannot read; a load failure fails the step
                 question = parse_raw_qa(exc.lm_response or "")[0]
-        return {"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
-                "question": as_question(question), "answer": clause, "seed_ids": [d["seed_id"] for d in demos]}
+        return {
+            "chunk_id": chunk["chunk_id"],
+            "contract_id": chunk["contract_id"],
+            "context": chunk["text"],
+            "question": as_question(question),
+            "answer": clause,
+            "seed_ids": [d["seed_id"] for d in demos],
+        }
 
     return thread_map(write, list(zip(chunks, picks)), threads)

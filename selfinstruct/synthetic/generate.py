@@ -50,9 +50,11 @@ def parse_raw_qa(raw: str) -> tuple[str, str]:
     return (q.group(1).strip() if q else ""), (a.group(1).strip() if a else "")
 
 
-def generate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], n_demos: int = 3,
-                        threads: int = 8) -> list[dict]:
+def generate_candidates(
+    chunks: Sequence[dict], seeds: Sequence[dict], n_demos: int = 3, threads: int = 8
+) -> list[dict]:
     """One candidate triplet per chunk, using the LM bound with `dspy.context`; seeds rotate as demos."""
+
     def write(item: tuple[int, dict]) -> dict:
         i, chunk = item
         demos = [seeds[(i + j) % len(seeds)] for j in range(min(n_demos, len(seeds)))] if seeds else []
@@ -63,8 +65,14 @@ def generate_candidates(chunks: Sequence[dict], seeds: Sequence[dict], n_demos: 
             question, answer = str(pred.question), str(pred.answer)
         except AdapterParseError as exc:  # only a reply DSPy cannot read; a model that fails to load propagates
             question, answer = parse_raw_qa(exc.lm_response or "")
-        return {"chunk_id": chunk["chunk_id"], "contract_id": chunk["contract_id"], "context": chunk["text"],
-                "question": question.strip(), "answer": answer.strip(), "seed_ids": [d["seed_id"] for d in demos]}
+        return {
+            "chunk_id": chunk["chunk_id"],
+            "contract_id": chunk["contract_id"],
+            "context": chunk["text"],
+            "question": question.strip(),
+            "answer": answer.strip(),
+            "seed_ids": [d["seed_id"] for d in demos],
+        }
 
     return thread_map(write, list(enumerate(chunks)), threads)
 
@@ -110,9 +118,13 @@ def _length_problem(question: str, answer: str, context: str) -> str | None:
     return None
 
 
-def filter_candidates(cands: Sequence[dict], embed: Callable[[list[str]], np.ndarray],
-                      dup_threshold: float = 0.92, exclude: Sequence[tuple[str, str]] = (),
-                      min_relevance: float = 0.0) -> tuple[list[dict], list[dict]]:
+def filter_candidates(
+    cands: Sequence[dict],
+    embed: Callable[[list[str]], np.ndarray],
+    dup_threshold: float = 0.92,
+    exclude: Sequence[tuple[str, str]] = (),
+    min_relevance: float = 0.0,
+) -> tuple[list[dict], list[dict]]:
     """(kept, rejected); rejects carry `reason`. `exclude` holds (contract_id, question) pairs (the seeds):
     a question too similar to a kept or excluded one of the same contract is rejected. With
     `min_relevance` > 0 a question whose embedding is less similar than that to its answer's is rejected
@@ -135,8 +147,11 @@ def filter_candidates(cands: Sequence[dict], embed: Callable[[list[str]], np.nda
     if min_relevance > 0:
         relevance = (vecs * embed([c["answer"] for c in survivors])).sum(axis=1)
         related = [float(r) >= min_relevance for r in relevance]
-        rejected += [{**c, "reason": f"question and answer unrelated (cosine {r:.2f} < {min_relevance:.2f})"}
-                     for c, r, ok in zip(survivors, relevance, related) if not ok]
+        rejected += [
+            {**c, "reason": f"question and answer unrelated (cosine {r:.2f} < {min_relevance:.2f})"}
+            for c, r, ok in zip(survivors, relevance, related)
+            if not ok
+        ]
         survivors, vecs = [c for c, ok in zip(survivors, related) if ok], vecs[np.array(related, dtype=bool)]
     known: dict[str, list] = {}
     if exclude:

@@ -23,8 +23,13 @@ def reason_kind(reason: str) -> str:
     return _NUMBERS.sub("", reason).strip() or reason
 
 
-def quality_report(candidates: Sequence[dict], kept: Sequence[dict], rejected: Sequence[dict],
-                   contracts: dict[str, dict], annotations: Sequence[dict] = ()) -> dict:
+def quality_report(
+    candidates: Sequence[dict],
+    kept: Sequence[dict],
+    rejected: Sequence[dict],
+    contracts: dict[str, dict],
+    annotations: Sequence[dict] = (),
+) -> dict:
     """kept, rejected, rejected_by_reason, duplicate_rate (near-duplicate rejects per candidate), located_share,
     cuad_clause_share (shares of kept rows), contracts and distinct questions covered."""
     spans: dict[str, list[tuple[int, int]]] = {}
@@ -43,9 +48,14 @@ def quality_report(candidates: Sequence[dict], kept: Sequence[dict], rejected: S
             clause += 1
     by_reason = Counter(reason_kind(r["reason"]) for r in rejected)
     n = len(candidates)
-    return {"generated": n, "kept": len(kept), "rejected": len(rejected), "rejected_by_reason": dict(by_reason),
-            "duplicate_rate": by_reason.get("near-duplicate question", 0) / n if n else 0.0,
-            "located_share": located / len(kept) if kept else 0.0,
-            "cuad_clause_share": clause / len(kept) if kept else 0.0,
-            "contracts": len({k["contract_id"] for k in kept}),
-            "distinct_questions": len({k["question"].strip().lower() for k in kept})}
+    return {
+        "generated": n,
+        "kept": len(kept),
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(by_reason),
+        "duplicate_rate": by_reason.get("near-duplicate question", 0) / n if n else 0.0,
+        "located_share": located / len(kept) if kept else 0.0,
+        "cuad_clause_share": clause / len(kept) if kept else 0.0,
+        "contracts": len({k["contract_id"] for k in kept}),
+        "distinct_questions": len({k["question"].strip().lower() for k in kept}),
+    }

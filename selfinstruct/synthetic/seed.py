@@ -18,8 +18,9 @@ def _window(text: str, start: int, end: int, size: int) -> tuple[int, int]:
     return lo, (nxt if nxt != -1 else len(text))
 
 
-def seed_examples(annotations: Sequence[dict], contracts: dict[str, dict], size: int = 32,
-                  context_chars: int = 1000, seed: int = 0) -> list[dict]:
+def seed_examples(
+    annotations: Sequence[dict], contracts: dict[str, dict], size: int = 32, context_chars: int = 1000, seed: int = 0
+) -> list[dict]:
     """Up to `size` (question, answer, context) rows from train-split contracts, spread over categories.
 
     The answer is the shortest located gold clause piece (at most 300 chars); the context is the
@@ -36,10 +37,18 @@ def seed_examples(annotations: Sequence[dict], contracts: dict[str, dict], size:
             continue
         lo, hi = _window(c["text"], start, end, context_chars)
         key = hashlib.sha256(f"{seed}:{a['contract_id']}:{a['category']}".encode()).hexdigest()
-        by_cat[a["category"]].append({
-            "seed_id": key[:16], "contract_id": a["contract_id"], "category": a["category"],
-            "question": a["question"], "answer": c["text"][start:end].strip(),
-            "context": c["text"][lo:hi], "context_start": lo, "_order": key})
+        by_cat[a["category"]].append(
+            {
+                "seed_id": key[:16],
+                "contract_id": a["contract_id"],
+                "category": a["category"],
+                "question": a["question"],
+                "answer": c["text"][start:end].strip(),
+                "context": c["text"][lo:hi],
+                "context_start": lo,
+                "_order": key,
+            }
+        )
     for rows in by_cat.values():
         rows.sort(key=lambda r: r["_order"])
     out: list[dict] = []

@@ -30,29 +30,53 @@ from selfinstruct_assets.constants import DUCKDB_POOL, FINETUNE
 from selfinstruct_assets.locations import recorded_path, trained_adapters
 from selfinstruct_assets.retrievers import retriever_for
 
-INPUTS = ("cuad_contracts", "sft_dataset", "preference_pairs", "sft_adapter", "dpo_adapter", "orpo_adapter",
-          "grpo_adapter", "optimized_rag_program")
+INPUTS = (
+    "cuad_contracts",
+    "sft_dataset",
+    "preference_pairs",
+    "sft_adapter",
+    "dpo_adapter",
+    "orpo_adapter",
+    "grpo_adapter",
+    "optimized_rag_program",
+)
 
 
 class BenchmarkConfig(dg.Config):
-    n_questions: int = Field(123, ge=1, description="held-out questions (eval split), 3 per CUAD category by default; "
-                                                    "the benchmark profile uses >= 400")
+    n_questions: int = Field(
+        123,
+        ge=1,
+        description="held-out questions (eval split), 3 per CUAD category by default; "
+        "the benchmark profile uses >= 400",
+    )
     k: int = Field(3, ge=1, description="chunks retrieved per question (as the RAG programs)")
     n_windows: int = Field(10, ge=0, description="candidate windows BM25 keeps for LM scoring per question (0: all)")
-    margin: float = Field(0.0, description="a local model says 'no clause' unless its best window beats "
-                                           "'No such clause.' by this (per-token mean log-prob)")
+    margin: float = Field(
+        0.0,
+        description="a local model says 'no clause' unless its best window beats "
+        "'No such clause.' by this (per-token mean log-prob)",
+    )
     judge: Literal["trained", "lm", "none"] = Field(
-        "trained", description="judge column: 'trained' (answer_judge's cross-encoder; None until it is "
-                               "materialised), 'lm' (the LM judge, slow on a local judge) or 'none'")
+        "trained",
+        description="judge column: 'trained' (answer_judge's cross-encoder; None until it is "
+        "materialised), 'lm' (the LM judge, slow on a local judge) or 'none'",
+    )
     oracle: bool = Field(True, description="add the oracle_retrieval row (base model given the gold clause's chunk)")
-    pmi: bool = Field(False, description="local models choose by PMI (log P(span|question) - log P(span|no "
-                                         "question)) instead of the per-token mean; twice the cost")
+    pmi: bool = Field(
+        False,
+        description="local models choose by PMI (log P(span|question) - log P(span|no "
+        "question)) instead of the per-token mean; twice the cost",
+    )
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for intervals and paired tests")
 
 
 def _data_versions(context: dg.AssetExecutionContext) -> str:
-    return json.dumps({n: (ev.run_id[:8] if (ev := context.instance.get_latest_materialization_event(
-        dg.AssetKey(n))) else None) for n in INPUTS})
+    return json.dumps(
+        {
+            n: (ev.run_id[:8] if (ev := context.instance.get_latest_materialization_event(dg.AssetKey(n))) else None)
+            for n in INPUTS
+        }
+    )
 
 
 def _scorer(llm: LLMResource, base_dir, adapter) -> SpanScorer:
@@ -70,19 +94,45 @@ def _judged(context, kind: str, rows: list[dict], questions: list[dict], llm: LL
     return with_judge(rows, None), "answer_judge not materialised" if kind == "trained" else "none", 0.5
 
 
-UPSTREAM = ["cuad_contracts", "cuad_annotations", "rag_eval", "sft_adapter", "dpo_adapter", "orpo_adapter",
-            "grpo_adapter", "rag_program", "optimized_rag_program", "answer_judge",
-            "retriever_model"]
+UPSTREAM = [
+    "cuad_contracts",
+    "cuad_annotations",
+    "rag_eval",
+    "sft_adapter",
+    "dpo_adapter",
+    "orpo_adapter",
+    "grpo_adapter",
+    "rag_program",
+    "optimized_rag_program",
+    "answer_judge",
+    "retriever_model",
+]
 
 
-@dg.multi_asset(pool=DUCKDB_POOL, group_name=FINETUNE, specs=[
-    dg.AssetSpec("benchmark_scores", deps=UPSTREAM, description="One row per method and run: scores, 95 % intervals."),
-    dg.AssetSpec("benchmark_answers", deps=UPSTREAM, description="One row per method, question and run."),
-])
-def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig, home: ProjectHome,
-                     cuad_contracts: pl.DataFrame, cuad_annotations: pl.DataFrame, rag_eval: pl.DataFrame,
-                     llm: LLMResource, base_model: BaseModelResource, embedder: EmbedderResource,
-                     chroma: ChromaResource, duckdb: DuckDBResource, artifacts: ArtifactsResource):
+@dg.multi_asset(
+    pool=DUCKDB_POOL,
+    group_name=FINETUNE,
+    specs=[
+        dg.AssetSpec(
+            "benchmark_scores", deps=UPSTREAM, description="One row per method and run: scores, 95 % intervals."
+        ),
+        dg.AssetSpec("benchmark_answers", deps=UPSTREAM, description="One row per method, question and run."),
+    ],
+)
+def benchmark_scores(
+    context: dg.AssetExecutionContext,
+    config: BenchmarkConfig,
+    home: ProjectHome,
+    cuad_contracts: pl.DataFrame,
+    cuad_annotations: pl.DataFrame,
+    rag_eval: pl.DataFrame,
+    llm: LLMResource,
+    base_model: BaseModelResource,
+    embedder: EmbedderResource,
+    chroma: ChromaResource,
+    duckdb: DuckDBResource,
+    artifacts: ArtifactsResource,
+):
     """Every method quotes a clause or says there is none, on the same stratified held-out questions and chunks."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     questions = benchmark_questions(cuad_annotations.to_dicts(), contracts, config.n_questions)
@@ -99,22 +149,56 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: BenchmarkConfig,
             known = {r["question_id"]: r["answer"] for r in rag_eval.to_dicts() if r["method"] == method}
             if (path := recorded_path(context.instance, asset)) is not None:
                 replies[method] = rag_replies(load_program(path, retrieve, config.k), questions, known)
-        rows = benchmark_rows(questions, contexts, {c: r["text"] for c, r in contracts.items()}, scorers, replies,
-                              config.n_windows, config.margin, context.log.info, config.oracle, config.pmi)
+        rows = benchmark_rows(
+            questions,
+            contexts,
+            {c: r["text"] for c, r in contracts.items()},
+            scorers,
+            replies,
+            config.n_windows,
+            config.margin,
+            context.log.info,
+            config.oracle,
+            config.pmi,
+        )
         rows, judge_note, threshold = _judged(context, config.judge, rows, questions, llm)
     summary = summarize_methods(rows, n_boot=config.n_boot)
     ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
     stamp = datetime.now(UTC).replace(tzinfo=None)
-    table = pl.DataFrame([{**s, "model": llm.describe("generator") if s["method"].endswith("_rag") else
-                           "" if s["method"] == "bm25_sentence" else f"local:{base_dir.name}",
-                           "adapter_id": ids.get(s["method"], ""), "judge": judge_note,
-                           "data_versions": _data_versions(context), "run_id": context.run_id, "created_at": stamp}
-                          for s in summary], schema=SCORES_SCHEMA)
+    table = pl.DataFrame(
+        [
+            {
+                **s,
+                "model": llm.describe("generator")
+                if s["method"].endswith("_rag")
+                else ""
+                if s["method"] == "bm25_sentence"
+                else f"local:{base_dir.name}",
+                "adapter_id": ids.get(s["method"], ""),
+                "judge": judge_note,
+                "data_versions": _data_versions(context),
+                "run_id": context.run_id,
+                "created_at": stamp,
+            }
+            for s in summary
+        ],
+        schema=SCORES_SCHEMA,
+    )
     answers = pl.DataFrame([{**r, "run_id": context.run_id, "created_at": stamp} for r in rows], schema=ANSWERS_SCHEMA)
     append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
     append_rows(duckdb, "benchmark_answers", answers)
-    yield dg.MaterializeResult(asset_key="benchmark_scores", metadata={
-        **report(summary), **counts(questions), **judge_agreement(rows, threshold), "judge": judge_note, "retriever": which,
-        "seconds": round(time.perf_counter() - t0, 1), "dagster/row_count": table.height})
-    yield dg.MaterializeResult(asset_key="benchmark_answers", metadata={
-        "dagster/row_count": answers.height, "run_id": context.run_id})
+    yield dg.MaterializeResult(
+        asset_key="benchmark_scores",
+        metadata={
+            **report(summary),
+            **counts(questions),
+            **judge_agreement(rows, threshold),
+            "judge": judge_note,
+            "retriever": which,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "dagster/row_count": table.height,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="benchmark_answers", metadata={"dagster/row_count": answers.height, "run_id": context.run_id}
+    )

@@ -1,10 +1,10 @@
 """`selfinstruct`: run the demo job, query the results in DuckDB and add feedback to the inbox.
 
-    selfinstruct demo                 # materialise every asset on the embedded defaults
-    selfinstruct query "select * from retrieval_eval"
-    selfinstruct feedback add --question Q --answer A --contract-id C --score 4 --scale 1-5
-    selfinstruct feedback import ratings.jsonl
-    selfinstruct promote --list       # served adapters, newest last; --to previous | METHOD | ADAPTER_ID rolls back
+selfinstruct demo                 # materialise every asset on the embedded defaults
+selfinstruct query "select * from retrieval_eval"
+selfinstruct feedback add --question Q --answer A --contract-id C --score 4 --scale 1-5
+selfinstruct feedback import ratings.jsonl
+selfinstruct promote --list       # served adapters, newest last; --to previous | METHOD | ADAPTER_ID rolls back
 """
 
 import argparse
@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("sql")
     q.add_argument("--database", default=None, help="DuckDB file (default: $SELFINSTRUCT_HOME/selfinstruct.duckdb)")
     cap = q.add_mutually_exclusive_group()
-    cap.add_argument("--max-rows", type=_positive, default=DEFAULT_MAX_ROWS,
-                     help=f"print at most this many rows (default {DEFAULT_MAX_ROWS:,})")
+    cap.add_argument(
+        "--max-rows",
+        type=_positive,
+        default=DEFAULT_MAX_ROWS,
+        help=f"print at most this many rows (default {DEFAULT_MAX_ROWS:,})",
+    )
     cap.add_argument("--all", action="store_true", help="print every row")
     q.set_defaults(func=cmd_query)
     add_demo_parser(sub)

@@ -15,27 +15,23 @@ from pathlib import Path
 from selfinstruct.core.tables import format_table, query_readonly
 
 SUMMARY_SQL = {
-    "retrieval_eval (recall on held-out contracts)":
-        "pivot (select method, 'recall@' || k as k, round(recall, 3) as recall, n from retrieval_eval) "
-        "on k using first(recall) group by method, n order by method",
-    "rag_eval_summary (held-out questions)":
-        "select method, n, round(judge_score, 3) as judge, judge_missing, round(cuad_match, 3) as cuad_match, "
-        "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(judge_cuad_agreement, 3) as agreement, "
-        "round(mean_latency_s, 2) as latency_s from rag_eval_summary order by method",
-    "benchmark_scores (held-out questions, latest run)":
-        "select method, n, round(judge_score, 3) as judge, round(cuad_match, 3) as cuad_match, "
-        "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(improvement_pct, 1) as improvement_pct, "
-        "round(cuad_ratio, 2) as cuad_ratio, round(mean_latency_s, 2) as latency_s from benchmark_scores "
-        "where run_id = (select run_id from benchmark_scores order by created_at desc limit 1) order by method",
-    "serving_model (the adapter to serve)":
-        "select method, adapter_id, round(cuad_match, 3) as cuad_match, promoted_at, reason from serving_model "
-        "where is_current",
+    "retrieval_eval (recall on held-out contracts)": "pivot (select method, 'recall@' || k as k, round(recall, 3) as recall, n from retrieval_eval) "
+    "on k using first(recall) group by method, n order by method",
+    "rag_eval_summary (held-out questions)": "select method, n, round(judge_score, 3) as judge, judge_missing, round(cuad_match, 3) as cuad_match, "
+    "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(judge_cuad_agreement, 3) as agreement, "
+    "round(mean_latency_s, 2) as latency_s from rag_eval_summary order by method",
+    "benchmark_scores (held-out questions, latest run)": "select method, n, round(judge_score, 3) as judge, round(cuad_match, 3) as cuad_match, "
+    "round(token_f1, 3) as token_f1, round(exact_match, 3) as em, round(improvement_pct, 1) as improvement_pct, "
+    "round(cuad_ratio, 2) as cuad_ratio, round(mean_latency_s, 2) as latency_s from benchmark_scores "
+    "where run_id = (select run_id from benchmark_scores order by created_at desc limit 1) order by method",
+    "serving_model (the adapter to serve)": "select method, adapter_id, round(cuad_match, 3) as cuad_match, promoted_at, reason from serving_model "
+    "where is_current",
     "drift_report (latest)": "select created_at, drifted, reasons from drift_report order by created_at desc limit 1",
     "corpus": "select (select count(*) from cuad_contracts) as contracts, "
-              "(select count(*) from cuad_contracts where split = 'eval') as eval_contracts, "
-              "(select count(*) from cuad_annotations where not is_impossible) as answerable, "
-              "(select count(*) from cuad_rejects) as rejects, "
-              "(select count(*) from contract_chunks) as chunks",
+    "(select count(*) from cuad_contracts where split = 'eval') as eval_contracts, "
+    "(select count(*) from cuad_annotations where not is_impossible) as answerable, "
+    "(select count(*) from cuad_rejects) as rejects, "
+    "(select count(*) from contract_chunks) as chunks",
 }
 
 DEMO_PROFILE = Path(__file__).with_name("demo.yaml")
@@ -67,10 +63,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("main_job failed; see the run in the Dagster UI (make ui) or the log above.", file=sys.stderr)
         return 1
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    print(f"\nmain_job materialised every asset in {time.perf_counter() - t0:.0f} s (run {result.run_id}), "
-          f"peak RSS {peak_gib:.2f} GiB\n")
-    rows = [(s.step_key, round(s.end_time - s.start_time, 1)) for s in sorted(steps, key=lambda s: s.start_time or 0)
-            if s.start_time and s.end_time and (s.end_time - s.start_time) >= 0.5]
+    print(
+        f"\nmain_job materialised every asset in {time.perf_counter() - t0:.0f} s (run {result.run_id}), "
+        f"peak RSS {peak_gib:.2f} GiB\n"
+    )
+    rows = [
+        (s.step_key, round(s.end_time - s.start_time, 1))
+        for s in sorted(steps, key=lambda s: s.start_time or 0)
+        if s.start_time and s.end_time and (s.end_time - s.start_time) >= 0.5
+    ]
     print(f"steps of 0.5 s or more\n{format_table(['step', 'seconds'], rows)}\n")
     for title, sql in SUMMARY_SQL.items():
         columns, rows = query_readonly(sql)

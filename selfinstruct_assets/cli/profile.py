@@ -45,8 +45,9 @@ def validate(profile: dict, assets: Sequence) -> None:
             raise ValueError(f"{op} takes no config, but the profile gives it {entry}")
         config = (entry or {}).get("config", {})
         if unknown := set(config) - set(cls.model_fields):
-            raise ValueError(f"{op}: {cls.__name__} has no field {', '.join(sorted(unknown))}; "
-                             f"fields: {', '.join(cls.model_fields)}")
+            raise ValueError(
+                f"{op}: {cls.__name__} has no field {', '.join(sorted(unknown))}; fields: {', '.join(cls.model_fields)}"
+            )
         cls(**config)  # pydantic: a wrong type or bound raises here
 
 
@@ -90,11 +91,19 @@ def run(profile: dict, assets: Sequence, resources: dict, instance: dg.DagsterIn
     t0 = time.perf_counter()
     for i, op in enumerate(todo, 1):
         config = {"ops": {op: profile["ops"][op]}} if op in (profile.get("ops") or {}) else {}
-        result = dg.materialize([*assets, *checks], resources=resources, instance=instance, run_config=config,
-                                selection=dg.AssetSelection.assets(*_keys(assets, op)), raise_on_error=False)
+        result = dg.materialize(
+            [*assets, *checks],
+            resources=resources,
+            instance=instance,
+            run_config=config,
+            selection=dg.AssetSelection.assets(*_keys(assets, op)),
+            raise_on_error=False,
+        )
         spent = time.perf_counter() - t0
-        log(f"profile: [{i}/{len(todo)}] {op} {'done' if result.success else 'FAILED'} (run {result.run_id[:8]}), "
-            f"{spent:.0f} s so far, ETA {spent / i * (len(todo) - i):.0f} s")
+        log(
+            f"profile: [{i}/{len(todo)}] {op} {'done' if result.success else 'FAILED'} (run {result.run_id[:8]}), "
+            f"{spent:.0f} s so far, ETA {spent / i * (len(todo) - i):.0f} s"
+        )
         if not result.success:
             return False
     return True

@@ -45,9 +45,19 @@ def _print_history(root: Path, store: ArtifactStore | None) -> None:
     if not entries:
         raise ValueError(listing(entries, location(root, store)))
     served = (now or {}).get("entry_id")
-    rows = [("*" if e.get("entry_id") == served else "", e.get("entry_id"), e.get("method"), e.get("adapter_id"),
-             metric_value(e, "cuad_match"), metric_value(e, "judge_score"), e.get("promoted_at"), e.get("reason"))
-            for e in entries]
+    rows = [
+        (
+            "*" if e.get("entry_id") == served else "",
+            e.get("entry_id"),
+            e.get("method"),
+            e.get("adapter_id"),
+            metric_value(e, "cuad_match"),
+            metric_value(e, "judge_score"),
+            e.get("promoted_at"),
+            e.get("reason"),
+        )
+        for e in entries
+    ]
     print(format_table(COLUMNS, rows))
 
 
@@ -56,12 +66,17 @@ def _refresh_table(root: Path, database: str, store: ArtifactStore | None) -> No
     try:
         refreshed = not Path(database).exists() or write_serving_table(root, database, store=store)
     except DuckDBFileError as exc:  # damaged: waiting would not help, and the user needs to know
-        print(f"selfinstruct: serving_model not refreshed: {exc} (serving/current.json is already updated)",
-              file=sys.stderr)
+        print(
+            f"selfinstruct: serving_model not refreshed: {exc} (serving/current.json is already updated)",
+            file=sys.stderr,
+        )
         return
     if not refreshed:
-        print("selfinstruct: the DuckDB file stayed locked; serving_model is refreshed at its next "
-              "materialisation (serving/current.json is already updated)", file=sys.stderr)
+        print(
+            "selfinstruct: the DuckDB file stayed locked; serving_model is refreshed at its next "
+            "materialisation (serving/current.json is already updated)",
+            file=sys.stderr,
+        )
 
 
 def cmd_promote(args, home: Callable[[], Path], database: Callable[[], str] | None = None) -> int:
@@ -87,7 +102,11 @@ def add_promote_parser(subparsers, home: Callable[[], Path], database: Callable[
     """Adds `promote` to the CLI; serving lives in home()/serving, and the serving_model table in database()."""
     p = subparsers.add_parser("promote", help="list the served adapter's history, or serve an earlier one")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--to", metavar="TARGET", help="an entry_id, an adapter_id prefix (6+ characters), "
-                       f"a method ({', '.join(ADAPTER_METHODS)}) or 'previous'")
+    group.add_argument(
+        "--to",
+        metavar="TARGET",
+        help="an entry_id, an adapter_id prefix (6+ characters), "
+        f"a method ({', '.join(ADAPTER_METHODS)}) or 'previous'",
+    )
     group.add_argument("--list", action="store_true", help="print every promoted entry, '*' on the served one")
     p.set_defaults(func=lambda args: cmd_promote(args, home, database))

@@ -22,15 +22,30 @@ class AnswerJudgeConfig(dg.Config):
 
 
 @dg.asset(group_name=EVALUATION)
-def answer_judge(context: dg.AssetExecutionContext, config: AnswerJudgeConfig, cuad_contracts: pl.DataFrame,
-                 cuad_annotations: pl.DataFrame, home: ProjectHome) -> dg.MaterializeResult:
+def answer_judge(
+    context: dg.AssetExecutionContext,
+    config: AnswerJudgeConfig,
+    cuad_contracts: pl.DataFrame,
+    cuad_annotations: pl.DataFrame,
+    home: ProjectHome,
+) -> dg.MaterializeResult:
     """Cross-encoder judge trained on train-split answers labelled by CUAD match; agreement measured held out."""
-    settings = JudgeTrainSettings(epochs=config.epochs, max_examples=config.max_examples, max_steps=config.max_steps,
-                                  learning_rate=config.learning_rate)
+    settings = JudgeTrainSettings(
+        epochs=config.epochs,
+        max_examples=config.max_examples,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+    )
     t0 = time.perf_counter()
     try:
-        m = fit_answer_judge(cuad_annotations.to_dicts(), cuad_contracts.to_dicts(),
-                             home.subdir("models") / "answer_judge", settings, config.per_question, config.max_heldout)
+        m = fit_answer_judge(
+            cuad_annotations.to_dicts(),
+            cuad_contracts.to_dicts(),
+            home.subdir("models") / "answer_judge",
+            settings,
+            config.per_question,
+            config.max_heldout,
+        )
     except (ValueError, RuntimeError) as exc:
         # Documented fallback: no new judge is published (no `path`); ai_feedback keeps the last published one,
         # or grades by correctness alone when there never was one.
@@ -38,10 +53,22 @@ def answer_judge(context: dg.AssetExecutionContext, config: AnswerJudgeConfig, c
         return dg.MaterializeResult(metadata={"fallback": True, "reason": str(exc)})
     h = m["heldout"]
     context.log.info(f"answer_judge: kappa {h['kappa']} AUROC {h['auroc']} on {h['n']} held-out candidates")
-    return dg.MaterializeResult(metadata={
-        "path": m["model_dir"], "fallback": False, "examples": m["examples"], "positives": m["positives"], "steps": m["steps"],
-        "final_loss": m["final_loss"], "seconds": round(time.perf_counter() - t0, 1),
-        "trained_contracts": len(m["trained_contracts"]), "threshold": m["threshold"],
-        "calibration_rows": m["calibration_rows"], "heldout_agreement": h["agreement"],
-        "heldout_kappa": h["kappa"], "heldout_auroc": h["auroc"], "n_heldout": h["n"],
-        "kappa_target_met": bool(h["kappa"] is not None and h["kappa"] >= 0.6)})
+    return dg.MaterializeResult(
+        metadata={
+            "path": m["model_dir"],
+            "fallback": False,
+            "examples": m["examples"],
+            "positives": m["positives"],
+            "steps": m["steps"],
+            "final_loss": m["final_loss"],
+            "seconds": round(time.perf_counter() - t0, 1),
+            "trained_contracts": len(m["trained_contracts"]),
+            "threshold": m["threshold"],
+            "calibration_rows": m["calibration_rows"],
+            "heldout_agreement": h["agreement"],
+            "heldout_kappa": h["kappa"],
+            "heldout_auroc": h["auroc"],
+            "n_heldout": h["n"],
+            "kappa_target_met": bool(h["kappa"] is not None and h["kappa"] >= 0.6),
+        }
+    )

@@ -25,103 +25,176 @@ from selfinstruct_assets.retrievers import retriever_for
 
 class PromptConfig(dg.Config):
     k: int = Field(3, ge=1, description="chunks retrieved into a prompt")
-    max_context_chars: int = Field(2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer "
-                                                           "within the trainers' max_length)")
-    no_clause_share: float = Field(0.25, ge=0, lt=1, description="share of rows whose target is 'No such clause.' "
-                                                                 "(train-split questions CUAD marks unanswerable)")
+    max_context_chars: int = Field(
+        2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer within the trainers' max_length)"
+    )
+    no_clause_share: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="share of rows whose target is 'No such clause.' (train-split questions CUAD marks unanswerable)",
+    )
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index", "retriever_model"])
-def sft_dataset(context: dg.AssetExecutionContext, config: PromptConfig, cuad_contracts: pl.DataFrame,
-                cuad_annotations: pl.DataFrame, seed_qa: pl.DataFrame, synthetic_qa: pl.DataFrame,
-                embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
+def sft_dataset(
+    context: dg.AssetExecutionContext,
+    config: PromptConfig,
+    cuad_contracts: pl.DataFrame,
+    cuad_annotations: pl.DataFrame,
+    seed_qa: pl.DataFrame,
+    synthetic_qa: pl.DataFrame,
+    embedder: EmbedderResource,
+    chroma: ChromaResource,
+) -> dg.Output[pl.DataFrame]:
     """Quote prompt and its target (the verbatim clause, or 'No such clause.') from seed QA, synthetic QA and
     unanswerable questions of train-split contracts; the passage each clause came from is always in its prompt."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     annotations = cuad_annotations.to_dicts()
-    qa = [{"source": "seed", "id": r["seed_id"], **r} for r in seed_qa.to_dicts()] + \
-         [{"source": "synthetic", "id": r["qa_id"], **r} for r in synthetic_qa.to_dicts()]
+    qa = [{"source": "seed", "id": r["seed_id"], **r} for r in seed_qa.to_dicts()] + [
+        {"source": "synthetic", "id": r["qa_id"], **r} for r in synthetic_qa.to_dicts()
+    ]
     # Enough candidates for the share; sft_rows takes as many as the verbatim QA rows call for.
-    none = unanswerable_questions(annotations, contracts, "train",
-                                  no_clause_count(len(qa), config.no_clause_share))
+    none = unanswerable_questions(annotations, contracts, "train", no_clause_count(len(qa), config.no_clause_share))
     retrieve, which = retriever_for(context.instance, embedder, chroma)
-    rows, stats = sft_rows(qa, none, contracts, retrieve, config.k,
-                           config.max_context_chars, config.no_clause_share)
+    rows, stats = sft_rows(qa, none, contracts, retrieve, config.k, config.max_context_chars, config.no_clause_share)
     out = [{**{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])} for r in rows]
     missing = categories_without_gold(annotations, contracts)
     if missing:
         # Documented fallback: such a category gets only "No such clause." rows; nothing teaches its clause.
         context.log.warning(f"{len(missing)} categories have no gold clause in the train split: {', '.join(missing)}")
-    return dg.Output(pl.DataFrame(out, schema=SFT_SCHEMA), metadata={
-        "dagster/row_count": len(out), "seed_rows": sum(r["source"] == "seed" for r in out),
-        "synthetic_rows": sum(r["source"] == "synthetic" for r in out), **stats, "retriever": which,
-        "categories_without_train_gold": ", ".join(missing) or "none"})
+    return dg.Output(
+        pl.DataFrame(out, schema=SFT_SCHEMA),
+        metadata={
+            "dagster/row_count": len(out),
+            "seed_rows": sum(r["source"] == "seed" for r in out),
+            "synthetic_rows": sum(r["source"] == "synthetic" for r in out),
+            **stats,
+            "retriever": which,
+            "categories_without_train_gold": ", ".join(missing) or "none",
+        },
+    )
 
 
-SFT_SCHEMA = {"example_id": pl.Utf8, "source": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,
-              "answer": pl.Utf8, "prompt_json": pl.Utf8}
+SFT_SCHEMA = {
+    "example_id": pl.Utf8,
+    "source": pl.Utf8,
+    "contract_id": pl.Utf8,
+    "question": pl.Utf8,
+    "answer": pl.Utf8,
+    "prompt_json": pl.Utf8,
+}
 
 
 class ResponsesConfig(PromptConfig):
-    n_questions: int = Field(24, ge=1, description="train-split answerable questions answered "
-                                                   "(plus no_clause_share unanswerable ones)")
-    n_samples: int = Field(2, ge=0, description="sampled answers of the SFT model per question, beside the greedy "
-                                                "base and SFT answers")
+    n_questions: int = Field(
+        24, ge=1, description="train-split answerable questions answered (plus no_clause_share unanswerable ones)"
+    )
+    n_samples: int = Field(
+        2, ge=0, description="sampled answers of the SFT model per question, beside the greedy base and SFT answers"
+    )
     temperature: float = Field(0.8, gt=0, description="sampling temperature of those answers")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["sft_adapter", "vector_index", "retriever_model"])
-def rag_responses(context: dg.AssetExecutionContext, config: ResponsesConfig, cuad_contracts: pl.DataFrame,
-                  cuad_annotations: pl.DataFrame, llm: LLMResource, base_model: BaseModelResource,
-                  embedder: EmbedderResource, chroma: ChromaResource) -> dg.Output[pl.DataFrame]:
+def rag_responses(
+    context: dg.AssetExecutionContext,
+    config: ResponsesConfig,
+    cuad_contracts: pl.DataFrame,
+    cuad_annotations: pl.DataFrame,
+    llm: LLMResource,
+    base_model: BaseModelResource,
+    embedder: EmbedderResource,
+    chroma: ChromaResource,
+) -> dg.Output[pl.DataFrame]:
     """Candidate answers per train-split question (base, SFT greedy and sampled), each generated on the quote
     prompt and snapped to a verbatim window of its excerpts (or 'No such clause.')."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     annotations = cuad_annotations.to_dicts()
     questions = sample_questions(annotations, contracts, "train", config.n_questions, seed=1)
-    questions += unanswerable_questions(annotations, contracts, "train",
-                                        no_clause_count(len(questions), config.no_clause_share), seed=1)
+    questions += unanswerable_questions(
+        annotations, contracts, "train", no_clause_count(len(questions), config.no_clause_share), seed=1
+    )
     retrieve, which = retriever_for(context.instance, embedder, chroma)
-    passages = [fit_passages(retrieve(q["question"], q["contract_id"], config.k), config.max_context_chars)
-                for q in questions]
+    passages = [
+        fit_passages(retrieve(q["question"], q["contract_id"], config.k), config.max_context_chars) for q in questions
+    ]
     prompts = [quote_prompt(q["question"], p, config.max_context_chars) for q, p in zip(questions, passages)]
     spans = [candidate_spans(p) for p in passages]
     base, sft = base_model.dir(), required_path(context.instance, "sft_adapter", "adapter_path")
     models = [("base", llm.local_lm(base)), ("sft", llm.local_lm(base, sft))]
-    models += [(f"sft_sample_{i}", llm.local_lm(base, sft, sample_temperature=config.temperature, seed=i))
-               for i in range(1, config.n_samples + 1)]
+    models += [
+        (f"sft_sample_{i}", llm.local_lm(base, sft, sample_temperature=config.temperature, seed=i))
+        for i in range(1, config.n_samples + 1)
+    ]
     rows = []
     for origin, lm in models:
         for q, p, ps, sp, reply in zip(questions, prompts, passages, spans, lm.generate_batch(prompts)):
             # Snapping (not span scoring) because one generation costs less than scoring ~300 windows.
             a = snap(reply, sp)
-            rows.append({"candidate_id": f"{q['question_id']}:{origin}", "question_id": q["question_id"],
-                         "contract_id": q["contract_id"], "question": q["question"],
-                         "gold_answer": (q["gold_answers"] or [NO_CLAUSE])[0], "gold_answers": q["gold_answers"],
-                         "prompt_json": json.dumps(p), "passages_json": json.dumps(ps), "origin": origin,
-                         "reply": reply, "answer": a.text if a.has_clause else NO_CLAUSE})
-    return dg.Output(pl.DataFrame(rows, schema=RESPONSE_SCHEMA), metadata={
-        "dagster/row_count": len(rows), "questions": len(questions),
-        "no_clause_questions": sum(not q["gold_answers"] for q in questions),
-        "candidates_per_question": len(models), "candidates": "generated, then snapped to a verbatim window",
-        "no_clause_answers": sum(r["answer"] == NO_CLAUSE for r in rows), "retriever": which})
+            rows.append(
+                {
+                    "candidate_id": f"{q['question_id']}:{origin}",
+                    "question_id": q["question_id"],
+                    "contract_id": q["contract_id"],
+                    "question": q["question"],
+                    "gold_answer": (q["gold_answers"] or [NO_CLAUSE])[0],
+                    "gold_answers": q["gold_answers"],
+                    "prompt_json": json.dumps(p),
+                    "passages_json": json.dumps(ps),
+                    "origin": origin,
+                    "reply": reply,
+                    "answer": a.text if a.has_clause else NO_CLAUSE,
+                }
+            )
+    return dg.Output(
+        pl.DataFrame(rows, schema=RESPONSE_SCHEMA),
+        metadata={
+            "dagster/row_count": len(rows),
+            "questions": len(questions),
+            "no_clause_questions": sum(not q["gold_answers"] for q in questions),
+            "candidates_per_question": len(models),
+            "candidates": "generated, then snapped to a verbatim window",
+            "no_clause_answers": sum(r["answer"] == NO_CLAUSE for r in rows),
+            "retriever": which,
+        },
+    )
 
 
-RESPONSE_SCHEMA = {"candidate_id": pl.Utf8, "question_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,
-                   "gold_answer": pl.Utf8, "gold_answers": pl.List(pl.Utf8), "prompt_json": pl.Utf8,
-                   "passages_json": pl.Utf8, "origin": pl.Utf8, "reply": pl.Utf8, "answer": pl.Utf8}
+RESPONSE_SCHEMA = {
+    "candidate_id": pl.Utf8,
+    "question_id": pl.Utf8,
+    "contract_id": pl.Utf8,
+    "question": pl.Utf8,
+    "gold_answer": pl.Utf8,
+    "gold_answers": pl.List(pl.Utf8),
+    "prompt_json": pl.Utf8,
+    "passages_json": pl.Utf8,
+    "origin": pl.Utf8,
+    "reply": pl.Utf8,
+    "answer": pl.Utf8,
+}
 
 
 class FeedbackConfig(dg.Config):
-    judge: Literal["trained", "lm"] = Field("trained", description="'trained': the answer_judge cross-encoder; "
-                                           "'lm': the LM judge role (free-text verdicts, the fallback)")
-    judge_weight: float = Field(0.5, ge=0, le=1, description="grade = w * judge score + (1 - w) * correctness "
-                                                            "(CUAD match, or 'no clause' when there is no gold)")
+    judge: Literal["trained", "lm"] = Field(
+        "trained",
+        description="'trained': the answer_judge cross-encoder; "
+        "'lm': the LM judge role (free-text verdicts, the fallback)",
+    )
+    judge_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="grade = w * judge score + (1 - w) * correctness "
+        "(CUAD match, or 'no clause' when there is no gold)",
+    )
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["answer_judge"])
-def ai_feedback(context: dg.AssetExecutionContext, config: FeedbackConfig, rag_responses: pl.DataFrame,
-                llm: LLMResource) -> dg.Output[pl.DataFrame]:
+def ai_feedback(
+    context: dg.AssetExecutionContext, config: FeedbackConfig, rag_responses: pl.DataFrame, llm: LLMResource
+) -> dg.Output[pl.DataFrame]:
     """The trained judge (or the LM judge) scores every candidate; CUAD match and token F1 sit beside it."""
     rows = rag_responses.to_dicts()
     if config.judge == "trained":
@@ -131,16 +204,29 @@ def ai_feedback(context: dg.AssetExecutionContext, config: FeedbackConfig, rag_r
     out = pl.DataFrame(grade_rows(rows, verdicts, config.judge_weight), schema=FEEDBACK_SCHEMA)
     # How far the judge agrees with correctness on these very answers (model answers, not the training windows).
     report = agreement_report(out["judge_score"].to_list(), out["correct"].to_list(), threshold) if out.height else {}
-    return dg.Output(out, metadata={"dagster/row_count": out.height, "judge": described,
-                                    "judge_missing": int(out["judge_score"].is_null().sum()) if out.height else 0,
-                                    "judge_vs_correct_kappa": report.get("kappa"),
-                                    "judge_vs_correct_agreement": report.get("agreement"),
-                                    "mean_grade": float(out["grade"].mean()) if out.height else None})
+    return dg.Output(
+        out,
+        metadata={
+            "dagster/row_count": out.height,
+            "judge": described,
+            "judge_missing": int(out["judge_score"].is_null().sum()) if out.height else 0,
+            "judge_vs_correct_kappa": report.get("kappa"),
+            "judge_vs_correct_agreement": report.get("agreement"),
+            "mean_grade": float(out["grade"].mean()) if out.height else None,
+        },
+    )
 
 
-FEEDBACK_SCHEMA = {"candidate_id": pl.Utf8, "judge_score": pl.Float64, "judge_critique": pl.Utf8,
-                   "judge_missing_reason": pl.Utf8, "token_f1": pl.Float64, "cuad_match": pl.Float64,
-                   "correct": pl.Float64, "grade": pl.Float64}
+FEEDBACK_SCHEMA = {
+    "candidate_id": pl.Utf8,
+    "judge_score": pl.Float64,
+    "judge_critique": pl.Utf8,
+    "judge_missing_reason": pl.Utf8,
+    "token_f1": pl.Float64,
+    "cuad_match": pl.Float64,
+    "correct": pl.Float64,
+    "grade": pl.Float64,
+}
 
 
 def _trained_scores(context: dg.AssetExecutionContext, rows: list[dict]):
@@ -164,16 +250,19 @@ def _lm_scores(rows: list[dict], llm: LLMResource) -> list:
 
 
 class PairsConfig(dg.Config):
-    margin: float = Field(0.3, gt=0, le=1, description="a rejected answer is graded at least this far below "
-                                                       "the chosen one")
-    chosen: Literal["gold", "best"] = Field("gold", description="'gold' (the CUAD clause or 'No such clause.') or "
-                                                                "'best' (the best-graded candidate)")
+    margin: float = Field(
+        0.3, gt=0, le=1, description="a rejected answer is graded at least this far below the chosen one"
+    )
+    chosen: Literal["gold", "best"] = Field(
+        "gold", description="'gold' (the CUAD clause or 'No such clause.') or 'best' (the best-graded candidate)"
+    )
     max_pairs_per_question: int = Field(2, ge=1, description="pairs kept per question (human-rated and worst first)")
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def preference_pairs(config: PairsConfig, rag_responses: pl.DataFrame, ai_feedback: pl.DataFrame,
-                     human_feedback: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+def preference_pairs(
+    config: PairsConfig, rag_responses: pl.DataFrame, ai_feedback: pl.DataFrame, human_feedback: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
     """prompt / chosen (the gold clause or 'No such clause.') / rejected (a wrong window of the same excerpts,
     or a judged-wrong model answer); human ratings outrank AI grades; train-split contracts only."""
     graded = rag_responses.join(ai_feedback.select("candidate_id", "grade"), on="candidate_id").to_dicts()
@@ -187,7 +276,17 @@ def preference_pairs(config: PairsConfig, rag_responses: pl.DataFrame, ai_feedba
     return dg.Output(pl.DataFrame(pairs, schema=PAIR_SCHEMA), metadata={"dagster/row_count": len(pairs), **stats})
 
 
-PAIR_SCHEMA = {"pair_id": pl.Utf8, "question_id": pl.Utf8, "contract_id": pl.Utf8, "question": pl.Utf8,
-               "prompt_json": pl.Utf8, "chosen": pl.Utf8, "rejected": pl.Utf8, "chosen_grade": pl.Float64,
-               "rejected_grade": pl.Float64, "margin": pl.Float64, "chosen_source": pl.Utf8,
-               "rejected_source": pl.Utf8}
+PAIR_SCHEMA = {
+    "pair_id": pl.Utf8,
+    "question_id": pl.Utf8,
+    "contract_id": pl.Utf8,
+    "question": pl.Utf8,
+    "prompt_json": pl.Utf8,
+    "chosen": pl.Utf8,
+    "rejected": pl.Utf8,
+    "chosen_grade": pl.Float64,
+    "rejected_grade": pl.Float64,
+    "margin": pl.Float64,
+    "chosen_source": pl.Utf8,
+    "rejected_source": pl.Utf8,
+}

@@ -49,6 +49,9 @@ def to_settings(kind: str, config: dg.Config) -> TrainSettings:
     lora_names = {f.name for f in fields(LoraSettings)}
     values = config.model_dump()
     settings = {k: v for k, v in values.items() if k in names and k != "lora"}
-    settings["lora"] = {k[len(LORA_PREFIX):]: v for k, v in values.items()
-                        if k.startswith(LORA_PREFIX) and k[len(LORA_PREFIX):] in lora_names}
+    settings["lora"] = {
+        k[len(LORA_PREFIX) :]: v
+        for k, v in values.items()
+        if k.startswith(LORA_PREFIX) and k[len(LORA_PREFIX) :] in lora_names
+    }
     return SETTINGS[kind](**{**settings, "lora": LoraSettings(**settings["lora"])})

@@ -48,9 +48,13 @@ def _known(duckdb: DuckDBResource) -> dict[str, tuple[str, str]]:
 
 
 def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
-    @dg.sensor(name="feedback_sensor", job=job, minimum_interval_seconds=TICK_S,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Refreshes preference pairs, DPO/ORPO, the benchmark and the gate when feedback arrives.")
+    @dg.sensor(
+        name="feedback_sensor",
+        job=job,
+        minimum_interval_seconds=TICK_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Refreshes preference pairs, DPO/ORPO, the benchmark and the gate when feedback arrives.",
+    )
     def _sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, duckdb: DuckDBResource):
         settings = LoopSettings.from_env()
         try:
@@ -61,8 +65,15 @@ def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             return dg.SkipReason("no cuad_contracts table yet: materialise the corpus first (make demo)")
         source = inbox.get("feedback")
         try:
-            d = feedback_decision(source.files(), source.read, contracts, context.cursor, time.time(),
-                                  settings.feedback_min_rows, settings.feedback_max_wait_s)
+            d = feedback_decision(
+                source.files(),
+                source.read,
+                contracts,
+                context.cursor,
+                time.time(),
+                settings.feedback_min_rows,
+                settings.feedback_max_wait_s,
+            )
         except InboxUnavailable as exc:
             return dg.SkipReason(str(exc))
         _log_skipped(context, "feedback", d.skipped)
@@ -70,21 +81,30 @@ def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         if not d.request:
             return dg.SkipReason(d.reason)
         context.log.info(d.reason)
-        return dg.RunRequest(run_key=d.run_key, tags={"selfinstruct/trigger": "feedback",
-                                                      "selfinstruct/new_rows": str(d.new_rows)})
+        return dg.RunRequest(
+            run_key=d.run_key, tags={"selfinstruct/trigger": "feedback", "selfinstruct/new_rows": str(d.new_rows)}
+        )
 
     return _sensor
 
 
 def new_contracts_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
-    @dg.sensor(name="new_contracts_sensor", job=job, minimum_interval_seconds=TICK_S,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Adds each new inbox contract as a partition and indexes only that contract.")
+    @dg.sensor(
+        name="new_contracts_sensor",
+        job=job,
+        minimum_interval_seconds=TICK_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Adds each new inbox contract as a partition and indexes only that contract.",
+    )
     def _sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, duckdb: DuckDBResource):
         try:
             known = _known(duckdb)
-            cuad = {cid for (cid,) in query_readonly("select contract_id from cuad_contracts", database=duckdb.database,
-                                                     patience_s=SENSOR_PATIENCE_S)[1]}
+            cuad = {
+                cid
+                for (cid,) in query_readonly(
+                    "select contract_id from cuad_contracts", database=duckdb.database, patience_s=SENSOR_PATIENCE_S
+                )[1]
+            }
         except QueryError as exc:
             return _unreadable(exc)
         try:
@@ -99,43 +119,65 @@ def new_contracts_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
         have = set(context.instance.get_dynamic_partitions(ADDED_CONTRACTS.name))
         new_ids = [cid for cid, _ in d.items if cid not in have]
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(partition_key=cid, run_key=f"contract:{cid}:{sha[:12]}",
-                                        tags={"selfinstruct/trigger": "new_contract"}) for cid, sha in d.items],
+            run_requests=[
+                dg.RunRequest(
+                    partition_key=cid,
+                    run_key=f"contract:{cid}:{sha[:12]}",
+                    tags={"selfinstruct/trigger": "new_contract"},
+                )
+                for cid, sha in d.items
+            ],
             dynamic_partitions_requests=[ADDED_CONTRACTS.build_add_request(new_ids)] if new_ids else [],
-            cursor=d.cursor)
+            cursor=d.cursor,
+        )
 
     return _sensor
 
 
 def drift_sensor(query_job: dg.JobDefinition, regenerate_job: dg.JobDefinition) -> dg.SensorDefinition:
-    @dg.sensor(name="drift_sensor", jobs=[query_job, regenerate_job], minimum_interval_seconds=TICK_S,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Reads new production queries; when drift_report finds drift, regenerates the adapters.")
+    @dg.sensor(
+        name="drift_sensor",
+        jobs=[query_job, regenerate_job],
+        minimum_interval_seconds=TICK_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Reads new production queries; when drift_report finds drift, regenerates the adapters.",
+    )
     def _sensor(context: dg.SensorEvaluationContext, inbox: InboxResource):
         state = json.loads(context.cursor or "{}")
         source = inbox.get("queries")
         try:
-            queries = new_files_decision(source.files(), source.read, json.dumps(state.get("queries", {})), "query",
-                                         time.time())
+            queries = new_files_decision(
+                source.files(), source.read, json.dumps(state.get("queries", {})), "query", time.time()
+            )
         except InboxUnavailable as exc:  # drift is still acted on: it needs the instance, not the inbox
             queries = Decision(False, str(exc), json.dumps(state.get("queries", {})))
         _log_skipped(context, "queries", queries.skipped)
         state["queries"] = json.loads(queries.cursor)
         requests = []
         if queries.request:
-            requests.append(dg.RunRequest(job_name=query_job.name, run_key=queries.run_key,
-                                          tags={"selfinstruct/trigger": "queries"}))
+            requests.append(
+                dg.RunRequest(
+                    job_name=query_job.name, run_key=queries.run_key, tags={"selfinstruct/trigger": "queries"}
+                )
+            )
         records = context.instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records
         latest = records[0] if records else None
         md = latest.asset_materialization.metadata if latest else {}
-        drift = drift_decision(state.get("drift", {}), latest.storage_id if latest else None,
-                               bool(md["drifted"].value) if "drifted" in md else False,
-                               md["reasons"].value if "reasons" in md else "", time.time(),
-                               LoopSettings.from_env().drift_cooldown_s)
+        drift = drift_decision(
+            state.get("drift", {}),
+            latest.storage_id if latest else None,
+            bool(md["drifted"].value) if "drifted" in md else False,
+            md["reasons"].value if "reasons" in md else "",
+            time.time(),
+            LoopSettings.from_env().drift_cooldown_s,
+        )
         state["drift"] = json.loads(drift.cursor)
         if drift.request:
-            requests.append(dg.RunRequest(job_name=regenerate_job.name, run_key=drift.run_key,
-                                          tags={"selfinstruct/trigger": "drift"}))
+            requests.append(
+                dg.RunRequest(
+                    job_name=regenerate_job.name, run_key=drift.run_key, tags={"selfinstruct/trigger": "drift"}
+                )
+            )
         for d in (queries, drift):
             context.log.info(d.reason)
         skip = None if requests else f"{queries.reason}; {drift.reason}"

@@ -9,10 +9,15 @@ from selfinstruct.core.known import existing_tables
 from selfinstruct_assets.held_out import scalar, trained_only_on_train
 
 
-@dg.asset_check(asset="vector_index", blocking=True, description="index count equals chunk count",
-                additional_deps=["contract_chunks"])
-def index_matches_chunks(duckdb: DuckDBResource, embedder: EmbedderResource,
-                         chroma: ChromaResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="vector_index",
+    blocking=True,
+    description="index count equals chunk count",
+    additional_deps=["contract_chunks"],
+)
+def index_matches_chunks(
+    duckdb: DuckDBResource, embedder: EmbedderResource, chroma: ChromaResource
+) -> dg.AssetCheckResult:
     with duckdb.get_connection() as conn:
         added = "added_contract_chunks" in existing_tables(lambda sql: conn.execute(sql).fetchall())
     chunks = scalar(duckdb, "select count(*) from contract_chunks")
@@ -22,8 +27,12 @@ def index_matches_chunks(duckdb: DuckDBResource, embedder: EmbedderResource,
     return dg.AssetCheckResult(passed=chunks == indexed, metadata={"chunks": chunks, "indexed": indexed})
 
 
-@dg.asset_check(asset="retriever_model", blocking=True, additional_deps=["cuad_contracts"],
-                description="the fine-tuned retriever was trained on train-split contracts only")
+@dg.asset_check(
+    asset="retriever_model",
+    blocking=True,
+    additional_deps=["cuad_contracts"],
+    description="the fine-tuned retriever was trained on train-split contracts only",
+)
 def retriever_model_train_only(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
     from selfinstruct.retrieval.retriever_training import METRICS_FILE
 

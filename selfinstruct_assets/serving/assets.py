@@ -34,8 +34,10 @@ class ServingConfig(dg.Config):
 
 def latest_benchmark(duckdb: DuckDBResource) -> list[dict]:
     with duckdb.get_connection() as conn:
-        cur = conn.execute("select * from benchmark_scores where run_id = "
-                           "(select run_id from benchmark_scores order by created_at desc limit 1)")
+        cur = conn.execute(
+            "select * from benchmark_scores where run_id = "
+            "(select run_id from benchmark_scores order by created_at desc limit 1)"
+        )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
@@ -46,8 +48,9 @@ def benchmark_answers(duckdb: DuckDBResource, run_id: str, method: str) -> list[
         tables = "select 1 from information_schema.tables where table_name = 'benchmark_answers'"
         if not conn.execute(tables).fetchall():
             return []
-        cur = conn.execute("select * from benchmark_answers where run_id = ? and method = ? order by question_id",
-                           [run_id, method])
+        cur = conn.execute(
+            "select * from benchmark_answers where run_id = ? and method = ? order by question_id", [run_id, method]
+        )
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
@@ -58,11 +61,20 @@ def decide(duckdb: DuckDBResource, cand: dict, served: dict | None, config: Serv
         return gate(cand, None, config.tolerance, config.metric)
     theirs = benchmark_answers(duckdb, cand["run_id"], "serving")
     if not theirs:  # a benchmark run from before the served adapter existed: nothing to pair with
-        return {**no_candidate(config.metric, config.tolerance), "reason": (
-            f"the served adapter {served['adapter_id']} has no answers in benchmark run {cand['run_id']}: "
-            "re-materialise benchmark_scores (it answers with the served adapter too), then serving_candidate")}
-    return paired_gate(cand["method"], benchmark_answers(duckdb, cand["run_id"], cand["method"]), theirs,
-                       config.tolerance, config.metric)
+        return {
+            **no_candidate(config.metric, config.tolerance),
+            "reason": (
+                f"the served adapter {served['adapter_id']} has no answers in benchmark run {cand['run_id']}: "
+                "re-materialise benchmark_scores (it answers with the served adapter too), then serving_candidate"
+            ),
+        }
+    return paired_gate(
+        cand["method"],
+        benchmark_answers(duckdb, cand["run_id"], cand["method"]),
+        theirs,
+        config.tolerance,
+        config.metric,
+    )
 
 
 def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: dict, store=None) -> Path | str:
@@ -70,19 +82,36 @@ def snapshot_candidate(instance: dg.DagsterInstance, serving: Path, candidate: d
     checked to be those benchmarked."""
     source = required_path(instance, f"{candidate['method']}_adapter", "adapter_path")
     if not adapter_hash(source).startswith(candidate["adapter_id"]):  # checked before anything is published
-        raise RuntimeError(f"{source} changed after benchmark run {candidate['run_id']}: "
-                           "re-materialise benchmark_scores, then serving_candidate")
+        raise RuntimeError(
+            f"{source} changed after benchmark run {candidate['run_id']}: "
+            "re-materialise benchmark_scores, then serving_candidate"
+        )
     return snapshot_adapter(source, serving, candidate["adapter_id"], store=store)
 
 
-@dg.multi_asset(group_name=SERVING, pool=DUCKDB_POOL, deps=["benchmark_scores"], outs={
-    "serving_candidate": dg.AssetOut(description="The best adapter of the latest benchmark run, snapshotted, "
-                                                 "with its gate decision against the served one."),
-    "promotion_decisions": dg.AssetOut(dagster_type=dg.Nothing, description="Every gate decision, appended: "
-                                       "candidate and served adapter, their scores, passed and the reason."),
-})
-def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, home: ProjectHome,
-                      duckdb: DuckDBResource, artifacts: ArtifactsResource):
+@dg.multi_asset(
+    group_name=SERVING,
+    pool=DUCKDB_POOL,
+    deps=["benchmark_scores"],
+    outs={
+        "serving_candidate": dg.AssetOut(
+            description="The best adapter of the latest benchmark run, snapshotted, "
+            "with its gate decision against the served one."
+        ),
+        "promotion_decisions": dg.AssetOut(
+            dagster_type=dg.Nothing,
+            description="Every gate decision, appended: "
+            "candidate and served adapter, their scores, passed and the reason.",
+        ),
+    },
+)
+def serving_candidate(
+    context: dg.AssetExecutionContext,
+    config: ServingConfig,
+    home: ProjectHome,
+    duckdb: DuckDBResource,
+    artifacts: ArtifactsResource,
+):
     """The best adapter of the latest benchmark run, snapshotted, and its gate decision against the served one."""
     rows, root, store = latest_benchmark(duckdb), serving_root(home.root()), artifacts.store()
     cand, served = pick_candidate(rows, config.metric), current(root, store)
@@ -98,8 +127,9 @@ def serving_candidate(context: dg.AssetExecutionContext, config: ServingConfig, 
 
 
 @dg.asset(group_name=SERVING, pool=DUCKDB_POOL)
-def serving_model(context: dg.AssetExecutionContext, home: ProjectHome, artifacts: ArtifactsResource,
-                  serving_candidate: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+def serving_model(
+    context: dg.AssetExecutionContext, home: ProjectHome, artifacts: ArtifactsResource, serving_candidate: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
     """The adapter users should serve (method, path, scores); it moves only when candidate_not_worse passes."""
     decision = serving_candidate.row(0, named=True)
     if not decision["passed"]:  # the blocking check stops a run before this; a lone materialisation stops here
@@ -111,5 +141,12 @@ def serving_model(context: dg.AssetExecutionContext, home: ProjectHome, artifact
     else:
         now = promote(root, entry_of(decision), reason=decision["reason"], store=store)
     table = serving_table(root, store)
-    return dg.Output(table, metadata={"method": now["method"], "adapter_id": now["adapter_id"],
-                                      "path": entry_location(root, now, store), "entries": table.height})
+    return dg.Output(
+        table,
+        metadata={
+            "method": now["method"],
+            "adapter_id": now["adapter_id"],
+            "path": entry_location(root, now, store),
+            "entries": table.height,
+        },
+    )
