@@ -1,18 +1,26 @@
 """DuckDB tables for Polars frames: dagster-duckdb-polars, except that an unpartitioned asset's table is
-replaced whole on each materialisation.
+replaced whole on each materialisation, in one transaction.
 
 Users query tables such as `cuad_rejects` by name; an empty reject list must read as zero rows, not
 as a missing table. Replacing (rather than deleting rows and inserting) also lets a table's columns
 change between versions of the project without a manual migration.
+
+Dagster's DB IO manager deletes a table's rows and then writes the new ones, each committed on its own: a
+write that fails (a full disk) left the table empty. Here the delete and the write share one transaction,
+so a failed write leaves the previous version whole.
 """
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import polars as pl
-from dagster import OutputContext
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster import InputContext, OutputContext
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
+from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_polars import DuckDBPolarsIOManager
 from dagster_duckdb_polars.duckdb_polars_type_handler import DuckDBPolarsTypeHandler
+
+from selfinstruct.core.duckdb_lock import transaction
 
 
 class _TableAlwaysTypeHandler(DuckDBPolarsTypeHandler):
@@ -27,9 +35,27 @@ class _TableAlwaysTypeHandler(DuckDBPolarsTypeHandler):
         context.add_output_metadata({"row_count": obj.height})
 
 
+class _TransactionalClient(DuckDbClient):
+    @staticmethod
+    @contextmanager
+    def connect(context: OutputContext | InputContext, _table_slice: TableSlice):
+        with transaction(context.resource_config["database"], context.resource_config["connection_config"]) as conn:
+            yield conn
+
+
 class DuckDBTablesIOManager(DuckDBPolarsIOManager):
     """Stores each asset's Polars frame in the DuckDB table named after the asset."""
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [_TableAlwaysTypeHandler()]
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_TransactionalClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="DuckDBIOManager",
+        )

@@ -2,18 +2,26 @@
 backoff succeeds; a corrupt file or a wrong path never heals by waiting, so it fails at once, named.
 
     rows = retry_locked(lambda: read(path), patience_s=20, database=path)   # DuckDBFileError if not a lock
+    with transaction(path) as conn:                                         # a writer: all or nothing
+        conn.execute("create or replace table t as select ...")
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import duckdb
 
 T = TypeVar("T")
+
+# How long a writer waits for the file: longer than any reader holds it (a `selfinstruct query` is stopped by
+# its --timeout, a sensor's query takes milliseconds), so a reader never fails a run.
+WRITER_PATIENCE_S = 300.0
 
 # DuckDB's words when another process holds the file (1.4 and 1.5: 'Could not set lock on file "X":
 # Conflicting lock is held in PROG (PID N)'); every other IOException is something no wait cures.
@@ -28,6 +36,9 @@ _CORRUPT = (
 _MISSING = ("No files found that match the pattern", "does not exist", "No such file or directory")
 
 
+_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
+
 class DuckDBFileError(RuntimeError):
     """An IO error that waiting does not cure (a corrupt or missing file); the message names it and the fix."""
 
@@ -35,6 +46,13 @@ class DuckDBFileError(RuntimeError):
 def is_lock_error(exc: BaseException) -> bool:
     """Whether `exc` is DuckDB refusing a file because another process holds its lock."""
     return isinstance(exc, duckdb.IOException) and any(m in str(exc) for m in LOCK_MESSAGES)
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    """Whether `exc` is DuckDB failing to read or write its file (an IO error, or a commit the disk refused)."""
+    return isinstance(exc, duckdb.IOException) or (
+        isinstance(exc, duckdb.Error) and any(m in str(exc) for m in _DISK_FULL)
+    )
 
 
 def explain_io_error(exc: BaseException, database: str | None = None) -> str:
@@ -49,6 +67,12 @@ def explain_io_error(exc: BaseException, database: str | None = None) -> str:
             else "move the file aside and materialise the assets again (make demo)"
         )
         return f"{where}the DuckDB file is damaged ({text}); {fix}"
+    if any(m in text for m in _DISK_FULL):
+        folder = os.path.dirname(os.path.abspath(database)) if database else "the database's folder"
+        return (
+            f"{where}the disk is full ({text}); the write was rolled back, so its tables keep their previous version; "
+            f"free space where the file lives (df -h {folder}) and run again"
+        )
     if any(m in text for m in _MISSING):
         return f"{where}a path DuckDB was asked to read does not exist ({text}); check the path"
     return f"{where}DuckDB could not read or write a file ({text}); check the path and its permissions"
@@ -71,3 +95,35 @@ def retry_locked(action: Callable[[], T], patience_s: float, database: str | Non
                 raise
             time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
             attempt += 1
+
+
+def connect_writer(database: str, config: dict | None = None, patience_s: float = WRITER_PATIENCE_S):
+    """A read-write connection to `database`, waiting out other processes' locks for up to `patience_s`."""
+    return retry_locked(lambda: duckdb.connect(database, read_only=False, config=config or {}), patience_s, database)
+
+
+@contextmanager
+def transaction(
+    database: str, config: dict | None = None, patience_s: float = WRITER_PATIENCE_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection inside one transaction: committed when the block ends, rolled back (and the
+    connection closed) when it raises, so a failed write (a full disk) leaves every table as it was. A disk
+    error is re-raised as DuckDBFileError naming the file and the fix."""
+    conn = connect_writer(database, config, patience_s)
+    try:
+        conn.begin()
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except duckdb.Error:
+                pass  # a transaction DuckDB already aborted has nothing left to roll back
+            raise
+    except duckdb.Error as exc:
+        if not is_disk_error(exc):
+            raise
+        raise DuckDBFileError(explain_io_error(exc, database)) from exc
+    finally:
+        conn.close()

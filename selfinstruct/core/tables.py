@@ -4,8 +4,9 @@ import unicodedata
 from pathlib import Path
 
 import duckdb
+import duckdb as _duckdb  # append_rows' parameter is named duckdb (the Dagster resource's name)
 
-from selfinstruct.core.duckdb_lock import DuckDBFileError, retry_locked
+from selfinstruct.core.duckdb_lock import DuckDBFileError, explain_io_error, is_disk_error, retry_locked
 from selfinstruct.core.paths import duckdb_path
 
 
@@ -14,16 +15,32 @@ def append_rows(duckdb, name: str, frame) -> None:
 
     `duckdb` is anything with `get_connection()` (the Dagster DuckDB resource); columns are matched by name.
     Columns the frame adds (a newer release's metrics) are added to the table first, null in older rows, so
-    a history table keeps its past runs when its schema grows.
+    a history table keeps its past runs when its schema grows. The new columns and rows are one transaction:
+    a failed append (a full disk) leaves the table as it was.
     """
     new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
     with duckdb.get_connection() as conn:
-        conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
-        have = {row[0] for row in conn.execute(f"describe {name}").fetchall()}
-        types = {r[0]: r[1] for r in conn.execute("describe select * from new_rows").fetchall()}
-        for column in [c for c in frame.columns if c not in have]:
-            conn.execute(f'alter table {name} add column "{column}" {types[column]}')
-        conn.execute(f"insert into {name} by name select * from new_rows")
+        conn.begin()
+        try:
+            conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
+            have = {row[0] for row in conn.execute(f"describe {name}").fetchall()}
+            types = {r[0]: r[1] for r in conn.execute("describe select * from new_rows").fetchall()}
+            for column in [c for c in frame.columns if c not in have]:
+                conn.execute(f'alter table {name} add column "{column}" {types[column]}')
+            conn.execute(f"insert into {name} by name select * from new_rows")
+            conn.commit()
+        except BaseException as exc:
+            _rollback(conn)
+            if is_disk_error(exc):
+                raise DuckDBFileError(explain_io_error(exc, getattr(duckdb, "database", None))) from exc
+            raise
+
+
+def _rollback(conn) -> None:
+    try:
+        conn.rollback()
+    except _duckdb.Error:
+        pass  # a transaction DuckDB already aborted has nothing left to roll back
 
 
 class QueryError(RuntimeError):
