@@ -11,7 +11,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export ANONYMIZED_TELEMETRY := False
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: install demo benchmark test ui chromium services services-stop clean
+.PHONY: install demo benchmark lint test test-fast ui chromium services services-stop clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -69,8 +69,22 @@ benchmark: install
 	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
 	$(BIN)/python -m selfinstruct_assets.cli.profile benchmarks/benchmark.yaml
 
-test: install chromium services
+# ruff (lint + format), the import-linter layer contracts and mypy on the Dagster-free packages ([tool.mypy]).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+# Everything: lint first (a finding fails the target before any service starts), then the whole suite.
+test: install lint
+	@$(MAKE) --no-print-directory chromium services
 	$(BIN)/python -m pytest -q -ra; rc=$$?; $(MAKE) --no-print-directory services-stop; exit $$rc
+
+# The edit loop: library and asset tests without the `slow` ones (packaged SmolLM2, real Dagster processes,
+# PostgreSQL, Redis, Chromium); no services are started. `make test` still runs them all.
+test-fast: install
+	$(BIN)/python -m pytest -q -ra -m "not slow"
 
 # The UI plus the daemon that runs the loop's sensors and automation (see README, "The continuous loop").
 ui: install

@@ -66,7 +66,7 @@ def _fsync_tree(folder: Path) -> None:
     _fsync_path(folder)
 
 
-def publish_dir(build: Callable[[Path], None], final: Path, *, replace: bool = True) -> Path:
+def publish_dir(build: Callable[[Path], object], final: Path, *, replace: bool = True) -> Path:
     """Run `build(tmp)` in a temp folder beside `final`, sync it, and rename it to `final`.
 
     replace=True: an existing `final` is renamed aside first and deleted only once the new one is in place.
@@ -100,7 +100,7 @@ def publish_dir(build: Callable[[Path], None], final: Path, *, replace: bool = T
     return final
 
 
-def publish_file(write: Callable[[Path], None], final: Path, *, tmp_name: str | None = None) -> Path:
+def publish_file(write: Callable[[Path], object], final: Path, *, tmp_name: str | None = None) -> Path:
     """Run `write(tmp_path)` on a temp file beside `final`, sync it, and rename it over `final`.
 
     `tmp_name` fixes the temp file's name where a protocol names it (the inboxes' NAME.tmp, which readers skip);

@@ -192,7 +192,7 @@ def make_tiny_model(out_dir: Path, seed: int = 0) -> Path:
             pad_token_id=tok.pad_token_id,
         )
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config).to(torch.float32)
+        model = LlamaForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]  # transformers mistypes .to
         model.generation_config.pad_token_id = tok.pad_token_id
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

@@ -87,6 +87,9 @@ class Inbox:
                 f"{TMP_SUFFIX!r} (files being written end so); pass e.g. ('.jsonl',)"
             )
         self._client = s3_client
+        self.bucket: str | None
+        self.prefix: str | None
+        self.folder: Path | None
         if uri.startswith("s3://"):
             self.bucket, self.prefix = _split_s3(uri)
             self.folder = None
@@ -157,6 +160,7 @@ class Inbox:
         return sorted(found, key=lambda f: f.name)
 
     def _local_files(self) -> list[InboxFile]:
+        assert self.folder is not None  # a local inbox
         if not self.folder.is_dir():
             return []
         try:
@@ -191,6 +195,7 @@ class Inbox:
     def _s3_files(self) -> list[InboxFile]:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        assert self.prefix is not None  # an S3 inbox
         # Delimiter "/" puts deeper keys in CommonPrefixes, so Contents holds only this folder's own files.
         pages = (
             self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/")
@@ -216,6 +221,7 @@ class Inbox:
             return self._read_local(self.folder / name)
         from botocore.exceptions import BotoCoreError, ClientError
 
+        assert self.prefix is not None  # an S3 inbox
         try:
             return self._s3().get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
         except ClientError as exc:
@@ -256,6 +262,7 @@ class Inbox:
         if self.folder is None:
             from botocore.exceptions import BotoCoreError, ClientError
 
+            assert self.prefix is not None  # an S3 inbox
             try:  # one put_object is atomic: readers see the old object, or all of the new one
                 self._s3().put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
             except ClientError as exc:

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import cast
 
 import numpy as np
 
@@ -111,14 +112,17 @@ def paired_bootstrap(
     if len(a) != len(b):
         raise ValueError(f"{len(a)} scores in a but {len(b)} in b")
     both = [not (_missing(u) or _missing(v)) for u, v in zip(a, b)]  # a pair with either side missing is dropped
-    diffs = [float(u) - float(v) if ok else None for u, v, ok in zip(a, b, both)]
+    fa, fb = cast(Sequence[float], a), cast(Sequence[float], b)  # read only where `both` says neither is missing
+    diffs = [float(u) - float(v) if ok else None for u, v, ok in zip(fa, fb, both)]
     x, codes, dropped = _units(diffs, clusters)
     ci, reps = _interval(x, codes, dropped, n_boot, alpha, seed, np.mean)
     p = None
     if reps is not None:
-        d = ci.estimate  # the tolerance keeps float noise in d* - d from counting as "as extreme" when d != 0
+        d = ci.estimate
+        assert d is not None  # reps exist only with an estimate
+        # the tolerance keeps float noise in d* - d from counting as "as extreme" when d != 0
         p = (1 + int(np.sum(np.abs(reps - d) >= abs(d) - 1e-12))) / (n_boot + 1)
-    kept = [(float(u), float(v)) for u, v, ok in zip(a, b, both) if ok]
+    kept = [(float(u), float(v)) for u, v, ok in zip(fa, fb, both) if ok]
     mean_a, mean_b = (float(m) for m in np.mean(kept, axis=0)) if kept else (None, None)
     return {
         "diff": ci.estimate,

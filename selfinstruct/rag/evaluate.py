@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import dspy
 
 from selfinstruct.core.metrics import cuad_match, exact_match, token_f1
 from selfinstruct.core.parallel import thread_map
 from selfinstruct.judging.judges import agreement, judge_factuality, judge_retrieval
-from selfinstruct.judging.trained_judge import judge_rows
+from selfinstruct.judging.trained_judge import TrainedJudge, judge_rows
 
 
 class AnswerScorer(Protocol):
@@ -100,7 +100,7 @@ def trained_judgements(judge: AnswerScorer, questions: Sequence[dict], answers: 
     ask = [i for i, q in enumerate(questions) if q["gold_answers"]]
     scores = (
         judge_rows(
-            judge,
+            cast(TrainedJudge, judge),  # judge_rows calls only .score, which AnswerScorer has
             [
                 {
                     "question": questions[i]["question"],
@@ -155,7 +155,7 @@ def evaluate_program(
         threads,
     )
     if trained:
-        judged = trained_judgements(judge, questions, [pred.answer for pred, _ in answered])
+        judged = trained_judgements(cast(AnswerScorer, judge), questions, [pred.answer for pred, _ in answered])
         scored = [{**s, **j} for s, j in zip(scored, judged)]
     rows = []
     for q, (pred, latency), scores in zip(questions, answered, scored):

@@ -49,7 +49,8 @@ class ContractRAG(dspy.Module):
 
     def context_for(self, question: str, contract_id: str) -> list[str]:
         passages = self.retrieve(question, contract_id, self.k)
-        out, used = [], 0
+        out: list[str] = []
+        used = 0
         for p in passages:
             if used + len(p) > self.max_context_chars and out:
                 break

@@ -130,7 +130,7 @@ def rank_dense(
     vecs = dict(zip((c["chunk_id"] for c in needed), embed([c["text"] for c in needed]))) if needed else {}
     qtexts = sorted({q.question for q in questions})
     qvecs = dict(zip(qtexts, embed(qtexts))) if qtexts else {}
-    ranked = []
+    ranked: list[list[tuple[int, int]]] = []
     for q in questions:
         cands = grouped.get(q.contract_id, [])
         if not cands:
@@ -148,7 +148,7 @@ def rank_bm25(questions: Sequence[Question], chunks: Sequence[dict], k: int) -> 
 
     grouped = _by_contract(chunks)
     retrievers: dict[str, bm25s.BM25] = {}
-    ranked = []
+    ranked: list[list[tuple[int, int]]] = []
     for q in questions:
         cands = grouped.get(q.contract_id, [])
         if not cands:

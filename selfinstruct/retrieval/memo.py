@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol, cast
 
 import numpy as np
 
 
-def memoised(
-    embed: Callable[[list[str]], np.ndarray], max_entries: int = 200_000
-) -> Callable[[Sequence[str]], np.ndarray]:
+class MemoisedEmbed(Protocol):
+    """An embed function that keeps its vectors in `memo` ({text: vector})."""
+
+    memo: dict[str, np.ndarray]
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def memoised(embed: Callable[[list[str]], np.ndarray], max_entries: int = 200_000) -> MemoisedEmbed:
     memo: dict[str, np.ndarray] = {}
     lock = threading.Lock()
 
@@ -34,5 +41,6 @@ def memoised(
                 memo.update(zip(missing, vecs))
             return np.stack([memo[t] for t in texts])
 
-    cached.memo = memo  # for tests and metadata: how many texts were embedded
-    return cached
+    out = cast(MemoisedEmbed, cached)
+    out.memo = memo  # for tests and metadata: how many texts were embedded
+    return out

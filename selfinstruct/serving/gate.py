@@ -37,11 +37,15 @@ def pick_candidate(rows: Sequence[dict], metric: str = "cuad_match") -> dict | N
         raise ValueError(f"no benchmark row has a {metric!r} column; use one of {sorted(rows[0])}")
     scored = [r for r in rows if r.get("method") in ADAPTER_METHODS and metric_value(r, metric) is not None]
 
-    def rank(r: dict) -> tuple:
-        judge = metric_value(r, "judge_score")
-        return -metric_value(r, metric), -(-math.inf if judge is None else judge), r["method"]
+    def rank(r: dict) -> tuple[float, float, str]:
+        value, judge = metric_value(r, metric), metric_value(r, "judge_score")
+        assert value is not None  # `scored` holds only rows with a value
+        return -value, -(-math.inf if judge is None else judge), r["method"]
 
-    return dict(min(scored, key=rank)) if scored else None
+    if not scored:
+        return None
+    best = min(scored, key=rank)
+    return dict(best)
 
 
 def gate(candidate: dict, current: dict | None, tolerance: float = 0.02, metric: str = "cuad_match") -> dict:

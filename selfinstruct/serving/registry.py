@@ -28,6 +28,7 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeGuard
 
 from selfinstruct.core.artifact_store import ArtifactNotFound, ArtifactStore, LocalStore
 from selfinstruct.core.artifacts import (
@@ -44,7 +45,7 @@ ENTRY_KEYS = ("method", "adapter_id", "path", "scores", "benchmark_run_id")
 SERVING = _serving_root(Path(""))  # the registry's name in an artifact store: serving/current.json, ...
 
 
-def _remote(store: ArtifactStore | None) -> bool:
+def _remote(store: ArtifactStore | None) -> TypeGuard[ArtifactStore]:
     """The registry lives in `store` (S3) rather than in the local folder `serving_root`."""
     return store is not None and not isinstance(store, LocalStore)
 
@@ -164,6 +165,7 @@ def _append_history(root: Path, store: ArtifactStore | None, line: str) -> None:
         root.mkdir(parents=True, exist_ok=True)
         _append_line(root / "history.jsonl", line)
         return
+    assert store is not None  # _remote(store)
     # S3 appends nothing: read, extend, publish whole (see the module docstring for why no lock is needed).
     old = _read(root, store, "history.jsonl")[0] or ""
     store.publish_bytes(_name("history.jsonl"), (old[: old.rfind("\n") + 1] + line).encode())

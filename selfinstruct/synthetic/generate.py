@@ -129,7 +129,8 @@ def filter_candidates(
     a question too similar to a kept or excluded one of the same contract is rejected. With
     `min_relevance` > 0 a question whose embedding is less similar than that to its answer's is rejected
     (the seed set's own pairs score 0.36 on average with MiniLM, unrelated pairs 0.21)."""
-    kept, rejected, survivors = [], [], []
+    kept: list[dict] = []
+    rejected, survivors = [], []
     for c in cands:
         problem = _length_problem(c["question"], c["answer"], c["context"])
         answer, how = align_answer(c["answer"], c["context"]) if problem is None else (c["answer"], None)
