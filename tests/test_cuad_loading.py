@@ -242,3 +242,23 @@ def test_corrupt_member_message_keeps_the_url_and_variable_name(cuad_members, tm
     with pytest.raises(CuadSourceError) as err:
         load(path, tmp_path)
     assert "SELFINSTRUCT_CUAD_URI" in str(err.value) and "CUAD_v1.zip" in str(err.value)
+
+
+def test_a_csv_missing_cuads_category_columns_fails_naming_them(cuad_members, tmp_path):
+    name = txt_name_for(cuad_members["rows"][0][0], cuad_members["texts"])
+    header, row = cuad_members["header"][:5], cuad_members["rows"][0][:5]  # Filename, 2 categories, 2 answers
+    path = write_archive(tmp_path / "a.zip", header, [row], {name: cuad_members["texts"][name]})
+    with pytest.raises(CuadSourceError) as failed:
+        load(path, tmp_path)
+    message = str(failed.value)
+    assert "master_clauses.csv lacks 39 of CUAD's 41 category columns" in message
+    assert "'Agreement Date'" in message and "'Third Party Beneficiary'" in message
+    assert "'Parties'" not in message and "SELFINSTRUCT_CUAD_URI" in message
+
+
+def test_a_renamed_category_column_is_named_missing_and_unknown(cuad_members, tmp_path):
+    name = txt_name_for(cuad_members["rows"][0][0], cuad_members["texts"])
+    header = ["Party" if h == "Parties" else h for h in cuad_members["header"]]
+    path = write_archive(tmp_path / "a.zip", header, [cuad_members["rows"][0]], {name: cuad_members["texts"][name]})
+    with pytest.raises(CuadSourceError, match=r"lacks 1 of CUAD's 41 category columns \('Parties'\).*'Party'"):
+        load(path, tmp_path)

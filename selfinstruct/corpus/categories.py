@@ -7,6 +7,34 @@ import difflib
 import io
 import re
 
+# CUAD v1's 41 categories, spelled as master_clauses.csv's columns: a release without one of them is not CUAD.
+CUAD_CATEGORIES = (
+    "Document Name", "Parties", "Agreement Date", "Effective Date", "Expiration Date", "Renewal Term",
+    "Notice Period To Terminate Renewal", "Governing Law", "Most Favored Nation", "Competitive Restriction Exception",
+    "Non-Compete", "Exclusivity", "No-Solicit Of Customers", "No-Solicit Of Employees", "Non-Disparagement",
+    "Termination For Convenience", "Rofr/Rofo/Rofn", "Change Of Control", "Anti-Assignment",
+    "Revenue/Profit Sharing", "Price Restrictions", "Minimum Commitment", "Volume Restriction",
+    "Ip Ownership Assignment", "Joint Ip Ownership", "License Grant", "Non-Transferable License",
+    "Affiliate License-Licensor", "Affiliate License-Licensee", "Unlimited/All-You-Can-Eat-License",
+    "Irrevocable Or Perpetual License", "Source Code Escrow", "Post-Termination Services", "Audit Rights",
+    "Uncapped Liability", "Cap On Liability", "Liquidated Damages", "Warranty Duration", "Insurance",
+    "Covenant Not To Sue", "Third Party Beneficiary",
+)  # fmt: skip
+
+
+def _fold_category(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def missing_categories(columns: list[str]) -> tuple[list[str], list[str]]:
+    """CUAD's categories that no column names (case and spacing aside), and the columns that are none of them."""
+    have = {_fold_category(c) for c in columns}
+    known = {_fold_category(c) for c in CUAD_CATEGORIES}
+    return [c for c in CUAD_CATEGORIES if _fold_category(c) not in have], [
+        c for c in columns if _fold_category(c) not in known
+    ]
+
+
 _CATEGORY = re.compile(r"^\s*Category:\s*(.+?)\s*$")
 _DESCRIPTION = re.compile(r"^\s*Description:\s*(.+?)\s*$")
 

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from selfinstruct.corpus.categories import (
+    CUAD_CATEGORIES,
     descriptions_from_csv,
     descriptions_from_readme,
     match_descriptions,
+    missing_categories,
     question_for,
 )
 from selfinstruct.corpus.source import CuadArchive, CuadSourceError
@@ -178,6 +180,20 @@ def _records(reader, csv_name: str, corpus: CuadCorpus):
         yield rowno, row
 
 
+def _require_cuad_columns(csv_name: str, columns: list[str]) -> None:
+    """A master_clauses.csv without every CUAD category would make a corpus with fewer questions, silently."""
+    missing, unknown = missing_categories(columns)
+    if not missing:
+        return
+    shown = ", ".join(repr(c) for c in missing)
+    extra = f"; its columns that are no CUAD category: {', '.join(repr(c) for c in unknown)}" if unknown else ""
+    raise CuadSourceError(
+        f"{csv_name} lacks {len(missing)} of CUAD's {len(CUAD_CATEGORIES)} category columns ({shown}){extra}. "
+        "Each category needs its column (and its '-Answer' column): use the official CUAD_v1.zip, or point "
+        "SELFINSTRUCT_CUAD_URI at a release whose master_clauses.csv has all of them"
+    )
+
+
 def _annotations_from_csv(
     archive: CuadArchive, csv_name: str, contracts: dict[str, dict], descriptions: dict[str, str], corpus: CuadCorpus
 ) -> None:
@@ -197,6 +213,7 @@ def _annotations_from_csv(
     # 'Notice Period To Terminate Renewal- Answer': the suffix's spacing varies.
     answer_of = {_ANSWER.sub("", h).strip(): i for i, h in enumerate(header) if _ANSWER.search(h)}
     cats = [(i, h) for i, h in enumerate(header) if i > 0 and not _ANSWER.search(h)]
+    _require_cuad_columns(csv_name, [h for _, h in cats])
     answer_col = {h: answer_of[h] for _, h in cats if h in answer_of}
     matched = match_descriptions([h for _, h in cats], descriptions, fold_name)
     questions = {cat: question_for(cat, d) for cat, d in matched.items()}
