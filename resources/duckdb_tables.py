@@ -8,6 +8,11 @@ change between versions of the project without a manual migration.
 Dagster's DB IO manager deletes a table's rows and then writes the new ones, each committed on its own: a
 write that fails (a full disk) left the table empty. Here the delete and the write share one transaction,
 so a failed write leaves the previous version whole.
+
+Both writers here (the IO manager and the `duckdb` resource that assets and checks open) go through the
+project's writer lock (`selfinstruct.core.duckdb_lock`) instead of dagster-duckdb's ten fixed retries, which
+gave up while a loop of read-only queries held the file: readers wait for a waiting writer, so a reader never
+fails a run.
 """
 
 from collections.abc import Sequence
@@ -16,11 +21,13 @@ from contextlib import contextmanager
 import polars as pl
 from dagster import InputContext, OutputContext
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
+from dagster_duckdb import DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_polars import DuckDBPolarsIOManager
 from dagster_duckdb_polars.duckdb_polars_type_handler import DuckDBPolarsTypeHandler
+from pydantic import Field
 
-from selfinstruct.core.duckdb_lock import transaction
+from selfinstruct.core.duckdb_lock import WRITER_PATIENCE_S, transaction, writer_connection
 
 
 class _TableAlwaysTypeHandler(DuckDBPolarsTypeHandler):
@@ -59,3 +66,15 @@ class DuckDBTablesIOManager(DuckDBPolarsIOManager):
             default_load_type=self.default_load_type(),
             io_manager_name="DuckDBIOManager",
         )
+
+
+class DuckDBWriter(DuckDBResource):
+    """dagster-duckdb's resource whose `get_connection()` waits as the project's writers do (see the module
+    docstring): readers let it in, other writers are waited out for `patience_s`."""
+
+    patience_s: float = Field(default=WRITER_PATIENCE_S, gt=0, description="seconds to wait for the file's lock")
+
+    @contextmanager
+    def get_connection(self):
+        with writer_connection(self.database, self.connection_config, self.patience_s) as conn:
+            yield conn

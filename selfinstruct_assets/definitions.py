@@ -6,9 +6,8 @@ for a smoke run) and SELFINSTRUCT_EMBEDDER (minilm, titan or hashing).
 """
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from resources.duckdb_tables import DuckDBTablesIOManager
+from resources.duckdb_tables import DuckDBTablesIOManager, DuckDBWriter
 from resources.llm import LLMResource, LMSpec
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, InboxResource, ProjectHome
 from resources.s3 import ArtifactsResource
@@ -85,7 +84,7 @@ def default_resources(database: str | None = None, base_model: str = "", embedde
     local = {"model": base_model} if base_model else {}
     return {
         "io_manager": DuckDBTablesIOManager(database=database, schema="main"),
-        "duckdb": DuckDBResource(database=database),
+        "duckdb": DuckDBWriter(database=database),  # dagster-duckdb's resource behind the project's writer lock
         "home": ProjectHome(),
         "base_model": BaseModelResource(path=base_model),
         "inbox": InboxResource(),

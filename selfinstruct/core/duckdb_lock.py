@@ -4,12 +4,20 @@ backoff succeeds; a corrupt file or a wrong path never heals by waiting, so it f
     rows = retry_locked(lambda: read(path), patience_s=20, database=path)   # DuckDBFileError if not a lock
     with transaction(path) as conn:                                         # a writer: all or nothing
         conn.execute("create or replace table t as select ...")
+
+Readers never starve a writer. DuckDB lets a writer in only while no reader holds the file, and a loop of
+read-only queries (a person's `selfinstruct query`, a sensor, the UI) can hold it with gaps too short for a
+backoff to hit. So a writer first takes an exclusive lock on `<file>.writer` (`writer_intent`) and keeps it
+while it waits and writes; a reader that sees it held waits before opening the file (`retry_locked` treats
+it like DuckDB's own lock). A writer therefore waits at most for the reads already running.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,9 +51,15 @@ class DuckDBFileError(RuntimeError):
     """An IO error that waiting does not cure (a corrupt or missing file); the message names it and the fix."""
 
 
+class WriterWaiting(duckdb.IOException):
+    """A reader found a writer waiting for (or holding) the file; it backs off like on DuckDB's own lock."""
+
+
 def is_lock_error(exc: BaseException) -> bool:
-    """Whether `exc` is DuckDB refusing a file because another process holds its lock."""
-    return isinstance(exc, duckdb.IOException) and any(m in str(exc) for m in LOCK_MESSAGES)
+    """Whether `exc` is DuckDB refusing a file because another process holds its lock (or a writer waits)."""
+    return isinstance(exc, WriterWaiting) or (
+        isinstance(exc, duckdb.IOException) and any(m in str(exc) for m in LOCK_MESSAGES)
+    )
 
 
 def is_disk_error(exc: BaseException) -> bool:
@@ -97,9 +111,100 @@ def retry_locked(action: Callable[[], T], patience_s: float, database: str | Non
             attempt += 1
 
 
-def connect_writer(database: str, config: dict | None = None, patience_s: float = WRITER_PATIENCE_S):
-    """A read-write connection to `database`, waiting out other processes' locks for up to `patience_s`."""
-    return retry_locked(lambda: duckdb.connect(database, read_only=False, config=config or {}), patience_s, database)
+def _intent_path(database: str) -> str | None:
+    return None if database == ":memory:" or database.startswith(("md:", "motherduck:")) else f"{database}.writer"
+
+
+# One writer lock per file and process, counted: a step's IO manager and its DuckDB resource may both write.
+_held: dict[str, list] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def writer_intent(database: str, patience_s: float = WRITER_PATIENCE_S) -> Iterator[None]:
+    """Hold `<database>.writer` exclusively: readers wait until the block ends. Other writers (other processes)
+    wait for it up to `patience_s`, then the lock error is raised like DuckDB's own."""
+    path = _intent_path(database)
+    if path is None:
+        yield
+        return
+    key = os.path.abspath(path)
+    with _held_guard:
+        mine = _held.get(key)
+        if mine is not None:
+            mine[1] += 1
+    if mine is None:
+        os.makedirs(os.path.dirname(key) or ".", exist_ok=True)
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline, attempt = time.monotonic() + patience_s, 0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise duckdb.IOException(
+                        f'Could not set lock on file "{database}": Conflicting lock is held by another writer '
+                        f"({key}) for {patience_s:.0f} s"
+                    ) from None
+                time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
+                attempt += 1
+        with _held_guard:
+            _held[key] = [fd, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            entry = _held[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _held[key]
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+                os.close(entry[0])
+
+
+def writer_waiting(database: str) -> bool:
+    """Whether a writer (another process, or this one) holds or waits for `database`; readers then wait."""
+    path = _intent_path(database)
+    if path is None:
+        return False
+    if os.path.abspath(path) in _held:
+        return False  # this process is the writer; DuckDB itself refuses a second configuration of the file
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # no writer has run yet (or the folder is not ours to read): DuckDB's lock still guards
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def connect_reader(database: str, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection, refused with WriterWaiting while a writer waits: call it inside retry_locked."""
+    if writer_waiting(database):
+        raise WriterWaiting(f'Could not set lock on file "{database}": a writer is waiting for it')
+    return duckdb.connect(database, read_only=True, config=config or {})
+
+
+@contextmanager
+def writer_connection(
+    database: str, config: dict | None = None, patience_s: float = WRITER_PATIENCE_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection held under `writer_intent`, waiting out readers and writers for `patience_s`."""
+    with writer_intent(database, patience_s):
+        conn = retry_locked(
+            lambda: duckdb.connect(database, read_only=False, config=config or {}), patience_s, database
+        )
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 @contextmanager
@@ -109,21 +214,19 @@ def transaction(
     """A read-write connection inside one transaction: committed when the block ends, rolled back (and the
     connection closed) when it raises, so a failed write (a full disk) leaves every table as it was. A disk
     error is re-raised as DuckDBFileError naming the file and the fix."""
-    conn = connect_writer(database, config, patience_s)
-    try:
-        conn.begin()
+    with writer_connection(database, config, patience_s) as conn:
         try:
-            yield conn
-            conn.commit()
-        except BaseException:
+            conn.begin()
             try:
-                conn.rollback()
-            except duckdb.Error:
-                pass  # a transaction DuckDB already aborted has nothing left to roll back
-            raise
-    except duckdb.Error as exc:
-        if not is_disk_error(exc):
-            raise
-        raise DuckDBFileError(explain_io_error(exc, database)) from exc
-    finally:
-        conn.close()
+                yield conn
+                conn.commit()
+            except BaseException:
+                try:
+                    conn.rollback()
+                except duckdb.Error:
+                    pass  # a transaction DuckDB already aborted has nothing left to roll back
+                raise
+        except duckdb.Error as exc:
+            if not is_disk_error(exc) or is_lock_error(exc):
+                raise
+            raise DuckDBFileError(explain_io_error(exc, database)) from exc

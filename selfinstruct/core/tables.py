@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import duckdb as _duckdb  # append_rows' parameter is named duckdb (the Dagster resource's name)
 
-from selfinstruct.core.duckdb_lock import DuckDBFileError, explain_io_error, is_disk_error, retry_locked
+from selfinstruct.core.duckdb_lock import DuckDBFileError, connect_reader, explain_io_error, is_disk_error, retry_locked
 from selfinstruct.core.paths import duckdb_path
 
 
@@ -73,7 +73,7 @@ def query_readonly(
     config = {} if external_access else {"enable_external_access": False}
 
     def run() -> tuple[list[str], list[tuple]]:
-        with duckdb.connect(path, read_only=True, config=config) as conn:
+        with connect_reader(path, config) as conn:
             cur = conn.execute(sql)
             if cur.description is None:  # a statement without a result, such as SET
                 return [], []

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from selfinstruct.core.artifact_store import ArtifactStore
-from selfinstruct.core.duckdb_lock import retry_locked
+from selfinstruct.core.duckdb_lock import transaction
 from selfinstruct.serving.registry import current, history
 
 SERVING_SCHEMA = {
@@ -46,9 +46,9 @@ def serving_table(root: Path, store: ArtifactStore | None = None) -> pl.DataFram
     return pl.DataFrame(rows, schema=SERVING_SCHEMA)
 
 
-def _replace_table(database: str, frame: pl.DataFrame) -> None:
+def _replace_table(database: str, frame: pl.DataFrame, patience_s: float) -> None:
     arrow = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
-    with duckdb.connect(database) as conn:
+    with transaction(database, patience_s=patience_s) as conn:
         conn.execute("create or replace table serving_model as select * from arrow")
 
 
@@ -58,7 +58,7 @@ def write_serving_table(
     """Replace table `serving_model` in `database`; False if a writer kept the file locked past `patience_s`."""
     frame = serving_table(root, store)
     try:
-        retry_locked(lambda: _replace_table(database, frame), patience_s)
+        _replace_table(database, frame, patience_s)  # waits out readers and writers (duckdb_lock)
         return True
     except duckdb.IOException:  # a run held the single-writer lock all that time
         return False
