@@ -168,7 +168,7 @@ def test_zip_without_contract_texts_and_unsupported_file(inbox):
     assert contracts == []
     assert [r["source"] for r in rejects] == ["notes.zip", "scan.pdf"]
     assert "no full_contract_txt/*.txt" in rejects[0]["reason"]
-    assert "unsupported file type '.pdf'" in rejects[1]["reason"]
+    assert rejects[1]["reason"].startswith("a PDF is not read") and "pdftotext" in rejects[1]["reason"]
 
 
 def test_names_filter_reads_only_named_files_in_name_order(cuad_members, inbox):
@@ -203,3 +203,34 @@ def test_contract_by_id_missing_names_inbox_and_id(cuad_members, inbox):
     inbox.put("empty.txt", b"")
     with pytest.raises(KeyError, match=r"rejected there: empty.txt: empty contract text"):
         contract_by_id(inbox, contract_id_for("empty.txt"))
+
+
+def test_every_file_in_the_contracts_inbox_is_taken_or_reported_by_name(tmp_path):
+    from selfinstruct.core.inbox import inbox_for
+    from selfinstruct.intake.triggers import contracts_decision
+
+    inbox = inbox_for("contracts", root=str(tmp_path))
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    (folder / "Supply Agreement.txt").write_text("This Supply Agreement is made between A and B.\n")
+    (folder / "Lease.pdf").write_bytes(b"%PDF-1.4\n")
+    (folder / "Licence.DOCX").write_bytes(b"PK\x03\x04")
+    (folder / "notes.rtf").write_bytes(b"{\\rtf1}")
+    (folder / "Other.txt.tmp").write_text("being written")  # the publish protocol: never reported
+    (folder / ".hidden.pdf").write_bytes(b"%PDF")  # hidden: not the inbox's business
+
+    d, _ = contracts_decision(inbox, None, {}, cuad_ids=set())
+    assert d.request and len(d.items) == 1  # the .txt is taken
+    reported = dict(d.skipped)
+    assert sorted(reported) == ["Lease.pdf", "Licence.DOCX", "notes.rtf"]
+    assert "PDF" in reported["Lease.pdf"] and "pdftotext -layout" in reported["Lease.pdf"]
+    assert "Word" in reported["Licence.DOCX"] and "Plain Text" in reported["Licence.DOCX"]
+    assert "'.rtf'" in reported["notes.rtf"] and ".txt" in reported["notes.rtf"]
+    assert "Lease.pdf" in d.reason and "notes.rtf" in d.reason
+
+    again, _ = contracts_decision(inbox, d.cursor, {}, cuad_ids=set())  # nothing new: the tick still says why
+    assert not again.request and "Lease.pdf" in again.reason
+
+    contracts, rejects = read_contract_files(inbox)  # what the asset reads reports them too
+    assert [c["inbox_file"] for c in contracts] == ["Supply Agreement.txt"]
+    assert sorted(r["source"] for r in rejects) == ["Lease.pdf", "Licence.DOCX", "notes.rtf"]

@@ -159,7 +159,25 @@ class Inbox:
         found = self._s3_files() if self.folder is None else self._local_files()
         return sorted(found, key=lambda f: f.name)
 
-    def _local_files(self) -> list[InboxFile]:
+    def is_other(self, name: str) -> bool:
+        """Whether `name` is a published file of a type this inbox does not take (a `.pdf` among `.txt`s):
+        not hidden, not a `.tmp` being written, no folder part."""
+        return (
+            bool(name)
+            and not self.is_complete(name)
+            and not name.startswith(".")
+            and not name.endswith(TMP_SUFFIX)
+            and "/" not in name
+            and "\\" not in name
+        )
+
+    def others(self) -> list[InboxFile]:
+        """The files of other types, sorted by name: readers report each by name instead of ignoring it."""
+        found = self._s3_files(self.is_other) if self.folder is None else self._local_files(self.is_other)
+        return sorted(found, key=lambda f: f.name)
+
+    def _local_files(self, wanted=None) -> list[InboxFile]:
+        wanted = wanted or self.is_complete
         assert self.folder is not None  # a local inbox
         if not self.folder.is_dir():
             return []
@@ -172,7 +190,7 @@ class Inbox:
             ) from exc
         found = []
         for entry in entries:
-            if not self.is_complete(entry.name):
+            if not wanted(entry.name):
                 continue
             try:
                 info = entry.stat()  # follows a symlink: what a reader would open
@@ -192,9 +210,10 @@ class Inbox:
             found.append(InboxFile(entry.name, info.st_size, info.st_mtime))
         return found
 
-    def _s3_files(self) -> list[InboxFile]:
+    def _s3_files(self, wanted=None) -> list[InboxFile]:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        wanted = wanted or self.is_complete
         assert self.prefix is not None  # an S3 inbox
         # Delimiter "/" puts deeper keys in CommonPrefixes, so Contents holds only this folder's own files.
         pages = (
@@ -205,7 +224,7 @@ class Inbox:
             for page in pages:
                 for obj in page.get("Contents", []):
                     name = obj["Key"][len(self.prefix) :]
-                    if self.is_complete(name):
+                    if wanted(name):
                         found.append(InboxFile(name, obj["Size"], obj["LastModified"].timestamp()))
         except ClientError as exc:
             raise self._s3_missing(exc) from exc

@@ -92,12 +92,37 @@ def _from_zip(name: str, data: bytes, eval_fraction: float) -> tuple[list[dict],
             return [], [_reject(name, f"not a readable zip archive ({exc})")]
 
 
+# PDF and Word files are refused by name rather than read: their text layer is often missing (scans) or out of
+# reading order, and a contract read wrongly would be indexed and quoted as if it were right. Converting is one
+# command a person can check.
+_HOW_TO_CONVERT = {
+    ".pdf": "a PDF is not read (its text may be a scan or out of reading order); extract its text, e.g. "
+    "`pdftotext -layout 'NAME' 'STEM.txt'`, check it, and drop the .txt",
+    ".docx": "a Word file is not read; save it as text (Word: File > Save As > Plain Text, UTF-8, or "
+    "`pandoc 'NAME' -t plain -o 'STEM.txt'`) and drop the .txt",
+    ".doc": "a Word file is not read; save it as text (Word: File > Save As > Plain Text, UTF-8) and drop the .txt",
+}
+
+
+def unsupported_reason(name: str) -> str:
+    """Why the contracts inbox does not take `name`, and how to turn it into a file it takes."""
+    suffix = PurePosixPath(name).suffix.lower()
+    stem = PurePosixPath(name).stem
+    if suffix in _HOW_TO_CONVERT:
+        return _HOW_TO_CONVERT[suffix].replace("NAME", name).replace("STEM", stem)
+    return f"unsupported file type {suffix or '(none)'!r}; drop a .txt contract or a CUAD-layout .zip"
+
+
+def unsupported_files(inbox) -> list[tuple[str, str]]:
+    """(name, reason) of every file in the inbox of a type it does not take (inboxes without `others()`: none)."""
+    others = getattr(inbox, "others", None)
+    return [(f.name, unsupported_reason(f.name)) for f in others()] if others else []
+
+
 def _read_file(inbox, name: str, eval_fraction: float) -> tuple[list[dict], list[dict]]:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in (".txt", ".zip"):
-        return [], [
-            _reject(name, f"unsupported file type {suffix or '(none)'!r}; drop a .txt contract or a CUAD-layout .zip")
-        ]
+        return [], [_reject(name, unsupported_reason(name))]
     try:
         data = inbox.read(name)
     except FileNotFoundError:
@@ -118,6 +143,8 @@ def read_contract_files(
     if not 0.0 <= eval_fraction <= 1.0:
         raise ValueError(f"eval_fraction must be within [0, 1], got {eval_fraction}")
     present = [f.name for f in inbox.files()]
+    if names is None:  # a file of another type is reported, never passed over in silence
+        present += [name for name, _ in unsupported_files(inbox)]
     wanted = sorted(present if names is None else set(names))
     listed = set(present)
     contracts: list[dict] = []

@@ -180,10 +180,10 @@ def contracts_decision(
     CUAD load. A new id becomes a new partition; an added contract whose text changed is indexed again;
     exact duplicates and changed texts of CUAD's own contracts are rejected, never re-added.
     """
-    from selfinstruct.intake.contract_inbox import read_contract_files
+    from selfinstruct.intake.contract_inbox import read_contract_files, unsupported_files
 
     state = _load(cursor)
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = unsupported_files(inbox)  # reported at every tick while they lie there
     fresh, stats = changed_files(inbox.files(), inbox.read, state.get("files", {}), state.get("seen", {}), now, skipped)
     if not fresh:
         return Decision(
