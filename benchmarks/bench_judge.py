@@ -21,7 +21,8 @@ from pathlib import Path
 
 from selfinstruct.corpus.cuad import load_cuad
 from selfinstruct.corpus.source import cuad_uri_from_env, open_cuad_source
-from selfinstruct.judging.trained_judge import JudgeTrainSettings, TrainedJudge, fit_answer_judge
+from selfinstruct.judging.trained_judge import TrainedJudge
+from training.judge import JudgeTrainSettings, fit_answer_judge
 
 
 def main() -> None:

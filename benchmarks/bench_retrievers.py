@@ -25,10 +25,12 @@ from selfinstruct.corpus.chunking import chunk_contracts
 from selfinstruct.corpus.cuad import load_cuad
 from selfinstruct.corpus.source import cuad_uri_from_env, open_cuad_source
 from selfinstruct.judging.judge_candidates import build_judge_examples
-from selfinstruct.judging.trained_judge import JudgeTrainSettings, TrainedJudge, agreement_report, train_judge
+from selfinstruct.judging.trained_judge import TrainedJudge, agreement_report
 from selfinstruct.retrieval.evaluate import eval_questions, rank_bm25, rank_dense, recall_rows
 from selfinstruct.retrieval.hybrid import rank_hybrid
-from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, build_pairs, train_retriever
+from selfinstruct.retrieval.pairs import build_pairs
+from training.judge import JudgeTrainSettings, train_judge
+from training.retriever import RetrieverTrainSettings, train_retriever
 
 
 def cached(embed):

@@ -79,26 +79,26 @@ def test_local_lm_weights_are_dropped_and_reloaded(tiny):
 
 
 def test_loaded_retrievers_are_forgotten(tmp_path):
-    from selfinstruct.retrieval import retriever_training
+    from selfinstruct.retrieval import model as retriever_model
 
-    retriever_training._LOADED[("folder", 1)] = object()
+    retriever_model._LOADED[("folder", 1)] = object()
     release_memory()
-    assert ("folder", 1) not in retriever_training._LOADED
+    assert ("folder", 1) not in retriever_model._LOADED
 
 
 def test_a_republished_retriever_replaces_its_old_version(tmp_path, monkeypatch):
-    from selfinstruct.retrieval import retriever_training
+    from selfinstruct.retrieval import model as retriever_model
 
     loads = []
-    monkeypatch.setattr(retriever_training, "_LOADED", {})
-    monkeypatch.setattr(retriever_training, "_load_embedder", lambda folder, bs: loads.append(folder) or (lambda t: t))
+    monkeypatch.setattr(retriever_model, "_LOADED", {})
+    monkeypatch.setattr(retriever_model, "_load_embedder", lambda folder, bs: loads.append(folder) or (lambda t: t))
     folder = tmp_path / "retriever"
     folder.mkdir()
-    first = retriever_training.model_embedder(folder)
-    assert retriever_training.model_embedder(folder) is first and len(loads) == 1  # same version: loaded once
+    first = retriever_model.model_embedder(folder)
+    assert retriever_model.model_embedder(folder) is first and len(loads) == 1  # same version: loaded once
     os.utime(folder, ns=(1, 1))  # republished: a new mtime
-    retriever_training.model_embedder(folder)
-    assert len(loads) == 2 and len(retriever_training._LOADED) == 1
+    retriever_model.model_embedder(folder)
+    assert len(loads) == 2 and len(retriever_model._LOADED) == 1
 
 
 def test_a_step_release_keeps_the_caches_but_still_trims(releasers, monkeypatch):

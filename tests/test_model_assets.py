@@ -13,10 +13,12 @@ from dagster_duckdb import DuckDBResource
 from resources.duckdb_tables import DuckDBTablesIOManager
 from resources.project import ChromaResource, EmbedderResource, ProjectHome
 from selfinstruct.answering import NO_CLAUSE
-from selfinstruct.judging.trained_judge import JudgeTrainSettings, fit_answer_judge, judge_rows, trained_contracts
+from selfinstruct.judging.trained_judge import judge_rows, trained_contracts
+from selfinstruct.retrieval.model import packaged_model_path
 from selfinstruct.retrieval.retriever import make_retriever
-from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, fit_retriever, packaged_model_path
 from selfinstruct.synthetic.quality import quality_report
+from training.judge import JudgeTrainSettings, fit_answer_judge
+from training.retriever import RetrieverTrainSettings, fit_retriever
 
 SENTENCES = [
     "This Agreement shall be governed by the laws of the State of New York.",

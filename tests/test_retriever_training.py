@@ -5,15 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from selfinstruct.retrieval.retriever_training import (
-    EvalSplitLeak,
+from selfinstruct.retrieval.model import packaged_model_path
+from selfinstruct.retrieval.pairs import EvalSplitLeak, balance, build_pairs, explain_no_pairs
+from training.retriever import (
     NoTrainingPairs,
     RetrieverTrainSettings,
-    balance,
-    build_pairs,
-    explain_no_pairs,
     no_duplicate_sampler,
-    packaged_model_path,
     pair_dataset,
     train_retriever,
 )
@@ -145,3 +142,40 @@ def test_a_failed_save_publishes_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         train_retriever(_repeated_pairs(2), tmp_path / "retriever", settings)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["partial-marker"]
+
+
+def _write_config(tmp_path, rows, **config):
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"dataset": "rows.jsonl", "out_dir": "models/retriever", **config}))
+    return path
+
+
+def test_cli_trains_the_retriever_from_a_config_file(tmp_path, capsys):
+    from training.__main__ import main
+
+    settings = {"batch_size": 4, "max_steps": 1, "max_seq_length": 16, "precision": "float32"}
+    config = _write_config(tmp_path, _repeated_pairs(2), settings=settings)
+    assert main(["retriever", "--config", str(config)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    target = tmp_path / "models" / "retriever"
+    assert metrics["model_dir"] == str(target) and metrics["steps"] == 1 and metrics["pairs"] == 8
+    assert json.loads((target / "retriever_metrics.json").read_text())["settings"]["max_seq_length"] == 16
+
+
+@pytest.mark.parametrize(
+    ("rows", "config", "message"),
+    [
+        (_repeated_pairs(1), {"settings": {"lr": 1}}, "unknown retriever setting(s) lr"),
+        (_repeated_pairs(1), {"settings": {"batch_size": 1}}, "batch_size must be >= 2"),
+        (_repeated_pairs(1), {"start_adapter": "a"}, "unknown key(s) start_adapter"),
+        ([{"question": "Q?"}], {}, "rows.jsonl: row 1 needs 'positive' as a non-empty string"),
+        ([{"question": "Q?", "positive": "p", "negative": 3}], {}, "row 1 needs 'negative'"),
+    ],
+)
+def test_cli_names_a_bad_retriever_config(tmp_path, capsys, rows, config, message):
+    from training.__main__ import main
+
+    assert main(["retriever", "--config", str(_write_config(tmp_path, rows, **config))]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()

@@ -1,16 +1,13 @@
 """The trained cross-encoder judge and its agreement with CUAD match (its training rows: test_judge_candidates.py)."""
 
+import json
+
 import numpy as np
 import pytest
 
 from selfinstruct.core.metrics import cuad_match
-from selfinstruct.judging.trained_judge import (
-    JudgeTrainSettings,
-    TrainedJudge,
-    agreement_report,
-    judge_input,
-    train_judge,
-)
+from selfinstruct.judging.trained_judge import TrainedJudge, agreement_report, judge_input
+from training.judge import JudgeTrainSettings, train_judge
 
 
 def test_agreement_report_on_known_inputs():
@@ -62,7 +59,7 @@ def test_a_few_steps_move_predictions_toward_the_labels(tmp_path):
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from selfinstruct.retrieval.retriever_training import packaged_model_path
+    from selfinstruct.retrieval.model import packaged_model_path
 
     ex = _examples()
     y = np.array([e["label"] for e in ex], dtype=float)
@@ -98,7 +95,7 @@ def test_training_needs_both_labels(tmp_path):
 
 
 def test_only_as_many_questions_as_the_caps_need_are_labelled():
-    from selfinstruct.judging.trained_judge import _enough
+    from training.judge import _enough
 
     anns = [
         {
@@ -113,3 +110,38 @@ def test_only_as_many_questions_as_the_caps_need_are_labelled():
     assert len(got) == 30 and all(not a["is_impossible"] for a in got)  # 3 x 60 rows / 6 per question
     assert got == _enough(anns, rows=60, per_question=6, seed=0)  # seeded
     assert len(_enough(anns, rows=None, per_question=6, seed=0)) == 50  # no cap: every answerable question
+
+
+def _judge_config(tmp_path, rows, **config):
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = tmp_path / "judge.json"
+    path.write_text(json.dumps({"dataset": "rows.jsonl", "out_dir": "models/judge", **config}))
+    return path
+
+
+def test_cli_trains_the_judge_from_a_config_file(tmp_path, capsys):
+    from training.__main__ import main
+
+    settings = {"max_steps": 2, "batch_size": 4, "max_length": 32, "precision": "float32"}
+    assert main(["judge", "--config", str(_judge_config(tmp_path, _examples(), settings=settings))]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["model_dir"] == str(tmp_path / "models" / "judge") and metrics["steps"] == 2
+    assert TrainedJudge(metrics["model_dir"]).score(["q"], ["c"], [["g"]]).shape == (1,)
+
+
+@pytest.mark.parametrize(
+    ("rows", "config", "message"),
+    [
+        (_examples(), {"settings": {"use_golds": True}}, "unknown judge setting(s) use_golds"),
+        (_examples(), {"out_dir": ""}, "missing out_dir"),
+        ([{"question": "q", "candidate": "c", "label": 2}], {}, "rows.jsonl: row 1 needs 'label' 0 or 1"),
+        ([{"question": "q", "label": 1}], {}, "row 1 needs 'candidate' as a string"),
+        ([{"question": "q", "candidate": "c", "label": 1, "golds": [1]}], {}, "row 1 has 'golds' [1]"),
+    ],
+)
+def test_cli_names_a_bad_judge_config(tmp_path, capsys, rows, config, message):
+    from training.__main__ import main
+
+    assert main(["judge", "--config", str(_judge_config(tmp_path, rows, **config))]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()

@@ -96,7 +96,7 @@ class TrainSettings:
 
     def __post_init__(self):
         if isinstance(self.lora, dict):
-            self.lora = _build(LoraSettings, self.lora, "lora")
+            self.lora = build_settings(LoraSettings, self.lora, "lora")
         if not isinstance(self.lora, LoraSettings):
             raise ValueError(f"lora must be a LoraSettings or a dict, got {type(self.lora).__name__}")
         _check("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
@@ -199,7 +199,8 @@ class GRPOSettings(TrainSettings):
 SETTINGS = {"sft": SFTSettings, "dpo": DPOSettings, "orpo": ORPOSettings, "grpo": GRPOSettings}
 
 
-def _build(cls, values: dict[str, Any], where: str):
+def build_settings(cls, values: dict[str, Any], where: str):
+    """`cls(**values)` for any settings dataclass; ValueError naming `where` for a non-object or an unknown key."""
     if not isinstance(values, dict):
         raise ValueError(f"{where} settings must be a JSON object, got {type(values).__name__}")
     allowed = [f.name for f in fields(cls)]
@@ -215,5 +216,5 @@ def settings_from_dict(kind: str, values: dict[str, Any] | None = None) -> Train
         raise ValueError(f"unknown trainer {kind!r}; expected one of {', '.join(SETTINGS)}")
     values = dict(values or {})
     if "lora" in values:
-        values["lora"] = _build(LoraSettings, values["lora"], "lora")
-    return _build(SETTINGS[kind], values, kind)
+        values["lora"] = build_settings(LoraSettings, values["lora"], "lora")
+    return build_settings(SETTINGS[kind], values, kind)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from selfinstruct.retrieval.hybrid import RRF_K, bm25_index, bm25_ranking, dense_ranking, rrf_fuse
-from selfinstruct.retrieval.retriever_training import model_embedder
+from selfinstruct.retrieval.model import model_embedder
 
 RETRIEVERS = ("hybrid", "dense", "fine_tuned")
 DEFAULT_RETRIEVER = "hybrid"  # without a fine-tuned model

@@ -7,8 +7,8 @@ import polars as pl
 from pydantic import Field
 
 from resources.project import ProjectHome
-from selfinstruct.judging.trained_judge import JudgeTrainSettings, fit_answer_judge
 from selfinstruct_assets.constants import EVALUATION
+from training.judge import JudgeTrainSettings, fit_answer_judge
 
 
 class AnswerJudgeConfig(dg.Config):

@@ -13,8 +13,8 @@ from selfinstruct.corpus.chunking import check_chunking, chunk_contracts
 from selfinstruct.retrieval.evaluate import KS, compare_recall, eval_questions, rank_bm25, rank_dense, recall_rows
 from selfinstruct.retrieval.hybrid import rank_hybrid
 from selfinstruct.retrieval.memo import memoised
+from selfinstruct.retrieval.model import model_embedder
 from selfinstruct.retrieval.retriever import DEFAULT_RETRIEVER
-from selfinstruct.retrieval.retriever_training import model_embedder
 from selfinstruct_assets.constants import DUCKDB_POOL, RETRIEVAL
 from selfinstruct_assets.partitions import ADDED_CONTRACTS
 from selfinstruct_assets.retrievers import trained_retriever

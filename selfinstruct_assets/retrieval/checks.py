@@ -34,7 +34,7 @@ def index_matches_chunks(
     description="the fine-tuned retriever was trained on train-split contracts only",
 )
 def retriever_model_train_only(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    from selfinstruct.retrieval.retriever_training import METRICS_FILE
+    from selfinstruct.retrieval.model import METRICS_FILE
 
     return trained_only_on_train(context, duckdb, "retriever_model", METRICS_FILE)
 

