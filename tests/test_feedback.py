@@ -1,6 +1,7 @@
 """The feedback inbox: validation, score normalisation, complete-file reading, atomic writes and the CLI."""
 
 import json
+import os
 from pathlib import Path
 
 import boto3
@@ -10,7 +11,6 @@ from moto import mock_aws
 from selfinstruct.core.inbox import Inbox
 from selfinstruct.intake.feedback import (
     FEEDBACK_COLUMNS,
-    REJECT_COLUMNS,
     FeedbackError,
     feedback_inbox,
     parse_feedback_line,
@@ -19,6 +19,7 @@ from selfinstruct.intake.feedback import (
     read_feedback_inbox,
     write_feedback_file,
 )
+from selfinstruct.intake.jsonl import REJECT_COLUMNS
 
 CONTRACTS = {"c-train": "train", "c-eval": "eval"}
 
@@ -177,6 +178,7 @@ def test_non_utf8_and_long_lines_are_rejects_with_truncated_raw(tmp_path):
         + b"\n"
         + line(event_id="ok").encode()
     )
+    os.utime(tmp_path / "1.jsonl", (0, 0))  # no final newline: read once it settled (see the test below)
     rows, rejects = read_feedback_inbox(tmp_path, CONTRACTS)
     assert [(r["event_id"], r["line"]) for r in rows] == [("bom", 1), ("ok", 4)]
     assert rejects[0]["line"] == 2 and rejects[0]["reason"] == "not valid UTF-8: byte 0xe9 at position 17"
@@ -264,3 +266,27 @@ def test_s3_inbox_round_trips_written_rows(s3):
 
 
 # --- the CLI -----------------------------------------------------------------------------------------------
+
+
+def test_a_line_still_being_written_waits_for_its_end_as_the_sensor_does(tmp_path):
+    import time
+
+    from selfinstruct.intake.jsonl import SETTLE_S
+
+    path = tmp_path / "ratings.jsonl"
+    whole = line(event_id="b")
+    path.write_bytes((line(event_id="a") + "\n" + whole[:25]).encode())  # a writer appending, mid-line
+    rows, rejects = read_feedback_inbox(tmp_path, CONTRACTS)
+    assert [r["event_id"] for r in rows] == ["a"] and rejects == []  # the fragment is neither a row nor a reject
+
+    path.write_bytes((line(event_id="a") + "\n" + whole).encode())  # its end came, still no newline
+    assert [r["event_id"] for r in read_feedback_inbox(tmp_path, CONTRACTS)[0]] == ["a"]
+    settled = time.time() - SETTLE_S - 1  # unchanged that long: a file that simply lacks a final newline
+    os.utime(path, (settled, settled))
+    rows, rejects = read_feedback_inbox(tmp_path, CONTRACTS)
+    assert [r["event_id"] for r in rows] == ["a", "b"] and rejects == []
+
+    path.write_bytes((line(event_id="a") + "\n" + whole[:25]).encode())
+    os.utime(path, (settled, settled))  # a fragment nobody finishes is rejected once it settled
+    rows, rejects = read_feedback_inbox(tmp_path, CONTRACTS)
+    assert [r["line"] for r in rejects] == [2] and rejects[0]["reason"].startswith("invalid JSON")

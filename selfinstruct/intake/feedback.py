@@ -137,11 +137,15 @@ def inbox_files(folder: Path) -> list[Path]:
 def read_feedback_inbox(
     inbox_or_folder: Inbox | Path | str, contracts: Mapping[str, str], seen_event_ids: Iterable[str] = ()
 ) -> tuple[list[dict], list[dict]]:
-    """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order."""
+    """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order.
+
+    A last line still being written (no newline yet, its file modified in the last SETTLE_S seconds) waits
+    for the next read, as feedback_sensor waits for it: it is never rejected as a fragment."""
     return read_inbox_rows(
         as_inbox(inbox_or_folder),
         lambda name, data, seen: read_feedback_bytes(name, data, contracts, seen),
         _seen(seen_event_ids),
+        wait_for_lines=True,
     )
 
 

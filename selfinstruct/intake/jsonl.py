@@ -11,11 +11,13 @@ reasons in its own words. A rejected line comes back with its file, 1-based line
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from selfinstruct.core.inbox import InboxEntryError
 
 REJECT_COLUMNS = ("file", "line", "reason", "raw")
+SETTLE_S = 10.0  # seconds unmodified after which a file without a final newline counts as complete
 MAX_RAW_CHARS = 500
 _JSON_TYPES = {
     str: "string",
@@ -136,14 +138,29 @@ def read_rows(
     return rows, rejects
 
 
+def complete_lines(data: bytes, modified: float, now: float) -> bytes:
+    """`data` without a last line that may still be being written: one with no newline after it, in a file
+    modified less than SETTLE_S seconds before `now`. The sensors wait by the same rule (intake.triggers)."""
+    if not data or data.endswith(b"\n") or now - float(modified) >= SETTLE_S:
+        return data
+    return data[: data.rfind(b"\n") + 1]
+
+
 def read_inbox_rows(
-    inbox, read_file: Callable[[str, bytes, dict], tuple[list, list]], seen: dict[str, str] | None = None
+    inbox,
+    read_file: Callable[[str, bytes, dict], tuple[list, list]],
+    seen: dict[str, str] | None = None,
+    wait_for_lines: bool = False,
+    now: float | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """(rows, rejects) of every complete file of `inbox` in name order, the files sharing one `seen`.
 
     A file that cannot be read (InboxEntryError: a broken link, a FIFO, no permission) is one reject with
-    line None and the reason; the other files are read as usual."""
+    line None and the reason; the other files are read as usual. With `wait_for_lines`, a last line without
+    its newline in a file modified in the last SETTLE_S seconds (before `now`, default the current time) is
+    left for the next read, neither a row nor a reject: a writer may be in the middle of it."""
     seen = {} if seen is None else seen
+    now = time.time() if now is None else now
     rows, rejects = [], []
     for file in inbox.files():
         try:
@@ -153,6 +170,8 @@ def read_inbox_rows(
         except InboxEntryError as exc:
             rejects.append({"file": file.name, "line": None, "reason": f"file not read: {exc}", "raw": ""})
             continue
+        if wait_for_lines:
+            data = complete_lines(data, file.modified, now)
         file_rows, file_rejects = read_file(file.name, data, seen)
         rows += file_rows
         rejects += file_rejects

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 
 from selfinstruct.core.inbox import InboxEntryError
 from selfinstruct.intake.feedback import read_feedback_bytes
-
-SETTLE_S = 10.0  # seconds unmodified after which a file without a final newline counts as complete
+from selfinstruct.intake.jsonl import SETTLE_S
 
 
 @dataclass
