@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 import pytest
 
 from selfinstruct.core.inbox import Inbox
+from selfinstruct.intake.jsonl import REJECT_COLUMNS
 from selfinstruct.intake.queries import (
     QUERY_COLUMNS,
-    REJECT_COLUMNS,
     QueryLogError,
     default_query_id,
     parse_query_line,
@@ -123,6 +123,8 @@ def test_a_valid_row_gets_its_defaults():
         "asked_at": datetime(2026, 5, 1, 10),
         "answer": "",
         "latency_s": None,
+        "adapter": "",
+        "arm": "",
     }
     full = parse_query_line(
         line(query_id="q-1", answer="Either party.", latency_s=2, contract_id="c-eval"), CONTRACTS, now=NOW

@@ -137,6 +137,12 @@ def _url(raw: str, schemes: tuple[str, ...]) -> str:
     return raw
 
 
+def _token(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError(f"is {len(raw)} characters long; a bearer token needs at least 16")
+    return raw
+
+
 _BROKERS = ("redis", "rediss", "amqp", "amqps", "pyamqp", "sqs")
 _POSTGRES = ("postgresql", "postgres", "postgresql+psycopg2")
 
@@ -259,11 +265,23 @@ SETTINGS: dict[str, Setting] = {
             "PostgreSQL for Dagster's runs, events and schedules (instance --postgres)",
             secret=True,
         ),
+        Setting(
+            "SELFINSTRUCT_SERVE_TOKEN",
+            _token,
+            "",
+            "none (loopback only)",
+            "$(openssl rand -hex 16)",
+            "bearer token `selfinstruct serve` requires on every route; required when it binds an address other "
+            "than 127.0.0.1 (at least 16 characters)",
+            secret=True,
+        ),
     ]
 }
 
 
 def _shown(raw: str, secret: bool) -> str:
+    if secret and "://" not in raw:  # a token, not a URL: nothing of it is shown
+        return "(hidden)"
     if secret:
         raw = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", raw)
     return repr(raw if len(raw) <= 200 else raw[:200] + "...")

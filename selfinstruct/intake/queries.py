@@ -8,7 +8,8 @@
 Dagster-free. The inbox is a `selfinstruct.core.inbox.Inbox` (local folder or S3 prefix) or a local folder; only
 complete `*.jsonl` files are read, in name order. One JSON object per line with `question` (non-empty,
 at most 4000 chars), `contract_id` (a known contract) and `timestamp`, and optionally `query_id` (at most
-200 chars), `answer` (default "") and `latency_s` (seconds, at least 0; default None). Any other key is
+200 chars), `answer` (default "") and `latency_s` (seconds, at least 0; default None), and from `selfinstruct serve`
+`adapter` (the adapter id that answered) and `arm` (its A/B arm), both default "". Any other key is
 rejected, so a typo never passes silently. Blank lines are skipped; a BOM and CRLF line ends are tolerated.
 
 `timestamp` is an ISO 8601 string, with an offset or naive meaning UTC, or a JSON number of POSIX
@@ -43,11 +44,22 @@ from selfinstruct.intake.jsonl import (
     show_value,
 )
 
-QUERY_COLUMNS = ("query_id", "question", "contract_id", "asked_at", "answer", "latency_s", "file", "line")
+QUERY_COLUMNS = (
+    "query_id",
+    "question",
+    "contract_id",
+    "asked_at",
+    "answer",
+    "latency_s",
+    "adapter",
+    "arm",
+    "file",
+    "line",
+)
 
 REQUIRED = ("question", "contract_id", "timestamp")
-OPTIONAL = ("query_id", "answer", "latency_s")
-MAX_CHARS = {"question": 4000, "answer": 4000, "query_id": 200}
+OPTIONAL = ("query_id", "answer", "latency_s", "adapter", "arm")
+MAX_CHARS = {"question": 4000, "answer": 4000, "query_id": 200, "adapter": 200, "arm": 50}
 MAX_AHEAD = timedelta(days=1)
 
 
@@ -102,7 +114,9 @@ def parse_query_line(text: str, contracts: Mapping[str, str], now: datetime | No
     """
     row = load_object(text, QueryLogError)
     check_fields(row, REQUIRED, OPTIONAL, QueryLogError)
-    check_types(row, ("query_id", "question", "contract_id", "answer"), (str,), "a string", QueryLogError)
+    check_types(
+        row, ("query_id", "question", "contract_id", "answer", "adapter", "arm"), (str,), "a string", QueryLogError
+    )
     check_types(row, ("latency_s",), (int, float), "a number", QueryLogError)
     for field in ("question", "query_id"):
         if field in row and not row[field].strip():
@@ -127,6 +141,8 @@ def parse_query_line(text: str, contracts: Mapping[str, str], now: datetime | No
         "asked_at": parse_timestamp(row["timestamp"], now),
         "answer": row.get("answer", ""),
         "latency_s": latency,
+        "adapter": row.get("adapter", ""),
+        "arm": row.get("arm", ""),
     }
 
 

@@ -5,6 +5,7 @@ selfinstruct query "select * from retrieval_eval"
 selfinstruct feedback add --question Q --answer A --contract-id C --score 4 --scale 1-5
 selfinstruct feedback import ratings.jsonl
 selfinstruct promote --list       # served adapters, newest last; --to previous | METHOD | ADAPTER_ID rolls back
+selfinstruct serve                # the served adapter over HTTP (OpenAI-compatible) and the review page
 """
 
 import argparse
@@ -17,6 +18,7 @@ from selfinstruct.core.tables import QueryError, format_table, query_readonly
 from selfinstruct_assets.cli.demo import add_demo_parser
 from selfinstruct_assets.cli.feedback import add_feedback_parser
 from selfinstruct_assets.cli.promote import add_promote_parser
+from selfinstruct_assets.cli.serve import add_serve_parser
 
 DEFAULT_MAX_ROWS = 1000
 
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     add_demo_parser(sub)
     add_feedback_parser(sub)
     add_promote_parser(sub, project_home, duckdb_path)
+    add_serve_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -35,6 +35,8 @@ QUERY_SCHEMA = {
     "asked_at": pl.Datetime("us"),
     "answer": pl.Utf8,
     "latency_s": pl.Float64,
+    "adapter": pl.Utf8,  # selfinstruct serve: the adapter id that answered, and its A/B arm
+    "arm": pl.Utf8,
     "file": pl.Utf8,
     "line": pl.Int64,
     "split": pl.Utf8,
