@@ -17,11 +17,11 @@ import time
 
 from selfinstruct.answering import SpanScorer
 from selfinstruct.benchmark.methods import answer_rows, bm25_answers, oracle_context, scorer_answers
-from selfinstruct.benchmark.questions import benchmark_questions
 from selfinstruct.core.base_model import prepare_base_model
 from selfinstruct.core.paths import project_home
 from selfinstruct.corpus.chunking import chunk_contracts
 from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.questions import benchmark_questions
 from selfinstruct.corpus.source import default_cuad_uri, open_cuad_source
 from selfinstruct.retrieval.evaluate import Question, rank_bm25
 

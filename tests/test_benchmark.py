@@ -6,10 +6,11 @@ HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_benchmark.py
 import pytest
 
 from selfinstruct.answering import Answer, Span, SpanScorer, bm25_scores, candidate_spans
-from selfinstruct.benchmark.methods import oracle_context, score, top_windows
-from selfinstruct.benchmark.questions import benchmark_questions, counts
+from selfinstruct.answering.windows import top_windows
+from selfinstruct.benchmark.methods import oracle_context, score
 from selfinstruct.benchmark.run import benchmark_rows
 from selfinstruct.benchmark.summary import detection, summarize_methods
+from selfinstruct.corpus.questions import benchmark_questions, counts
 from selfinstruct_assets.benchmark.table import report
 
 LAW = "This Agreement shall be governed by the laws of the State of New York."
@@ -75,6 +76,7 @@ def test_score_counts_cuad_match_on_answerable_questions_only():
         "has_clause": False,
         "predicted_clause": False,
         "cuad_match": None,
+        "quote_cuad_match": None,
         "token_f1": None,
         "exact_match": None,
     }
@@ -266,3 +268,41 @@ def test_rag_replies_reuse_known_answers_ask_the_rest_concurrently_and_keep_orde
     got = rag_replies(Program(), qs, {"q0": "known 0", "q3": "known 3"}, threads=4)
     assert got == ["known 0", "asked 1", "asked 2", "known 3", "asked 4", "asked 5"]
     assert len(seen) == 4 and len(set(seen)) > 1  # only the unknown ones, on more than one thread
+
+
+def test_margin_chosen_on_calibration_questions_and_a_repeated_model_scored_once(tiny_scorer):
+    anns, contracts = _corpus(n_contracts=4)
+    contracts["c0"]["split"] = "train"
+    qs = benchmark_questions(anns, contracts, n=4)
+    cal = benchmark_questions(anns, contracts, n=3, split="train")
+    contexts, texts = [[TEXT]] * len(qs), {c: r["text"] for c, r in contracts.items()}
+    made = []
+
+    def scorer():
+        made.append(1)
+        return tiny_scorer()
+
+    with pytest.raises(ValueError, match="calibration"):
+        benchmark_rows(qs, contexts, texts, {"base": scorer}, {}, n_windows=3, margin=None, log=lambda _: None)
+    made.clear()
+    rules: dict = {}
+    rows = benchmark_rows(
+        qs,
+        contexts,
+        texts,
+        {"base": scorer},
+        {},
+        n_windows=3,
+        margin=None,
+        log=lambda _: None,
+        calibration=(cal, [[TEXT]] * len(cal)),
+        aliases={"serving": "base"},
+        rules=rules,
+    )
+    assert len(made) == 2  # base, then the oracle row: "serving" was not loaded again
+    assert set(rules) == {"base", "serving", "oracle_retrieval"} and rules["serving"] == rules["base"]
+    assert rules["base"]["n_questions"] == 3 and rules["oracle_retrieval"]["margin"] == rules["base"]["margin"]
+    base = [r for r in rows if r["method"] == "base"]
+    served = [r for r in rows if r["method"] == "serving"]
+    assert [r["answer"] for r in served] == [r["answer"] for r in base] and len(served) == len(qs)
+    assert [r["reason"] for r in served] == [b["reason"] or "same weights as base" for b in base]

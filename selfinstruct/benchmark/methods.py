@@ -15,24 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from selfinstruct.answering import Answer, Span, SpanScorer, bm25_answer, bm25_scores, candidate_spans, snap
+from selfinstruct.answering import Answer, SpanScorer, bm25_answer, candidate_spans, snap
 from selfinstruct.answering.pmi import pmi_answer
+from selfinstruct.answering.windows import top_windows, window_excerpts
 from selfinstruct.core.metrics import cuad_match, exact_match, token_f1
 
 NO_TEXT = "no retrievable text"
-
-
-def top_windows(question: str, passages: Sequence[str], n_windows: int) -> list[Span]:
-    """The candidate windows BM25 ranks in the top `n_windows` (ties: earlier), in their original order.
-
-    The original order, not the rank, so the scorer's batches do not depend on BM25's float ties. 0 keeps all.
-    """
-    spans = candidate_spans(passages)
-    if n_windows <= 0 or len(spans) <= n_windows:
-        return spans
-    scores = bm25_scores(question, spans)
-    keep = sorted(sorted(range(len(spans)), key=lambda i: (-scores[i], i))[:n_windows])
-    return [spans[i] for i in keep]
+PROMPTS = ("windows", "chunks")  # what a local model reads: the candidate windows, or the whole chunks
 
 
 def oracle_context(question: Mapping, contract_text: str, retrieved: Sequence[str], chars: int = 1000) -> list[str]:
@@ -54,10 +43,16 @@ def scorer_answers(
     margin: float,
     on_progress=None,
     pmi: bool = False,
+    prompt: str = "windows",
 ) -> list[Answer]:
     """The local model's choice per question, in question order (one question at a time: deterministic batches).
 
-    `pmi`: choose by how much the question raises a window's likelihood (answering/pmi.py; twice the cost)."""
+    `prompt`: "windows" shows the model the candidate windows it chooses among (what training rows teach),
+    "chunks" the whole retrieved chunks. `pmi`: choose by how much the question raises a window's likelihood
+    (answering/pmi.py; twice the cost). `margin` float("-inf") always quotes and keeps the gap in `score`,
+    so an abstain margin can be chosen afterwards (`benchmark.abstain`)."""
+    if prompt not in PROMPTS:
+        raise ValueError(f"prompt must be one of {PROMPTS}, got {prompt!r}")
     choose = (
         (lambda q, p, w: pmi_answer(scorer, q, p, margin, w))
         if pmi
@@ -68,7 +63,9 @@ def scorer_answers(
         if not passages:
             out.append(Answer.none(0.0, method="lm", reason=NO_TEXT))
         else:
-            out.append(choose(q["question"], passages, top_windows(q["question"], passages, n_windows)))
+            windows = top_windows(q["question"], passages, n_windows)
+            shown = window_excerpts(windows, passages) if prompt == "windows" else passages
+            out.append(choose(q["question"], shown, windows))
         if on_progress:
             on_progress(i + 1, len(questions))
     return out
@@ -90,13 +87,18 @@ def snapped_answers(replies: Sequence[str | None], contexts: Sequence[Sequence[s
 
 
 def score(question: Mapping, answer: Answer) -> dict:
-    """CUAD match and token F1 on answerable questions (None otherwise), detection labels, EM of the short answer."""
+    """CUAD match and token F1 on answerable questions (None otherwise), detection labels, EM of the short answer.
+
+    `quote_cuad_match`: the CUAD match the best window would have scored had the method quoted it (an abstain
+    margin turns some quotations into "no clause": this is what that cost on answerable questions)."""
     golds, has = question["gold_answers"], bool(question["has_clause"])
     short = question.get("short_answer")
+    quote = answer.text if answer.has_clause else str(answer.method_detail.get("best_span", ""))
     return {
         "has_clause": has,
         "predicted_clause": answer.has_clause,
         "cuad_match": cuad_match(answer.prediction, golds) if has else None,
+        "quote_cuad_match": cuad_match(quote, golds) if has else None,
         "token_f1": token_f1(answer.prediction, golds) if has else None,
         "exact_match": exact_match(answer.prediction, [short]) if short else None,
     }

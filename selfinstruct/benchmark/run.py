@@ -1,11 +1,12 @@
 """Every benchmark method on the same questions and retrieved chunks, as benchmark_answers rows.
 
     rows = benchmark_rows(questions, contexts, texts, {"base": lambda: SpanScorer(model, tok)},
-                          {"standard_rag": replies}, n_windows=10, margin=0.0, log=print)
+                          {"standard_rag": replies}, n_windows=6, margin=None, calibration=(train_qs, train_ctx))
 
 Dagster-free: the asset builds the scorers (one per local model, loaded when its turn comes) and the RAG
 programs' replies, this runs them in a fixed order. Reference rows: `bm25_sentence` (no LM, BM25's best
-sentence of the same chunks) and `oracle_retrieval` (the base model's scorer given the gold clause's chunk).
+sentence of the same chunks) and `oracle_retrieval` (the base model's scorer given the gold clause's chunk, under the
+base model's margin). Local models say "No such clause." by a margin chosen on train-split questions only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from selfinstruct.answering import SpanScorer
+from selfinstruct.answering import Answer, SpanScorer
+from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
 from selfinstruct.benchmark.methods import answer_rows, bm25_answers, oracle_context, scorer_answers, snapped_answers
 from selfinstruct.core.memory import release_memory
 from selfinstruct.core.parallel import thread_map
@@ -40,6 +42,31 @@ def progress(log: Callable[[str], None], method: str, every: int = 10) -> Callab
     return report
 
 
+def scored_answers(
+    scorer: SpanScorer,
+    questions: Sequence[dict],
+    contexts: Sequence[Sequence[str]],
+    n_windows: int,
+    margin: float | None,
+    calibration: tuple[Sequence[dict], Sequence[Sequence[str]]] | None,
+    on_progress=None,
+    pmi: bool = False,
+    prompt: str = "windows",
+) -> tuple[list[Answer], dict]:
+    """(answers, abstain rule) of one local model. `margin` None: the margin is chosen on the `calibration`
+    (train-split) questions by `abstain.choose_margin`; a number: that margin, fixed."""
+    if margin is None:
+        if calibration is None:
+            raise ValueError("margin None (choose it on train-split questions) needs calibration questions")
+        cal_q, cal_c = calibration
+        cal = scorer_answers(scorer, cal_q, cal_c, n_windows, NEVER, None, pmi, prompt)
+        rule = choose_margin(cal_q, cal)
+    else:
+        rule = {"margin": margin, "chosen_on": "fixed"}
+    answers = scorer_answers(scorer, questions, contexts, n_windows, NEVER, on_progress, pmi, prompt)
+    return [with_margin(a, rule["margin"]) for a in answers], rule
+
+
 def benchmark_rows(
     questions: Sequence[dict],
     contexts: Sequence[Sequence[str]],
@@ -47,13 +74,23 @@ def benchmark_rows(
     scorers: Mapping[str, Callable[[], SpanScorer]],
     replies: Mapping[str, Sequence[str]],
     n_windows: int,
-    margin: float,
+    margin: float | None,
     log: Callable[[str], None] = print,
     oracle: bool = True,
     pmi: bool = False,
+    prompt: str = "windows",
+    calibration: tuple[Sequence[dict], Sequence[Sequence[str]]] | None = None,
+    aliases: Mapping[str, str] | None = None,
+    rules: dict | None = None,
 ) -> list[dict]:
-    """Rows of every method, in order: snapped RAG replies, bm25_sentence, each local model, oracle_retrieval."""
+    """Rows of every method, in order: snapped RAG replies, bm25_sentence, each local model, oracle_retrieval.
+
+    `aliases` {method: scored method}: a model with the same weights as one already scored (the served adapter
+    is one of the candidates) gets that method's answers under its own name instead of being scored again.
+    `rules`, when given, receives each local model's abstain rule (see `scored_answers`).
+    """
     rows: list[dict] = []
+    rules = {} if rules is None else rules
     n = max(1, len(questions))
     for method, said in replies.items():
         t0 = time.perf_counter()
@@ -62,13 +99,25 @@ def benchmark_rows(
     rows += answer_rows("bm25_sentence", questions, bm25_answers(questions, contexts), (time.perf_counter() - t0) / n)
     for method, make in scorers.items():
         t0, scorer = time.perf_counter(), make()
-        answers = scorer_answers(scorer, questions, contexts, n_windows, margin, progress(log, method), pmi)
+        answers, rules[method] = scored_answers(
+            scorer, questions, contexts, n_windows, margin, calibration, progress(log, method), pmi, prompt
+        )
         rows += answer_rows(method, questions, answers, (time.perf_counter() - t0) / n)
         del scorer
         release_memory()  # one local model at a time: the next one loads into the pages this one gave back
+    for method, same in (aliases or {}).items():
+        rows += [
+            {**r, "method": method, "reason": r["reason"] or f"same weights as {same}"}
+            for r in rows
+            if r["method"] == same
+        ]
+        rules[method] = rules.get(same, {})
     if oracle and "base" in scorers:
         gold_ctx = [oracle_context(q, texts.get(q["contract_id"], ""), c) for q, c in zip(questions, contexts)]
         t0, scorer = time.perf_counter(), scorers["base"]()
-        answers = scorer_answers(scorer, questions, gold_ctx, n_windows, margin, progress(log, "oracle_retrieval"), pmi)
+        fixed = rules.get("base", {}).get("margin", 0.0 if margin is None else margin)
+        answers, rules["oracle_retrieval"] = scored_answers(
+            scorer, questions, gold_ctx, n_windows, fixed, None, progress(log, "oracle_retrieval"), pmi, prompt
+        )
         rows += answer_rows("oracle_retrieval", questions, answers, (time.perf_counter() - t0) / n)
     return rows

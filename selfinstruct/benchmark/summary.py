@@ -80,6 +80,7 @@ def method_line(method: str, rs: list[dict], base: list[dict] | None, n_boot: in
         "detection_f1": f1,
         "detection_f1_low": f1_ci.low if f1_ci else None,
         "detection_f1_high": f1_ci.high if f1_ci else None,
+        "cuad_match_quote": _mean(r.get("quote_cuad_match") for r in rs if r["has_clause"]),
         "token_f1": _mean(r.get("token_f1") for r in rs),
         "exact_match": _mean(r.get("exact_match") for r in rs),
         "judge_score": sum(judged) / len(judged) if judged else None,

@@ -55,6 +55,21 @@ def unanswerable_questions(
     return [{k: v for k, v in r.items() if k != "_k"} for r in rows[:n]]
 
 
+def cuad_train_rows(annotations: Sequence[dict], contracts: dict[str, dict], n: int, seed: int = 7) -> list[dict]:
+    """Up to `n` QA rows (source "cuad_train") from answerable train-split questions, labelled by CUAD itself:
+    categories in turn, each by a hash of (seed, contract, category), so a larger `n` extends a smaller one."""
+    from selfinstruct.corpus.questions import benchmark_questions
+
+    if n <= 0:
+        return []
+    pool = benchmark_questions(annotations, contracts, 4 * n, split="train", seed=seed)
+    answerable = [q for q in pool if q["gold_answers"]][:n]
+    return [
+        {"source": "cuad_train", "id": q["question_id"], "answer": q["gold_answers"][0], "context": "", **q}
+        for q in answerable
+    ]
+
+
 def no_clause_count(n_answerable: int, share: float) -> int:
     """How many "No such clause." rows make them `share` of all rows (share 0.25: one in four)."""
     if not 0 <= share < 1:

@@ -16,11 +16,13 @@ from resources.local_lm import adapter_hash
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, ProjectHome
 from resources.s3 import ArtifactsResource
 from selfinstruct.answering import SpanScorer
-from selfinstruct.benchmark.questions import benchmark_questions, counts
+from selfinstruct.answering.windows import N_WINDOWS
+from selfinstruct.benchmark.calibration import calibration_questions, same_weights
 from selfinstruct.benchmark.run import benchmark_rows, rag_replies
 from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.artifacts import serving_root
 from selfinstruct.core.tables import append_rows
+from selfinstruct.corpus.questions import benchmark_questions, counts
 from selfinstruct.finetune.judging import judge_agreement, lm_scores, trained_scores, with_judge
 from selfinstruct.judging.trained_judge import TrainedJudge
 from selfinstruct.rag.program import load_program
@@ -50,11 +52,19 @@ class BenchmarkConfig(dg.Config):
         "the benchmark profile uses >= 400",
     )
     k: int = Field(3, ge=1, description="chunks retrieved per question (as the RAG programs)")
-    n_windows: int = Field(10, ge=0, description="candidate windows BM25 keeps for LM scoring per question (0: all)")
-    margin: float = Field(
-        0.0,
-        description="a local model says 'no clause' unless its best window beats "
-        "'No such clause.' by this (per-token mean log-prob)",
+    n_windows: int = Field(
+        N_WINDOWS, ge=0, description="candidate windows BM25 keeps for LM scoring per question (0: all)"
+    )
+    prompt: Literal["windows", "chunks"] = Field(
+        "windows", description="what a local model reads: the candidate windows (as sft_dataset teaches) or the chunks"
+    )
+    margin: float | None = Field(
+        None,
+        description="a local model says 'no clause' unless its best window beats 'No such clause.' by this "
+        "(per-token mean log-prob); None: chosen per model on n_calibration train-split questions",
+    )
+    n_calibration: int = Field(
+        80, ge=4, description="train-split questions (none an SFT row) on which each local model's margin is chosen"
     )
     judge: Literal["trained", "lm", "none"] = Field(
         "trained",
@@ -68,6 +78,17 @@ class BenchmarkConfig(dg.Config):
         "question)) instead of the per-token mean; twice the cost",
     )
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for intervals and paired tests")
+
+
+def _finite(rules: dict) -> dict:
+    """JSON has no -inf: a model that always quotes is recorded with margin None."""
+    return {
+        m: {
+            k: (None if isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) else v)
+            for k, v in r.items()
+        }
+        for m, r in rules.items()
+    }
 
 
 def _data_versions(context: dg.AssetExecutionContext) -> str:
@@ -97,6 +118,7 @@ def _judged(context, kind: str, rows: list[dict], questions: list[dict], llm: LL
 UPSTREAM = [
     "cuad_contracts",
     "cuad_annotations",
+    "sft_dataset",
     "rag_eval",
     "sft_adapter",
     "dpo_adapter",
@@ -126,6 +148,7 @@ def benchmark_scores(
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
     rag_eval: pl.DataFrame,
+    sft_dataset: pl.DataFrame,
     llm: LLMResource,
     base_model: BaseModelResource,
     embedder: EmbedderResource,
@@ -138,11 +161,16 @@ def benchmark_scores(
     questions = benchmark_questions(cuad_annotations.to_dicts(), contracts, config.n_questions)
     retrieve, which = retriever_for(context.instance, embedder, chroma)  # the retriever training rows used
     contexts = [retrieve(q["question"], q["contract_id"], config.k) for q in questions]
+    cal = calibration_questions(cuad_annotations.to_dicts(), contracts, sft_dataset.to_dicts(), config.n_calibration)
+    calibration = (cal, [retrieve(q["question"], q["contract_id"], config.k) for q in cal])
     models = {"base": None, **trained_adapters(context.instance)}
     if (served := served_adapter_dir(serving_root(home.root()), store=artifacts.store())) is not None:
         models["serving"] = served  # the gate pairs candidates with the served adapter on this run's questions
+    ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
+    aliases = same_weights(ids)
     base_dir, t0 = base_model.dir(), time.perf_counter()
-    scorers = {m: (lambda p=p: _scorer(llm, base_dir, p)) for m, p in models.items()}  # loaded in turn
+    scorers = {m: (lambda p=p: _scorer(llm, base_dir, p)) for m, p in models.items() if m not in aliases}
+    rules: dict = {}
     with dspy.context(**llm.context("generator")):
         replies = {}
         for method, asset in (("standard_rag", "rag_program"), ("optimized_rag", "optimized_rag_program")):
@@ -160,10 +188,13 @@ def benchmark_scores(
             context.log.info,
             config.oracle,
             config.pmi,
+            config.prompt,
+            calibration,
+            aliases,
+            rules,
         )
         rows, judge_note, threshold = _judged(context, config.judge, rows, questions, llm)
     summary = summarize_methods(rows, n_boot=config.n_boot)
-    ids = {m: adapter_hash(p)[:12] if p else "" for m, p in models.items()}
     stamp = datetime.now(UTC).replace(tzinfo=None)
     table = pl.DataFrame(
         [
@@ -175,6 +206,7 @@ def benchmark_scores(
                 if s["method"] == "bm25_sentence"
                 else f"local:{base_dir.name}",
                 "adapter_id": ids.get(s["method"], ""),
+                "abstain_margin": _finite(rules).get(s["method"], {}).get("margin"),
                 "judge": judge_note,
                 "data_versions": _data_versions(context),
                 "run_id": context.run_id,
@@ -195,6 +227,9 @@ def benchmark_scores(
             **judge_agreement(rows, threshold),
             "judge": judge_note,
             "retriever": which,
+            "abstain_rules": dg.MetadataValue.json(_finite(rules)),
+            "scored_once": ", ".join(f"{m} = {a}" for m, a in aliases.items()) or "none",
+            "calibration_questions": len(cal),
             "seconds": round(time.perf_counter() - t0, 1),
             "dagster/row_count": table.height,
         },

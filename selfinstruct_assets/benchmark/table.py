@@ -33,6 +33,8 @@ _FLOATS = [
     "mcnemar_p",
     "improvement_pct",
     "cuad_ratio",
+    "cuad_match_quote",
+    "abstain_margin",
 ]
 SCORES_SCHEMA = {
     "method": _S,
@@ -58,6 +60,7 @@ ANSWERS_SCHEMA = {
     "has_clause": _B,
     "predicted_clause": _B,
     "cuad_match": _F,
+    "quote_cuad_match": _F,
     "token_f1": _F,
     "exact_match": _F,
     "judge_score": _F,

@@ -11,10 +11,18 @@ from pydantic import Field
 from resources.llm import LLMResource
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource
 from selfinstruct.answering import NO_CLAUSE, candidate_spans, snap
+from selfinstruct.answering.windows import N_WINDOWS
 from selfinstruct.core.parallel import thread_map
-from selfinstruct.finetune.examples import categories_without_gold, no_clause_count, sft_rows, unanswerable_questions
+from selfinstruct.finetune.examples import (
+    categories_without_gold,
+    cuad_train_rows,
+    no_clause_count,
+    sft_rows,
+    unanswerable_questions,
+)
 from selfinstruct.finetune.preferences import build_preference_pairs, grade_rows, window_candidates
 from selfinstruct.finetune.prompts import fit_passages, quote_prompt
+from selfinstruct.finetune.window_rows import window_pairs, window_row, window_sft_rows
 from selfinstruct.judging.judges import judge_factuality
 from selfinstruct.judging.trained_judge import agreement_report
 from selfinstruct.rag.evaluate import sample_questions
@@ -25,6 +33,18 @@ from selfinstruct_assets.retrievers import retriever_for
 
 class PromptConfig(dg.Config):
     k: int = Field(3, ge=1, description="chunks retrieved into a prompt")
+    prompt: Literal["windows", "chunks"] = Field(
+        "windows",
+        description="'windows': the candidate windows the scorer compares (gold window + the hardest wrong ones); "
+        "'chunks': the retrieved chunks within max_context_chars (the earlier rows, ~2x the tokens)",
+    )
+    n_windows: int = Field(N_WINDOWS, ge=2, description="windows per prompt (as benchmark_scores.n_windows)")
+    gold_rows: int = Field(
+        0,
+        ge=0,
+        description="extra rows from answerable train-split questions labelled by CUAD itself (human labels, "
+        "like the seed set), categories in turn",
+    )
     max_context_chars: int = Field(
         2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer within the trainers' max_length)"
     )
@@ -55,10 +75,21 @@ def sft_dataset(
         {"source": "synthetic", "id": r["qa_id"], **r} for r in synthetic_qa.to_dicts()
     ]
     # Enough candidates for the share; sft_rows takes as many as the verbatim QA rows call for.
+    qa += cuad_train_rows(annotations, contracts, config.gold_rows)
     none = unanswerable_questions(annotations, contracts, "train", no_clause_count(len(qa), config.no_clause_share))
     retrieve, which = retriever_for(context.instance, embedder, chroma)
-    rows, stats = sft_rows(qa, none, contracts, retrieve, config.k, config.max_context_chars, config.no_clause_share)
-    out = [{**{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])} for r in rows]
+    if config.prompt == "windows":
+        rows, stats = window_sft_rows(
+            qa, none, contracts, retrieve, config.k, config.n_windows, config.no_clause_share, config.max_context_chars
+        )
+    else:
+        rows, stats = sft_rows(
+            qa, none, contracts, retrieve, config.k, config.max_context_chars, config.no_clause_share
+        )
+    out = [
+        {"rejected": None, **{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])}
+        for r in rows
+    ]
     missing = categories_without_gold(annotations, contracts)
     if missing:
         # Documented fallback: such a category gets only "No such clause." rows; nothing teaches its clause.
@@ -69,6 +100,9 @@ def sft_dataset(
             "dagster/row_count": len(out),
             "seed_rows": sum(r["source"] == "seed" for r in out),
             "synthetic_rows": sum(r["source"] == "synthetic" for r in out),
+            "cuad_train_rows": sum(r["source"] == "cuad_train" for r in out),
+            "prompt": config.prompt,
+            "mean_prompt_chars": round(sum(len(r["prompt_json"]) for r in out) / max(1, len(out))),
             **stats,
             "retriever": which,
             "categories_without_train_gold": ", ".join(missing) or "none",
@@ -82,6 +116,7 @@ SFT_SCHEMA = {
     "contract_id": pl.Utf8,
     "question": pl.Utf8,
     "answer": pl.Utf8,
+    "rejected": pl.Utf8,
     "prompt_json": pl.Utf8,
 }
 
@@ -116,11 +151,30 @@ def rag_responses(
         annotations, contracts, "train", no_clause_count(len(questions), config.no_clause_share), seed=1
     )
     retrieve, which = retriever_for(context.instance, embedder, chroma)
-    passages = [
-        fit_passages(retrieve(q["question"], q["contract_id"], config.k), config.max_context_chars) for q in questions
-    ]
-    prompts = [quote_prompt(q["question"], p, config.max_context_chars) for q, p in zip(questions, passages)]
-    spans = [candidate_spans(p) for p in passages]
+    if config.prompt == "windows":
+        # The windows the scorer compares, the gold one among them, so chosen and rejected are both readable.
+        made = [
+            window_row(
+                q["question"],
+                q["gold_answers"],
+                retrieve(q["question"], q["contract_id"], config.k),
+                config.n_windows,
+                config.max_context_chars,
+            )
+            for q in questions
+        ]
+        prompts = [m["prompt"] for m in made]
+        passages = [[w.text for w in m["windows"]] for m in made]
+        spans = [m["windows"] for m in made]
+        golds = [m["answer"] for m in made]
+    else:
+        passages = [
+            fit_passages(retrieve(q["question"], q["contract_id"], config.k), config.max_context_chars)
+            for q in questions
+        ]
+        prompts = [quote_prompt(q["question"], p, config.max_context_chars) for q, p in zip(questions, passages)]
+        spans = [candidate_spans(p) for p in passages]
+        golds = [(q["gold_answers"] or [NO_CLAUSE])[0] for q in questions]
     base, sft = base_model.dir(), required_path(context.instance, "sft_adapter", "adapter_path")
     models = [("base", llm.local_lm(base)), ("sft", llm.local_lm(base, sft))]
     models += [
@@ -129,7 +183,7 @@ def rag_responses(
     ]
     rows = []
     for origin, lm in models:
-        for q, p, ps, sp, reply in zip(questions, prompts, passages, spans, lm.generate_batch(prompts)):
+        for q, p, ps, sp, gold, reply in zip(questions, prompts, passages, spans, golds, lm.generate_batch(prompts)):
             # Snapping (not span scoring) because one generation costs less than scoring ~300 windows.
             a = snap(reply, sp)
             rows.append(
@@ -138,7 +192,7 @@ def rag_responses(
                     "question_id": q["question_id"],
                     "contract_id": q["contract_id"],
                     "question": q["question"],
-                    "gold_answer": (q["gold_answers"] or [NO_CLAUSE])[0],
+                    "gold_answer": gold,
                     "gold_answers": q["gold_answers"],
                     "prompt_json": json.dumps(p),
                     "passages_json": json.dumps(ps),
@@ -257,19 +311,33 @@ class PairsConfig(dg.Config):
         "gold", description="'gold' (the CUAD clause or 'No such clause.') or 'best' (the best-graded candidate)"
     )
     max_pairs_per_question: int = Field(2, ge=1, description="pairs kept per question (human-rated and worst first)")
+    window_pairs: bool = Field(
+        True,
+        description="also one pair per sft_dataset window row: its target window (or 'No such clause.') over the "
+        "hardest wrong window BM25 picks among the same excerpts",
+    )
 
 
 @dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
 def preference_pairs(
-    config: PairsConfig, rag_responses: pl.DataFrame, ai_feedback: pl.DataFrame, human_feedback: pl.DataFrame
+    config: PairsConfig,
+    rag_responses: pl.DataFrame,
+    ai_feedback: pl.DataFrame,
+    human_feedback: pl.DataFrame,
+    sft_dataset: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
-    """prompt / chosen (the gold clause or 'No such clause.') / rejected (a wrong window of the same excerpts,
-    or a judged-wrong model answer); human ratings outrank AI grades; train-split contracts only."""
+    """prompt / chosen (the gold window or 'No such clause.') / rejected (the hardest wrong window of the same
+    excerpts, or a judged-wrong model answer); human ratings outrank AI grades; train-split contracts only."""
     graded = rag_responses.join(ai_feedback.select("candidate_id", "grade"), on="candidate_id").to_dicts()
     windows = window_candidates(graded)
     cands = graded + windows
     human = human_feedback.filter(pl.col("split") == "train").to_dicts()
     pairs, stats = build_preference_pairs(cands, human, config.margin, config.chosen, config.max_pairs_per_question)
+    if config.window_pairs:
+        seen = {p["pair_id"] for p in pairs}
+        extra = [p for p in window_pairs(sft_dataset.to_dicts()) if p["pair_id"] not in seen]
+        pairs += extra
+        stats["pairs_from_sft_windows"] = len(extra)
     stats["human_eval_split_ignored"] = human_feedback.height - len(human)
     stats["window_rejects_available"] = len(windows)
     stats["pairs_rejecting_window"] = sum(p["rejected_source"] == "bm25_window" for p in pairs)

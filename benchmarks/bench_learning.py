@@ -1,0 +1,220 @@
+"""Does fine-tuning on window rows teach SmolLM2 to quote, and does a train-split margin teach it to abstain?
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_learning.py --out /tmp/learn --train 480 --cal 160 --eval 200
+
+Dagster-free and resumable (each stage writes a JSON file under --out and is skipped when it exists):
+1. rows: CUAD read as `make demo` reads it; train-split questions (`benchmark_questions(split="train")`, categories in
+   turn, answerable and unanswerable alternating) become window rows (`finetune.window_rows`): the first --train
+   train the adapter, the next --cal choose each model's abstain margin; --eval eval-split questions are scored.
+   Contexts are BM25's top --k chunks of the question's contract (1,000-char chunks, no overlap, as the assets).
+2. sft (and dpo with --dpo): a LoRA adapter trained in-process by `training.trainers` on those rows.
+3. score: base and each adapter answer the cal and eval questions with window prompts (`scorer_answers`,
+   margin -inf: every answer quotes and keeps its gap); bm25_sentence and the base model on whole chunks
+   ("base_chunks", the method before window prompts) beside them.
+4. report: each model's margin chosen on the cal questions only (`benchmark.abstain.choose_margin`), applied to
+   the eval answers; CUAD match (answerable), detection F1 vs always-yes, 95 % intervals clustered by contract,
+   paired bootstrap + McNemar against base. Writes report.json and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from selfinstruct.answering import Answer, SpanScorer
+from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
+from selfinstruct.benchmark.methods import answer_rows, bm25_answers, scorer_answers
+from selfinstruct.benchmark.summary import summarize_methods
+from selfinstruct.core.base_model import prepare_base_model
+from selfinstruct.core.paths import project_home
+from selfinstruct.core.stats import mcnemar, paired_bootstrap
+from selfinstruct.corpus.chunking import chunk_contracts
+from selfinstruct.corpus.cuad import load_cuad
+from selfinstruct.corpus.questions import benchmark_questions
+from selfinstruct.corpus.source import default_cuad_uri, open_cuad_source
+from selfinstruct.finetune.prompts import quote_prompt, sft_row
+from selfinstruct.finetune.window_rows import window_row
+from selfinstruct.retrieval.hybrid import bm25_index, bm25_ranking
+
+
+def _json(path: Path, make):
+    if path.exists():
+        return json.loads(path.read_text())
+    t0 = time.perf_counter()
+    value = make()
+    value = {**value, "seconds": round(time.perf_counter() - t0, 1)} if isinstance(value, dict) else value
+    path.write_text(json.dumps(value))
+    return value
+
+
+def build_rows(args) -> dict:
+    archive = open_cuad_source(default_cuad_uri(), project_home() / "cache")
+    try:
+        corpus = load_cuad(archive)
+    finally:
+        archive.close()
+    contracts = {c["contract_id"]: c for c in corpus.contracts}
+    train_q = benchmark_questions(corpus.annotations, contracts, args.train + args.cal, split="train", seed=7)
+    eval_q = benchmark_questions(corpus.annotations, contracts, args.eval)
+    qs = train_q + eval_q
+    chunks = chunk_contracts([contracts[c] for c in sorted({q["contract_id"] for q in qs})], 1000, 0)
+    by_contract: dict[str, list[dict]] = {}
+    for c in chunks:
+        by_contract.setdefault(c["contract_id"], []).append(c)
+    indexes = {cid: bm25_index([c["text"] for c in cs]) for cid, cs in by_contract.items()}
+
+    def retrieve(q: dict) -> list[str]:
+        cs = by_contract[q["contract_id"]]
+        ids = [c["chunk_id"] for c in cs]
+        top = bm25_ranking(q["question"], ids, [c["text"] for c in cs], indexes[q["contract_id"]])[: args.k]
+        text = {c["chunk_id"]: c["text"] for c in cs}
+        return [text[i] for i in top]
+
+    strip = lambda q: {k: v for k, v in q.items() if not k.startswith("_")}  # noqa: E731
+    train = [
+        {**strip(q), "contexts": retrieve(q), **window_row(q["question"], q["gold_answers"], retrieve(q), args.windows)}
+        for q in train_q[: args.train]
+    ]
+    cal = [{**strip(q), "contexts": retrieve(q)} for q in train_q[args.train :]]
+    ev = [{**strip(q), "contexts": retrieve(q)} for q in eval_q]
+    return {"train": train, "cal": cal, "eval": ev}
+
+
+def row_cost(data: dict, base: Path) -> dict:
+    """Tokens per training row (chat template, prompt + answer): window rows vs the earlier chunk rows."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+
+    def n(messages: list[dict], answer: str) -> int:
+        chat = messages + [{"role": "assistant", "content": answer}]
+        return len(tok(tok.apply_chat_template(chat, tokenize=False))["input_ids"])
+
+    windows = [n(r["prompt"], r["answer"]) for r in data["train"]]
+    chunks = [
+        n(quote_prompt(r["question"], r["contexts"], 2000, r["answer"] if r["gold_answers"] else None), r["answer"])
+        for r in data["train"]
+    ]
+    return {
+        "rows": len(windows),
+        "window_tokens_mean": sum(windows) / len(windows),
+        "chunk_tokens_mean": sum(chunks) / len(chunks),
+        "window_tokens_total": sum(windows),
+        "chunk_tokens_total": sum(chunks),
+    }
+
+
+def train_adapter(kind: str, rows: list[dict], base: Path, out: Path, args) -> dict:
+    from training.config import settings_from_dict
+    from training.trainers import train_dpo, train_sft
+
+    if kind == "sft":
+        data = [sft_row(r["prompt"], r["answer"]) for r in rows]
+        settings = settings_from_dict("sft", {"epochs": args.epochs, "max_length": args.max_length})
+        return train_sft(data, base, out, settings)
+    data = [
+        {
+            "prompt": r["prompt"],
+            "chosen": [{"role": "assistant", "content": r["answer"]}],
+            "rejected": [{"role": "assistant", "content": r["rejected"]}],
+        }
+        for r in rows
+        if r.get("rejected")
+    ]
+    settings = settings_from_dict("dpo", {"epochs": 1.0, "max_length": args.max_length})
+    return train_dpo(data, base, out, settings, start_adapter=out.parent / "sft")
+
+
+def score_model(name: str, base: Path, adapter: Path | None, data: dict, args) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base).eval()
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).eval()
+    scorer, out = SpanScorer(model, tok), {}
+    prompt = "chunks" if name == "base_chunks" else "windows"
+    for part in ("cal", "eval"):
+        qs = data[part]
+        t0 = time.perf_counter()
+        answers = scorer_answers(scorer, qs, [q["contexts"] for q in qs], args.windows, NEVER, prompt=prompt)
+        out[part] = [_dump(a) for a in answers]
+        out[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(qs)), 3)
+        print(name, part, out[f"{part}_s_per_q"], "s/question", flush=True)
+    return out
+
+
+def _dump(a: Answer) -> dict:
+    return {"has_clause": a.has_clause, "text": a.text, "score": a.score, "n": a.method_detail.get("n_candidates", 0)}
+
+
+def _load(d: dict) -> Answer:
+    return Answer(d["has_clause"], d["text"], None, None, d["score"], {"n_candidates": d["n"]})
+
+
+def report(data: dict, scored: dict, n_boot: int) -> dict:
+    ev, rows, rules = data["eval"], [], {}
+    for name, s in scored.items():
+        rule = choose_margin(data["cal"], [_load(a) for a in s["cal"]])
+        rules[name] = rule
+        rows += answer_rows(name, ev, [with_margin(_load(a), rule["margin"]) for a in s["eval"]], s["eval_s_per_q"])
+        rows += answer_rows(name + "_quote", ev, [_load(a) for a in s["eval"]], s["eval_s_per_q"])
+    rows += answer_rows("bm25_sentence", ev, bm25_answers(ev, [q["contexts"] for q in ev]), 0.0)
+    summary = {s["method"]: s for s in summarize_methods(rows, baseline="base_quote", n_boot=n_boot)}
+    paired = {}
+    by = {}
+    for r in rows:
+        by.setdefault(r["method"], {})[r["question_id"]] = r
+    for a in [m for m in by if m not in ("base", "base_quote")]:
+        ref = "base" if not a.endswith("_quote") and a != "bm25_sentence" else "base_quote"
+        qids = [q for q in by[a] if by[a][q]["cuad_match"] is not None]
+        x, y = [int(by[a][q]["cuad_match"]) for q in qids], [int(by[ref][q]["cuad_match"]) for q in qids]
+        boot = paired_bootstrap(x, y, [by[a][q]["contract_id"] for q in qids], n_boot=n_boot)
+        paired[f"{a} - {ref}"] = {**boot, "mcnemar_p": mcnemar(x, y)["p_value"], "n": len(qids)}
+    return {"summary": summary, "margins": rules, "paired": paired}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--train", type=int, default=480)
+    ap.add_argument("--cal", type=int, default=160)
+    ap.add_argument("--eval", type=int, default=200)
+    ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--windows", type=int, default=6)
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--max-length", type=int, default=1024)
+    ap.add_argument("--dpo", action="store_true")
+    ap.add_argument("--no-chunks", action="store_true", help="skip the base model on whole chunks")
+    ap.add_argument("--n-boot", type=int, default=2000)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = _json(args.out / "rows.json", lambda: build_rows(args))
+    base = prepare_base_model(project_home() / "models")
+    print("cost", _json(args.out / "cost.json", lambda: row_cost(data, base)), flush=True)
+    adapters = {"sft": args.out / "sft"}
+    if args.dpo:
+        adapters["dpo"] = args.out / "dpo"
+    for kind, folder in adapters.items():
+        _json(args.out / f"train_{kind}.json", lambda k=kind, f=folder: train_adapter(k, data["train"], base, f, args))
+    models = {"base": None, **adapters} | ({} if args.no_chunks else {"base_chunks": None})
+    scored = {
+        m: _json(args.out / f"scored_{m}.json", lambda m=m, a=a: score_model(m, base, a, data, args))
+        for m, a in models.items()
+    }
+    result = report(data, scored, args.n_boot)
+    (args.out / "report.json").write_text(json.dumps(result, indent=1, default=str))
+    keys = ("n_answerable", "cuad_match", "cuad_match_low", "cuad_match_high", "detection_f1", "detection_f1_low")
+    for m, s in result["summary"].items():
+        print(m, {k: s.get(k) for k in keys})
+    for name, p in result["paired"].items():
+        print(name, {k: p.get(k) for k in ("diff", "low", "high", "p_value", "mcnemar_p", "n")})
+    print({m: r["margin"] for m, r in result["margins"].items()})
+
+
+if __name__ == "__main__":
+    main()
