@@ -84,6 +84,22 @@ def test_hybrid_retriever_stays_in_the_contract_and_finds_a_keyword_match(tmp_pa
         make_retriever(embedder, chroma, method="sparse")
 
 
+def test_the_served_hybrid_is_the_hybrid_retrieval_eval_measures(tmp_path):
+    from selfinstruct.retrieval.evaluate import Question
+    from selfinstruct.retrieval.hybrid import rank_hybrid
+
+    embedder, chroma = EmbedderResource(backend="hashing"), ChromaResource(path=str(tmp_path))
+    store = chroma.store(embedder.get())
+    store.sync(_chunks("t1"))
+    got = store.collection().get(where={"contract_id": "t1"}, include=["documents"])
+    by_id = {c["chunk_id"]: c for c in _chunks("t1")}
+    indexed = [by_id[i] for i in got["ids"]]  # the index's order, as make_retriever reads them
+    served = make_retriever(embedder, chroma)
+    for _, question in QUESTIONS:
+        [spans] = rank_hybrid([Question("t1", "x", question, ())], indexed, embedder.get().embed, 4)
+        assert served(question, "t1", 4) == [TEXT[s:e] for s, e in spans]
+
+
 def test_fine_tuned_retriever_ranks_with_its_own_model_and_is_chosen_only_when_published(tmp_path):
     from selfinstruct_assets.retrievers import retriever_for
 

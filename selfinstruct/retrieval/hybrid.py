@@ -1,7 +1,9 @@
 """Hybrid retrieval: reciprocal-rank fusion (RRF) of BM25 and dense rankings within one contract.
 
 Dagster-free. `rrf_fuse` fuses any rankings of ids; `HybridRetriever` ranks one contract's chunks with
-BM25 (bm25s) and dense cosine, and fuses them. Scores follow Cormack et al. (2009):
+BM25 (bm25s) and dense cosine, and fuses them. It is the one hybrid retriever: `retrieval_eval` measures it
+(`rank_hybrid`) and answering is served by it (`selfinstruct.retrieval.retriever.make_retriever`, which reads
+each contract's chunks and their stored vectors from the index). Scores follow Cormack et al. (2009):
 
     score(d) = sum_i  w_i / (k + rank_i(d))        rank_i is 1-based; a list that lacks d adds nothing
 
@@ -15,10 +17,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 RRF_K = 60
+
+# contract_id -> (its chunk rows, their unit vectors or None to embed the texts): a contract read on first use.
+ChunkSource = Callable[[str], tuple[Sequence[dict], np.ndarray | None]]
 
 
 def rrf_fuse(
@@ -81,6 +87,8 @@ class HybridRetriever:
     `chunks` are rows with chunk_id, contract_id, start, end, text; `embed` maps texts to unit vectors.
     Each contract's BM25 index and chunk vectors are built on first use and kept. `weights` are
     (bm25, dense); a weight of 0 drops that ranking, so the same object also serves either alone.
+    With `fetch` (a `ChunkSource`), a contract's rows (chunk_id and text suffice) are read on its first
+    question instead of being given up front, with their vectors when the source stores them.
     """
 
     def __init__(
@@ -89,17 +97,28 @@ class HybridRetriever:
         embed: Callable[[list[str]], np.ndarray],
         k: int = RRF_K,
         weights: tuple[float, float] = (1.0, 1.0),
+        fetch: ChunkSource | None = None,
     ):
-        self.embed, self.k, self.weights = embed, k, weights
+        self.embed, self.k, self.weights, self.fetch = embed, k, weights, fetch
         self.by_contract: dict[str, list[dict]] = defaultdict(list)
         for c in chunks:
             self.by_contract[c["contract_id"]].append(c)
-        self._bm25: dict[str, object] = {}
+        self._bm25: dict[str, Any] = {}
         self._vecs: dict[str, np.ndarray] = {}
+
+    def chunks(self, contract_id: str) -> list[dict]:
+        """The contract's chunk rows, in ranking order; read from `fetch` once when there is one."""
+        if self.fetch is not None and contract_id not in self.by_contract:
+            rows, vecs = self.fetch(contract_id)
+            self.by_contract[contract_id] = list(rows)
+            if vecs is not None and len(rows):
+                self._vecs[contract_id] = vecs
+        return self.by_contract.get(contract_id, [])
 
     def prepare(self, contract_ids: Sequence[str]) -> None:
         """Embed the chunks of many contracts in one call (faster than one contract at a time)."""
-        todo = [cid for cid in dict.fromkeys(contract_ids) if cid not in self._vecs and self.by_contract.get(cid)]
+        # chunks() first: a fetched contract may come with its stored vectors.
+        todo = [cid for cid in dict.fromkeys(contract_ids) if self.chunks(cid) and cid not in self._vecs]
         if not todo or not self.weights[1]:
             return
         vecs = self.embed([c["text"] for cid in todo for c in self.by_contract[cid]])
@@ -112,7 +131,7 @@ class HybridRetriever:
         self, question: str, contract_id: str, query_vec: np.ndarray | None = None
     ) -> tuple[list[str], list[str]]:
         """(bm25 ids, dense ids), each over all of the contract's chunks, best first."""
-        cands = self.by_contract.get(contract_id, [])
+        cands = self.chunks(contract_id)
         ids = [c["chunk_id"] for c in cands]
         if not cands:
             return [], []
@@ -124,7 +143,7 @@ class HybridRetriever:
         dense = []
         if self.weights[1]:
             self.prepare([contract_id])
-            qv = self.embed([question])[0] if query_vec is None else query_vec
+            qv = np.asarray(self.embed([question])[0]) if query_vec is None else query_vec
             dense = dense_ranking(qv, ids, self._vecs[contract_id])
         return bm25, dense
 

@@ -9,16 +9,17 @@ context chars: dense 0.497, BM25 0.491, hybrid 0.545, fine-tuned dense 0.799 (64
 So the fine-tuned model is used whenever `retriever_model` has published one, hybrid otherwise (it costs no
 training: BM25 over the question's contract chunks, read once per contract from the index together with their
 stored vectors). The fine-tuned model embeds a contract's chunks on its first question and keeps them, so the
-cost is one contract's chunks per contract asked about, never the whole corpus.
+cost is one contract's chunks per contract asked about, never the whole corpus. Both rank with
+`hybrid.HybridRetriever` (the fine-tuned one with its BM25 weight at 0), the ranker `retrieval_eval` measures.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from selfinstruct.retrieval.hybrid import RRF_K, bm25_index, bm25_ranking, dense_ranking, rrf_fuse
+from selfinstruct.retrieval.hybrid import HybridRetriever
 from selfinstruct.retrieval.model import model_embedder
 
 RETRIEVERS = ("hybrid", "dense", "fine_tuned")
@@ -48,38 +49,21 @@ def make_retriever(
 
     if method == "dense":
         return dense
-    contracts: dict[str, tuple] = {}
-    tuned = model_embedder(model_dir) if method == "fine_tuned" else None
+    tuned = model_embedder(model_dir) if model_dir is not None else None
 
-    def chunks_of(contract_id: str) -> tuple:
-        if contract_id not in contracts:
-            got = store.collection().get(where={"contract_id": contract_id}, include=["documents", "embeddings"])
-            ids, texts = list(got["ids"]), list(got["documents"])
-            if tuned is not None:
-                vecs = tuned(texts)
-            else:
-                vecs = np.asarray(got["embeddings"], dtype=np.float32) if ids else np.zeros((0, 1), np.float32)
-            contracts[contract_id] = (ids, texts, vecs, bm25_index(texts) if ids and tuned is None else None)
-        return contracts[contract_id]
-
-    def fine_tuned(question: str, contract_id: str, k: int) -> list[str]:
-        ids, texts, vecs, _ = chunks_of(contract_id)
-        by_id = dict(zip(ids, texts))
-        return [by_id[i] for i in dense_ranking(tuned([question])[0], ids, vecs)[:k]] if ids else []
+    def from_index(contract_id: str) -> tuple[Sequence[dict], np.ndarray | None]:
+        got = store.collection().get(where={"contract_id": contract_id}, include=["documents", "embeddings"])
+        rows = [{"chunk_id": i, "contract_id": contract_id, "text": t} for i, t in zip(got["ids"], got["documents"])]
+        # The index's vectors are the index embedder's; a fine-tuned model embeds the texts itself.
+        return rows, (np.asarray(got["embeddings"], dtype=np.float32) if rows and tuned is None else None)
 
     if tuned is not None:
-        return fine_tuned
+        ranker = HybridRetriever((), tuned, weights=(0.0, 1.0), fetch=from_index)
+    else:
+        ranker = HybridRetriever((), emb.embed, fetch=from_index)
 
-    def hybrid(question: str, contract_id: str, k: int) -> list[str]:
-        ids, texts, vecs, index = chunks_of(contract_id)
-        if not ids:
-            return []
-        by_id = dict(zip(ids, texts))
-        fused = rrf_fuse(
-            [bm25_ranking(question, ids, texts, index), dense_ranking(np.asarray(emb.embed([question])[0]), ids, vecs)],
-            k=RRF_K,
-            top_k=k,
-        )
-        return [by_id[i] for i, _ in fused]
+    def retrieve(question: str, contract_id: str, k: int) -> list[str]:
+        texts = {c["chunk_id"]: c["text"] for c in ranker.chunks(contract_id)}
+        return [texts[i] for i, _ in ranker.search(question, contract_id, k)]
 
-    return hybrid
+    return retrieve
