@@ -6,6 +6,7 @@ reads member files, whichever form the source takes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from selfinstruct.core import settings
 from selfinstruct.core.artifacts import publish_file
 from selfinstruct.core.hashing import file_sha256
+from selfinstruct.core.redact import redact_text, redact_uri, split_userinfo
 from selfinstruct.core.zips import DamagedZip, open_checked_zip
 
 ZENODO_URL = "https://zenodo.org/records/4595826/files/CUAD_v1.zip?download=1"
@@ -54,8 +56,9 @@ def cuad_uri_from_env() -> str:
 class CuadArchive:
     """Members of a CUAD release, as paths relative to its root (zip or folder).
 
-    `uri` is the source as given, `location` the local file or folder actually read, and `sha256` the
-    content hash of that file (None for a folder).
+    `uri` is the source as given with its credentials and signatures redacted (what run metadata records),
+    `location` the local file or folder actually read, and `sha256` the content hash of that file (None for a
+    folder).
     """
 
     location: str
@@ -96,7 +99,16 @@ def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
     """Open `uri` (path, folder, http(s) URL or s3:// URI); remote sources are cached in `cache_dir`.
 
     `s3_client` is a boto3 S3 client (default: `boto3.client("s3")`, made only when an s3:// URI is read).
+    A URL's userinfo (https://USER:PASSWORD@host/...) is sent as HTTP Basic auth. Messages and records show the
+    URI redacted (selfinstruct.core.redact): a password or a presigned URL's signature never persists.
     """
+    try:
+        return _open(uri, cache_dir, s3_client)
+    except CuadSourceError as exc:
+        raise CuadSourceError(redact_text(str(exc))) from exc.__cause__
+
+
+def _open(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
     sha = None
     if uri.startswith(("http://", "https://")):
         path, sha = _cached_download(uri, cache_dir, lambda tmp: _fetch_http(uri, tmp))
@@ -111,7 +123,7 @@ def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
             f"CUAD_v1.zip (or an extracted CUAD_v1 folder), or to {ZENODO_URL}."
         )
     if path.is_dir():
-        return CuadArchive(location=str(path), _root=path, uri=uri)
+        return CuadArchive(location=str(path), _root=path, uri=redact_uri(uri))
     fix = f"download CUAD_v1.zip again from {ZENODO_URL} or set SELFINSTRUCT_CUAD_URI"
     try:
         zf = open_checked_zip(path)
@@ -123,14 +135,15 @@ def open_cuad_source(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
         ) from exc
     except _UNSUPPORTED_ZIP as exc:
         raise CuadSourceError(f"{path}: {exc}. {_UNSUPPORTED_FIX}, or {fix}.") from exc
-    return CuadArchive(location=str(path), _zip=zf, uri=uri, sha256=sha or file_sha256(path))
+    return CuadArchive(location=str(path), _zip=zf, uri=redact_uri(uri), sha256=sha or file_sha256(path))
 
 
 def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
     """The download of `uri` in its own slot `downloads/<sha256(uri)>/`, with the content's sha256 beside it.
 
     The slot is keyed by the URI, not the file name: another source of the same name never reuses this
-    one. A cached copy whose bytes no longer match the recorded hash is fetched again.
+    one. A cached copy whose bytes no longer match the recorded hash is fetched again. `source.json` holds the
+    URI redacted: the slot's name (a hash of the whole URI) is what ties it to the URI.
     """
     slot = cache_dir / "downloads" / hashlib.sha256(uri.encode()).hexdigest()[:32]
     name = PurePosixPath(urllib.parse.urlsplit(uri).path).name or "download"
@@ -140,20 +153,33 @@ def _cached_download(uri: str, cache_dir: Path, fetch) -> tuple[Path, str]:
             recorded = json.loads(record.read_text())
         except (OSError, ValueError):
             recorded = {}
-        if recorded.get("uri") == uri and recorded.get("sha256") == file_sha256(target):
+        if recorded.get("uri") == redact_uri(uri) and recorded.get("sha256") == file_sha256(target):
             return target, recorded["sha256"]
     publish_file(fetch, target)
     sha = file_sha256(target)
     publish_file(
-        lambda tmp: tmp.write_text(json.dumps({"uri": uri, "sha256": sha, "bytes": target.stat().st_size})), record
+        lambda tmp: tmp.write_text(json.dumps({"uri": redact_uri(uri), "sha256": sha, "bytes": target.stat().st_size})),
+        record,
     )
     return target, sha
 
 
 def _fetch_http(url: str, tmp: Path) -> None:
+    bare, login = split_userinfo(url)
+    request = urllib.request.Request(bare)
+    if login is not None:  # urllib takes no userinfo in the URL: it would look the password up as a host name
+        token = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+        request.add_unredirected_header("Authorization", f"Basic {token}")
     try:
-        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(request, timeout=60) as resp:
             shutil.copyfileobj(resp, out)
+    except urllib.error.HTTPError as exc:
+        fix = (
+            "check the user and password in SELFINSTRUCT_CUAD_URI (or that a presigned URL has not expired)"
+            if exc.code in (401, 403)
+            else "check the URL in SELFINSTRUCT_CUAD_URI"
+        )
+        raise CuadSourceError(f"CUAD source {url} answered HTTP {exc.code} {exc.reason}: {fix}.") from exc
     except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
         raise CuadSourceError(
             f"CUAD source {url} is unreachable ({exc}). Check the network, or download "
