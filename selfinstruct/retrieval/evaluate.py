@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from selfinstruct.core.bm25 import bm25_index, bm25_top
 from selfinstruct.core.stats import bootstrap_ci, paired_bootstrap
 
 KS = (1, 3, 5)
@@ -143,11 +145,9 @@ def rank_dense(
 
 
 def rank_bm25(questions: Sequence[Question], chunks: Sequence[dict], k: int) -> list[list[tuple[int, int]]]:
-    """BM25 (bm25s) over each contract's chunks, with English stop words."""
-    import bm25s
-
+    """BM25 (`core.bm25`: bm25s, English stop words) over each contract's chunks."""
     grouped = _by_contract(chunks)
-    retrievers: dict[str, bm25s.BM25] = {}
+    retrievers: dict[str, Any] = {}
     ranked: list[list[tuple[int, int]]] = []
     for q in questions:
         cands = grouped.get(q.contract_id, [])
@@ -155,14 +155,7 @@ def rank_bm25(questions: Sequence[Question], chunks: Sequence[dict], k: int) -> 
             ranked.append([])
             continue
         if q.contract_id not in retrievers:
-            r = bm25s.BM25()
-            r.index(
-                bm25s.tokenize([c["text"] for c in cands], stopwords="en", show_progress=False), show_progress=False
-            )
-            retrievers[q.contract_id] = r
-        kk = min(k, len(cands))
-        idx, _ = retrievers[q.contract_id].retrieve(
-            bm25s.tokenize([q.question], stopwords="en", show_progress=False), k=kk, show_progress=False
-        )
-        ranked.append([(cands[i]["start"], cands[i]["end"]) for i in idx[0]])
+            retrievers[q.contract_id] = bm25_index([c["text"] for c in cands])
+        top = bm25_top(retrievers[q.contract_id], q.question, min(k, len(cands)))
+        ranked.append([(cands[i]["start"], cands[i]["end"]) for i in top])
     return ranked

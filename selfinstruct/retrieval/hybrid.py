@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from selfinstruct.core.bm25 import bm25_index, bm25_top
+
 RRF_K = 60
 
 # contract_id -> (its chunk rows, their unit vectors or None to embed the texts): a contract read on first use.
@@ -50,27 +52,11 @@ def rrf_fuse(
     return [(d, scores[d]) for d in order[:top_k]]
 
 
-def bm25_ranking(question: str, chunk_ids: Sequence[str], texts: Sequence[str], retriever=None) -> list[str]:
-    """Every chunk id best first by BM25 (English stop words); pass `retriever` to reuse an index of `texts`."""
+def bm25_ranking(question: str, chunk_ids: Sequence[str], texts: Sequence[str], retriever: Any = None) -> list[str]:
+    """Every chunk id best first by BM25 (`core.bm25`); pass `retriever` to reuse a `bm25_index` of `texts`."""
     if not chunk_ids:
         return []
-    retriever = retriever or bm25_index(texts)
-    idx, _ = retriever.retrieve(_tokenize([question]), k=len(chunk_ids), show_progress=False)
-    return [chunk_ids[i] for i in idx[0]]
-
-
-def bm25_index(texts: Sequence[str]):
-    import bm25s
-
-    r = bm25s.BM25()
-    r.index(_tokenize(list(texts)), show_progress=False)
-    return r
-
-
-def _tokenize(texts: list[str]):
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", show_progress=False)
+    return [chunk_ids[i] for i in bm25_top(retriever or bm25_index(texts), question, len(chunk_ids))]
 
 
 def dense_ranking(query_vec: np.ndarray, chunk_ids: Sequence[str], vectors: np.ndarray) -> list[str]:

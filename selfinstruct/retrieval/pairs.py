@@ -81,7 +81,8 @@ def build_pairs(
 
 
 def _hard_negative(question: str, cands: list[dict], spans: list[tuple[int, int]], cache: dict, cid: str) -> str | None:
-    from selfinstruct.retrieval.hybrid import bm25_index, bm25_ranking
+    from selfinstruct.core.bm25 import bm25_index
+    from selfinstruct.retrieval.hybrid import bm25_ranking
 
     ids = [c["chunk_id"] for c in cands]
     if cid not in cache:
