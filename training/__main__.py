@@ -34,6 +34,7 @@ import sys
 import tempfile
 from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 from selfinstruct.core.memory import status_kib
 from training import s3_files
@@ -103,7 +104,8 @@ def run(kind: str, config: dict, on_log=None) -> dict:
 
     settings = settings_from_dict(kind, config.get("settings"))
     rows = read_jsonl(config["dataset"])
-    args = (rows, config["base_model"], config["out_dir"], settings)
+    # settings_from_dict gives `kind`'s own settings class (SFTSettings, ...), which each trainer takes
+    args: tuple[list[dict], Path, Path, Any] = (rows, config["base_model"], config["out_dir"], settings)
     start = config.get("start_adapter")
     if start and kind in ("sft", "orpo"):
         raise ValueError(f"start_adapter is not supported by {kind}; only dpo and grpo continue an adapter")

@@ -153,7 +153,8 @@ class Progress(TrainerCallback):
 
     def __init__(self, kind: str, on_log: Callable[[dict], None] | None):
         self.kind, self.sink = kind, on_log  # not self.on_log: that is the callback hook
-        self.tokens, self.losses, self.started = 0, [], None
+        self.tokens, self.started = 0, None
+        self.losses: list[tuple[int, float]] = []
 
     def tokens_per_s(self) -> float:
         elapsed = time.perf_counter() - self.started if self.started else 0.0

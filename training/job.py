@@ -33,7 +33,7 @@ class TrainingJob:
 
     def config(self, **replace: str | None) -> dict:
         """The config file's content; `replace` swaps a path (e.g. dataset="s3://...") for another location."""
-        values = {
+        values: dict[str, Path | str | None] = {
             "base_model": self.base_model,
             "dataset": self.dataset,
             "out_dir": self.out_dir,

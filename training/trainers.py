@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from selfinstruct.core.artifacts import publish_dir
 from training._common import (
@@ -55,7 +56,7 @@ def _load(base_model: Path, dtype, start_adapter: Path | None):
     tok = AutoTokenizer.from_pretrained(str(base_model))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype)  # a PeftModel below
     if start_adapter is not None:
         from peft import PeftModel
 
