@@ -1,7 +1,13 @@
 """`selfinstruct query`: the database's own tables only, a row cap, and cells that cannot drive the terminal."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import duckdb
 import pytest
+from procs import REPO
 
 from selfinstruct_assets.cli import main
 from selfinstruct_assets.cli.demo import SUMMARY_SQL
@@ -97,3 +103,37 @@ def test_control_characters_and_ansi_escapes_are_printed_escaped(db, capsys):
     assert not any(ch in out for ch in "\x1b\x07\r\u202e")
     assert "\\x1b[31mred\\x1b[0m" in out and "bell\\x07 cr\\r end" in out and "\\u202egnp.exe" in out
     assert "line break" in out  # newlines keep the table one row per line
+
+
+RUNAWAY = "select count(*) from range(1000000) a, range(1000000) b where a.range + b.range = -1"
+
+
+def test_a_runaway_query_stops_at_its_timeout_with_a_sentence(db, capsys):
+    started = time.monotonic()
+    code, out, err = run(capsys, "--database", db, "--timeout", "1", RUNAWAY)
+    assert time.monotonic() - started < 15
+    assert code == 2 and out == ""
+    assert "query stopped after 1 s (--timeout 1)" in err and "raise --timeout" in err
+
+
+def test_the_query_timeout_has_a_default_below_the_writers_patience(capsys):
+    from selfinstruct.core.duckdb_lock import WRITER_PATIENCE_S
+    from selfinstruct.core.tables import DEFAULT_QUERY_TIMEOUT_S
+
+    with pytest.raises(SystemExit):
+        main(["query", "--help"])
+    assert "--timeout SECONDS" in capsys.readouterr().out
+    assert DEFAULT_QUERY_TIMEOUT_S == 120 < WRITER_PATIENCE_S  # a reader never outlasts a writer's wait
+
+
+def test_ctrl_c_stops_a_running_query_at_once(db):
+    cli = [sys.executable, "-m", "selfinstruct_assets.cli", "query", "--database", db, "--timeout", "600", RUNAWAY]
+    proc = subprocess.Popen(cli, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # imported and running the query
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)  # before: still running 60 s after SIGINT
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "selfinstruct: query interrupted" in err and "Traceback" not in err

@@ -1,5 +1,7 @@
 """The project's DuckDB file: read-only queries for people and scripts, and appends for history tables."""
 
+import threading
+import time
 import unicodedata
 from pathlib import Path
 
@@ -43,6 +45,45 @@ def _rollback(conn) -> None:
         pass  # a transaction DuckDB already aborted has nothing left to roll back
 
 
+# A reader is stopped after this long (`selfinstruct query --timeout`): under the writers' patience, so a
+# reader never makes a run fail (duckdb_lock.WRITER_PATIENCE_S).
+DEFAULT_QUERY_TIMEOUT_S = 120.0
+
+
+class QueryTimeout(Exception):
+    """The query ran past its time limit and was interrupted."""
+
+
+def _interruptible(conn, work, timeout_s: float | None):
+    """`work(conn)` in a worker thread, so that Ctrl-C reaches this (main) thread at once and a time limit can
+    be kept: either one interrupts DuckDB (`conn.interrupt()`), which stops the query within milliseconds."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = work(conn)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="selfinstruct-query", daemon=True)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+            if deadline is not None and worker.is_alive() and time.monotonic() >= deadline:
+                conn.interrupt()
+                worker.join()
+                raise QueryTimeout
+    except KeyboardInterrupt:
+        conn.interrupt()
+        worker.join(5)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 class QueryError(RuntimeError):
     """A read-only query that failed; `locked` is True when a writer held the file past the patience."""
 
@@ -57,6 +98,7 @@ def query_readonly(
     patience_s: float = 120.0,
     max_rows: int | None = None,
     external_access: bool = True,
+    timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S,
 ) -> tuple[list[str], list[tuple]]:
     """Run `sql` on a read-only connection; a writer holding the file lock is waited out with backoff.
 
@@ -65,23 +107,32 @@ def query_readonly(
     IO error (a damaged file, a wrong path in the SQL) fails at once, naming the file and the fix.
     `max_rows`: fetch at most that many rows plus one, so a caller can tell that more exist without holding
     them all. `external_access=False` confines the SQL to the database itself: no other file is read, written
-    or attached (what a person's ad-hoc query gets).
+    or attached (what a person's ad-hoc query gets). The query is interrupted after `timeout_s` seconds
+    (None: no limit) and at once on Ctrl-C (KeyboardInterrupt is raised).
     """
     path = database or duckdb_path()
     if not Path(path).exists():
         raise QueryError(f"{path} does not exist yet: run `make demo` (or materialise assets) first.")
     config = {} if external_access else {"enable_external_access": False}
 
+    def work(conn) -> tuple[list[str], list[tuple]]:
+        cur = conn.execute(sql)
+        if cur.description is None:  # a statement without a result, such as SET
+            return [], []
+        rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1)
+        return [d[0] for d in cur.description], rows
+
     def run() -> tuple[list[str], list[tuple]]:
         with connect_reader(path, config) as conn:
-            cur = conn.execute(sql)
-            if cur.description is None:  # a statement without a result, such as SET
-                return [], []
-            rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1)
-            return [d[0] for d in cur.description], rows
+            return _interruptible(conn, work, timeout_s)
 
     try:
         return retry_locked(run, patience_s, database=path)
+    except QueryTimeout:
+        raise QueryError(
+            f"query stopped after {timeout_s:g} s (--timeout {timeout_s:g}); narrow it (a where clause, a limit, "
+            "fewer joins) or raise --timeout"
+        ) from None
     except DuckDBFileError as exc:
         raise QueryError(str(exc)) from exc
     except duckdb.IOException as exc:  # retry_locked raises only a lock error that outlasted patience_s

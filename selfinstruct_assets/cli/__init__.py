@@ -14,7 +14,7 @@ import sys
 from selfinstruct.core.inbox import InboxUnavailable
 from selfinstruct.core.paths import duckdb_path, project_home
 from selfinstruct.core.settings import SettingsError
-from selfinstruct.core.tables import QueryError, format_table, query_readonly
+from selfinstruct.core.tables import DEFAULT_QUERY_TIMEOUT_S, QueryError, format_table, query_readonly
 from selfinstruct_assets.cli.demo import add_demo_parser
 from selfinstruct_assets.cli.feedback import add_feedback_parser
 from selfinstruct_assets.cli.promote import add_promote_parser
@@ -27,7 +27,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     # A person's ad-hoc SQL sees the project's tables only (no file read, written or attached), and at most
     # max_rows + 1 rows are fetched, so a runaway select costs a page of output, not the machine's memory.
     cap = None if args.all else args.max_rows
-    columns, rows = query_readonly(args.sql, database=args.database, max_rows=cap, external_access=False)
+    try:
+        columns, rows = query_readonly(
+            args.sql, database=args.database, max_rows=cap, external_access=False, timeout_s=args.timeout
+        )
+    except KeyboardInterrupt:  # DuckDB was interrupted at once; no traceback for a person's Ctrl-C
+        print("selfinstruct: query interrupted", file=sys.stderr)
+        return 130
     more = cap is not None and len(rows) > cap
     footer = f"(showing {cap:,} of more rows; --max-rows N or --all to lift)" if more else None
     print(format_table(columns, rows[:cap] if more else rows, footer=footer))
@@ -38,6 +44,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"--max-rows must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timeout must be a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--timeout must be a positive, finite number of seconds, got {text!r}")
     return value
 
 
@@ -55,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"print at most this many rows (default {DEFAULT_MAX_ROWS:,})",
     )
     cap.add_argument("--all", action="store_true", help="print every row")
+    q.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_QUERY_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop the query after this many seconds (default {DEFAULT_QUERY_TIMEOUT_S:g}); Ctrl-C stops it at once",
+    )
     q.set_defaults(func=cmd_query)
     add_demo_parser(sub)
     add_feedback_parser(sub)
