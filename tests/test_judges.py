@@ -6,7 +6,8 @@ import dspy
 import pytest
 from dspy.utils.dummies import DummyLM
 
-from selfinstruct.judging.judges import agreement, judge_factuality, judge_retrieval, parse_score, parse_yes_no
+from selfinstruct.judging.judges import judge_factuality, judge_retrieval, parse_score, parse_yes_no
+from selfinstruct.judging.trained_judge import agreement_report
 
 Q, GOLD = "Which law governs the Agreement?", "the laws of the State of Delaware"
 INJECTED = (
@@ -196,16 +197,16 @@ def test_retrieval_judge_reads_plain_yes():
     ],
 )
 def test_agreement(scores, matches, expected):
-    got = agreement(scores, matches)
-    assert got.keys() == expected.keys()
+    got = agreement_report(scores, matches)
+    assert expected.keys() <= got.keys()  # the one agreement function also reports auroc and the threshold
     for k, v in expected.items():
         assert got[k] == (pytest.approx(v) if v is not None else None), k
 
 
 def test_agreement_threshold_and_length_check():
-    assert agreement([0.6], [0.0], threshold=0.7)["agreement"] == 1.0
+    assert agreement_report([0.6], [0.0], threshold=0.7)["agreement"] == 1.0
     with pytest.raises(ValueError):
-        agreement([0.5], [1, 0])
+        agreement_report([0.5], [1, 0])
 
 
 class EchoLM(dspy.BaseLM):

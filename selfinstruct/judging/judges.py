@@ -1,6 +1,8 @@
-"""LLM-as-a-judge for contract answers: DSPy signatures, tolerant score parsing, and judge/CUAD agreement.
+"""LLM-as-a-judge for contract answers: DSPy signatures and tolerant score parsing.
 
     .venv/bin/python -m pytest -q tests/test_judges.py
+
+Judge/CUAD agreement, for this judge and the trained one alike, is `trained_judge.agreement_report`.
 
 The judge LM is passed in and bound with `dspy.context`, never `dspy.configure`. A bad judge reply never
 raises: it becomes a verdict with `score=None` and a `missing_reason`, so a missing score is counted, not
@@ -274,23 +276,3 @@ def judge_retrieval(lm: dspy.BaseLM, question: str, context: str, gold: str) -> 
     """1.0 when the judge says `context` holds what is needed for `gold`, 0.0 when it says not."""
     inputs = {"question": question, "context": context, "gold_answer": gold}
     return _judge(lm, RetrievalJudge, inputs, "retrieved", parse_yes_no, untrusted=[context])
-
-
-def agreement(judge_scores: Sequence[float | None], cuad_matches: Sequence[float], threshold: float = 0.5) -> dict:
-    """Agreement rate and Cohen's kappa between judge (score >= threshold) and CUAD match, over judged pairs.
-
-    kappa is None when it is undefined (no pairs, or both raters constant and equal).
-    """
-    if len(judge_scores) != len(cuad_matches):
-        raise ValueError(f"{len(judge_scores)} judge scores but {len(cuad_matches)} CUAD matches")
-    pairs = [(s >= threshold, m >= 0.5) for s, m in zip(judge_scores, cuad_matches) if s is not None]
-    n = len(pairs)
-    out = {"n": n, "n_missing": len(judge_scores) - n, "agreement": None, "kappa": None}
-    if not n:
-        return out
-    observed = sum(j == c for j, c in pairs) / n
-    pj, pc = sum(j for j, _ in pairs) / n, sum(c for _, c in pairs) / n
-    expected = pj * pc + (1 - pj) * (1 - pc)
-    out["agreement"] = observed
-    out["kappa"] = (observed - expected) / (1 - expected) if expected < 1 else None
-    return out

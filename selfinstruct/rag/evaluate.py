@@ -21,8 +21,8 @@ import dspy
 
 from selfinstruct.core.metrics import cuad_match, exact_match, token_f1
 from selfinstruct.core.parallel import thread_map
-from selfinstruct.judging.judges import agreement, judge_factuality, judge_retrieval
-from selfinstruct.judging.trained_judge import TrainedJudge, judge_rows
+from selfinstruct.judging.judges import judge_factuality, judge_retrieval
+from selfinstruct.judging.trained_judge import TrainedJudge, agreement_report, judge_rows
 
 
 class AnswerScorer(Protocol):
@@ -183,7 +183,7 @@ def summarize(rows: Sequence[dict], threshold: float = 0.5) -> list[dict]:
     for method in sorted({r["method"] for r in rows}):
         rs = [r for r in rows if r["method"] == method]
         judged = [r["judge_score"] for r in rs if r["judge_score"] is not None]
-        agree = agreement([r["judge_score"] for r in rs], [r["cuad_match"] for r in rs], threshold)
+        agree = agreement_report([r["judge_score"] for r in rs], [r["cuad_match"] for r in rs], threshold)
         out.append(
             {
                 "method": method,
