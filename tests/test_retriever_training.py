@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from selfinstruct.core.held_out import EvalSplitLeak
 from selfinstruct.retrieval.model import packaged_model_path
-from selfinstruct.retrieval.pairs import EvalSplitLeak, balance, build_pairs, explain_no_pairs
+from selfinstruct.retrieval.pairs import balance, build_pairs, explain_no_pairs
 from training.retriever import (
     NoTrainingPairs,
     RetrieverTrainSettings,

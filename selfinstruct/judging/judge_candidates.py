@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import Collection, Sequence
 
+from selfinstruct.core.held_out import refuse_eval_contracts
 from selfinstruct.core.metrics import cuad_match
 
 _SENTENCE_END = re.compile(r"(?<=[.;:])\s+|\n\s*\n")
@@ -83,14 +84,10 @@ def build_judge_examples(
     seed: int = 0,
     eval_contract_ids: Collection[str] | None = None,
 ) -> list[dict]:
-    """`answer_candidates` for every answerable annotation; with `eval_contract_ids`, refuses those contracts."""
+    """`answer_candidates` for every answerable annotation; with `eval_contract_ids`, refuses those contracts
+    (`EvalSplitLeak`, a ValueError)."""
     if eval_contract_ids is not None:
-        leaked = sorted({a["contract_id"] for a in annotations} & set(eval_contract_ids))
-        if leaked:
-            raise ValueError(
-                f"judge training rows from {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}; "
-                "held-out contracts are never trained on"
-            )
+        refuse_eval_contracts({a["contract_id"] for a in annotations}, eval_contract_ids, "judge training rows")
     texts = {c["contract_id"]: c["text"] for c in contracts}
     out = []
     for a in annotations:

@@ -18,21 +18,8 @@ import random
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 
+from selfinstruct.core.held_out import refuse_eval_contracts
 from selfinstruct.retrieval.evaluate import is_hit
-
-
-class EvalSplitLeak(ValueError):
-    """Training data from held-out (eval-split) contracts; the message names them."""
-
-
-def refuse_eval_contracts(contract_ids: Collection[str], eval_contract_ids: Collection[str], what: str) -> None:
-    leaked = sorted(set(contract_ids) & set(eval_contract_ids))
-    if leaked:
-        more = f" and {len(leaked) - 5} more" if len(leaked) > 5 else ""
-        raise EvalSplitLeak(
-            f"{what} include {len(leaked)} eval-split contract(s): {', '.join(leaked[:5])}{more}. "
-            "Held-out contracts are never trained on: pass train-split rows only."
-        )
 
 
 def build_pairs(
