@@ -7,7 +7,8 @@ The world is small and built here: the tiny random model (make_tiny_model) with 
 contracts from the local copy indexed in embedded Chroma with the hashing embedder, the real hybrid retriever
 (make_retriever) and the real service and app (selfinstruct.serving) under uvicorn in this process. Adapter A is
 served; after half the requests adapter B is promoted (registry.promote, what `selfinstruct promote --to` runs).
-The run stops by itself after --requests. Reported: p50/p95/max latency seen by the clients, errors, requests
+The client that sends the middle request promotes B and waits until the server serves it (the other clients
+go on meanwhile). The run stops by itself after --requests. Reported: p50/p95/max latency seen by the clients, errors, requests
 answered by each adapter, and whether the query inbox holds exactly one line per answered request (after the
 server stopped, i.e. flushed). tests/test_serve_load.py runs the same on a few dozen requests.
 """
@@ -222,8 +223,15 @@ def bench(root: Path, requests: int, clients: int, n_contracts: int = 3) -> dict
     jobs = [(QUESTIONS[i % len(QUESTIONS)], ids[i % len(ids)]) for i in range(requests)]
     token = "bench-token-" + "x" * 20
     service = world.service()
+
+    def promote_b() -> None:  # then wait for the server to follow, so the second half really meets B
+        world.promote("bbbbbb000002")
+        deadline = time.monotonic() + 60
+        while service.model_ids()["served"] != "bbbbbb000002" and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     with serve_in_thread(world.app(service, token=token)) as url:
-        report = run_load(url, jobs, clients, token, at_half=lambda: world.promote("bbbbbb000002"))
+        report = run_load(url, jobs, clients, token, at_half=promote_b)
     lines = world.inbox_lines()  # the server has stopped: its query log is flushed
     ids_logged = Counter(line["query_id"] for line in lines)
     answered = report.pop("request_ids")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_serve import QUESTIONS, TinyWorld, call  # noqa: E402
+from bench_serve import OPENER, QUESTIONS, TinyWorld, call  # noqa: E402
 
 from selfinstruct.answering import NO_CLAUSE  # noqa: E402
 from selfinstruct.intake.feedback import read_feedback_inbox  # noqa: E402
@@ -27,6 +27,7 @@ from selfinstruct.serving.app import serve_in_thread  # noqa: E402
 from selfinstruct.serving.review import queue  # noqa: E402
 from selfinstruct.serving.service import QueryLog, ServeSettings, answer_question  # noqa: E402
 
+pytestmark = pytest.mark.slow  # loads the tiny model and starts uvicorn (about a minute for the module)
 A, B = "aaaaaa000001", "bbbbbb000002"
 TOKEN = "serve-test-token-0123456789"
 
@@ -199,9 +200,11 @@ def test_safe_by_default(fresh, caplog):
     contract = sorted(fresh.contracts)[0]
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with serve_in_thread(fresh.app(fresh.service(), token=TOKEN)) as url:
-        for path in ("/v1/models", "/review"):
-            status, body = call("GET", f"{url}{path}")
+        for method, path in (("GET", "/v1/models"), ("POST", "/review/rate"), ("POST", "/v1/feedback")):
+            status, body = call(method, f"{url}{path}", {} if method == "POST" else None)
             assert status == 401 and "bearer token" in body["error"]["message"]
+        with OPENER.open(f"{url}/review", timeout=30) as page:  # a browser is sent to the sign-in form
+            assert page.geturl().endswith("/review/login") and b'name="token"' in page.read()
         assert call("GET", f"{url}/v1/models", headers={"Authorization": "Bearer wrong-token-0000000000"})[0] == 401
         assert call("POST", f"{url}/v1/answers", {"question": "Q?", "contract_id": contract})[0] == 401
         assert call("GET", f"{url}/v1/models", headers=auth)[0] == 200
@@ -333,3 +336,41 @@ def test_queue_puts_the_judges_closest_calls_first_and_spreads_contracts():
     assert [g["request_id"] for g in got] == ["03", "04", "05", "02", "01"]
     assert got[0]["judge_score"] == pytest.approx(0.41) and "from its threshold 0.40" in got[0]["why"]
     assert got[2]["judge_score"] is None and "margin" in got[2]["why"]
+
+
+def test_cli_wiring_serves_the_projects_tables_and_index(home, tiny, world, monkeypatch, capsys):
+    """build_app over a home: contracts and annotations from DuckDB, the index under home/chroma, the base model
+    from SELFINSTRUCT_BASE_MODEL, the served pointer under home/serving."""
+    import duckdb
+
+    from resources.project import ChromaResource, EmbedderResource
+    from selfinstruct.core.paths import duckdb_path
+    from selfinstruct.corpus.chunking import chunk_contracts
+    from selfinstruct_assets.cli import main
+    from selfinstruct_assets.cli.serve import add_serve_parser, build_app
+
+    monkeypatch.setenv("SELFINSTRUCT_BASE_MODEL", str(tiny))
+    monkeypatch.setenv("SELFINSTRUCT_EMBEDDER", "hashing")
+    contract = sorted(world.contracts)[0]
+    text = world.contracts[contract]
+    with duckdb.connect(duckdb_path()) as conn:
+        conn.execute("create table cuad_contracts (contract_id varchar, text varchar, split varchar, sha256 varchar)")
+        conn.execute("insert into cuad_contracts values (?, ?, 'eval', 'x')", [contract, text])
+        conn.execute(
+            "create table cuad_annotations (contract_id varchar, question varchar, category varchar, "
+            "answer_texts varchar[])"
+        )
+        conn.execute("insert into cuad_annotations values (?, ?, 'Governing Law', [])", [contract, QUESTIONS[0]])
+    ChromaResource().store(EmbedderResource(backend="hashing").get()).sync(
+        chunk_contracts([{"contract_id": contract, "text": text}], 1000, 0)
+    )
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_serve_parser(sub)
+    args = sub.choices["serve"].parse_args(["--candidate-share", "0"])
+    with serve_in_thread(build_app(args, None)) as url:
+        base = ask(url, QUESTIONS[0], contract)  # nothing promoted in this home: the base model answers
+        status, body = call("POST", f"{url}/v1/answers", {"question": "Who?", "contract_id": "elsewhere"})
+    assert (base["adapter_id"], base["arm"]) == ("base", "served") and status == 404
+    assert base["answer"] == NO_CLAUSE or text[base["start"] : base["end"]] == base["answer"]
+    assert main(["serve", "--candidate", "ffffff"]) == 2  # a named candidate that was never promoted
+    assert "--candidate 'ffffff' names no promoted adapter" in capsys.readouterr().err

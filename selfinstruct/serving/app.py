@@ -92,6 +92,8 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if not self._authorised(scope):
+            if scope["method"] == "GET" and scope["path"].startswith("/review"):  # a browser: to the sign-in form
+                return await RedirectResponse("/review/login", status_code=303)(scope, receive, send)
             return await _error(
                 401, "missing or wrong bearer token: send 'Authorization: Bearer <SELFINSTRUCT_SERVE_TOKEN>'"
             )(scope, receive, send)
@@ -134,7 +136,7 @@ def create_app(
     golds: Callable[[str, str], list[str] | None] | None = None,
     categories: Callable[[str], str | None] | None = None,
     review_size: int = 20,
-) -> FastAPI:
+) -> Guard:
     """The app over a `Service` (not started: the app's lifespan starts and stops it)."""
     sessions: dict[str, str] = {}  # session id -> reviewer, for the review page
 
@@ -217,7 +219,7 @@ def create_app(
         content = users[-1].get("content")
         if isinstance(content, list):  # OpenAI content parts: text only
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        meta = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
         contract_id = body.get("contract_id") or meta.get("contract_id")
         if not contract_id:
             raise RequestError(

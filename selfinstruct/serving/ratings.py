@@ -56,7 +56,7 @@ def check_correction(contract_text: str, quote: object, start: object = None, en
     if len(quote) > 4000:
         raise RequestError(f"corrected_quote is {len(quote)} characters; at most 4000", 413)
     if start is not None or end is not None:
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
+        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
             raise RequestError("start and end must both be whole numbers (contract offsets) or both be left out", 422)
         if contract_text[start:end].strip() != quote:
             raise RequestError(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -94,13 +95,15 @@ def queue(
     def rank(it: dict) -> tuple:
         if it["judge_score"] is not None:
             return 0, abs(it["judge_score"] - threshold), newest[id(it)]
-        if it.get("answer_score") is not None:
-            return 1, abs(float(it["answer_score"]) - margin), newest[id(it)]
+        if it.get("answer_score") is not None:  # an infinite margin (always / never quote) ranks by the gap alone
+            gap = float(it["answer_score"])
+            return 1, abs(gap - margin) if math.isfinite(margin) else abs(gap), newest[id(it)]
         return 2, 0.0, newest[id(it)]
 
     ranked = sorted(todo, key=rank)
     picked: list[dict] = []
-    by_category, by_contract = Counter(), Counter()
+    by_category: Counter[str] = Counter()
+    by_contract: Counter[str] = Counter()
     while ranked and len(picked) < n:
         best = min(
             range(len(ranked)),
@@ -119,7 +122,7 @@ def _why(key: tuple, threshold: float, margin: float) -> str:
     if tier == 0:
         return f"judge score {distance:.2f} from its threshold {threshold:.2f}"
     if tier == 1:
-        return f"the model's margin over 'No such clause.' is {distance:.2f} from {margin:g}"
+        return f"the model's margin over 'No such clause.' is {distance:.2f} from its abstain margin {margin:g}"
     return "no judge score: newest first"
 
 
@@ -133,7 +136,7 @@ def segments(item: dict, contract_text: str, passages: Callable[[str, str], list
     if item["answer"] != NO_CLAUSE and (start is None or contract_text[start:end] != item["answer"]):
         at = contract_text.find(item["answer"])
         start, end = (at, at + len(item["answer"])) if at >= 0 else (None, None)
-    if start is not None:
+    if start is not None and end is not None:
         lo, hi = max(0, start - WINDOW), min(len(contract_text), end + WINDOW)
         return [(lo, contract_text[lo:hi])]
     out = []
@@ -145,7 +148,7 @@ def segments(item: dict, contract_text: str, passages: Callable[[str, str], list
 
 
 def _passage_html(offset: int, text: str, start: int | None, end: int | None) -> str:
-    if start is not None and offset <= start and end <= offset + len(text):
+    if start is not None and end is not None and offset <= start and end <= offset + len(text):
         a, b = start - offset, end - offset
         body = f"{html.escape(text[:a])}<mark>{html.escape(text[a:b])}</mark>{html.escape(text[b:])}"
     else:

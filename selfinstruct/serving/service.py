@@ -316,6 +316,8 @@ class Service:
             )
         if cand is not None and self._rng.random() < self.settings.candidate_share:
             return CANDIDATE, cand
+        if served is None:  # start() refuses to serve without one
+            raise RequestError("no model is loaded yet", 503)
         return SERVED, served
 
     def check(self, question: object, contract_id: object) -> tuple[str, str]:
@@ -362,7 +364,7 @@ class Service:
         }
         self.log.add(query_line(record))
         with self._records_lock:
-            self.records[record["request_id"]] = record
+            self.records[str(record["request_id"])] = record
             while len(self.records) > self.keep_records:
                 self.records.popitem(last=False)
         return record
