@@ -160,3 +160,22 @@ def test_a_promotion_on_a_full_disk_keeps_the_served_entry(small_disk, tmp_path)
     assert [e["entry_id"] for e in registry.history(serving)] == [first["entry_id"]]
     second = registry.promote(serving, {**entry, "adapter_id": "sft-2"}, "second promotion")
     assert [e["entry_id"] for e in registry.history(serving)] == [first["entry_id"], second["entry_id"]]
+
+
+def test_feedback_add_on_a_full_disk_says_so_in_a_sentence(small_disk, tmp_path, monkeypatch, capsys):
+    from selfinstruct_assets.cli import main
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("SELFINSTRUCT_HOME", str(home))
+    monkeypatch.setenv("SELFINSTRUCT_INBOX", str(small_disk / "inbox"))
+    with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:
+        conn.execute("create table cuad_contracts as select 'c-train' as contract_id, 'train' as split, 'a' as sha256")
+    (small_disk / "inbox" / "feedback").mkdir(parents=True)
+    _fill(small_disk)
+    argv = ["feedback", "add", "--question", "Who?", "--answer", "Acme", "--contract-id", "c-train"]
+    code = main([*argv, "--score", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("selfinstruct: inbox ")
+    assert "No space left on device" in err and "free space" in err.lower() and "SELFINSTRUCT_INBOX" in err
+    assert [p.name for p in (small_disk / "inbox" / "feedback").iterdir()] == []  # no half file, no NAME.tmp

@@ -20,6 +20,7 @@ naming the inbox and the fix.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from selfinstruct.core import settings
 from selfinstruct.core.artifacts import publish_bytes
+from selfinstruct.core.redact import redact_text
 
 KINDS = {"feedback": (".jsonl",), "queries": (".jsonl",), "contracts": (".txt", ".zip")}
 TMP_SUFFIX = ".tmp"
@@ -40,6 +42,15 @@ class InboxEntryError(OSError):
 class InboxUnavailable(RuntimeError):
     """The inbox as a whole cannot be listed or written (S3 without credentials or access); the message names
     the inbox and the fix."""
+
+
+class InboxWriteError(InboxUnavailable, OSError):
+    """The inbox's disk refused a write (full, read-only, no permission); nothing was written. `errno` is the
+    disk's error number."""
+
+
+class InboxBucketMissing(InboxUnavailable, FileNotFoundError):
+    """The S3 bucket of the inbox does not exist."""
 
 
 _KINDS = (
@@ -122,10 +133,23 @@ class Inbox:
         return self._client
 
     def _s3_unavailable(self, exc: Exception) -> InboxUnavailable:
-        from botocore.exceptions import NoCredentialsError
+        from botocore.exceptions import (
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
 
+        if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
+            return InboxUnavailable(
+                f"inbox {self.location}: the S3 endpoint cannot be reached ({redact_text(str(exc))}); check the "
+                "network, AWS_ENDPOINT_URL and AWS_REGION (a local S3 such as MinIO must be running), or point "
+                "SELFINSTRUCT_INBOX at a local folder"
+            )
         why = (
-            "no AWS credentials were found" if isinstance(exc, NoCredentialsError) else f"S3 refused or failed ({exc})"
+            "no AWS credentials were found"
+            if isinstance(exc, NoCredentialsError)
+            else f"S3 refused or failed ({redact_text(str(exc))})"
         )
         return InboxUnavailable(
             f"inbox {self.location}: {why}; set AWS credentials (AWS_PROFILE, or "
@@ -146,7 +170,7 @@ class Inbox:
         ):
             return self._s3_unavailable(exc)
         if code == "NoSuchBucket":
-            return FileNotFoundError(
+            return InboxBucketMissing(
                 f"bucket {self.bucket!r} of inbox {self.location} does not exist; create it "
                 "or point SELFINSTRUCT_INBOX at another location"
             )
@@ -290,7 +314,20 @@ class Inbox:
                 raise self._s3_unavailable(exc) from exc
             return self.location + name
         # NAME.tmp is the inboxes' protocol for a file being written (readers refuse the suffix).
-        path = publish_bytes(self.folder / name, data, tmp_name=name + TMP_SUFFIX)
+        try:
+            path = publish_bytes(self.folder / name, data, tmp_name=name + TMP_SUFFIX)
+        except OSError as exc:  # a full disk, a read-only or foreign folder: the whole inbox, not this file
+            fix = {
+                errno.ENOSPC: f"free space on that disk (df -h {self.folder})",
+                errno.EDQUOT: f"free space within your disk quota (df -h {self.folder})",
+                errno.EROFS: "mount it writable",
+            }.get(exc.errno, "check that the folder is writable by this user")
+            refused = InboxWriteError(
+                f"inbox {self.location}: cannot write {name}: {exc.strerror or exc}; nothing was written (no "
+                f"partial file is left). {fix[0].upper() + fix[1:]}, or point SELFINSTRUCT_INBOX at another folder"
+            )
+            refused.errno = exc.errno
+            raise refused from exc
         return str(path)
 
 
