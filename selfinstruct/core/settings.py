@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from selfinstruct.core.s3_uri import is_s3_uri, split_s3_uri
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the project cannot use; the message says which and the fix."""
@@ -35,6 +37,7 @@ class Setting:
     example: str
     help: str
     secret: bool = False  # a URL that may carry a password: masked in messages
+    hidden: bool = False  # a token: never shown in messages at all
 
 
 def _integer(lo: int, hi: int | None = None) -> Callable[[str], int]:
@@ -83,9 +86,9 @@ def _local_path(raw: str) -> str:
 
 
 def _s3(raw: str, need_key: bool) -> str:
-    if not raw.startswith("s3://"):
+    if not is_s3_uri(raw):
         raise ValueError("is not of the form s3://BUCKET/...")
-    bucket, _, key = raw.removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(raw, need_bucket=False)  # a bucket is checked against S3's naming rules here
     if not _BUCKET.match(bucket):
         raise ValueError(f"names no valid S3 bucket ({bucket!r})")
     if need_key and (not key or key.endswith("/")):
@@ -273,14 +276,14 @@ SETTINGS: dict[str, Setting] = {
             "$(openssl rand -hex 16)",
             "bearer token `selfinstruct serve` requires on every route; required when it binds an address other "
             "than 127.0.0.1 (at least 16 characters)",
-            secret=True,
+            hidden=True,
         ),
     ]
 }
 
 
-def _shown(raw: str, secret: bool) -> str:
-    if secret and "://" not in raw:  # a token, not a URL: nothing of it is shown
+def _shown(raw: str, secret: bool, hidden: bool = False) -> str:
+    if hidden:
         return "(hidden)"
     if secret:
         raw = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", raw)
@@ -298,7 +301,7 @@ def get(name: str, environ: Mapping[str, str] | None = None):
         return setting.parse(raw)
     except ValueError as exc:
         raise SettingsError(
-            f"{name}={_shown(raw, setting.secret)} {exc}; set it like "
+            f"{name}={_shown(raw, setting.secret, setting.hidden)} {exc}; set it like "
             f"{name}={setting.example} ({setting.help}), or unset it for the default "
             f"({setting.default_text})."
         ) from None
