@@ -25,6 +25,7 @@ import dagster as dg
 from selfinstruct.core import settings
 from selfinstruct.core.artifact_store import ArtifactStore, open_store
 from selfinstruct.core.paths import project_home
+from selfinstruct.core.s3_uri import is_s3_uri
 
 
 def s3_client(s3: dg.ConfigurableResource | None = None):
@@ -38,7 +39,7 @@ def s3_client(s3: dg.ConfigurableResource | None = None):
 
 def client_for(uri: str, s3: dg.ConfigurableResource | None = None):
     """The S3 client to read `uri` with, or None when it is not an s3:// URI (no client is made then)."""
-    return s3_client(s3) if str(uri).startswith("s3://") else None
+    return s3_client(s3) if is_s3_uri(str(uri)) else None
 
 
 def artifacts_location(location: str = "") -> str:

@@ -23,6 +23,7 @@ import dagster as dg
 import training
 from selfinstruct.core.artifacts import publish_dir
 from selfinstruct.core.memory import release_memory
+from selfinstruct.core.s3_uri import is_s3_uri
 from training import s3_files
 from training.job import TrainingJob
 
@@ -139,7 +140,7 @@ class TrainingLauncher(dg.ConfigurableResource):
 
     def stage_on_s3(self, s3, job: TrainingJob, run_id: str) -> str:
         """Upload the rows (and a start adapter) and the config naming them; returns the config's URI."""
-        if not (s3_files.is_s3(self.s3_prefix) and self.base_model_uri and self.cluster and self.task_definition):
+        if not (is_s3_uri(self.s3_prefix) and self.base_model_uri and self.cluster and self.task_definition):
             raise dg.Failure(
                 "TrainingLauncher(backend='ecs') needs cluster, task_definition, s3_prefix (s3://...) "
                 "and base_model_uri (the base model on S3 or inside the image)"

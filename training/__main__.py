@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.core.memory import status_kib
+from selfinstruct.core.s3_uri import is_s3_uri
 from training import s3_files
 from training.config import SETTINGS, build_settings, settings_from_dict
 
@@ -121,7 +122,7 @@ def run(kind: str, config: dict, on_log=None) -> dict:
 def train_from(kind: str, config_ref: str, scratch: Path, on_log) -> dict:
     """Train from a config file or s3:// config; the metrics' adapter_path (model_dir for the retriever and the
     judge) is where the trained folder now is."""
-    if not s3_files.is_s3(config_ref):
+    if not is_s3_uri(config_ref):
         return run(kind, load_config(Path(config_ref), kind), on_log)
     s3 = s3_files.client()
     config = check_config(s3_files.read_json(s3, config_ref), config_ref, kind)

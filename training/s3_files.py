@@ -15,21 +15,11 @@ import json
 import posixpath
 from pathlib import Path
 
+from selfinstruct.core.s3_uri import is_s3_uri, split_s3_uri
+
 PATH_KEYS = ("base_model", "dataset", "out_dir", "start_adapter")
 # Written last: a loader opens adapter_config.json first, so a reader never finds a config without weights.
 LAST_FILE = "adapter_config.json"
-
-
-def is_s3(value) -> bool:
-    return isinstance(value, str) and value.startswith("s3://")
-
-
-def split(uri: str) -> tuple[str, str]:
-    """("bucket", "key/prefix") of an s3:// URI."""
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"{uri}: an S3 URI needs a bucket (s3://BUCKET/KEY)")
-    return bucket, key
 
 
 def client():
@@ -39,7 +29,7 @@ def client():
 
 
 def read_json(s3, uri: str) -> dict:
-    bucket, key = split(uri)
+    bucket, key = split_s3_uri(uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
@@ -52,7 +42,7 @@ def read_json(s3, uri: str) -> dict:
 
 def download(s3, uri: str, dest: Path) -> Path:
     """The object at `uri` as the file `dest`, or every object under the prefix `uri/` into the folder `dest`."""
-    bucket, key = split(uri)
+    bucket, key = split_s3_uri(uri)
     prefix = key.rstrip("/") + "/"
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
@@ -72,7 +62,7 @@ def download(s3, uri: str, dest: Path) -> Path:
 
 def upload_dir(s3, folder: Path, uri: str) -> None:
     """Every file under `folder` to the prefix `uri/`, adapter_config.json last."""
-    bucket, key = split(uri)
+    bucket, key = split_s3_uri(uri)
     files = sorted((p for p in Path(folder).rglob("*") if p.is_file()), key=lambda p: (p.name == LAST_FILE, str(p)))
     for path in files:
         s3.upload_file(str(path), bucket, posixpath.join(key.rstrip("/"), path.relative_to(folder).as_posix()))
@@ -84,15 +74,15 @@ def stage_config(s3, config: dict, config_uri: str, scratch: Path) -> tuple[dict
     A relative value is taken from the config's S3 folder, as a local config's relative paths are from its folder;
     an absolute local path (a base model baked into the image) is kept.
     """
-    bucket, key = split(config_uri)
+    bucket, key = split_s3_uri(config_uri, "training config")
     staged, out_uri = dict(config), None
     for name in PATH_KEYS:
         value = config.get(name)
         if not value:
             continue
-        if not is_s3(value) and not str(value).startswith("/"):
+        if not is_s3_uri(value) and not str(value).startswith("/"):
             value = f"s3://{bucket}/{posixpath.normpath(posixpath.join(posixpath.dirname(key), str(value)))}"
-        if not is_s3(value):
+        if not is_s3_uri(value):
             staged[name] = Path(value)
         elif name == "out_dir":
             out_uri, staged[name] = value.rstrip("/"), scratch / "out"
@@ -102,12 +92,12 @@ def stage_config(s3, config: dict, config_uri: str, scratch: Path) -> tuple[dict
 
 
 def upload_file(s3, path: Path, uri: str) -> str:
-    bucket, key = split(uri)
+    bucket, key = split_s3_uri(uri)
     s3.upload_file(str(path), bucket, key)
     return uri
 
 
 def put_json(s3, uri: str, value) -> str:
-    bucket, key = split(uri)
+    bucket, key = split_s3_uri(uri)
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(value, indent=2).encode())
     return uri

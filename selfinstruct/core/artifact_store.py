@@ -26,6 +26,7 @@ from typing import Protocol
 
 from selfinstruct.core.artifacts import publish_dir as _publish_local_dir
 from selfinstruct.core.artifacts import publish_file as _publish_local_file
+from selfinstruct.core.s3_uri import S3UriError, is_s3_uri, split_s3_uri
 
 POINTER, MANIFEST = "LATEST.json", "MANIFEST.json"  # S3 key names of the pointer and of a version's manifest
 
@@ -73,11 +74,12 @@ def artifact_name(name: str | os.PathLike) -> str:
 def open_store(location: str | os.PathLike, s3_client=None, cache_dir: Path | None = None) -> ArtifactStore:
     """`S3Store` for `s3://bucket/prefix` (needs `s3_client` and `cache_dir`), else `LocalStore(location)`."""
     location = str(location)
-    if not location.startswith("s3://"):
+    if not is_s3_uri(location):
         return LocalStore(Path(location))
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise ArtifactStoreError(f"artifact location {location!r} names no bucket; write s3://BUCKET/PREFIX")
+    try:
+        bucket, prefix = split_s3_uri(location, "artifact location", form="s3://BUCKET/PREFIX")
+    except S3UriError as exc:
+        raise ArtifactStoreError(str(exc)) from None
     if s3_client is None or cache_dir is None:
         raise ValueError("an s3:// artifact location needs an S3 client and a local cache folder")
     from selfinstruct.core.s3_store import S3Store  # botocore is imported only where S3 is used
@@ -96,7 +98,7 @@ class LocalStore:
         return str(self.root / artifact_name(name))
 
     def _path(self, ref) -> Path:
-        if str(ref).startswith("s3://"):
+        if is_s3_uri(str(ref)):
             raise ArtifactStoreError(
                 f"{ref} is on S3 but the artifact store is the folder {self.location}; "
                 "set SELFINSTRUCT_ARTIFACTS to that bucket's s3://BUCKET/PREFIX"

@@ -29,6 +29,7 @@ from pathlib import Path
 from selfinstruct.core import settings
 from selfinstruct.core.artifacts import publish_bytes
 from selfinstruct.core.redact import redact_text
+from selfinstruct.core.s3_uri import is_s3_uri, split_s3_uri
 
 KINDS = {"feedback": (".jsonl",), "queries": (".jsonl",), "contracts": (".txt", ".zip")}
 TMP_SUFFIX = ".tmp"
@@ -76,9 +77,7 @@ class InboxFile:
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise ValueError(f"inbox URI {uri!r} names no bucket; write it as s3://BUCKET/PREFIX/")
+    bucket, prefix = split_s3_uri(uri, "inbox URI", form="s3://BUCKET/PREFIX/")
     prefix = prefix.rstrip("/")
     return bucket, prefix + "/" if prefix else ""
 
@@ -101,7 +100,7 @@ class Inbox:
         self.bucket: str | None
         self.prefix: str | None
         self.folder: Path | None
-        if uri.startswith("s3://"):
+        if is_s3_uri(uri):
             self.bucket, self.prefix = _split_s3(uri)
             self.folder = None
             self.location = f"s3://{self.bucket}/{self.prefix}"

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from selfinstruct.core.artifact_store import MANIFEST, POINTER, ArtifactNotFound, ArtifactStoreError, artifact_name
 from selfinstruct.core.artifacts import publish_dir as _publish_local_dir
 from selfinstruct.core.hashing import file_sha256
+from selfinstruct.core.s3_uri import is_s3_uri, split_s3_uri
 
 _VERSION_KEY = re.compile(r"^(?P<base>.+)/versions/(?P<version>[0-9a-f]{32})(?:/(?P<file>[^/]+))?/?$")
 
@@ -179,8 +180,8 @@ class S3Store:
     def _resolve(self, ref) -> tuple[dict, str]:
         """The manifest `ref` (a name, an s3:// URI of a name or of one version) points at, and its version's key."""
         ref = str(ref)
-        if ref.startswith("s3://"):
-            bucket, _, key = ref.removeprefix("s3://").partition("/")
+        if is_s3_uri(ref):
+            bucket, key = split_s3_uri(ref, need_bucket=False)  # another bucket, even none, is refused just below
             if bucket != self.bucket:
                 raise ArtifactStoreError(f"{ref} is outside {self.location}; read it with a store of that bucket")
             if match := _VERSION_KEY.match(key):

@@ -22,6 +22,7 @@ from selfinstruct.core import settings
 from selfinstruct.core.artifacts import publish_file
 from selfinstruct.core.hashing import file_sha256
 from selfinstruct.core.redact import redact_text, redact_uri, split_userinfo
+from selfinstruct.core.s3_uri import S3UriError, is_s3_uri, split_s3_uri
 from selfinstruct.core.zips import DamagedZip, open_checked_zip
 
 ZENODO_URL = "https://zenodo.org/records/4595826/files/CUAD_v1.zip?download=1"
@@ -112,7 +113,7 @@ def _open(uri: str, cache_dir: Path, s3_client=None) -> CuadArchive:
     sha = None
     if uri.startswith(("http://", "https://")):
         path, sha = _cached_download(uri, cache_dir, lambda tmp: _fetch_http(uri, tmp))
-    elif uri.startswith("s3://"):
+    elif is_s3_uri(uri):
         bucket, key = _s3_parts(uri)
         path, sha = _cached_download(uri, cache_dir, lambda tmp: _fetch_s3(uri, bucket, key, tmp, s3_client))
     else:
@@ -188,13 +189,12 @@ def _fetch_http(url: str, tmp: Path) -> None:
 
 
 def _s3_parts(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not bucket or not key or key.endswith("/"):
-        raise CuadSourceError(
-            f"CUAD source {uri!r} names no bucket or no object: "
-            "give s3://BUCKET/KEY, e.g. s3://my-bucket/cuad/CUAD_v1.zip."
+    try:
+        return split_s3_uri(
+            uri, "CUAD source", form="s3://BUCKET/KEY, e.g. s3://my-bucket/cuad/CUAD_v1.zip", need_key=True
         )
-    return bucket, key
+    except S3UriError as exc:
+        raise CuadSourceError(f"{exc}.") from None
 
 
 def _fetch_s3(uri: str, bucket: str, key: str, tmp: Path, s3_client=None) -> None:
