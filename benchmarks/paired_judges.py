@@ -6,7 +6,8 @@ Reads two `bench_judge.py --save-scores` files made on one benchmark run's answe
 own calibrated threshold. Reported on all rows and on the rows the cross-encoder decides (an answerable question
 answered with a quotation: "No such clause." rows and unanswerable questions are graded by rule, identically for
 both judges). Each kappa and the difference (b - a) carry a 95 % interval from a bootstrap over contracts (questions of one
-contract move together) and the share of resamples on the other side of zero, two-sided.
+contract move together); the difference's two-sided p is `selfinstruct.core.stats`'s bootstrap p (the resampled
+differences shifted to centre on zero), as the benchmark's paired method comparisons report it.
 """
 
 import argparse
@@ -14,56 +15,40 @@ import json
 
 import numpy as np
 
-from selfinstruct.core.stats import auroc, cohen_kappa
+from selfinstruct.core.stats import auroc, cohen_kappa, paired_stat_bootstrap
 
 
-def _metrics(rows: list[dict], thresholds: tuple[float, float]) -> list[float | None]:
-    out = []
-    for j, t in enumerate(thresholds):
-        said = [int(r["scores"][j] >= t) for r in rows]
-        truth = [int(r["right"] >= 0.5) for r in rows]
-        out += [cohen_kappa(said, truth), auroc([r["scores"][j] for r in rows], truth)]
-    return out
+def _judge_stats(rows: list[dict], thresholds: tuple[float, float]) -> dict:
+    """Per judge j (0: a, 1: b): kappa at its threshold and AUROC, each of the rows at the positions given."""
+    truth = np.array([int(r["right"] >= 0.5) for r in rows])
+    scores = np.array([r["scores"] for r in rows], dtype=float).reshape(len(rows), 2)
+
+    def kappa(j: int):
+        return lambda at: cohen_kappa((scores[at, j] >= thresholds[j]).astype(int).tolist(), truth[at].tolist())
+
+    def area(j: int):
+        return lambda at: auroc(scores[at, j].tolist(), truth[at].tolist())
+
+    return {"kappa": (kappa(0), kappa(1)), "auroc": (area(0), area(1))}
 
 
 def compare(rows: list[dict], thresholds: tuple[float, float], n_boot: int = 2000, seed: int = 0) -> dict:
-    """kappa and AUROC of judges a and b, and b - a with a contract-clustered bootstrap interval and p."""
-    ka, aa, kb, ab = _metrics(rows, thresholds)
-    by_contract: dict[str, list[dict]] = {}
-    for r in rows:
-        by_contract.setdefault(r["contract_id"], []).append(r)
-    groups = list(by_contract.values())
-    rng = np.random.default_rng(seed)
-    diffs: dict[str, list[float]] = {"kappa": [], "auroc": []}
-    kappas: dict[str, list[float]] = {"a": [], "b": []}
-    for _ in range(n_boot):
-        sample = [r for i in rng.integers(0, len(groups), len(groups)) for r in groups[i]]
-        ka_, aa_, kb_, ab_ = _metrics(sample, thresholds)
-        for name, k in (("a", ka_), ("b", kb_)):
-            if k is not None:
-                kappas[name].append(k)
-        if None not in (ka_, kb_):
-            diffs["kappa"].append(kb_ - ka_)
-        if None not in (aa_, ab_):
-            diffs["auroc"].append(ab_ - aa_)
-    out = {"n": len(rows), "contracts": len(groups), "kappa_a": ka, "kappa_b": kb, "auroc_a": aa, "auroc_b": ab}
-    for name, reps in kappas.items():  # each judge's own kappa interval, from the same resamples
-        if reps:
-            out[f"kappa_{name}_ci"] = [round(float(q), 3) for q in np.quantile(reps, [0.025, 0.975])]
-    for name, point in (
-        ("kappa", None if None in (ka, kb) else kb - ka),
-        ("auroc", None if None in (aa, ab) else ab - aa),
-    ):
-        d = np.asarray(diffs[name])
-        if point is None or not len(d):
-            continue
-        p = min(1.0, max(2 * min((d <= 0).mean(), (d >= 0).mean()), 1 / (len(d) + 1)))  # resolution: 1/(n+1)
-        out[f"{name}_diff"] = [
-            round(point, 3),
-            round(float(np.quantile(d, 0.025)), 3),
-            round(float(np.quantile(d, 0.975)), 3),
-            round(float(p), 4),
-        ]
+    """kappa and AUROC of judges a and b, and b - a with a contract-clustered bootstrap interval and p
+    (`paired_stat_bootstrap`: the same resampling and p-value as the benchmark's paired comparisons)."""
+    contracts = [r["contract_id"] for r in rows]
+    tests = {
+        name: paired_stat_bootstrap(a, b, len(rows), contracts, n_boot=n_boot, seed=seed)
+        for name, (a, b) in _judge_stats(rows, thresholds).items()
+    }
+    k, area = tests["kappa"], tests["auroc"]
+    out = {"n": len(rows), "contracts": k["n_clusters"], "kappa_a": k["a"].estimate, "kappa_b": k["b"].estimate}
+    out |= {"auroc_a": area["a"].estimate, "auroc_b": area["b"].estimate}
+    for name in ("a", "b"):  # each judge's own kappa interval, from the same resamples
+        if k[name].low is not None:
+            out[f"kappa_{name}_ci"] = [round(k[name].low, 3), round(k[name].high, 3)]
+    for name, t in tests.items():
+        if t["p_value"] is not None:
+            out[f"{name}_diff"] = [round(t["diff"], 3), round(t["low"], 3), round(t["high"], 3), round(t["p_value"], 4)]
     return out
 
 

@@ -234,3 +234,31 @@ def test_paired_p_value_is_two_sided_and_agrees_with_the_interval():
     se = (ab["high"] - ab["low"]) / (2 * 1.96)  # the normal test on the bootstrap's spread should roughly agree
     normal_p = 2 * (1 - 0.5 * (1 + math.erf(abs(ab["diff"]) / se / math.sqrt(2))))
     assert 0.001 < ab["p_value"] < 0.5 and ab["p_value"] == pytest.approx(normal_p, rel=0.5, abs=0.01)
+
+
+def test_paired_stat_bootstrap_of_a_mean_matches_paired_bootstrap():
+    from selfinstruct.core.stats import paired_stat_bootstrap
+
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 2, 60).astype(float), rng.integers(0, 2, 60).astype(float)
+    clusters = [f"c{i // 4}" for i in range(60)]
+    want = paired_bootstrap(b, a, clusters, n_boot=400)
+    got = paired_stat_bootstrap(lambda at: a[at].mean(), lambda at: b[at].mean(), 60, clusters, n_boot=400)
+    assert got["diff"] == pytest.approx(want["diff"]) and got["n_clusters"] == want["n_clusters"] == 15
+    assert (got["low"], got["high"]) == (pytest.approx(want["low"]), pytest.approx(want["high"]))
+    assert got["p_value"] == pytest.approx(want["p_value"], abs=2 / 401) and got["n_boot_used"] == 400
+    assert got["a"].estimate == pytest.approx(a.mean()) and got["b"].low <= b.mean() <= got["b"].high
+
+
+def test_paired_stat_bootstrap_leaves_out_samples_where_a_statistic_is_undefined():
+    from selfinstruct.core.stats import paired_stat_bootstrap
+
+    labels = np.array([1, 1, 0, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3])
+    by_auroc = lambda at: auroc(scores[at].tolist(), labels[at].tolist())  # noqa: E731 - None on a one-class sample
+    got = paired_stat_bootstrap(by_auroc, by_auroc, 6, ["x", "x", "y", "y", "z", "z"], n_boot=200)
+    assert got["diff"] == 0.0 and 0 < got["n_boot_used"] < 200 and got["p_value"] == 1.0
+    alone = paired_stat_bootstrap(by_auroc, by_auroc, 6, ["x"] * 6)
+    assert alone["low"] is None and alone["p_value"] is None and "one resampling unit" in alone["reason"]
+    with pytest.raises(ValueError, match="6 rows but 2 cluster ids"):
+        paired_stat_bootstrap(by_auroc, by_auroc, 6, ["x", "y"])

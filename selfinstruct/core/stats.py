@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import cast
@@ -59,16 +59,34 @@ def _units(values: Sequence, clusters: Sequence[Hashable] | None) -> tuple[np.nd
     return np.array([float(values[i]) for i in keep]), codes, len(values) - len(keep)
 
 
+def _draws(k: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """`n_boot` cluster samples: each draws `k` of the `k` cluster codes with replacement."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, k, size=k) for _ in range(n_boot))  # row by row: n_boot x k at once can be 100s of MB
+
+
+def _samples(codes: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Positions of the values of each cluster sample, whole clusters in the order drawn."""
+    k = int(codes.max()) + 1
+    members = [np.flatnonzero(codes == j) for j in range(k)]
+    return (np.concatenate([members[j] for j in d]) for d in _draws(k, n_boot, seed))
+
+
 def _replicates(x: np.ndarray, codes: np.ndarray, n_boot: int, seed: int, stat: Callable) -> np.ndarray:
     """`stat` of `n_boot` samples, each drawing as many clusters as there are, with replacement, whole."""
-    rng, k = np.random.default_rng(seed), int(codes.max()) + 1
-    draws = (rng.integers(0, k, size=k) for _ in range(n_boot))  # row by row: n_boot x k at once can be 100s of MB
     if stat is np.mean:  # the mean of a cluster sample is a weighted ratio of cluster sums: no concatenation
+        k = int(codes.max()) + 1
         sums, sizes = np.bincount(codes, weights=x, minlength=k), np.bincount(codes, minlength=k)
-        w = np.array([np.bincount(d, minlength=k) for d in draws], dtype=float)
+        w = np.array([np.bincount(d, minlength=k) for d in _draws(k, n_boot, seed)], dtype=float)
         return (w @ sums) / (w @ sizes)
-    groups = [x[codes == j] for j in range(k)]
-    return np.array([stat(np.concatenate([groups[j] for j in d])) for d in draws])
+    return np.array([stat(x[at]) for at in _samples(codes, n_boot, seed)])
+
+
+def _p_value(reps: np.ndarray, d: float) -> float:
+    """Two-sided bootstrap p of an observed difference `d`: the replicates shifted to centre on 0 (the null), the
+    share at least as far from 0 as `d`, (1 + count) / (replicates + 1)."""
+    # The tolerance keeps float noise in d* - d from counting as "as extreme" when d != 0.
+    return (1 + int(np.sum(np.abs(reps - d) >= abs(d) - 1e-12))) / (len(reps) + 1)
 
 
 def _interval(x, codes, dropped, n_boot, alpha, seed, stat) -> tuple[Interval, np.ndarray | None]:
@@ -116,12 +134,7 @@ def paired_bootstrap(
     diffs = [float(u) - float(v) if ok else None for u, v, ok in zip(fa, fb, both)]
     x, codes, dropped = _units(diffs, clusters)
     ci, reps = _interval(x, codes, dropped, n_boot, alpha, seed, np.mean)
-    p = None
-    if reps is not None:
-        d = ci.estimate
-        assert d is not None  # reps exist only with an estimate
-        # the tolerance keeps float noise in d* - d from counting as "as extreme" when d != 0
-        p = (1 + int(np.sum(np.abs(reps - d) >= abs(d) - 1e-12))) / (n_boot + 1)
+    p = _p_value(reps, ci.estimate) if reps is not None and ci.estimate is not None else None
     kept = [(float(u), float(v)) for u, v, ok in zip(fa, fb, both) if ok]
     mean_a, mean_b = (float(m) for m in np.mean(kept, axis=0)) if kept else (None, None)
     return {
@@ -135,6 +148,65 @@ def paired_bootstrap(
         "n_dropped": ci.n_dropped,
         "n_clusters": ci.n_clusters,
         "reason": ci.reason,
+    }
+
+
+def paired_stat_bootstrap(
+    stat_a: Callable[[np.ndarray], float | None],
+    stat_b: Callable[[np.ndarray], float | None],
+    n: int,
+    clusters: Sequence[Hashable] | None = None,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict:
+    """`paired_bootstrap` for statistics that are no mean of per-question values (Cohen's kappa, AUROC).
+
+    `stat_a` and `stat_b` map the positions of a sample of the `n` rows to a number (None when undefined on it);
+    both are computed on the same cluster samples. Returns b - a as `diff`, its percentile interval and the same
+    two-sided p as `paired_bootstrap`, plus each statistic's own interval (`a`, `b`: `Interval`s). A sample where a
+    statistic is undefined is left out of what needs it; `n_boot_used` counts the samples the difference kept.
+    """
+    everything = np.arange(n)
+    a, b = stat_a(everything), stat_b(everything)
+    units = range(n) if clusters is None else list(clusters)
+    if len(units) != n:
+        raise ValueError(f"{n} rows but {len(units)} cluster ids")
+    code: dict = {}
+    codes = np.array([code.setdefault(c, len(code)) for c in units], dtype=int)
+    k = len(code)
+    reason = "no rows" if not n else ("one resampling unit: no interval" if k < 2 else "")
+    reps_a: list[float] = []
+    reps_b: list[float] = []
+    reps_d: list[float] = []
+    for at in _samples(codes, n_boot, seed) if not reason else ():
+        ra, rb = stat_a(at), stat_b(at)
+        if ra is not None:
+            reps_a.append(float(ra))
+        if rb is not None:
+            reps_b.append(float(rb))
+        if ra is not None and rb is not None:
+            reps_d.append(float(rb) - float(ra))
+    diff = None if a is None or b is None else float(b) - float(a)
+
+    def interval(est: float | None, reps: list[float]) -> Interval:
+        if est is None or not reps:
+            return Interval(est, None, None, n, 0, k, reason or "undefined on the rows or on every resample")
+        low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+        return Interval(float(est), float(low), float(high), n, 0, k)
+
+    d = interval(diff, reps_d)
+    return {
+        "diff": diff,
+        "low": d.low,
+        "high": d.high,
+        "p_value": _p_value(np.asarray(reps_d), diff) if diff is not None and reps_d else None,
+        "a": interval(a, reps_a),
+        "b": interval(b, reps_b),
+        "n": n,
+        "n_clusters": k,
+        "n_boot_used": len(reps_d),
+        "reason": d.reason,
     }
 
 
