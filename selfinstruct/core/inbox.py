@@ -316,11 +316,12 @@ class Inbox:
         try:
             path = publish_bytes(self.folder / name, data, tmp_name=name + TMP_SUFFIX)
         except OSError as exc:  # a full disk, a read-only or foreign folder: the whole inbox, not this file
-            fix = {
+            fixes: dict[int | None, str] = {
                 errno.ENOSPC: f"free space on that disk (df -h {self.folder})",
                 errno.EDQUOT: f"free space within your disk quota (df -h {self.folder})",
                 errno.EROFS: "mount it writable",
-            }.get(exc.errno, "check that the folder is writable by this user")
+            }
+            fix = fixes.get(exc.errno, "check that the folder is writable by this user")
             refused = InboxWriteError(
                 f"inbox {self.location}: cannot write {name}: {exc.strerror or exc}; nothing was written (no "
                 f"partial file is left). {fix[0].upper() + fix[1:]}, or point SELFINSTRUCT_INBOX at another folder"
