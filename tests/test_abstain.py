@@ -3,7 +3,6 @@
 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_abstain.py
 """
 
-
 import pytest
 
 from selfinstruct.answering import Answer, Span
