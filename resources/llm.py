@@ -15,8 +15,30 @@ from pydantic import PrivateAttr
 
 from selfinstruct.core.base_model import locate_base_model
 from selfinstruct.core.paths import project_home
+from selfinstruct.core.services import ServiceUnavailable, check_http
 
 ROLES = ("generator", "teacher", "judge")
+
+
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"  # what the openai client reaches when base_url is empty
+
+
+def check_bedrock(region: str) -> None:
+    """Bedrock needs AWS credentials and a region before any request; ServiceUnavailable naming the fix."""
+    import boto3
+
+    session = boto3.Session(region_name=region or None)
+    if not session.region_name:
+        raise ServiceUnavailable(
+            "LMSpec.region: Bedrock needs a region; set it in the role's LMSpec (region='us-east-1') or "
+            "AWS_REGION, or use backend 'local'"
+        )
+    if session.get_credentials() is None:
+        raise ServiceUnavailable(
+            f"Bedrock in {session.region_name}: no AWS credentials were found; set AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role with bedrock:InvokeModel, "
+            "or use backend 'local'"
+        )
 
 
 class LMSpec(dg.Config):
@@ -105,10 +127,18 @@ class LLMResource(dg.ConfigurableResource):
         if s.backend == "bedrock":
             from resources.bedrock_lm import BedrockConverseLM
 
+            check_bedrock(s.region)  # before the first request: a missing credential is named, not a traceback
             remote = BedrockConverseLM(model=s.model, region=s.region or None, max_tokens=s.max_tokens)
         elif s.backend == "openai":
             from resources.openai_lm import openai_compatible_lm
 
+            check_http(
+                s.base_url or OPENAI_DEFAULT_URL,
+                "LMSpec.base_url",
+                f"the OpenAI-compatible endpoint of model {s.model!r}",
+                path="/models",
+                fix="start the server (vLLM, Ollama) or correct base_url in the role's LMSpec, or use backend 'local'",
+            )
             remote = openai_compatible_lm(s.model, s.base_url, s.api_key, max_tokens=s.max_tokens)
         else:
             raise ValueError(f"LM backend must be local, bedrock or openai, got {s.backend!r}")

@@ -12,6 +12,7 @@ the job's definition.
 import dagster as dg
 
 from selfinstruct.core import settings
+from selfinstruct.core.services import check_broker
 
 EXECUTOR_ENV = "SELFINSTRUCT_EXECUTOR"
 BROKER_ENV = "SELFINSTRUCT_CELERY_BROKER"
@@ -42,5 +43,9 @@ def _celery() -> dg.ExecutorDefinition:
             f"the celery executor needs {BROKER_ENV} (e.g. redis://127.0.0.1:6379/0 or "
             "amqp://guest@127.0.0.1:5672//) in the environment of Dagster and of every worker"
         )
+    # Checked when the definitions load: a broker that is down would otherwise hang or fail the run's first step.
+    check_broker(settings.get(BROKER_ENV), BROKER_ENV)
+    if settings.get(BACKEND_ENV):
+        check_broker(settings.get(BACKEND_ENV), BACKEND_ENV)
     backend = BACKEND_ENV if settings.get(BACKEND_ENV) else BROKER_ENV
     return celery_executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": backend}}, name="celery")

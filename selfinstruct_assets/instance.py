@@ -18,6 +18,7 @@ from pathlib import Path
 
 from selfinstruct.core import settings
 from selfinstruct.core.paths import project_home
+from selfinstruct.core.services import ServiceUnavailable, check_postgres
 
 PG_URL_ENV = "SELFINSTRUCT_PG_URL"
 
@@ -88,9 +89,39 @@ def init_pools() -> None:
         instance.event_log_storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
 
 
-if __name__ == "__main__":
+def uses_postgres(home: Path | None = None) -> bool:
+    """Whether the instance's dagster.yaml keeps its storage in PostgreSQL (through SELFINSTRUCT_PG_URL)."""
+    path = (Path(home) if home else dagster_home()) / "dagster.yaml"
+    return path.is_file() and "postgres" in path.read_text()
+
+
+def check_instance(home: Path | None = None) -> None:
+    """Preflight of the instance's storage: PostgreSQL, when dagster.yaml uses it, must accept SELFINSTRUCT_PG_URL
+    (ServiceUnavailable or SettingsError naming the fix); SQLite needs nothing."""
+    if not uses_postgres(home):
+        return
+    url = settings.get(PG_URL_ENV)
+    if not url:
+        raise ServiceUnavailable(
+            f"{PG_URL_ENV} is not set, but {dagster_home() if home is None else home}/dagster.yaml keeps Dagster's "
+            f"runs in PostgreSQL; set {PG_URL_ENV}=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB"
+        )
+    check_postgres(url, PG_URL_ENV)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true", help=f"storage in PostgreSQL (URL from ${PG_URL_ENV})")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(ensure_instance_yaml(storage="postgres" if args.postgres else "sqlite"))
+    try:
+        check_instance()
+    except (ServiceUnavailable, settings.SettingsError) as exc:
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        return 2
     init_pools()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,7 +79,8 @@ def test_cache_stores_no_credentials(client, tmp_path):
     assert b"test-secret-not-real" not in blob and b"AKIDTESTTESTTEST" not in blob
 
 
-def test_resource_wraps_remote_backends_unless_disabled(tmp_path):
+def test_resource_wraps_remote_backends_unless_disabled(tmp_path, monkeypatch):
+    monkeypatch.setattr("resources.llm.check_http", lambda *a, **kw: None)  # no server: only the wrapping is tested
     on = LLMResource(
         home=str(tmp_path), generator=LMSpec(backend="openai", model="m", base_url="http://127.0.0.1:9/v1")
     )

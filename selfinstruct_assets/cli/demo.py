@@ -50,9 +50,16 @@ def demo_run_config(path: Path = DEMO_PROFILE) -> dict:
 def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from selfinstruct.core.services import ServiceUnavailable
     from selfinstruct_assets.definitions import defs
+    from selfinstruct_assets.instance import check_instance
 
-    definitions = defs()
+    try:  # before any work: a PostgreSQL instance or a Celery broker that is down is one sentence
+        check_instance()
+        definitions = defs()
+    except ServiceUnavailable as exc:
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        return 2
     job = definitions.resolve_job_def("main_job")
     run_config = demo_run_config()
     t0 = time.perf_counter()
