@@ -73,10 +73,10 @@ def build_rows(args) -> dict:
         return [text[i] for i in top]
 
     strip = lambda q: {k: v for k, v in q.items() if not k.startswith("_")}  # noqa: E731
-    train = [
-        {**strip(q), "contexts": retrieve(q), **window_row(q["question"], q["gold_answers"], retrieve(q), args.windows)}
-        for q in train_q[: args.train]
-    ]
+    train = []
+    for q in train_q[: args.train]:
+        row = window_row(q["question"], q["gold_answers"], retrieve(q), args.windows, args.max_chars)
+        train.append({**strip(q), "contexts": retrieve(q), **{k: v for k, v in row.items() if k != "windows"}})
     cal = [{**strip(q), "contexts": retrieve(q)} for q in train_q[args.train :]]
     ev = [{**strip(q), "contexts": retrieve(q)} for q in eval_q]
     return {"train": train, "cal": cal, "eval": ev}
@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--windows", type=int, default=6)
     ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--max-chars", type=int, default=2000, help="excerpt characters per training prompt")
     ap.add_argument("--max-length", type=int, default=1024)
     ap.add_argument("--dpo", action="store_true")
     ap.add_argument("--no-chunks", action="store_true", help="skip the base model on whole chunks")

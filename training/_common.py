@@ -42,6 +42,26 @@ def _check_messages(index: int, key: str, value, role: str | None) -> None:
         raise ValueError(f"row {index}: the last message of {key!r} must have role {role!r}, got {value[-1]['role']!r}")
 
 
+def fit_rows(kind: str, rows: list[dict], tok, max_length: int) -> tuple[list[dict], int]:
+    """(rows that fit, how many did not): a row whose prompt plus any completion is longer than `max_length`
+    tokens is dropped, since truncation would cut its target (a pair's whole rejected answer, in the worst
+    case, which makes the preference loss NaN). GRPO rows have no completion and are kept."""
+    if kind == "grpo":
+        return rows, 0
+
+    def length(prompt: list[dict], completion: list[dict]) -> int:
+        return len(tok.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)["input_ids"])
+
+    sides = ("completion",) if kind == "sft" else ("chosen", "rejected")
+    kept = [r for r in rows if all(length(r["prompt"], r[side]) <= max_length for side in sides)]
+    if not kept:
+        raise ValueError(
+            f"every one of the {len(rows)} {kind} rows is longer than max_length={max_length} tokens; "
+            "raise max_length or shorten the prompts (max_context_chars)"
+        )
+    return kept, len(rows) - len(kept)
+
+
 def check_rows(kind: str, dataset) -> list[dict]:
     """The rows as plain dicts holding only the keys trainer `kind` reads; ValueError on anything malformed."""
     rows = dataset.to_list() if hasattr(dataset, "to_list") else list(dataset)

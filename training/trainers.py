@@ -26,6 +26,7 @@ from training._common import (
     check_rows,
     common_args,
     cuad_match_reward,
+    fit_rows,
     guarded,
     lora_config,
     param_counts,
@@ -86,6 +87,7 @@ def _run(
     base_model, out_dir = Path(base_model), Path(out_dir)
     _, dtype, precision = resolve_device(settings.device, settings.precision)
     tok, model = _load(base_model, dtype, Path(start_adapter) if start_adapter else None)
+    rows, too_long = fit_rows(kind, rows, tok, settings.max_length)
     peft_config = None if start_adapter else lora_config(settings)
     progress = Progress(kind, on_log)
     with tempfile.TemporaryDirectory(prefix=f"trl-{kind}-") as scratch:  # trl's output_dir; it saves nothing there
@@ -117,11 +119,13 @@ def _run(
         "adapter_path": str(out_dir),
         "base_model": str(base_model),
         "precision": "bfloat16" if precision["bf16"] else "float32",
+        "rows_too_long": too_long,
     }
     extra = {
         "settings": asdict(settings),
         "start_adapter": str(start_adapter) if start_adapter else None,
         "rows": len(rows),
+        "rows_too_long": too_long,
     }
     publish_dir(lambda tmp: save_adapter(trained, tmp, metrics, extra), out_dir)
     return metrics

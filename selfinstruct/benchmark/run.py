@@ -107,7 +107,7 @@ def benchmark_rows(
         release_memory()  # one local model at a time: the next one loads into the pages this one gave back
     for method, same in (aliases or {}).items():
         rows += [
-            {**r, "method": method, "reason": r["reason"] or f"same weights as {same}"}
+            {**r, "method": method, "reason": r["reason"] or f"same weights as {same}", "latency_s": 0.0}
             for r in rows
             if r["method"] == same
         ]

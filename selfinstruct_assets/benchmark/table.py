@@ -81,7 +81,10 @@ SCORE_COLUMNS = [
     "judge_score",
     "p_vs_standard",
     "mcnemar_p",
+    "abstain_margin",
+    "cuad_match_quote",
 ]
+COST_COLUMNS = ["method", "n", "seconds", "mean_latency_s"]
 HEADLINES = ("cuad_match", "detection_f1")  # per-method numeric metadata, plotted over materialisations
 
 
@@ -98,8 +101,10 @@ def report(summary: Sequence[dict]) -> dict:
         },
     )
     numbers = {f"{k}/{s['method']}": float(s[k]) for s in summary for k in HEADLINES if s[k] is not None}
+    cost = [{**s, "seconds": round((s.get("mean_latency_s") or 0.0) * s["n"], 1)} for s in summary]
     return {
         "methods": ", ".join(labels),
         **numbers,
         "scores": dg.MetadataValue.md(md_table(summary, SCORE_COLUMNS) + "\n\n" + chart),
+        "cost": dg.MetadataValue.md(md_table(cost, COST_COLUMNS)),
     }
