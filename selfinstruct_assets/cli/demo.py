@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from selfinstruct.benchmark.headline import best_versus_base, headline_lines
 from selfinstruct.core.tables import format_table, query_readonly
 
 SUMMARY_SQL = {
@@ -83,7 +84,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for title, sql in SUMMARY_SQL.items():
         columns, rows = query_readonly(sql)
         print(f"{title}\n{format_table(columns, rows)}\n")
+    print("\n".join(summary_headline()))
     return 0
+
+
+def _records(sql: str) -> list[dict]:
+    columns, rows = query_readonly(sql)
+    return [dict(zip(columns, r)) for r in rows]
+
+
+def summary_headline() -> list[str]:
+    """The summary's last three lines: the best method vs the base model, recall@3 of the served retriever vs
+    BM25, and where to look next."""
+    answers = _records(
+        "select method, question_id, contract_id, cuad_match from benchmark_answers "
+        "where run_id = (select run_id from benchmark_answers order by created_at desc limit 1)"
+    )
+    recall = {r["method"]: r["recall"] for r in _records("select method, recall from retrieval_eval where k = 3")}
+    served = "fine_tuned" if "fine_tuned" in recall else "hybrid"  # what retriever_for serves
+    return headline_lines(best_versus_base(answers), recall, served)
 
 
 def add_demo_parser(subparsers) -> None:
