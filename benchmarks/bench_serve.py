@@ -140,7 +140,7 @@ class TinyWorld:
         tok, model, _ = LocalLM(self.base, adapter).load()
         return SpanScorer(model, tok)
 
-    def service(self, candidate: str | None = None, load_scorer=None, **settings):
+    def service(self, candidate: str | None = None, load_scorer=None, margin_for=None, **settings):
         from selfinstruct.serving.service import ServedPointer, ServeSettings, Service
 
         named = None
@@ -156,6 +156,7 @@ class TinyWorld:
             ServeSettings(**{"poll_s": 0.2, **settings}),
             candidate=named,
             seed=0,
+            margin_for=margin_for,
         )
 
     def app(self, service, token: str | None = None, **kw):

@@ -374,3 +374,28 @@ def test_cli_wiring_serves_the_projects_tables_and_index(home, tiny, world, monk
     assert base["answer"] == NO_CLAUSE or text[base["start"] : base["end"]] == base["answer"]
     assert main(["serve", "--candidate", "ffffff"]) == 2  # a named candidate that was never promoted
     assert "--candidate 'ffffff' names no promoted adapter" in capsys.readouterr().err
+
+
+def test_each_model_answers_under_its_own_recorded_abstain_margin(fresh, tmp_path):
+    import duckdb
+
+    from selfinstruct_assets.cli.serve import recorded_margin
+
+    service = fresh.service(margin_for=lambda adapter, method: math.inf if adapter == A else None)
+    service.refresh()
+    contract = next(iter(fresh.contracts))
+    got = service.ask(QUESTIONS[0], contract)
+    assert got["adapter_id"] == A and got["answer"] == NO_CLAUSE  # A's margin says: never quote
+    db = str(tmp_path / "scores.duckdb")
+    with duckdb.connect(db) as conn:
+        conn.execute(
+            "create table benchmark_scores (method text, adapter_id text, abstain_margin double, created_at timestamp)"
+        )
+        conn.execute(
+            "insert into benchmark_scores values ('sft', 'aaaaaa000001', 0.5, '2026-01-01'), "
+            "('sft', 'aaaaaa000001', 0.25, '2026-01-02'), ('base', '', null, '2026-01-02')"
+        )
+    assert recorded_margin(db, A, "sft") == 0.25  # the latest run's
+    assert recorded_margin(db, "base", "base") == -math.inf  # recorded as always quote
+    assert recorded_margin(db, B, "dpo") is None  # nothing recorded: the --margin fallback
+    assert recorded_margin(str(tmp_path / "none.duckdb"), A, "sft") is None

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from selfinstruct.answering import NO_CLAUSE, Answer, SpanScorer
-from selfinstruct.answering.windows import top_windows, window_excerpts
+from selfinstruct.answering.windows import N_WINDOWS, top_windows, window_excerpts
 from selfinstruct.core.artifact_store import ArtifactStore
 from selfinstruct.serving.registry import adapter_dir, current
 
@@ -44,9 +44,10 @@ SERVED, CANDIDATE = "served", "candidate"  # the A/B arms recorded with each req
 @dataclass
 class ServeSettings:
     k: int = 3  # chunks retrieved per question (benchmark_scores' k)
-    n_windows: int = 10  # candidate windows BM25 keeps for the scorer (benchmark_scores' n_windows; 0 keeps all)
+    n_windows: int = N_WINDOWS  # candidate windows BM25 keeps (benchmark_scores' n_windows; 0 keeps all)
     prompt: str = "windows"  # what the model reads: the candidate windows or the whole chunks (benchmark's prompt)
-    # "No such clause." wins unless the best window beats it by this; 0.0 until the benchmark records its own
+    # "No such clause." wins unless the best window beats it by this: the fallback for a model whose own abstain
+    # margin (chosen by benchmark_scores on train-split questions) is not recorded; see Service's `margin_for`
     margin: float = 0.0
     candidate_share: float = 0.0  # share of requests the candidate arm answers (0: A/B off)
     poll_s: float = 1.0  # how often the served pointer (and the candidate) is re-read
@@ -86,14 +87,16 @@ def answer_question(
     question: str,
     contract_id: str,
     settings: ServeSettings,
+    margin: float | None = None,
 ) -> tuple[Answer, list[str]]:
-    """The one answering call, a local model's path in benchmark.methods.scorer_answers: (answer, passages)."""
+    """The one answering call, a local model's path in benchmark.methods.scorer_answers: (answer, passages).
+    `margin` (the model's recorded abstain margin) replaces `settings.margin` when given."""
     passages = retrieve(question, contract_id, settings.k)
     if not passages:
         return Answer.none(0.0, method="lm", reason=NO_TEXT), []
     windows = top_windows(question, passages, settings.n_windows)
     shown = window_excerpts(windows, passages) if settings.prompt == "windows" else passages
-    return scorer.answer(question, shown, settings.margin, windows), passages
+    return scorer.answer(question, shown, settings.margin if margin is None else margin, windows), passages
 
 
 def locate(contract_text: str, passages: Sequence[str], quote: str) -> tuple[int | None, int | None]:
@@ -118,6 +121,7 @@ class Model:
     method: str
     folder: Path | None
     scorer: SpanScorer
+    margin: float = 0.0  # its abstain margin: "No such clause." unless the best window beats it by this
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
 
@@ -230,8 +234,10 @@ class Service:
         candidate: Callable[[], dict | None] | None = None,
         seed: int | None = None,
         keep_records: int = 50_000,
+        margin_for: Callable[[str, str], float | None] | None = None,
     ):
         self.retrieve, self.contracts, self.load_scorer = retrieve, contracts, load_scorer
+        self.margin_for = margin_for  # (adapter_id, method) -> its recorded abstain margin, None if none
         self.served_entry, self.candidate_entry = served, candidate or (lambda: None)
         self.settings = settings or ServeSettings()
         self.log = QueryLog(queries, self.settings.flush_s)
@@ -249,7 +255,9 @@ class Service:
     def _load(self, entry: dict | None) -> Model:
         folder = None if entry is None else Path(entry["folder"])
         adapter_id, method = (BASE, BASE) if entry is None else (entry["adapter_id"], entry["method"])
-        return Model(adapter_id, method, folder, self.load_scorer(folder))
+        recorded = self.margin_for(adapter_id, method) if self.margin_for else None
+        margin = self.settings.margin if recorded is None else recorded
+        return Model(adapter_id, method, folder, self.load_scorer(folder), margin)
 
     def refresh(self) -> None:
         """Read the served pointer and the candidate; load what changed and swap it in (one assignment per arm)."""
@@ -345,7 +353,9 @@ class Service:
         with self._retrieve_lock:  # the index client and the retriever's per-contract cache are not thread-safe
             passages = self.retrieve(question, contract_id, self.settings.k)
         with chosen.lock:
-            answer, _ = answer_question(chosen.scorer, lambda *_: passages, question, contract_id, self.settings)
+            answer, _ = answer_question(
+                chosen.scorer, lambda *_: passages, question, contract_id, self.settings, chosen.margin
+            )
         start, end = locate(self.contracts[contract_id], passages, answer.text) if answer.has_clause else (None, None)
         record = {
             "request_id": uuid.uuid4().hex[:16],

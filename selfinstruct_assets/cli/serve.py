@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from selfinstruct.answering.windows import N_WINDOWS
 from selfinstruct.core import settings
 from selfinstruct.core.artifacts import serving_root
 from selfinstruct.core.known import existing_tables
@@ -108,6 +109,23 @@ def named_candidate(root: Path, store, adapter_id: str) -> Callable[[], dict]:
     return lambda: found
 
 
+def recorded_margin(database, adapter_id: str, method: str) -> float | None:
+    """The abstain margin benchmark_scores chose for this adapter (the base model: method 'base') in its latest
+    run; -inf when it chose to always quote (stored as null), None when no run recorded one."""
+    from selfinstruct.core.tables import query_readonly
+
+    by = "method = 'base'" if adapter_id == "base" else f"adapter_id = '{adapter_id[:12]}'"
+    try:
+        _, rows = query_readonly(
+            f"select abstain_margin from benchmark_scores where {by} order by created_at desc limit 1", database
+        )
+    except Exception:  # no benchmark_scores table yet, or one written before margins were recorded
+        return None
+    if not rows:
+        return None
+    return float("-inf") if rows[0][0] is None else float(rows[0][0])
+
+
 def build_app(args: argparse.Namespace, token: str | None):
     """The ASGI app over the project's home, tables, index and models."""
     import dagster as dg
@@ -147,7 +165,11 @@ def build_app(args: argparse.Namespace, token: str | None):
         judge = TrainedJudge(path)
     golds, categories = annotations(database)
     serve_settings = ServeSettings(
-        k=args.k, n_windows=args.n_windows, margin=args.margin, candidate_share=args.candidate_share, poll_s=args.poll_s
+        k=args.k,
+        n_windows=args.n_windows,
+        margin=0.0 if args.margin is None else args.margin,
+        candidate_share=args.candidate_share,
+        poll_s=args.poll_s,
     )
     service = Service(
         retrieve,
@@ -157,6 +179,7 @@ def build_app(args: argparse.Namespace, token: str | None):
         inbox_for("queries"),
         serve_settings,
         candidate=candidate,
+        margin_for=None if args.margin is not None else (lambda a, m: recorded_margin(database, a, m)),
     )
     print(
         f"selfinstruct serve: retriever {which}; judge {'trained: ' + str(path) if judge else 'none'}; "
@@ -219,9 +242,15 @@ def add_serve_parser(subparsers) -> None:
     p.add_argument(
         "--candidate", default="latest", help="'latest' (the gate's latest candidate) or a promoted adapter_id"
     )
-    p.add_argument("--margin", type=float, default=0.0, help="'No such clause.' wins unless beaten by this")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="'No such clause.' wins unless beaten by this; default: each adapter's abstain margin recorded by "
+        "its latest benchmark_scores row (chosen on train-split questions), 0.0 where none is recorded",
+    )
     p.add_argument("--k", type=int, default=3, help="chunks retrieved per question")
-    p.add_argument("--n-windows", type=int, default=10, help="candidate windows BM25 keeps for the scorer")
+    p.add_argument("--n-windows", type=int, default=N_WINDOWS, help="candidate windows BM25 keeps for the scorer")
     p.add_argument("--poll-s", type=float, default=1.0, help="seconds between reads of the served pointer")
     p.add_argument("--review-size", type=int, default=20, help="answers on the review page")
     p.set_defaults(func=cmd_serve)
