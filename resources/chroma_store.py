@@ -17,6 +17,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from resources.embedders import Embedder
 from selfinstruct.core import settings
+from selfinstruct.core.services import ServiceUnavailable, check_http
 
 
 @register_embedding_function
@@ -201,13 +202,19 @@ def make_client(mode: str, path: str = "", host: str = "localhost", port: int = 
     if mode == "embedded":
         return chromadb.PersistentClient(path=path, settings=client_settings)
     if mode == "http":
+        scheme = "https" if ssl else "http"
+        fix = (
+            f"start one (`chroma run --path DIR --host {host} --port {port}`), or unset {CHROMA_URL_ENV} / use "
+            "mode='embedded' for the local index"
+        )
+        try:  # the client itself would wait for ever on a server that accepts and never answers
+            check_http(f"{scheme}://{host}:{port}", CHROMA_URL_ENV, "the Chroma server", "/api/v2/heartbeat", fix=fix)
+        except ServiceUnavailable as exc:
+            raise ChromaServerError(str(exc)) from None
         try:
             return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=client_settings)
         except Exception as exc:  # the client checks the server's tenant when made
-            scheme = "https" if ssl else "http"
             raise ChromaServerError(
-                f"no Chroma server answers at {scheme}://{host}:{port} ({type(exc).__name__}: {exc}). Start one "
-                f"(`chroma run --path DIR --host {host} --port {port}`), or unset {CHROMA_URL_ENV} / use "
-                "mode='embedded' for the local index."
+                f"no Chroma server answers at {scheme}://{host}:{port} ({type(exc).__name__}: {exc}); {fix}."
             ) from exc
     raise ValueError(f"chroma mode must be 'embedded' or 'http', got {mode!r}")

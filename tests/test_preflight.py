@@ -174,3 +174,23 @@ def test_cli_feedback_add_to_an_s3_inbox_without_its_bucket_is_one_sentence(tmp_
     assert code == 2 and "Traceback" not in err
     assert err.startswith("selfinstruct: bucket 'no-such-bucket' of inbox s3://no-such-bucket/in/feedback/")
     assert "create it or point SELFINSTRUCT_INBOX" in err
+
+
+def test_a_chroma_server_that_hangs_or_refuses_is_named_instead_of_waiting_for_ever(silent_port, closed_port):
+    from resources.chroma_store import ChromaServerError, make_client
+
+    for port, problem in ((silent_port, "does not answer HTTP"), (closed_port, "refuses connections")):
+        outcome = {}
+
+        def connect(port=port, outcome=outcome):
+            try:
+                make_client("http", host="127.0.0.1", port=port)
+            except ChromaServerError as exc:
+                outcome["error"] = str(exc)
+
+        worker = threading.Thread(target=connect, daemon=True)
+        worker.start()
+        worker.join(30)  # before: a server that accepted and never answered held the step for ever
+        assert "error" in outcome, "make_client is still waiting"
+        assert problem in outcome["error"] and f"127.0.0.1:{port}" in outcome["error"]
+        assert "chroma run" in outcome["error"] and "SELFINSTRUCT_CHROMA_URL" in outcome["error"]
