@@ -179,3 +179,32 @@ def test_feedback_add_on_a_full_disk_says_so_in_a_sentence(small_disk, tmp_path,
     assert code == 2 and err.startswith("selfinstruct: inbox ")
     assert "No space left on device" in err and "free space" in err.lower() and "SELFINSTRUCT_INBOX" in err
     assert [p.name for p in (small_disk / "inbox" / "feedback").iterdir()] == []  # no half file, no NAME.tmp
+
+
+def test_promote_to_previous_on_a_full_disk_says_so_and_keeps_the_served_adapter(small_disk, monkeypatch, capsys):
+    from selfinstruct.serving import registry
+    from selfinstruct_assets.cli import main
+
+    home = small_disk / "home"
+    monkeypatch.setenv("SELFINSTRUCT_HOME", str(home))
+    monkeypatch.delenv("SELFINSTRUCT_ARTIFACTS", raising=False)
+    serving = home / "serving"
+    entries = []
+    for adapter_id in ("sft-aaaaaaaa", "sft-bbbbbbbb"):
+        folder = serving / "adapters" / adapter_id
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}")
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
+        entry = {"method": "sft", "adapter_id": adapter_id, "path": str(folder), "scores": {"cuad_match": 0.4}}
+        entries.append(registry.promote(serving, {**entry, "benchmark_run_id": "r1"}, "promoted"))
+    history = (serving / "history.jsonl").read_bytes()
+    filler = _fill(small_disk)
+    code = main(["promote", "--to", "previous"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "No space left on device" in err and "still serves the same entry" in err and "df -h" in err
+    filler.unlink()
+    assert registry.current(serving)["entry_id"] == entries[1]["entry_id"]  # the served adapter did not move
+    # History is appended first, so it may hold the attempt (never served); what it held before is intact.
+    assert (serving / "history.jsonl").read_bytes().startswith(history)
+    assert [e["entry_id"] for e in registry.history(serving)][:2] == [e["entry_id"] for e in entries]

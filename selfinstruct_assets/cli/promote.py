@@ -93,6 +93,14 @@ def cmd_promote(args, home: Callable[[], Path], database: Callable[[], str] | No
     except ValueError as exc:
         print(f"selfinstruct: {exc}\n{LIST_HINT}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a read-only folder: current.json is replaced whole or not at all
+        print(
+            f"selfinstruct: cannot write {exc.filename or root}: {exc.strerror or exc}; the served adapter is "
+            f"unchanged ({root / 'current.json'} still serves the same entry; the history may list the attempt). "
+            f"Free space or fix the permissions there (df -h {root}) and run again",
+            file=sys.stderr,
+        )
+        return 2
     if database is not None:
         _refresh_table(root, database(), store)
     return 0
