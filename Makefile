@@ -59,15 +59,15 @@ services-stop:
 	  redis) kill $$(cat $$arg) ;; esac; done < $(STARTED); rm -f $(STARTED)
 
 demo: install
-	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
+	@$(BIN)/selfinstruct instance >/dev/null
 	$(BIN)/selfinstruct demo
 
 # The same assets with the benchmark profile (benchmarks/benchmark.yaml: >= 400 held-out questions, ~540 synthetic
 # rows): hours on a CPU. Resumable: only assets missing, run with another config or older than their inputs run;
 # progress and an ETA are printed per asset, and benchmark_scores logs its own per question.
 benchmark: install
-	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
-	$(BIN)/python -m selfinstruct_assets.cli.profile benchmarks/benchmark.yaml
+	@$(BIN)/selfinstruct instance >/dev/null
+	$(BIN)/selfinstruct benchmark benchmarks/benchmark.yaml
 
 # ruff (lint + format), the import-linter layer contracts and mypy on the Dagster-free packages ([tool.mypy]).
 lint: install
@@ -88,7 +88,7 @@ test-fast: install
 
 # The UI plus the daemon that runs the loop's sensors and automation (see README, "The continuous loop").
 ui: install
-	@$(BIN)/python -m selfinstruct_assets.instance >/dev/null
+	@$(BIN)/selfinstruct instance >/dev/null
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:

@@ -23,7 +23,8 @@ import json
 import time
 from pathlib import Path
 
-from selfinstruct.answering import Answer, SpanScorer
+from selfinstruct.answering import NO_CLAUSE, Answer, SpanScorer
+from selfinstruct.answering.windows import top_windows
 from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
 from selfinstruct.benchmark.methods import answer_rows, bm25_answers, scorer_answers
 from selfinstruct.benchmark.summary import summarize_methods
@@ -49,12 +50,16 @@ def _json(path: Path, make):
     return value
 
 
-def build_rows(args) -> dict:
+def load_corpus():
     archive = open_cuad_source(default_cuad_uri(), project_home() / "cache")
     try:
-        corpus = load_cuad(archive)
+        return load_cuad(archive)
     finally:
         archive.close()
+
+
+def build_rows(args) -> dict:
+    corpus = load_corpus()
     contracts = {c["contract_id"]: c for c in corpus.contracts}
     train_q = benchmark_questions(corpus.annotations, contracts, args.train + args.cal, split="train", seed=7)
     eval_q = benchmark_questions(corpus.annotations, contracts, args.eval)
@@ -110,7 +115,7 @@ def train_adapter(kind: str, rows: list[dict], base: Path, out: Path, args) -> d
     from training.config import settings_from_dict
     from training.trainers import train_dpo, train_sft
 
-    if kind == "sft":
+    if kind.startswith("sft"):
         data = [sft_row(r["prompt"], r["answer"]) for r in rows]
         settings = settings_from_dict("sft", {"epochs": args.epochs, "max_length": args.max_length})
         return train_sft(data, base, out, settings)
@@ -125,6 +130,50 @@ def train_adapter(kind: str, rows: list[dict], base: Path, out: Path, args) -> d
     ]
     settings = settings_from_dict("dpo", {"epochs": 1.0, "max_length": args.max_length})
     return train_dpo(data, base, out, settings, start_adapter=out.parent / "sft")
+
+
+def train_rerank_judge(out: Path, args) -> dict:
+    """The reference-free answer judge (use_gold=False), trained and calibrated on train-split contracts only."""
+    from training.judge import JudgeTrainSettings, fit_answer_judge
+
+    corpus = load_corpus()
+    settings = JudgeTrainSettings(use_gold=False, max_examples=args.judge_rows)
+    metrics = fit_answer_judge(corpus.annotations, corpus.contracts, out, settings, max_heldout=300)
+    return {k: metrics[k] for k in ("examples", "steps", "seconds", "threshold", "heldout", "model_dir")}
+
+
+def score_rerank(judge_dir: Path, data: dict, args) -> dict:
+    from selfinstruct.judging.rerank import rerank_answer
+    from selfinstruct.judging.trained_judge import TrainedJudge
+
+    judge, out = TrainedJudge(judge_dir), {}
+    for part in ("cal", "eval"):
+        t0 = time.perf_counter()
+        answers = [
+            rerank_answer(judge, q["question"], top_windows(q["question"], q["contexts"], args.windows), NEVER)
+            if q["contexts"]
+            else Answer.none(0.0, reason="no retrievable text")
+            for q in data[part]
+        ]
+        out[part] = [_dump(a) for a in answers]
+        out[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(data[part])), 3)
+    out["judge_threshold"] = judge.threshold
+    return out
+
+
+def distilled_rows(judge_dir: Path, data: dict, args) -> dict:
+    """SFT rows from the judge's picks on the training questions, their gold labels unread."""
+    from selfinstruct.finetune.distill import judge_picked_rows
+    from selfinstruct.judging.trained_judge import TrainedJudge
+
+    qs = [{k: v for k, v in r.items() if k != "gold_answers"} for r in data["train"]]
+    rows, stats = judge_picked_rows(
+        qs, [r["contexts"] for r in qs], TrainedJudge(judge_dir), args.windows, args.max_chars
+    )
+    right = [
+        (r["answer"] != NO_CLAUSE) == bool(t["gold_answers"]) for r, t in zip(rows, data["train"])
+    ]  # the picks checked against the labels they never saw, for the record only
+    return {"rows": rows, "stats": {**stats, "has_clause_agrees_with_label": sum(right) / max(1, len(right))}}
 
 
 def score_model(name: str, base: Path, adapter: Path | None, data: dict, args) -> dict:
@@ -163,6 +212,11 @@ def report(data: dict, scored: dict, n_boot: int) -> dict:
         rules[name] = rule
         rows += answer_rows(name, ev, [with_margin(_load(a), rule["margin"]) for a in s["eval"]], s["eval_s_per_q"])
         rows += answer_rows(name + "_quote", ev, [_load(a) for a in s["eval"]], s["eval_s_per_q"])
+    if "judge_rerank" in scored:  # the judge's own threshold (calibrated on train-split contracts) instead
+        own = scored["judge_rerank"]["judge_threshold"] - 1e-9
+        rules["judge_rerank_own"] = {"margin": own}
+        answers = [with_margin(_load(a), own) for a in scored["judge_rerank"]["eval"]]
+        rows += answer_rows("judge_rerank_own", ev, answers, scored["judge_rerank"]["eval_s_per_q"])
     rows += answer_rows("bm25_sentence", ev, bm25_answers(ev, [q["contexts"] for q in ev]), 0.0)
     summary = {s["method"]: s for s in summarize_methods(rows, baseline="base_quote", n_boot=n_boot)}
     paired = {}
@@ -191,6 +245,8 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=1024)
     ap.add_argument("--dpo", action="store_true")
     ap.add_argument("--no-chunks", action="store_true", help="skip the base model on whole chunks")
+    ap.add_argument("--judge-rows", type=int, default=960, help="rows of the reference-free judge (0: no judge_rerank)")
+    ap.add_argument("--distill", action="store_true", help="also SFT on the judge's picks (sft_judge)")
     ap.add_argument("--n-boot", type=int, default=2000)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -200,10 +256,21 @@ def main() -> None:
     adapters = {"sft": args.out / "sft"}
     if args.dpo:
         adapters["dpo"] = args.out / "dpo"
+    scored, rows = {}, {"sft": data["train"], "dpo": data["train"]}
+    if args.judge_rows:  # first: it is cheap, and the distilled rows need it
+        judge_dir = args.out / "judge"
+        print("judge", _json(args.out / "train_judge.json", lambda: train_rerank_judge(judge_dir, args)), flush=True)
+        scored["judge_rerank"] = _json(
+            args.out / "scored_judge_rerank.json", lambda: score_rerank(judge_dir, data, args)
+        )
+        if args.distill:
+            picked = _json(args.out / "rows_judge.json", lambda: distilled_rows(judge_dir, data, args))
+            print("distilled", picked["stats"], flush=True)
+            adapters["sft_judge"], rows["sft_judge"] = args.out / "sft_judge", picked["rows"]
     for kind, folder in adapters.items():
-        _json(args.out / f"train_{kind}.json", lambda k=kind, f=folder: train_adapter(k, data["train"], base, f, args))
+        _json(args.out / f"train_{kind}.json", lambda k=kind, f=folder: train_adapter(k, rows[k], base, f, args))
     models = {"base": None, **adapters} | ({} if args.no_chunks else {"base_chunks": None})
-    scored = {
+    scored |= {
         m: _json(args.out / f"scored_{m}.json", lambda m=m, a=a: score_model(m, base, a, data, args))
         for m, a in models.items()
     }

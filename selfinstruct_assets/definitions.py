@@ -19,6 +19,7 @@ from selfinstruct_assets.corpus import assets as corpus_assets
 from selfinstruct_assets.corpus.checks import CORPUS_CHECKS
 from selfinstruct_assets.drift import assets as drift_assets
 from selfinstruct_assets.evaluation import assets as evaluation_assets
+from selfinstruct_assets.evaluation.checks import EVALUATION_CHECKS
 from selfinstruct_assets.executors import executor_for
 from selfinstruct_assets.finetune import adapter_assets, data_assets
 from selfinstruct_assets.finetune.checks import FINETUNE_CHECKS
@@ -64,7 +65,7 @@ ASSETS = [
         ]
     )
 ]
-ALL_CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS + RAG_CHECKS + FINETUNE_CHECKS + SERVING_CHECKS
+ALL_CHECKS = CORPUS_CHECKS + RETRIEVAL_CHECKS + RAG_CHECKS + EVALUATION_CHECKS + FINETUNE_CHECKS + SERVING_CHECKS
 SENSORS = [
     feedback_sensor(feedback_refresh_job),
     new_contracts_sensor(contract_refresh_job),

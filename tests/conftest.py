@@ -124,6 +124,7 @@ def small_pipeline_config(small_cuad: Path, **overrides) -> dict:
         # A fine-tuned retriever re-embeds each contract asked about (minutes here): off in the quick tests.
         "retriever_model": {"config": {"enabled": False}},
         "answer_judge": {"config": {"max_steps": 1, "max_examples": 32, "max_heldout": 20}},
+        "rerank_judge": {"config": {"max_steps": 1, "max_examples": 32, "max_heldout": 20}},
     }
     ops.update(overrides)
     return {"ops": ops}

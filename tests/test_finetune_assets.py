@@ -81,6 +81,7 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
         "sft",
         "dpo",
         "orpo",
+        "judge_rerank",
     }  # nothing served yet
     assert len({n for n, _ in methods.values()}) == 1  # every method on the same questions
     assert (

@@ -181,7 +181,7 @@ def test_threshold_is_the_cut_with_the_best_kappa():
 
 def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     from selfinstruct_assets.evaluation.assets import answer_judge
-    from selfinstruct_assets.finetune.checks import answer_judge_train_only
+    from selfinstruct_assets.evaluation.checks import answer_judge_train_only
     from selfinstruct_assets.held_out import trained_only_on_train
 
     @dg.asset(name="cuad_contracts")

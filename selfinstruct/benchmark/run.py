@@ -19,6 +19,7 @@ from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
 from selfinstruct.benchmark.methods import answer_rows, bm25_answers, oracle_context, scorer_answers, snapped_answers
 from selfinstruct.core.memory import release_memory
 from selfinstruct.core.parallel import thread_map
+from selfinstruct.judging.rerank import rerank_answers
 
 
 def rag_replies(program, questions: Sequence[dict], known: Mapping[str, str], threads: int = 8) -> list[str]:
@@ -121,3 +122,26 @@ def benchmark_rows(
         )
         rows += answer_rows("oracle_retrieval", questions, answers, (time.perf_counter() - t0) / n)
     return rows
+
+
+def rerank_rows(
+    judge,
+    questions: Sequence[dict],
+    contexts: Sequence[Sequence[str]],
+    n_windows: int,
+    margin: float | None,
+    calibration: tuple[Sequence[dict], Sequence[Sequence[str]]] | None,
+    log: Callable[[str], None] = print,
+) -> tuple[list[dict], dict]:
+    """(judge_rerank rows, abstain rule): the reference-free judge picks among the same windows. With `margin`
+    None its cut on the judge's score is chosen on the calibration questions like the local models' margins;
+    with a fixed margin (a log-prob scale that means nothing here) the judge's own calibrated threshold is used."""
+    t0 = time.perf_counter()
+    if margin is None and calibration is not None:
+        cal_q, cal_c = calibration
+        rule = choose_margin(cal_q, rerank_answers(judge, cal_q, cal_c, n_windows, threshold=NEVER))
+    else:
+        rule = {"margin": float(judge.threshold) - 1e-9, "chosen_on": "the judge's calibrated threshold"}
+    answers = rerank_answers(judge, questions, contexts, n_windows, progress(log, "judge_rerank"), threshold=NEVER)
+    answers = [with_margin(a, rule["margin"]) for a in answers]
+    return answer_rows("judge_rerank", questions, answers, (time.perf_counter() - t0) / max(1, len(questions))), rule

@@ -39,7 +39,6 @@ def judge_picked_rows(
                 "answer": row["answer"],
                 "rejected": row["rejected"],
                 "prompt": row["prompt"],
-                "judge_score": pick.score,
             }
         )
     return rows, stats

@@ -35,15 +35,22 @@ def rerank_answer(judge, question: str, windows: Sequence[Span], threshold: floa
 
 
 def rerank_answers(
-    judge, questions: Sequence[dict], contexts: Sequence[Sequence[str]], n_windows: int, on_progress=None
+    judge,
+    questions: Sequence[dict],
+    contexts: Sequence[Sequence[str]],
+    n_windows: int,
+    on_progress=None,
+    threshold: float | None = None,
 ) -> list[Answer]:
-    """`rerank_answer` per question over the same top windows the span scorer compares (0: every window)."""
+    """`rerank_answer` per question over the same top windows the span scorer compares (0: every window);
+    `threshold` -inf always quotes (the score is kept, so an abstain margin can be chosen afterwards)."""
     out = []
     for i, (q, passages) in enumerate(zip(questions, contexts)):
         if not passages:
             out.append(Answer.none(0.0, method="judge_rerank", reason=NO_TEXT))
         else:
-            out.append(rerank_answer(judge, q["question"], top_windows(q["question"], passages, n_windows)))
+            windows = top_windows(q["question"], passages, n_windows)
+            out.append(rerank_answer(judge, q["question"], windows, threshold))
         if on_progress:
             on_progress(i + 1, len(questions))
     return out

@@ -18,7 +18,7 @@ from resources.s3 import ArtifactsResource
 from selfinstruct.answering import SpanScorer
 from selfinstruct.answering.windows import N_WINDOWS
 from selfinstruct.benchmark.calibration import calibration_questions, same_weights
-from selfinstruct.benchmark.run import benchmark_rows, rag_replies
+from selfinstruct.benchmark.run import benchmark_rows, rag_replies, rerank_rows
 from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.artifacts import serving_root
 from selfinstruct.core.tables import append_rows
@@ -127,6 +127,7 @@ UPSTREAM = [
     "rag_program",
     "optimized_rag_program",
     "answer_judge",
+    "rerank_judge",
     "retriever_model",
 ]
 
@@ -193,6 +194,17 @@ def benchmark_scores(
             aliases,
             rules,
         )
+        if (rerank := recorded_path(context.instance, "rerank_judge")) is not None:
+            extra, rules["judge_rerank"] = rerank_rows(
+                TrainedJudge(rerank),
+                questions,
+                contexts,
+                config.n_windows,
+                config.margin,
+                calibration,
+                context.log.info,
+            )
+            rows += extra
         rows, judge_note, threshold = _judged(context, config.judge, rows, questions, llm)
     summary = summarize_methods(rows, n_boot=config.n_boot)
     stamp = datetime.now(UTC).replace(tzinfo=None)

@@ -6,6 +6,8 @@ selfinstruct feedback add --question Q --answer A --contract-id C --score 4 --sc
 selfinstruct feedback import ratings.jsonl
 selfinstruct promote --list       # served adapters, newest last; --to previous | METHOD | ADAPTER_ID rolls back
 selfinstruct serve                # the served adapter over HTTP (OpenAI-compatible) and the review page
+selfinstruct benchmark benchmarks/benchmark.yaml   # the resumable benchmark profile (what `make benchmark` runs)
+selfinstruct instance             # the Dagster instance under DAGSTER_HOME (--postgres for PostgreSQL)
 """
 
 import argparse
@@ -18,6 +20,7 @@ from selfinstruct.core.tables import DEFAULT_QUERY_TIMEOUT_S, QueryError, format
 from selfinstruct_assets.cli.demo import add_demo_parser
 from selfinstruct_assets.cli.feedback import add_feedback_parser
 from selfinstruct_assets.cli.promote import add_promote_parser
+from selfinstruct_assets.cli.runners import add_runner_parsers
 from selfinstruct_assets.cli.serve import add_serve_parser
 
 DEFAULT_MAX_ROWS = 1000
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     add_feedback_parser(sub)
     add_promote_parser(sub, project_home, duckdb_path)
     add_serve_parser(sub)
+    add_runner_parsers(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -1,4 +1,5 @@
-"""The trained answer judge: a MiniLM cross-encoder that scores answers against the gold clause."""
+"""The trained judges: MiniLM cross-encoders that score answers, against the gold clause (answer_judge) or without
+it (rerank_judge, which picks among candidate windows)."""
 
 import time
 
@@ -21,16 +22,17 @@ class AnswerJudgeConfig(dg.Config):
     max_heldout: int = Field(600, ge=10, description="eval-split candidates the agreement is measured on")
 
 
-@dg.asset(group_name=EVALUATION)
-def answer_judge(
+def _fit(
     context: dg.AssetExecutionContext,
     config: AnswerJudgeConfig,
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
     home: ProjectHome,
+    name: str,
+    use_gold: bool,
 ) -> dg.MaterializeResult:
-    """Cross-encoder judge trained on train-split answers labelled by CUAD match; agreement measured held out."""
     settings = JudgeTrainSettings(
+        use_gold=use_gold,
         epochs=config.epochs,
         max_examples=config.max_examples,
         max_steps=config.max_steps,
@@ -41,22 +43,23 @@ def answer_judge(
         m = fit_answer_judge(
             cuad_annotations.to_dicts(),
             cuad_contracts.to_dicts(),
-            home.subdir("models") / "answer_judge",
+            home.subdir("models") / name,
             settings,
             config.per_question,
             config.max_heldout,
         )
     except (ValueError, RuntimeError) as exc:
-        # Documented fallback: no new judge is published (no `path`); ai_feedback keeps the last published one,
-        # or grades by correctness alone when there never was one.
-        context.log.warning(f"answer_judge not trained: {exc}")
+        # Documented fallback: no new judge is published (no `path`); its readers keep the last published one,
+        # or go without (ai_feedback grades by correctness alone, the benchmark has no judge_rerank row).
+        context.log.warning(f"{name} not trained: {exc}")
         return dg.MaterializeResult(metadata={"fallback": True, "reason": str(exc)})
     h = m["heldout"]
-    context.log.info(f"answer_judge: kappa {h['kappa']} AUROC {h['auroc']} on {h['n']} held-out candidates")
+    context.log.info(f"{name}: kappa {h['kappa']} AUROC {h['auroc']} on {h['n']} held-out candidates")
     return dg.MaterializeResult(
         metadata={
             "path": m["model_dir"],
             "fallback": False,
+            "use_gold": use_gold,
             "examples": m["examples"],
             "positives": m["positives"],
             "steps": m["steps"],
@@ -72,3 +75,27 @@ def answer_judge(
             "kappa_target_met": bool(h["kappa"] is not None and h["kappa"] >= 0.6),
         }
     )
+
+
+@dg.asset(group_name=EVALUATION)
+def answer_judge(
+    context: dg.AssetExecutionContext,
+    config: AnswerJudgeConfig,
+    cuad_contracts: pl.DataFrame,
+    cuad_annotations: pl.DataFrame,
+    home: ProjectHome,
+) -> dg.MaterializeResult:
+    """Cross-encoder judge trained on train-split answers labelled by CUAD match; agreement measured held out."""
+    return _fit(context, config, cuad_contracts, cuad_annotations, home, "answer_judge", use_gold=True)
+
+
+@dg.asset(group_name=EVALUATION)
+def rerank_judge(
+    context: dg.AssetExecutionContext,
+    config: AnswerJudgeConfig,
+    cuad_contracts: pl.DataFrame,
+    cuad_annotations: pl.DataFrame,
+    home: ProjectHome,
+) -> dg.MaterializeResult:
+    """The same cross-encoder without the gold clause: picks among candidate windows (judge_rerank, distillation)."""
+    return _fit(context, config, cuad_contracts, cuad_annotations, home, "rerank_judge", use_gold=False)

@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from selfinstruct_assets.finetune.adapter_assets import MIN_PAIRS
-from selfinstruct_assets.held_out import eval_rows, trained_only_on_train
+from selfinstruct_assets.held_out import eval_rows
 
 
 @dg.asset_check(
@@ -49,22 +49,4 @@ def preference_pairs_minimum(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset="answer_judge",
-    blocking=True,
-    additional_deps=["cuad_contracts"],
-    description="the answer judge was trained on train-split contracts only",
-)
-def answer_judge_train_only(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    from selfinstruct.judging.trained_judge import METRICS_FILE
-
-    return trained_only_on_train(context, duckdb, "answer_judge", METRICS_FILE)
-
-
-FINETUNE_CHECKS = [
-    answer_judge_train_only,
-    sft_dataset_held_out,
-    rag_responses_held_out,
-    preference_pairs_held_out,
-    preference_pairs_minimum,
-]
+FINETUNE_CHECKS = [sft_dataset_held_out, rag_responses_held_out, preference_pairs_held_out, preference_pairs_minimum]

@@ -13,6 +13,8 @@ from resources.project import BaseModelResource, ChromaResource, EmbedderResourc
 from selfinstruct.answering import NO_CLAUSE, candidate_spans, snap
 from selfinstruct.answering.windows import N_WINDOWS
 from selfinstruct.core.parallel import thread_map
+from selfinstruct.corpus.questions import benchmark_questions
+from selfinstruct.finetune.distill import judge_picked_rows
 from selfinstruct.finetune.examples import (
     categories_without_gold,
     cuad_train_rows,
@@ -39,12 +41,6 @@ class PromptConfig(dg.Config):
         "'chunks': the retrieved chunks within max_context_chars (the earlier rows, ~2x the tokens)",
     )
     n_windows: int = Field(N_WINDOWS, ge=2, description="windows per prompt (as benchmark_scores.n_windows)")
-    gold_rows: int = Field(
-        0,
-        ge=0,
-        description="extra rows from answerable train-split questions labelled by CUAD itself (human labels, "
-        "like the seed set), categories in turn",
-    )
     max_context_chars: int = Field(
         2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer within the trainers' max_length)"
     )
@@ -56,10 +52,30 @@ class PromptConfig(dg.Config):
     )
 
 
-@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index", "retriever_model"])
+class SftDatasetConfig(PromptConfig):
+    gold_rows: int = Field(
+        0,
+        ge=0,
+        description="extra rows from answerable train-split questions labelled by CUAD itself (human labels, "
+        "like the seed set), categories in turn",
+    )
+    judge_rows: int = Field(
+        0,
+        ge=0,
+        description="distillation: rows from train-split questions whose target is rerank_judge's pick among the "
+        "windows (or 'No such clause.' when it accepts none), no gold label read; needs rerank_judge",
+    )
+    labelled: bool = Field(
+        True,
+        description="keep the labelled rows (seed, synthetic, gold_rows and CUAD's no-clause questions); "
+        "False with judge_rows > 0 trains on the judge's picks alone",
+    )
+
+
+@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE, deps=["vector_index", "retriever_model", "rerank_judge"])
 def sft_dataset(
     context: dg.AssetExecutionContext,
-    config: PromptConfig,
+    config: SftDatasetConfig,
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
     seed_qa: pl.DataFrame,
@@ -78,10 +94,16 @@ def sft_dataset(
     qa += cuad_train_rows(annotations, contracts, config.gold_rows)
     none = unanswerable_questions(annotations, contracts, "train", no_clause_count(len(qa), config.no_clause_share))
     retrieve, which = retriever_for(context.instance, embedder, chroma)
+    if not config.labelled:
+        qa, none = [], []
     if config.prompt == "windows":
         rows, stats = window_sft_rows(
             qa, none, contracts, retrieve, config.k, config.n_windows, config.no_clause_share, config.max_context_chars
         )
+        if config.judge_rows:
+            picked, judged = _judge_rows(context, annotations, contracts, retrieve, config)
+            rows += picked
+            stats |= {f"judge_{k}": v for k, v in judged.items()}
     else:
         rows, stats = sft_rows(
             qa, none, contracts, retrieve, config.k, config.max_context_chars, config.no_clause_share
@@ -101,6 +123,7 @@ def sft_dataset(
             "seed_rows": sum(r["source"] == "seed" for r in out),
             "synthetic_rows": sum(r["source"] == "synthetic" for r in out),
             "cuad_train_rows": sum(r["source"] == "cuad_train" for r in out),
+            "judge_rows": sum(r["source"] == "judge" for r in out),
             "prompt": config.prompt,
             "mean_prompt_chars": round(sum(len(r["prompt_json"]) for r in out) / max(1, len(out))),
             **stats,
@@ -108,6 +131,21 @@ def sft_dataset(
             "categories_without_train_gold": ", ".join(missing) or "none",
         },
     )
+
+
+def _judge_rows(context, annotations: list[dict], contracts: dict, retrieve, config: SftDatasetConfig):
+    """Distillation rows: rerank_judge's picks on train-split questions it is asked without their labels."""
+    from selfinstruct.judging.trained_judge import TrainedJudge
+
+    path = recorded_path(context.instance, "rerank_judge")
+    if path is None:
+        raise dg.Failure("sft_dataset.judge_rows > 0 needs rerank_judge: materialise it first, or set judge_rows 0")
+    asked = [
+        {k: q[k] for k in ("question_id", "contract_id", "question")}
+        for q in benchmark_questions(annotations, contracts, config.judge_rows, split="train", seed=11)
+    ]
+    contexts = [retrieve(q["question"], q["contract_id"], config.k) for q in asked]
+    return judge_picked_rows(asked, contexts, TrainedJudge(path), config.n_windows, config.max_context_chars)
 
 
 SFT_SCHEMA = {
