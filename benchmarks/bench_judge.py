@@ -61,7 +61,7 @@ def judge_real_answers(judge, duckdb_file: str, corpus) -> tuple[dict, list[dict
     each row's score and label."""
     import duckdb
 
-    from selfinstruct.benchmark.questions import question_row
+    from selfinstruct.corpus.questions import question_row
     from selfinstruct.finetune.judging import judge_agreement, right, trained_scores, with_judge
 
     with duckdb.connect(duckdb_file, read_only=True) as conn:
