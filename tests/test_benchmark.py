@@ -75,6 +75,7 @@ def test_score_counts_cuad_match_on_answerable_questions_only():
     assert score(none_q, Answer.none()) == {
         "has_clause": False,
         "predicted_clause": False,
+        "right": 1.0,
         "cuad_match": None,
         "quote_cuad_match": None,
         "token_f1": None,

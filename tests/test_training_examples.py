@@ -5,8 +5,8 @@ import json
 import pytest
 
 from selfinstruct.answering import NO_CLAUSE, QUOTE_INSTRUCTION
+from selfinstruct.answering.right import is_right as correct
 from selfinstruct.finetune.examples import (
-    correct,
     no_clause_count,
     sft_rows,
     unanswerable_questions,
@@ -176,3 +176,20 @@ def test_grade_rows_blend_the_judge_with_correctness_and_fall_back_to_correctnes
     assert [r["correct"] for r in judged] == [1.0, 0.0, 1.0]
     alone = grade_rows(rows, [None] * 3)
     assert [r["grade"] for r in alone] == [1.0, 0.0, 1.0] and alone[0]["judge_missing_reason"] == "no judge"
+
+
+def test_is_right_is_the_one_rule_the_judge_labels_and_the_benchmark_use():
+    from selfinstruct.answering import Answer, Span
+    from selfinstruct.benchmark.methods import score
+    from selfinstruct.judging.trained_judge import judge_rows
+
+    q = {"gold_answers": [GOLD], "has_clause": True, "short_answer": None}
+    assert score(q, Answer.of(Span(GOLD), 1.0))["right"] == correct(GOLD, [GOLD]) == 1.0
+    assert score(q, Answer.none())["right"] == correct("", [GOLD]) == 0.0
+    none_q = {"gold_answers": [], "has_clause": False, "short_answer": None}
+    assert score(none_q, Answer.none())["right"] == correct(NO_CLAUSE, []) == 1.0
+    rows = [
+        {"question": "Q?", "answer": NO_CLAUSE, "gold_answers": []},
+        {"question": "Q?", "answer": GOLD, "gold_answers": []},
+    ]
+    assert judge_rows(None, rows) == [correct(r["answer"], r["gold_answers"]) for r in rows] == [1.0, 0.0]

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from selfinstruct.answering import Answer, SpanScorer, bm25_answer, candidate_spans, snap
+from selfinstruct.answering import NO_CLAUSE, Answer, SpanScorer, bm25_answer, candidate_spans, snap
 from selfinstruct.answering.pmi import pmi_answer
+from selfinstruct.answering.right import is_right
 from selfinstruct.answering.windows import top_windows, window_excerpts
 from selfinstruct.core.metrics import cuad_match, exact_match, token_f1
 
@@ -97,6 +98,7 @@ def score(question: Mapping, answer: Answer) -> dict:
     return {
         "has_clause": has,
         "predicted_clause": answer.has_clause,
+        "right": is_right(answer.text if answer.has_clause else NO_CLAUSE, golds),
         "cuad_match": cuad_match(answer.prediction, golds) if has else None,
         "quote_cuad_match": cuad_match(quote, golds) if has else None,
         "token_f1": token_f1(answer.prediction, golds) if has else None,

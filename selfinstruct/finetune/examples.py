@@ -3,7 +3,6 @@
     text = verbatim_span("governed by the laws of  Delaware", contract_text)   # the contract's own slice, or None
     none = unanswerable_questions(annotations, contracts, "train", n=8)        # (contract, category) with no clause
     window = wrong_window(question, golds, passages)                            # best BM25 window that is not gold
-    correct(answer, golds)                                                      # CUAD match; no gold: says no clause
 
 Dagster-free. SFT targets, preference pairs and graded candidates are built from these, so every training
 row teaches what `answering.quote_messages` asks for: copy the clause, or say there is none.
@@ -14,18 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from selfinstruct.answering import NO_CLAUSE, bm25_scores, candidate_spans, is_no_clause
-from selfinstruct.core.metrics import cuad_match
+from selfinstruct.answering import NO_CLAUSE, bm25_scores, candidate_spans
+from selfinstruct.answering.right import is_right
 from selfinstruct.corpus.spans import verbatim_span
-
-
-def correct(answer: str, golds: Sequence[str]) -> float:
-    """1.0 when the answer is right in the one format: CUAD match with a gold clause, or "no clause" when there
-    is no gold (then any quotation is wrong)."""
-    golds = [g for g in golds if g]
-    if not golds:
-        return float(is_no_clause(answer))
-    return 0.0 if is_no_clause(answer) else cuad_match(answer, golds)
 
 
 def unanswerable_questions(
@@ -89,7 +79,7 @@ def wrong_window(question: str, golds: Sequence[str], passages: Sequence[str]) -
     except IndexError:  # bm25s fails on a question of stop words only; then passage order decides
         scores = [0.0] * len(spans)
     for i in sorted(range(len(spans)), key=lambda i: (-scores[i], i)):
-        if not correct(spans[i].text, golds) and spans[i].text.strip() != NO_CLAUSE:
+        if not is_right(spans[i].text, golds) and spans[i].text.strip() != NO_CLAUSE:
             return spans[i].text
     return None
 

@@ -49,6 +49,10 @@ def with_judge(rows: Sequence[dict], scores: Sequence[float | None] | None) -> l
 
 
 def right(row: Mapping) -> float:
+    """The row's `answering.right.is_right` label, as `benchmark.methods.score` recorded it; rows written before
+    it was recorded carry the same rule's inputs (CUAD match, or whether the method said no clause)."""
+    if row.get("right") is not None:
+        return float(row["right"])
     return float(row["cuad_match"]) if row["has_clause"] else float(not row["predicted_clause"])
 
 

@@ -27,7 +27,7 @@ def _norm(text: str) -> str:
 
 def grade(judge_score: float | None, correctness: float, judge_weight: float = 0.5) -> float:
     """0–1 quality of an answer: the judge's score blended with a 0–1 correctness (ai_feedback passes
-    `examples.correct`); correctness alone when the judge is missing."""
+    `answering.right.is_right`); correctness alone when the judge is missing."""
     if judge_score is None:
         return float(correctness)
     return judge_weight * float(judge_score) + (1 - judge_weight) * float(correctness)
@@ -35,12 +35,12 @@ def grade(judge_score: float | None, correctness: float, judge_weight: float = 0
 
 def grade_rows(rows: Sequence[dict], verdicts: Sequence, judge_weight: float = 0.5) -> list[dict]:
     """ai_feedback's rows: each candidate's judge verdict (None: no judge), correctness, CUAD match, token F1, grade."""
+    from selfinstruct.answering.right import is_right
     from selfinstruct.core.metrics import cuad_match, token_f1
-    from selfinstruct.finetune.examples import correct
 
     out = []
     for r, v in zip(rows, verdicts):
-        ok = correct(r["answer"], r["gold_answers"])
+        ok = is_right(r["answer"], r["gold_answers"])
         score = None if v is None else v.score
         out.append(
             {

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfinstruct.answering import is_no_clause
+from selfinstruct.answering.right import is_right
 from selfinstruct.core.stats import agreement_rate, auroc, cohen_kappa
 
 METRICS_FILE = "judge_metrics.json"
@@ -95,12 +97,6 @@ def agreement_report(
 # ---------------------------------------------------------------------------------------------------- pipeline use
 
 
-def _says_no_clause(answer: str | None) -> bool:
-    from selfinstruct.answering import is_no_clause
-
-    return is_no_clause(answer)
-
-
 def judge_rows(judge: TrainedJudge, rows: Sequence[dict]) -> list[float]:
     """P(the answer is right) per row {question, answer, gold_answers}, in the one answer format.
 
@@ -111,9 +107,8 @@ def judge_rows(judge: TrainedJudge, rows: Sequence[dict]) -> list[float]:
     ask = []
     for i, r in enumerate(rows):
         golds = [g for g in (r.get("gold_answers") or []) if g]
-        none = _says_no_clause(r["answer"])
-        if not golds or none:
-            out[i] = 1.0 if (not golds and none) else 0.0
+        if not golds or is_no_clause(r["answer"]):
+            out[i] = is_right(r["answer"], golds)  # the one rule; no model needed for these
         else:
             ask.append(i)
     if ask:

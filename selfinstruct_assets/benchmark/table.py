@@ -59,6 +59,7 @@ ANSWERS_SCHEMA = {
     "answer": _S,
     "has_clause": _B,
     "predicted_clause": _B,
+    "right": _F,
     "cuad_match": _F,
     "quote_cuad_match": _F,
     "token_f1": _F,
