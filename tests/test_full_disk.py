@@ -18,7 +18,7 @@ from resources.duckdb_tables import DuckDBTablesIOManager
 from selfinstruct.core.artifacts import publish_dir
 from selfinstruct.core.duckdb_lock import DuckDBFileError
 from selfinstruct.core.inbox import Inbox
-from selfinstruct.core.tables import append_rows
+from selfinstruct.core.tables import append_rows, append_tables
 
 SIZE_MB = 4
 
@@ -110,6 +110,17 @@ def test_an_append_on_a_full_disk_leaves_the_history_table_as_it_was(small_disk)
     with duckdb.connect(db.database, read_only=True) as conn:
         assert conn.execute("select count(*) from drift_report").fetchone()[0] == 3
         assert [r[0] for r in conn.execute("describe drift_report").fetchall()] == columns  # no half-done schema
+
+
+def test_scores_and_answers_land_together_or_not_at_all(small_disk):
+    db = _Db(small_disk / "selfinstruct.duckdb")
+    small = pl.DataFrame({"id": [1], "text": ["x"]})
+    append_tables(db, {"benchmark_scores": small, "benchmark_answers": small})
+    with pytest.raises(DuckDBFileError, match="No space left on device"):
+        append_tables(db, {"benchmark_scores": small, "benchmark_answers": _big_frame()})  # the second cannot fit
+    with duckdb.connect(db.database, read_only=True) as conn:
+        assert conn.execute("select count(*) from benchmark_scores").fetchone()[0] == 1  # not 2 without answers
+        assert conn.execute("select count(*) from benchmark_answers").fetchone()[0] == 1
 
 
 def test_an_inbox_file_rewritten_on_a_full_disk_keeps_its_old_bytes(small_disk):

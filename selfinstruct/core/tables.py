@@ -20,22 +20,33 @@ def append_rows(duckdb, name: str, frame) -> None:
     a history table keeps its past runs when its schema grows. The new columns and rows are one transaction:
     a failed append (a full disk) leaves the table as it was.
     """
-    new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
+    append_tables(duckdb, {name: frame})
+
+
+def append_tables(duckdb, frames: dict) -> None:
+    """`append_rows` for several tables in one transaction: a run's scores and its answers land together or not
+    at all (a full disk between them would leave scores without the answers they summarise)."""
     with duckdb.get_connection() as conn:
         conn.begin()
         try:
-            conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
-            have = {row[0] for row in conn.execute(f"describe {name}").fetchall()}
-            types = {r[0]: r[1] for r in conn.execute("describe select * from new_rows").fetchall()}
-            for column in [c for c in frame.columns if c not in have]:
-                conn.execute(f'alter table {name} add column "{column}" {types[column]}')
-            conn.execute(f"insert into {name} by name select * from new_rows")
+            for name, frame in frames.items():
+                _append(conn, name, frame)
             conn.commit()
         except BaseException as exc:
             _rollback(conn)
             if is_disk_error(exc):
                 raise DuckDBFileError(explain_io_error(exc, getattr(duckdb, "database", None))) from exc
             raise
+
+
+def _append(conn, name: str, frame) -> None:
+    new_rows = frame.to_arrow()  # noqa: F841  (read by name in the SQL below)
+    conn.execute(f"create table if not exists {name} as select * from new_rows limit 0")
+    have = {row[0] for row in conn.execute(f"describe {name}").fetchall()}
+    types = {r[0]: r[1] for r in conn.execute("describe select * from new_rows").fetchall()}
+    for column in [c for c in frame.columns if c not in have]:
+        conn.execute(f'alter table {name} add column "{column}" {types[column]}')
+    conn.execute(f"insert into {name} by name select * from new_rows")
 
 
 def _rollback(conn) -> None:

@@ -21,7 +21,7 @@ from selfinstruct.benchmark.calibration import calibration_questions, same_weigh
 from selfinstruct.benchmark.run import benchmark_rows, rag_replies, rerank_rows
 from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.artifacts import serving_root
-from selfinstruct.core.tables import append_rows
+from selfinstruct.core.tables import append_tables
 from selfinstruct.corpus.questions import benchmark_questions, counts
 from selfinstruct.finetune.judging import judge_agreement, lm_scores, trained_scores, with_judge
 from selfinstruct.judging.trained_judge import TrainedJudge
@@ -229,8 +229,8 @@ def benchmark_scores(
         schema=SCORES_SCHEMA,
     )
     answers = pl.DataFrame([{**r, "run_id": context.run_id, "created_at": stamp} for r in rows], schema=ANSWERS_SCHEMA)
-    append_rows(duckdb, "benchmark_scores", table)  # both tables keep every run, so they are appended here
-    append_rows(duckdb, "benchmark_answers", answers)
+    # Both tables keep every run, so they are appended here, in one transaction: scores never without answers.
+    append_tables(duckdb, {"benchmark_scores": table, "benchmark_answers": answers})
     yield dg.MaterializeResult(
         asset_key="benchmark_scores",
         metadata={
