@@ -1,6 +1,8 @@
 """The production query log: row validation, timestamp normalisation, ids, duplicates and complete-file reading."""
 
 import json
+import os
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -191,6 +193,7 @@ def test_bom_crlf_non_utf8_and_long_lines(tmp_path):
         + b"\n"
         + line(query_id="ok").encode()
     )
+    os.utime(tmp_path / "1.jsonl", (time.time() - 60, time.time() - 60))  # settled: its last line is whole
     rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=NOW)
     assert [(r["query_id"], r["line"]) for r in rows] == [("bom", 1), ("ok", 4)]
     assert rejects[0]["line"] == 2 and rejects[0]["reason"] == "not valid UTF-8: byte 0xe9 at position 17"
@@ -210,3 +213,13 @@ def test_now_is_fixed_once_for_the_whole_read(tmp_path):
     rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=datetime(2026, 5, 1, 12, tzinfo=UTC))
     assert [r["query_id"] for r in rows] == ["soon"]
     assert [r["line"] for r in rejects] == [2] and rejects[0]["reason"].startswith("future timestamp")
+
+
+def test_a_line_still_being_written_waits_for_the_next_read(tmp_path):
+    (tmp_path / "1.jsonl").write_bytes(line(query_id="a").encode() + b"\n" + line(query_id="b").encode()[:20])
+    rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=NOW)
+    assert [r["query_id"] for r in rows] == ["a"] and rejects == []  # the fragment is neither a row nor a reject
+    with (tmp_path / "1.jsonl").open("ab") as f:
+        f.write(line(query_id="b").encode()[20:] + b"\n")
+    rows, rejects = read_query_inbox(tmp_path, CONTRACTS, now=NOW)
+    assert [r["query_id"] for r in rows] == ["a", "b"] and rejects == []

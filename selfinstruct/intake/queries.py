@@ -168,10 +168,13 @@ def read_query_inbox(
     """(valid rows, rejects) of every complete file of the inbox (or local folder), in sorted name order.
 
     Rows hold QUERY_COLUMNS in that order, rejects REJECT_COLUMNS. `now` (default: the current time) is
-    fixed once for the whole read, so every line is held to the same future limit.
+    fixed once for the whole read, so every line is held to the same future limit. A last line still being
+    written (no newline yet, its file modified in the last SETTLE_S seconds) waits for the next read, as the
+    feedback inbox's does: it is never rejected as a fragment.
     """
     now = _now(now)
     return read_inbox_rows(
         as_inbox(inbox),
         lambda name, data, seen: read_rows(name, data, _parse(name, contracts, now), "query_id", QueryLogError, seen),
+        wait_for_lines=True,
     )
