@@ -29,6 +29,7 @@ from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
 from selfinstruct.benchmark.methods import answer_rows, bm25_answers, scorer_answers
 from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.base_model import prepare_base_model
+from selfinstruct.core.bm25 import bm25_index
 from selfinstruct.core.paths import project_home
 from selfinstruct.core.stats import mcnemar, paired_bootstrap
 from selfinstruct.corpus.chunking import chunk_contracts
@@ -37,7 +38,7 @@ from selfinstruct.corpus.questions import benchmark_questions
 from selfinstruct.corpus.source import default_cuad_uri, open_cuad_source
 from selfinstruct.finetune.prompts import quote_prompt, sft_row
 from selfinstruct.finetune.window_rows import window_row
-from selfinstruct.retrieval.hybrid import bm25_index, bm25_ranking
+from selfinstruct.retrieval.hybrid import bm25_ranking
 
 
 def _json(path: Path, make):

@@ -33,3 +33,11 @@ def test_top_k_ranks_the_keyword_match_first():
     assert bm25_top(index, "governing law Delaware", 2)[0] == 3
     assert len(bm25_top(index, "royalties", 1)) == 1
     assert bm25_scores(index, "royalties")[1:] == [0.0, 0.0, 0.0]  # only the first text holds the word
+
+
+def test_a_question_of_stop_words_only_scores_every_text_zero_instead_of_failing():
+    from selfinstruct.answering import bm25_answer
+
+    index = bm25_index(["The law of New York applies.", "Notices go by registered mail."])
+    assert bm25_scores(index, "the of and") == [0.0, 0.0]
+    assert not bm25_answer("the of and", ["The law of New York applies to all of it."]).has_clause

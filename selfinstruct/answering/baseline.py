@@ -3,7 +3,7 @@
     answer = bm25_answer("Which law governs the contract?", top_chunks)  # top_chunks: BM25 top-3 chunk rows
 
 Dagster-free. The spans are indexed on their own (IDF over this question's candidates, not the corpus),
-with the same bm25s tokenisation and English stop words as the chunk retriever in `retrieval/evaluate.py`.
+with the one BM25 set-up of the project (`core.bm25`), the chunk retriever's.
 It cannot judge absence: it says "no clause" only when no question word occurs in any candidate.
 """
 
@@ -13,17 +13,14 @@ from collections.abc import Sequence
 
 from selfinstruct.answering.answer import Answer, Span
 from selfinstruct.answering.candidates import Passage, candidate_spans
+from selfinstruct.core import bm25 as core_bm25
 
 
 def bm25_scores(question: str, spans: Sequence[Span]) -> list[float]:
-    import bm25s
-
+    """BM25 score of each span for `question`, the spans indexed on their own (`core.bm25`)."""
     if not spans:
         return []
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize([s.text for s in spans], stopwords="en", show_progress=False), show_progress=False)
-    query = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)[0]
-    return [float(x) for x in retriever.get_scores(query)]
+    return core_bm25.bm25_scores(core_bm25.bm25_index([s.text for s in spans]), question)
 
 
 def bm25_answer(

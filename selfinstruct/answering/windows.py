@@ -28,10 +28,7 @@ N_WINDOWS = 6
 
 def _ranked(question: str, spans: Sequence[Span]) -> list[int]:
     """Indices of `spans` by BM25 score for `question`, best first (ties: earlier)."""
-    try:
-        scores = bm25_scores(question, spans)
-    except IndexError:  # bm25s fails on a question of stop words only; then passage order decides
-        scores = [0.0] * len(spans)
+    scores = bm25_scores(question, spans)  # all 0.0 for a question of stop words only: then passage order decides
     return sorted(range(len(spans)), key=lambda i: (-scores[i], i))
 
 

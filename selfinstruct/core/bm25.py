@@ -36,5 +36,9 @@ def bm25_top(index: Any, query: str, k: int) -> list[int]:
 
 
 def bm25_scores(index: Any, query: str) -> list[float]:
-    """The BM25 score of every text of `index` for `query`, in the order they were indexed."""
-    return [float(x) for x in index.get_scores(_tokenize([query], return_ids=False)[0])]
+    """The BM25 score of every text of `index` for `query`, in the order they were indexed; all 0.0 for a query
+    of stop words only (bm25s fails on an empty query: then nothing is matched, so every text scores 0)."""
+    tokens = _tokenize([query], return_ids=False)[0]
+    if not tokens:
+        return [0.0] * len(index.get_scores(["_"]))
+    return [float(x) for x in index.get_scores(tokens)]

@@ -74,10 +74,7 @@ def wrong_window(question: str, golds: Sequence[str], passages: Sequence[str]) -
     pair that teaches which clause, not whether to quote. None when every window matches a gold clause.
     """
     spans = candidate_spans(list(passages))
-    try:
-        scores = bm25_scores(question, spans)
-    except IndexError:  # bm25s fails on a question of stop words only; then passage order decides
-        scores = [0.0] * len(spans)
+    scores = bm25_scores(question, spans)  # all 0.0 for a question of stop words only: then passage order decides
     for i in sorted(range(len(spans)), key=lambda i: (-scores[i], i)):
         if not is_right(spans[i].text, golds) and spans[i].text.strip() != NO_CLAUSE:
             return spans[i].text
