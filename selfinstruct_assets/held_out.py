@@ -3,6 +3,8 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from selfinstruct.core.held_out import eval_leaks
+
 
 def scalar(duckdb: DuckDBResource, sql: str) -> int:
     with duckdb.get_connection() as conn:
@@ -32,7 +34,7 @@ def trained_only_on_train(
         eval_ids = {
             r[0] for r in conn.execute("select contract_id from cuad_contracts where split = 'eval'").fetchall()
         }
-    leaked = sorted(set(trained) & eval_ids)
+    leaked = eval_leaks(trained, eval_ids)
     return dg.AssetCheckResult(
         passed=not leaked,
         metadata={

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from selfinstruct.core.artifacts import ADAPTER_METHODS
+from selfinstruct.core.s3_uri import is_s3_uri
 
 PAGE = 20  # materialisations read per query while looking back past skipped runs
 
@@ -33,7 +34,7 @@ def recorded_uri(instance: dg.DagsterInstance, asset: str, key: str = "path") ->
 
 def local_copy(uri: str) -> Path:
     """`uri` as a local path: itself for a local artifact, else the store's checked download of that version."""
-    if not uri.startswith("s3://"):
+    if not is_s3_uri(uri):
         return Path(uri)
     from resources.s3 import ArtifactsResource
 

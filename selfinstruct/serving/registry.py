@@ -40,6 +40,7 @@ from selfinstruct.core.artifacts import (
     serving_snapshot,
 )
 from selfinstruct.core.artifacts import serving_root as _serving_root
+from selfinstruct.core.s3_uri import is_s3_uri
 
 ENTRY_KEYS = ("method", "adapter_id", "path", "scores", "benchmark_run_id")
 SERVING = _serving_root(Path(""))  # the registry's name in an artifact store: serving/current.json, ...
@@ -182,7 +183,7 @@ def adapter_dir(serving_root: Path, entry: dict, store: ArtifactStore | None = N
     """The folder an entry serves: its `path`, taken relative to the serving root unless absolute; with an S3
     store, a local copy of the snapshot its s3:// `path` names (downloaded once, checked against its manifest)."""
     if _remote(store):
-        if not str(entry["path"]).startswith("s3://"):
+        if not is_s3_uri(str(entry["path"])):
             raise ValueError(
                 f"{entry['path']} is a local folder, but the serving registry is on "
                 f"{location(serving_root, store)}; promote the s3:// URI snapshot_adapter(..., "

@@ -16,6 +16,7 @@ from selfinstruct.core import settings
 from selfinstruct.core.artifact_store import ArtifactStore, ArtifactStoreError
 from selfinstruct.core.artifacts import ADAPTER_METHODS
 from selfinstruct.core.duckdb_lock import DuckDBFileError
+from selfinstruct.core.s3_uri import is_s3_uri
 from selfinstruct.core.tables import format_table
 from selfinstruct.serving.gate import metric_value
 from selfinstruct.serving.registry import BrokenPointer, current, history, listing, location, rollback
@@ -28,7 +29,7 @@ COLUMNS = ["", "entry_id", "method", "adapter_id", "cuad_match", "judge_score", 
 def serving_store(home: Path) -> ArtifactStore | None:
     """The S3 store of SELFINSTRUCT_ARTIFACTS=s3://..., else None: the registry is the folder home/serving."""
     where = settings.get("SELFINSTRUCT_ARTIFACTS")
-    if not where or not where.startswith("s3://"):
+    if not where or not is_s3_uri(where):
         return None
     from resources.s3 import ArtifactsResource  # dagster-aws's client; a local registry pays no import for it
 
