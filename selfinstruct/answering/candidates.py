@@ -123,12 +123,12 @@ def _regions(passages: Sequence[Passage]) -> list[tuple[str, int | None]]:
     if not rows or any(start is None for _, start in rows):
         return [(text, None) for text, _ in rows]
     out: list[list] = []
-    for text, start in sorted(rows, key=lambda r: r[1]):
+    for text, start in sorted(rows, key=lambda r: r[1] or 0):
         if out and start <= out[-1][1] + len(out[-1][0]):
             cur_end = out[-1][1] + len(out[-1][0])
             out[-1][0] += text[cur_end - start :]  # chunks are slices of one contract: the overlap is identical
         else:
-            out.append([text, int(start)])
+            out.append([text, int(start or 0)])  # every start is set here (checked above)
     return [(t, s) for t, s in out]
 
 
@@ -149,7 +149,7 @@ def candidate_spans(
     for width in range(1, max_sentences + 1):
         for text, sents, start in per_region:
             for i in range(len(sents) - width + 1):
-                a, b = sents[i].start, sents[i + width - 1].end
+                a, b = sents[i].start or 0, sents[i + width - 1].end or 0  # offset 0: never None
                 if width > 1 and b - a > max_chars:
                     continue
                 span = Span(text[a:b], None if start is None else start + a, None if start is None else start + b)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from selfinstruct.answering.answer import Answer, Span
 from selfinstruct.answering.candidates import Passage, candidate_spans
@@ -33,8 +34,8 @@ def normalised(logprob: float, n_tokens: int, alpha: float) -> float:
 
 @dataclass
 class SpanScorer:
-    model: object  # a transformers causal LM (or a peft model over one), in eval mode
-    tok: object  # its tokenizer, with a chat template
+    model: Any  # a transformers causal LM (or a peft model over one), in eval mode
+    tok: Any  # its tokenizer, with a chat template
     batch_size: int = 8  # candidates per forward pass; each holds a copy of the prompt's KV cache
     alpha: float = 1.0  # length normalisation: score = log p / n_tokens ** alpha
 

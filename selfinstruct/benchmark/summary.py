@@ -65,7 +65,7 @@ def method_line(method: str, rs: list[dict], base: list[dict] | None, n_boot: in
         else None
     )
     p_std, p_mc = _paired(rs, base, n_boot, seed) if base is not None and method != "standard_rag" else (None, None)
-    judged = [r.get("judge_score") for r in rs if r.get("judge_score") is not None]
+    judged = [float(r["judge_score"]) for r in rs if r.get("judge_score") is not None]
     return {
         "method": method,
         "n": len(rs),

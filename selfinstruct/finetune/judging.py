@@ -18,7 +18,7 @@ from selfinstruct.judging.judges import judge_factuality
 from selfinstruct.judging.trained_judge import agreement_report, judge_rows
 
 
-def trained_scores(judge, rows: Sequence[dict], golds: Mapping[str, list[str]]) -> list[float | None]:
+def trained_scores(judge, rows: Sequence[dict], golds: Mapping[str, list[str]]) -> list[float]:
     return judge_rows(
         judge,
         [

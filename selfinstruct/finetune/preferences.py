@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from selfinstruct.corpus.spans import normalize_ws
 
@@ -79,7 +80,7 @@ def build_preference_pairs(
         if key and (key not in slot or entry["grade"] > slot[key]["grade"]):
             slot[key] = entry
     by_text = {(q["contract_id"], _norm(q["question"])): qid for qid, q in questions.items()}
-    stats = {
+    stats: dict[str, Any] = {
         "questions": len(questions),
         "human_rows": len(human),
         "human_used": 0,
@@ -102,7 +103,7 @@ def build_preference_pairs(
     for qid, q in questions.items():
         slot = graded.get(qid, {})
         if chosen == "gold":
-            top = {"answer": q["gold_answer"], "grade": 1.0, "source": "gold"}
+            top: dict[str, Any] | None = {"answer": q["gold_answer"], "grade": 1.0, "source": "gold"}
         else:
             top = max(slot.values(), key=lambda e: (e["grade"], e["source"] == "human"), default=None)
         if top is None:

@@ -24,7 +24,8 @@ def fit_passages(passages: Sequence[str], max_chars: int, must_include: str | No
     out = [p for p in passages if p.strip()]
     if must_include and not any(normalize_ws(must_include) in normalize_ws(p) for p in out):
         out = [must_include] + out
-    kept, used = [], 0
+    kept: list[str] = []
+    used = 0
     for p in out:
         if kept and used + len(p) > max_chars:
             break

@@ -119,7 +119,7 @@ def judge_rows(judge: TrainedJudge, rows: Sequence[dict]) -> list[float]:
         )
         for i, s in zip(ask, scores):
             out[i] = float(s)
-    return out
+    return [float(x) for x in out if x is not None]  # every row was graded above
 
 
 def calibrate_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
