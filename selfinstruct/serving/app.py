@@ -177,7 +177,14 @@ def create_app(
     def save(record: dict, action: str, reviewer: str, score=None, quote=None, start=None, end=None) -> int:
         corrected = None
         if quote is not None:
-            corrected = check_correction(service.contracts[record["contract_id"]], quote, start, end)
+            text = service.contracts.get(record["contract_id"])
+            if text is None:  # a request answered before a restart, on a contract this server no longer loads
+                raise RequestError(
+                    f"contract {record['contract_id'][:100]!r} of request {record['request_id']} is not served "
+                    "now, so a correction cannot be checked against it; rate the answer without corrected_quote",
+                    409,
+                )
+            corrected = check_correction(text, quote, start, end)
         rows = rating_rows(record, action, reviewer, score, corrected)
         write_rows(feedback_inbox, rows)
         log.info("feedback: %s on request %s (%d rows)", action, record["request_id"], len(rows))
@@ -218,7 +225,12 @@ def create_app(
             raise RequestError("messages hold no user message: the question is the last user message", 422)
         content = users[-1].get("content")
         if isinstance(content, list):  # OpenAI content parts: text only
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if not all(isinstance(t, str) for t in texts):
+                raise RequestError(
+                    "a text part of the user message must hold a string: {'type': 'text', 'text': '...'}", 422
+                )
+            content = "".join(t for t in texts if isinstance(t, str))
         meta = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
         contract_id = body.get("contract_id") or meta.get("contract_id")
         if not contract_id:

@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, datetime
 
 from selfinstruct.answering import NO_CLAUSE
-from selfinstruct.serving.service import RequestError
+from selfinstruct.serving.service import RequestError, utf8_text
 
 ACTIONS = ("right", "wrong", "no_clause", "correct", "rate")
 MAX_COMMENT = 2000  # the feedback inbox's limits
@@ -31,7 +31,7 @@ _EVENT = re.compile(r"^([0-9a-f]{16})-(?:" + "|".join(ACTIONS) + r")-[0-9a-f]{8}
 def check_reviewer(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise RequestError("a reviewer name is needed: send the X-Reviewer header or sign in on /review/login", 401)
-    name = " ".join(name.split())
+    name = " ".join(utf8_text(name, "reviewer").split())
     if len(name) > MAX_REVIEWER:
         raise RequestError(f"reviewer name is {len(name)} characters; at most {MAX_REVIEWER}", 422)
     return name
@@ -50,7 +50,7 @@ def check_correction(contract_text: str, quote: object, start: object = None, en
     given offsets when they are sent, else its first occurrence)."""
     if not isinstance(quote, str) or not quote.strip():
         raise RequestError("corrected_quote must be a non-empty string: a verbatim quote or 'No such clause.'", 422)
-    quote = quote.strip()
+    quote = utf8_text(quote, "corrected_quote").strip()
     if quote == NO_CLAUSE:
         return quote, None, None
     if len(quote) > 4000:
@@ -58,6 +58,12 @@ def check_correction(contract_text: str, quote: object, start: object = None, en
     if start is not None or end is not None:
         if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
             raise RequestError("start and end must both be whole numbers (contract offsets) or both be left out", 422)
+        if not 0 <= start < end <= len(contract_text):
+            raise RequestError(
+                f"start..end must be contract offsets, 0 <= start < end <= {len(contract_text)} (its length), "
+                f"got {start}..{end}; select the span again",
+                422,
+            )
         if contract_text[start:end].strip() != quote:
             raise RequestError(
                 f"corrected_quote is not the contract's text at {start}..{end}; select the span again", 422

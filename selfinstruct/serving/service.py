@@ -78,6 +78,19 @@ class RequestError(ValueError):
         self.status = status
 
 
+def utf8_text(text: str, name: str) -> str:
+    """`text`, refused (422) when it holds a lone surrogate (JSON's "\\ud800"): such a string is no text, and
+    an answer, an inbox line or a feedback row holding it cannot be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise RequestError(
+            f"{name} holds {bad!r} at character {exc.start}, a lone surrogate that is no text; send UTF-8 text", 422
+        ) from None
+    return text
+
+
 # ------------------------------------------------------------------------------------------------ the answer
 
 
@@ -163,6 +176,7 @@ class QueryLog:
 
     def add(self, line: dict) -> None:
         text = json.dumps(line, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")  # a line that cannot be written fails here, never in the buffer that later lines share
         with self._lock:
             self._lines.append(text)
 
@@ -331,12 +345,14 @@ class Service:
     def check(self, question: object, contract_id: object) -> tuple[str, str]:
         if not isinstance(question, str) or not question.strip():
             raise RequestError("question must be a non-empty string", 422)
+        utf8_text(question, "question")
         if len(question) > self.settings.max_question_chars:
             raise RequestError(
                 f"question is {len(question)} characters; at most {self.settings.max_question_chars} are accepted", 413
             )
         if not isinstance(contract_id, str) or not contract_id:
             raise RequestError("contract_id must be a non-empty string (a contract_id of cuad_contracts)", 422)
+        utf8_text(contract_id, "contract_id")
         if contract_id not in self.contracts:
             raise RequestError(
                 f"unknown contract_id {contract_id[:100]!r}: it must be a contract_id of cuad_contracts or "
