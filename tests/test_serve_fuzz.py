@@ -282,3 +282,16 @@ def test_correction_offsets_outside_the_contract_are_refused(world, quote, start
     assert world.feedback_rows() == before
     good = world.post("/v1/feedback", {**body, "start": TEXT.find(quote), "end": TEXT.find(quote) + len(quote)})
     assert good.status_code == 200 and good.json()["rows"] == 2
+
+
+def test_a_correction_on_a_contract_no_longer_served_is_a_409(world):
+    """A request answered before a restart, on a contract this server no longer loads. Before: a 500 (KeyError)."""
+    line = {"query_id": "feedc0de00000001", "question": "q?", "contract_id": "c-gone", "answer": QUOTE, "arm": "served"}
+    world.queries.write("serve-old.jsonl", (json.dumps(line) + "\n").encode())
+    before = world.feedback_rows()
+    body = {"request_id": "feedc0de00000001", "score": 0, "corrected_quote": QUOTE}
+    response = world.post("/v1/feedback", body)
+    assert response.status_code == 409 and "c-gone" in response.json()["error"]["message"]
+    assert world.feedback_rows() == before
+    rated = world.post("/v1/feedback", {"request_id": "feedc0de00000001", "score": 0})  # a rating alone still works
+    assert rated.status_code == 200 and rated.json()["rows"] == 1
