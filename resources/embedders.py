@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from selfinstruct.core.cpu import resolve_precision
+from selfinstruct.core.services import check_bedrock
 
 
 class Embedder(Protocol):
@@ -83,12 +84,27 @@ class HashingEmbedder:
         return _normalise(out)
 
 
+def check_titan(region: str | None, variable: str = "SELFINSTRUCT_EMBEDDER=titan") -> str:
+    """Titan needs a Bedrock region and AWS credentials: checked before any chunk is embedded (no request is
+    sent); ServiceUnavailable naming `variable` and the fix, else the region."""
+    return check_bedrock(
+        region,
+        variable,
+        variable,
+        "EmbedderResource.aws_region (e.g. 'us-east-1')",
+        "unset SELFINSTRUCT_EMBEDDER (the packaged MiniLM embeds on this machine)",
+    )
+
+
 class TitanEmbedder:
-    """Amazon Titan Text Embeddings v2 through bedrock-runtime InvokeModel."""
+    """Amazon Titan Text Embeddings v2 through bedrock-runtime InvokeModel. Without a `client`, the region and
+    credentials are checked when it is made (`check_titan`)."""
 
     def __init__(
         self, model_id: str = "amazon.titan-embed-text-v2:0", region: str | None = None, dim: int = 512, client=None
     ):
+        if client is None:
+            check_titan(region)
         self.name = model_id
         self.dim = dim
         self.region = region

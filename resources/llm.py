@@ -13,9 +13,10 @@ import dagster as dg
 import dspy
 from pydantic import PrivateAttr
 
+from selfinstruct.core import services
 from selfinstruct.core.base_model import locate_base_model
 from selfinstruct.core.paths import project_home
-from selfinstruct.core.services import ServiceUnavailable, check_http
+from selfinstruct.core.services import check_http
 
 ROLES = ("generator", "teacher", "judge")
 
@@ -25,20 +26,13 @@ OPENAI_DEFAULT_URL = "https://api.openai.com/v1"  # what the openai client reach
 
 def check_bedrock(region: str) -> None:
     """Bedrock needs AWS credentials and a region before any request; ServiceUnavailable naming the fix."""
-    import boto3
-
-    session = boto3.Session(region_name=region or None)
-    if not session.region_name:
-        raise ServiceUnavailable(
-            "LMSpec.region: Bedrock needs a region; set it in the role's LMSpec (region='us-east-1') or "
-            "AWS_REGION, or use backend 'local'"
-        )
-    if session.get_credentials() is None:
-        raise ServiceUnavailable(
-            f"Bedrock in {session.region_name}: no AWS credentials were found; set AWS_PROFILE, or "
-            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role with bedrock:InvokeModel, "
-            "or use backend 'local'"
-        )
+    services.check_bedrock(
+        region,
+        "LMSpec.backend='bedrock'",
+        "LMSpec.region",
+        "it in the role's LMSpec (region='us-east-1')",
+        "use backend 'local'",
+    )
 
 
 class LMSpec(dg.Config):

@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from resources.chroma_store import ChromaStore, make_client
-from resources.embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder
+from resources.embedders import Embedder, HashingEmbedder, MiniLMEmbedder, TitanEmbedder, check_titan
 from selfinstruct.core.base_model import locate_base_model
 from selfinstruct.core.paths import project_home
 
@@ -50,6 +50,12 @@ class EmbedderResource(dg.ConfigurableResource):
     bedrock_model_id: str = "amazon.titan-embed-text-v2:0"
     aws_region: str = ""
     _embedder: Embedder | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Set up when a run starts (in process: before its first step): Titan without a region or credentials
+        # fails the run there, in one sentence, not at the first chunk of a step.
+        if self.backend == "titan":
+            check_titan(self.aws_region or None)
 
     def get(self) -> Embedder:
         if self._embedder is None:

@@ -57,7 +57,20 @@ class ArtifactsResource(dg.ConfigurableResource):
     cache_dir: str = ""  # where S3 artifacts are downloaded; empty = <SELFINSTRUCT_HOME>/cache/artifacts
 
     def store(self) -> ArtifactStore:
-        """The store for this run (made at each call: the environment may differ between runs of one process)."""
+        """The store for this run (made at each call: the environment may differ between runs of one process).
+        An S3 store is checked first (its bucket exists and may be used), so a step fails before its work."""
         location = artifacts_location(self.location)
         cache = Path(self.cache_dir) if self.cache_dir else project_home() / "cache" / "artifacts"
-        return open_store(location, client_for(location), cache)
+        store = open_store(location, client_for(location), cache)
+        from selfinstruct.core.s3_store import S3Store  # botocore: imported where an s3:// store is opened
+
+        if isinstance(store, S3Store):
+            from_env = not self.location or self.location == settings.get("SELFINSTRUCT_ARTIFACTS")
+            store.check("SELFINSTRUCT_ARTIFACTS" if from_env else "ArtifactsResource.location")
+        return store
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Resources are set up when a run starts (in process: before its first step), so an S3 store that is
+        # missing or unreachable fails the run there, not after an adapter has trained for an hour.
+        if is_s3_uri(artifacts_location(self.location)):
+            self.store()

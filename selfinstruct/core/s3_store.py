@@ -30,8 +30,13 @@ from selfinstruct.core.artifact_store import MANIFEST, POINTER, ArtifactNotFound
 from selfinstruct.core.artifacts import publish_dir as _publish_local_dir
 from selfinstruct.core.hashing import file_sha256
 from selfinstruct.core.s3_uri import is_s3_uri, split_s3_uri
+from selfinstruct.core.services import ServiceUnavailable, check_s3
 
 _VERSION_KEY = re.compile(r"^(?P<base>.+)/versions/(?P<version>[0-9a-f]{32})(?:/(?P<file>[^/]+))?/?$")
+
+
+class S3StoreUnavailable(ArtifactStoreError, ServiceUnavailable):
+    """The store's bucket is missing, refuses the credentials, or its endpoint cannot be reached (at the start)."""
 
 
 def version_of(files: dict) -> str:
@@ -97,24 +102,20 @@ class S3Store:
                 "(AWS_ENDPOINT_URL_S3) and the AWS credentials"
             ) from exc
 
-    def _check_bucket(self) -> None:
-        # Asked once before uploading, so a missing bucket is named up front rather than as a failed multipart.
+    def check(self, variable: str = "SELFINSTRUCT_ARTIFACTS") -> None:
+        """Preflight, once: the bucket exists and may be used (services.check_s3); else S3StoreUnavailable,
+        one sentence naming `variable`, the location, the endpoint and the fix."""
         if self._bucket_checked:
             return
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
-                raise self._no_bucket() from exc
-            raise ArtifactStoreError(
-                f"bucket {self.bucket!r} of {self.location} cannot be used ({exc}); "
-                "check that the AWS credentials may read and write it"
-            ) from exc
-        except BotoCoreError as exc:
-            raise ArtifactStoreError(
-                f"S3 for {self.location} is unreachable ({exc}); check AWS_ENDPOINT_URL_S3 and the AWS credentials"
-            ) from exc
+            check_s3(self.client, self.bucket, self.location, variable, "the artifact store")
+        except ServiceUnavailable as exc:
+            raise S3StoreUnavailable(str(exc)) from None
         self._bucket_checked = True
+
+    def _check_bucket(self) -> None:
+        # Asked once before uploading, so a missing bucket is named up front rather than as a failed multipart.
+        self.check()
 
     # --- publishing ---------------------------------------------------------------------------------------------
 

@@ -3,10 +3,12 @@
     check_postgres(os.environ["SELFINSTRUCT_PG_URL"])           # ServiceUnavailable, else None
     check_broker(url, "SELFINSTRUCT_CELERY_BROKER")             # Redis (PING) or RabbitMQ (AMQP handshake)
     check_http(base_url, "LMSpec.base_url", "OpenAI-compatible endpoint")
+    check_s3(client, "bucket", "s3://bucket/prefix", "SELFINSTRUCT_ARTIFACTS", "the artifact store")  # HeadBucket
+    check_bedrock(region, "SELFINSTRUCT_EMBEDDER=titan", ...)  # a region and credentials, no request sent
 
 Dagster-free. A check runs when a command or a run starts (the instance CLI, the executor, the LM of a remote
-backend), so a service that is missing, refuses or does not answer stops it at once with the fix, instead of a
-200-line traceback deep inside a step. Each check waits at most `timeout_s`.
+backend, an S3 artifact store, the Titan embedder), so a service that is missing, refuses or does not answer stops
+it at once with the fix, instead of a 200-line traceback deep inside a step. Each check waits at most `timeout_s`.
 """
 
 from __future__ import annotations
@@ -132,3 +134,66 @@ def check_http(url: str, variable: str, what: str, path: str = "", timeout_s: fl
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise _fail(variable, what, url, f"does not answer HTTP ({redact_text(str(reason))})", fix) from None
+
+
+def check_s3(client, bucket: str, location: str, variable: str, what: str = "S3", timeout_s: float = TIMEOUT_S) -> None:
+    """The bucket of `location` exists and the credentials may use it: one HeadBucket with `client`. An endpoint of
+    one's own (MinIO, LocalStack: AWS_ENDPOINT_URL_S3) must first answer HTTP within `timeout_s`, so a hung one is
+    named at once instead of waited on for boto3's minutes of retries."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    endpoint = str(getattr(client.meta, "endpoint_url", "") or "")
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    where = f"{what} {location} (S3 endpoint {redact_uri(endpoint)})"
+    elsewhere = f"or point {variable} at a local folder"
+    if host and not host.endswith(".amazonaws.com"):
+        fix = f"start it (a local S3 such as MinIO must be running) or correct AWS_ENDPOINT_URL_S3, {elsewhere}"
+        check_http(endpoint, variable, f"the S3 endpoint of {what} {location}", timeout_s=timeout_s, fix=fix)
+    try:
+        client.head_bucket(Bucket=bucket)
+        return
+    except NoCredentialsError:
+        problem = "cannot be used: no AWS credentials were found"
+        fix = (
+            "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role with access "
+            f"to bucket {bucket!r}, {elsewhere}"
+        )
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code in ("404", "NoSuchBucket"):
+            raise ServiceUnavailable(
+                f"{variable}: bucket {bucket!r} of {where} does not exist; create it (aws s3 mb s3://{bucket}) "
+                f"or point {variable} at another s3://BUCKET/PREFIX or a local folder"
+            ) from None
+        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+            problem = f"refuses these AWS credentials ({code})"
+            fix = (
+                "use credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) allowed "
+                f"s3:ListBucket, s3:GetObject and s3:PutObject on bucket {bucket!r}, {elsewhere}"
+            )
+        else:
+            problem = f"refused HeadBucket ({redact_text(str(exc))})"
+            fix = f"check bucket {bucket!r}, AWS_REGION and the AWS credentials, {elsewhere}"
+    except BotoCoreError as exc:  # no route, DNS, a timeout: the network, not the credentials
+        problem = f"cannot be reached ({redact_text(str(exc))})"
+        fix = f"check the network, AWS_ENDPOINT_URL_S3 and AWS_REGION, {elsewhere}"
+    raise ServiceUnavailable(f"{variable}: {where} {problem}; {fix}")
+
+
+def check_bedrock(region: str | None, variable: str, region_variable: str, region_example: str, fallback: str) -> str:
+    """Bedrock needs a region and AWS credentials before any request (none is sent); the region it will use.
+    `variable` names what chose Bedrock, `region_variable` and `region_example` where a region is set (besides
+    AWS_REGION), `fallback` what to use instead."""
+    import boto3
+
+    session = boto3.Session(region_name=region or None)
+    if not session.region_name:
+        raise ServiceUnavailable(
+            f"{region_variable}: Bedrock needs a region; set {region_example} or AWS_REGION, or {fallback}"
+        )
+    if session.get_credentials() is None:
+        raise ServiceUnavailable(
+            f"{variable}: Bedrock in {session.region_name}: no AWS credentials were found; set AWS_PROFILE, or "
+            f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role with bedrock:InvokeModel, or {fallback}"
+        )
+    return session.region_name

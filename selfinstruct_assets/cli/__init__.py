@@ -15,6 +15,7 @@ import sys
 
 from selfinstruct.core.inbox import InboxUnavailable
 from selfinstruct.core.paths import duckdb_path, project_home
+from selfinstruct.core.services import ServiceUnavailable
 from selfinstruct.core.settings import SettingsError
 from selfinstruct.core.tables import DEFAULT_QUERY_TIMEOUT_S, QueryError, format_table, query_readonly
 from selfinstruct_assets.cli.demo import add_demo_parser
@@ -90,6 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (QueryError, SettingsError, InboxUnavailable) as exc:
+    except (QueryError, SettingsError, InboxUnavailable, ServiceUnavailable) as exc:
         print(f"selfinstruct: {exc}", file=sys.stderr)
         return 2
