@@ -64,7 +64,7 @@ def test_inbox_setting_refuses_what_is_neither_a_folder_nor_an_s3_prefix(value, 
         ("SELFINSTRUCT_CHROMA_URL", "localhost:8000", "must start with http:// or https://"),
         ("SELFINSTRUCT_CHROMA_URL", "http://localhost:99999", "is not a valid URL"),
         ("SELFINSTRUCT_CELERY_BROKER", "127.0.0.1:6379", "must start with redis://"),
-        ("SELFINSTRUCT_PG_URL", "mysql://u@h/db", "must start with postgresql://"),
+        ("SELFINSTRUCT_PG_URL", "mysql://h/db", "must start with postgresql://"),
     ],
 )
 def test_other_settings_name_variable_value_and_example(name, value, reason):
@@ -76,6 +76,21 @@ def test_a_password_in_a_bad_url_is_masked():
     with pytest.raises(SettingsError) as err:
         settings.get("SELFINSTRUCT_PG_URL", {"SELFINSTRUCT_PG_URL": "mysql://admin:hunter2@db/x"})
     assert "hunter2" not in str(err.value) and "admin:***@db" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name, value, shown",
+    [
+        ("SELFINSTRUCT_PG_URL", "admin:hunter2@db:5432/dagster", "'admin:***@db:5432/dagster'"),  # no scheme
+        ("SELFINSTRUCT_CUAD_URI", "https://h:99999/c.zip?X-Amz-Signature=hunter2", "X-Amz-Signature=***"),
+        ("SELFINSTRUCT_CHROMA_URL", "http://hunter2@:80", "'http://***@:80'"),  # a token as the user
+    ],
+)
+def test_settings_show_values_redacted_as_every_uri_the_project_prints(name, value, shown):
+    """Before: only scheme://user:password@ was masked, so these printed hunter2."""
+    with pytest.raises(SettingsError) as err:
+        settings.get(name, {name: value})
+    assert "hunter2" not in str(err.value) and shown in str(err.value)
 
 
 def test_home_that_is_a_file_is_refused_naming_the_variable(tmp_path, monkeypatch):

@@ -72,12 +72,16 @@ def redact_uri(uri: str) -> str:
         parts = urllib.parse.urlsplit(text)
     except ValueError:  # an unbalanced [ in the host: keep the scheme, hide the rest but the path's end
         return _URI_IN_TEXT.sub(lambda m: m.group(0).split("://", 1)[0] + "://" + MASK, text)
+    # The secrets are replaced where they stand, the rest kept as written (urlunsplit would turn 's3:///x' into
+    # 's3:/x' and 'S3://' into 's3://', and a message about a bad value must show the value the user wrote).
+    rest, hash_, fragment = text.partition("#")  # urlsplit's own order: the fragment, then the query
+    base, qmark, query = rest.partition("?")
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
         user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:{MASK}@{host}" if colon and user else f"{MASK}@{host}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, _redact_query(parts.query), parts.fragment))
+        base = base.replace(f"//{netloc}", f"//{user}:{MASK}@{host}" if colon and user else f"//{MASK}@{host}", 1)
+    return base + qmark + _redact_query(query) + hash_ + fragment
 
 
 def redact_text(text: str) -> str:

@@ -5,9 +5,9 @@
 
 Dagster-free. Values are read from the environment at each call, never at import. An empty or unset
 variable means its default (`None` where the caller works the default out, e.g. the inbox under the home).
-A value that cannot be used raises `SettingsError`, whose message names the variable, the bad value (a
-password in a URL is masked) and an example of a good one. `python -m selfinstruct.core.settings` prints
-the table below as Markdown.
+A value that cannot be used raises `SettingsError`, whose message names the variable, the bad value (redacted
+by `redact.redact_text`, as every URI the project prints) and an example of a good one.
+`python -m selfinstruct.core.settings` prints the table below as Markdown.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from selfinstruct.core.redact import redact_text, redact_uri
 from selfinstruct.core.s3_uri import is_s3_uri, split_s3_uri
 
 
@@ -36,7 +37,7 @@ class Setting:
     default_text: str  # the default as the table shows it
     example: str
     help: str
-    secret: bool = False  # a URL that may carry a password: masked in messages
+    secret: bool = False  # a URL that may carry a password: masked in messages even without its scheme
     hidden: bool = False  # a token: never shown in messages at all
 
 
@@ -283,11 +284,15 @@ SETTINGS: dict[str, Setting] = {
 
 
 def _shown(raw: str, secret: bool, hidden: bool = False) -> str:
+    """The value as a message shows it: redacted as every URI the project prints (redact.redact_text: a userinfo
+    password or token, signed query values); a secret URL written without its scheme too; a token not at all."""
     if hidden:
         return "(hidden)"
-    if secret:
-        raw = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", raw)
-    return repr(raw if len(raw) <= 200 else raw[:200] + "...")
+    if secret and "://" not in raw:  # 'user:password@host/db' is no URI to the redactor until it has a scheme
+        shown = redact_uri("x://" + raw).removeprefix("x://")
+    else:
+        shown = redact_text(raw)
+    return repr(shown if len(shown) <= 200 else shown[:200] + "...")
 
 
 def get(name: str, environ: Mapping[str, str] | None = None):
