@@ -114,13 +114,13 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     assert second == set(methods) | {"serving"}  # the served adapter is scored on the same questions
     assert answers == (len(second) * methods["sft"][0],)
 
-    # Too few preferences (one question, one pair at most): DPO and ORPO skip with a reason, the check fails,
-    # nothing crashes. (A gold clause against a wrong window differs by a full grade, so a margin alone no
+    # Too few preferences (one question, one pair at most, none from the SFT window rows): DPO and ORPO skip with a
+    # reason, the check fails, nothing crashes. (A gold clause against a wrong window differs by a full grade, so a margin alone no
     # longer empties the pairs.)
     few = {
         "ops": {
             "rag_responses": {"config": {**_config(small_cuad)["ops"]["rag_responses"]["config"], "n_questions": 1}},
-            "preference_pairs": {"config": {"max_pairs_per_question": 1}},
+            "preference_pairs": {"config": {"max_pairs_per_question": 1, "window_pairs": False}},
             "benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"],
         }
     }

@@ -21,6 +21,7 @@ from selfinstruct.benchmark.calibration import calibration_questions, same_weigh
 from selfinstruct.benchmark.run import benchmark_rows, rag_replies, rerank_rows
 from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.artifacts import serving_root
+from selfinstruct.core.known import existing_tables
 from selfinstruct.core.tables import append_tables
 from selfinstruct.corpus.questions import benchmark_questions, counts
 from selfinstruct.finetune.judging import judge_agreement, lm_scores, trained_scores, with_judge
@@ -78,6 +79,15 @@ class BenchmarkConfig(dg.Config):
         "question)) instead of the per-token mean; twice the cost",
     )
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for intervals and paired tests")
+
+
+def _trained_rows(duckdb: DuckDBResource) -> list[dict]:
+    """sft_dataset's (contract_id, question) pairs, none when it was never materialised (a base-only benchmark)."""
+    with duckdb.get_connection() as conn:
+        if "sft_dataset" not in existing_tables(lambda sql: conn.execute(sql).fetchall()):
+            return []
+        got = conn.execute("select contract_id, question from sft_dataset").fetchall()
+    return [{"contract_id": c, "question": q} for c, q in got]
 
 
 def _finite(rules: dict) -> dict:
@@ -149,7 +159,6 @@ def benchmark_scores(
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
     rag_eval: pl.DataFrame,
-    sft_dataset: pl.DataFrame,
     llm: LLMResource,
     base_model: BaseModelResource,
     embedder: EmbedderResource,
@@ -162,7 +171,7 @@ def benchmark_scores(
     questions = benchmark_questions(cuad_annotations.to_dicts(), contracts, config.n_questions)
     retrieve, which = retriever_for(context.instance, embedder, chroma)  # the retriever training rows used
     contexts = [retrieve(q["question"], q["contract_id"], config.k) for q in questions]
-    cal = calibration_questions(cuad_annotations.to_dicts(), contracts, sft_dataset.to_dicts(), config.n_calibration)
+    cal = calibration_questions(cuad_annotations.to_dicts(), contracts, _trained_rows(duckdb), config.n_calibration)
     calibration = (cal, [retrieve(q["question"], q["contract_id"], config.k) for q in cal])
     models = {"base": None, **trained_adapters(context.instance)}
     if (served := served_adapter_dir(serving_root(home.root()), store=artifacts.store())) is not None:
