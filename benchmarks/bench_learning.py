@@ -249,6 +249,12 @@ def main() -> None:
     ap.add_argument("--judge-rows", type=int, default=960, help="rows of the reference-free judge (0: no judge_rerank)")
     ap.add_argument("--distill", action="store_true", help="also SFT on the judge's picks (sft_judge)")
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=[],
+        help="run just these stages (e.g. train_sft scored_base) and stop: stages of one run in parallel processes",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = _json(args.out / "rows.json", lambda: build_rows(args))
@@ -268,13 +274,21 @@ def main() -> None:
             picked = _json(args.out / "rows_judge.json", lambda: distilled_rows(judge_dir, data, args))
             print("distilled", picked["stats"], flush=True)
             adapters["sft_judge"], rows["sft_judge"] = args.out / "sft_judge", picked["rows"]
+
+    def wanted(stage: str) -> bool:
+        return not args.only or stage in args.only or (args.out / f"{stage}.json").exists()
+
     for kind, folder in adapters.items():
-        _json(args.out / f"train_{kind}.json", lambda k=kind, f=folder: train_adapter(k, rows[k], base, f, args))
+        if wanted(f"train_{kind}"):
+            _json(args.out / f"train_{kind}.json", lambda k=kind, f=folder: train_adapter(k, rows[k], base, f, args))
     models = {"base": None, **adapters} | ({} if args.no_chunks else {"base_chunks": None})
     scored |= {
         m: _json(args.out / f"scored_{m}.json", lambda m=m, a=a: score_model(m, base, a, data, args))
         for m, a in models.items()
+        if wanted(f"scored_{m}")
     }
+    if args.only:
+        return
     result = report(data, scored, args.n_boot)
     (args.out / "report.json").write_text(json.dumps(result, indent=1, default=str))
     keys = ("n_answerable", "cuad_match", "cuad_match_low", "cuad_match_high", "detection_f1", "detection_f1_low")
