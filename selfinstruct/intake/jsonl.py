@@ -71,10 +71,24 @@ def check_fields(
 def check_types(
     row: dict, fields: Sequence[str], want: tuple[type, ...], name: str, error: type[ValueError] = ValueError
 ) -> None:
-    """Each of `fields` that the row holds is of a type in `want` (a boolean is no number); `name` says which."""
+    """Each of `fields` that the row holds is of a type in `want` (a boolean is no number); `name` says which.
+    A string must be text: a lone surrogate (JSON's "\\ud800", or a command-line argument that was no UTF-8)
+    cannot be written as UTF-8, so one such line would fail the table its whole file is read into."""
     for field in (f for f in fields if f in row):
-        if isinstance(row[field], bool) and bool not in want or not isinstance(row[field], want):
-            raise error(f"wrong type for {field} (expected {name}, got {json_type(row[field])})")
+        value = row[field]
+        if isinstance(value, bool) and bool not in want or not isinstance(value, want):
+            raise error(f"wrong type for {field} (expected {name}, got {json_type(value)})")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                bad = value[exc.start]
+                what = (
+                    f"byte 0x{ord(bad) - 0xDC00:02x}, which is no UTF-8 (text in another encoding); give it as UTF-8"
+                    if 0xDC80 <= ord(bad) <= 0xDCFF  # how Python keeps an undecodable byte of argv or a file name
+                    else f"{bad!r}, half of a UTF-16 pair (a lone surrogate); write the character itself"
+                )
+                raise error(f"{field} is not text: at character {exc.start} it holds {what}") from None
 
 
 def check_lengths(row: dict, limits: Mapping[str, int], error: type[ValueError] = ValueError) -> None:
