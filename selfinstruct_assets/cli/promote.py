@@ -91,6 +91,9 @@ def cmd_promote(args, home: Callable[[], Path], database: Callable[[], str] | No
     except ArtifactStoreError as exc:  # a missing bucket, an unreachable endpoint: the message names the fix
         print(f"selfinstruct: {exc}", file=sys.stderr)
         return 2
+    except settings.SettingsError as exc:  # SELFINSTRUCT_ARTIFACTS: the message is the fix, the history no help
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"selfinstruct: {exc}\n{LIST_HINT}", file=sys.stderr)
         return 1

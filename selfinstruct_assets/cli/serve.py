@@ -141,6 +141,16 @@ def build_app(args: argparse.Namespace, token: str | None):
     from selfinstruct_assets.retrievers import retriever_for
 
     home, database = project_home(), args.database or duckdb_path()
+    # What needs only the tables and the flags comes first: a missing database or a bad flag is named in a second,
+    # not after the base model has been prepared and the index opened.
+    contracts = contract_texts(database)
+    serve_settings = ServeSettings(
+        k=args.k,
+        n_windows=args.n_windows,
+        margin=0.0 if args.margin is None else args.margin,
+        candidate_share=args.candidate_share,
+        poll_s=args.poll_s,
+    )
     res = default_resources(
         database, base_model=settings.get("SELFINSTRUCT_BASE_MODEL"), embedder=settings.get("SELFINSTRUCT_EMBEDDER")
     )
@@ -164,16 +174,9 @@ def build_app(args: argparse.Namespace, token: str | None):
 
         judge = TrainedJudge(path)
     golds, categories = annotations(database)
-    serve_settings = ServeSettings(
-        k=args.k,
-        n_windows=args.n_windows,
-        margin=0.0 if args.margin is None else args.margin,
-        candidate_share=args.candidate_share,
-        poll_s=args.poll_s,
-    )
     service = Service(
         retrieve,
-        contract_texts(database),
+        contracts,
         load_scorer,
         ServedPointer(root, store),
         inbox_for("queries"),
@@ -233,10 +236,44 @@ def _share(text: str) -> float:
     return value
 
 
+def _whole(flag: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            where = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{flag} must be {where}, got {value}")
+        return value
+
+    return parse
+
+
+def _poll_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--poll-s must be a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--poll-s must be a positive, finite number of seconds, got {text!r}")
+    return value
+
+
+def _margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--margin must be a number (-inf: always quote), got {text!r}") from None
+    if value != value:
+        raise argparse.ArgumentTypeError("--margin must be a number (-inf: always quote), got nan")
+    return value
+
+
 def add_serve_parser(subparsers) -> None:
     p = subparsers.add_parser("serve", help="serve the promoted adapter over HTTP (OpenAI-compatible) + review page")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (anything but loopback needs the token)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_whole("--port", 0, 65535), default=8000, help="TCP port (0: any free one)")
     p.add_argument("--database", default=None, help="DuckDB file (default: $SELFINSTRUCT_HOME/selfinstruct.duckdb)")
     p.add_argument("--candidate-share", type=_share, default=0.0, help="share of requests for the candidate arm")
     p.add_argument(
@@ -244,13 +281,15 @@ def add_serve_parser(subparsers) -> None:
     )
     p.add_argument(
         "--margin",
-        type=float,
+        type=_margin,
         default=None,
         help="'No such clause.' wins unless beaten by this; default: each adapter's abstain margin recorded by "
         "its latest benchmark_scores row (chosen on train-split questions), 0.0 where none is recorded",
     )
-    p.add_argument("--k", type=int, default=3, help="chunks retrieved per question")
-    p.add_argument("--n-windows", type=int, default=N_WINDOWS, help="candidate windows BM25 keeps for the scorer")
-    p.add_argument("--poll-s", type=float, default=1.0, help="seconds between reads of the served pointer")
-    p.add_argument("--review-size", type=int, default=20, help="answers on the review page")
+    p.add_argument("--k", type=_whole("--k", 1), default=3, help="chunks retrieved per question")
+    p.add_argument(
+        "--n-windows", type=_whole("--n-windows", 0), default=N_WINDOWS, help="candidate windows BM25 keeps (0: all)"
+    )
+    p.add_argument("--poll-s", type=_poll_seconds, default=1.0, help="seconds between reads of the served pointer")
+    p.add_argument("--review-size", type=_whole("--review-size", 1), default=20, help="answers on the review page")
     p.set_defaults(func=cmd_serve)
