@@ -29,7 +29,7 @@ from selfinstruct.judging.trained_judge import TrainedJudge
 from selfinstruct.rag.program import load_program
 from selfinstruct.serving import served_adapter_dir
 from selfinstruct_assets.benchmark.table import ANSWERS_SCHEMA, SCORES_SCHEMA, report
-from selfinstruct_assets.constants import DUCKDB_POOL, FINETUNE
+from selfinstruct_assets.constants import BENCHMARK, DUCKDB_POOL
 from selfinstruct_assets.locations import recorded_path, trained_adapters
 from selfinstruct_assets.retrievers import retriever_for
 
@@ -144,7 +144,7 @@ UPSTREAM = [
 
 @dg.multi_asset(
     pool=DUCKDB_POOL,
-    group_name=FINETUNE,
+    group_name=BENCHMARK,
     specs=[
         dg.AssetSpec(
             "benchmark_scores", deps=UPSTREAM, description="One row per method and run: scores, 95 % intervals."

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from selfinstruct_assets.constants import (
+    BENCHMARK,
     CORPUS,
     DRIFT,
     EVALUATION,
@@ -27,7 +28,9 @@ TRAIN_AND_GATE = dg.AssetSelection.assets(
     "serving_model",
 )
 FEEDBACK = dg.AssetSelection.assets("human_feedback", "feedback_rejects")
-EVERY_GROUP = dg.AssetSelection.groups(CORPUS, RETRIEVAL, SYNTHETIC, RAG, EVALUATION, FINETUNE, INTAKE, DRIFT, SERVING)
+EVERY_GROUP = dg.AssetSelection.groups(
+    CORPUS, RETRIEVAL, SYNTHETIC, RAG, EVALUATION, FINETUNE, BENCHMARK, INTAKE, DRIFT, SERVING
+)
 
 main_job = dg.define_asset_job(
     "main_job",
