@@ -11,21 +11,68 @@ one op at a time in dependency order (so an interrupted run keeps what finished)
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 import yaml
+
+FORM = "ops: {ASSET: {config: {FIELD: VALUE}}}, as in benchmarks/benchmark.yaml"
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names the file, what is wrong and the fix."""
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        siblings = [p.name for p in path.parent.glob("*.y*ml")] if path.parent.is_dir() else []
+        near = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.8)
+        hint = f"did you mean {path.parent / near[0]}? " if near else ""
+        raise ProfileError(
+            f"profile {path} does not exist; {hint}give a YAML profile such as benchmarks/benchmark.yaml"
+        ) from None
+    except IsADirectoryError:
+        raise ProfileError(f"profile {path} is a folder; give a YAML file, e.g. benchmarks/benchmark.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"profile {path} cannot be read ({exc}); check that it is a readable UTF-8 file") from None
 
 
 def load_profile(path: str | Path) -> dict:
-    profile = yaml.safe_load(Path(path).read_text()) or {}
+    path = Path(path)
+    try:
+        profile = yaml.safe_load(_read(path)) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError(f"profile {path} is not valid YAML{where} ({problem}); the form is {FORM}") from None
+    if not isinstance(profile, dict):
+        raise ProfileError(
+            f"{path}: a profile is a mapping with one 'ops' section ({FORM}), got a YAML {type(profile).__name__}"
+        )
     if set(profile) - {"ops"}:
-        raise ValueError(f"{path}: a profile has only an 'ops' section, got {sorted(profile)}")
+        raise ProfileError(f"{path}: a profile has only an 'ops' section, got {sorted(map(str, profile))}")
+    ops = profile.get("ops") or {}
+    if not isinstance(ops, dict):
+        raise ProfileError(f"{path}: 'ops' must map asset ops to their config ({FORM}), got {ops!r}"[:300])
+    for op, entry in ops.items():
+        if not isinstance(entry or {}, dict) or not isinstance((entry or {}).get("config") or {}, dict):
+            raise ProfileError(f"{path}: ops.{op} must be {{config: {{FIELD: VALUE}}}}, got {entry!r}"[:300])
     return profile
+
+
+def _pydantic_brief(exc: pydantic.ValidationError) -> str:
+    parts = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()]
+    return f"{exc.title}: " + "; ".join(parts)
 
 
 def config_class(asset: dg.AssetsDefinition) -> type | None:
@@ -114,10 +161,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("profile")
     parser.add_argument("--plan", action="store_true", help="print the stale asset ops and stop")
     args = parser.parse_args(argv)
-    from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, defs
+    try:
+        profile = load_profile(args.profile)
+        from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, defs
 
-    profile, resources = load_profile(args.profile), defs().resources
-    validate(profile, ASSETS)
+        validate(profile, ASSETS)
+    except pydantic.ValidationError as exc:  # a wrong type or bound in an op's config
+        print(f"selfinstruct: {args.profile}: {_pydantic_brief(exc)}; fix that value in the profile", file=sys.stderr)
+        return 2
+    except ProfileError as exc:
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # validate's: an unknown op or field, named with the known ones
+        print(f"selfinstruct: {args.profile}: {exc}", file=sys.stderr)
+        return 2
+    dagster_home = os.environ.get("DAGSTER_HOME", "")
+    if not dagster_home or not Path(dagster_home).is_dir():
+        problem = "is not set" if not dagster_home else f"={dagster_home} is not a folder"
+        print(
+            f"selfinstruct: DAGSTER_HOME {problem}: a profile keeps its runs, and so knows what is fresh, in a Dagster "
+            "instance; point it at a folder (export DAGSTER_HOME=$SELFINSTRUCT_HOME/dagster, as make benchmark does) "
+            "and run `selfinstruct instance` once, which creates it",
+            file=sys.stderr,
+        )
+        return 2
+    from selfinstruct.core.services import ServiceUnavailable
+    from selfinstruct.core.settings import SettingsError
+    from selfinstruct_assets.instance import check_instance
+
+    try:  # before any work: the instance's PostgreSQL, a Celery broker, a bad SELFINSTRUCT_* value
+        check_instance()
+        resources = defs().resources
+    except (ServiceUnavailable, SettingsError) as exc:
+        print(f"selfinstruct: {exc}", file=sys.stderr)
+        return 2
     assets = [a for a in ASSETS if isinstance(a, dg.AssetsDefinition) and not a.partitions_def]
     with dg.DagsterInstance.get() as instance:
         if args.plan:
