@@ -74,7 +74,14 @@ def check_config(config, where: str, kind: str = "sft") -> dict:
 
 
 def load_config(path: Path, kind: str = "sft") -> dict:
-    config = check_config(json.loads(Path(path).read_text(encoding="utf-8")), str(path), kind)
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:  # the file is named: the decoder's own message names only a position
+        raise ValueError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); the config is one JSON "
+            'object, e.g. {"base_model": ..., "dataset": "rows.jsonl", "out_dir": "adapter", "settings": {}}'
+        ) from None
+    config = check_config(raw, str(path), kind)
     root = Path(path).resolve().parent
     for key in ("base_model", "dataset", "out_dir", "start_adapter"):
         if config.get(key):

@@ -214,6 +214,8 @@ def settings_from_dict(kind: str, values: dict[str, Any] | None = None) -> Train
     """The settings object for trainer `kind` (sft, dpo, orpo, grpo) from plain JSON-like values."""
     if kind not in SETTINGS:
         raise ValueError(f"unknown trainer {kind!r}; expected one of {', '.join(SETTINGS)}")
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"{kind} settings must be a JSON object, got {type(values).__name__} {str(values)[:80]!r}")
     values = dict(values or {})
     if "lora" in values:
         values["lora"] = build_settings(LoraSettings, values["lora"], "lora")
