@@ -101,7 +101,9 @@ def test_a_missing_bucket_is_named_when_the_store_is_opened(aws, moto_url):
 
 def test_an_endpoint_that_refuses_or_hangs_is_named_within_seconds_not_credentials(aws, closed_port, silent_port):
     refused = store_error(aws, f"http://127.0.0.1:{closed_port}", "s3://team-bucket/team")
-    one_sentence(refused, "SELFINSTRUCT_ARTIFACTS", "s3://team-bucket/team", "refuses connections", "AWS_ENDPOINT_URL_S3")
+    one_sentence(
+        refused, "SELFINSTRUCT_ARTIFACTS", "s3://team-bucket/team", "refuses connections", "AWS_ENDPOINT_URL_S3"
+    )
     assert "credentials" not in refused
     t0 = time.monotonic()
     hung = store_error(aws, f"http://127.0.0.1:{silent_port}", "s3://team-bucket/team")
