@@ -118,7 +118,9 @@ def train_adapter(kind: str, rows: list[dict], base: Path, out: Path, args) -> d
 
     if kind.startswith("sft"):
         data = [sft_row(r["prompt"], r["answer"]) for r in rows]
-        settings = settings_from_dict("sft", {"epochs": args.epochs, "max_length": args.max_length})
+        settings = settings_from_dict(
+            "sft", {"epochs": args.epochs, "max_length": args.max_length, "max_steps": args.max_steps}
+        )
         return train_sft(data, base, out, settings)
     data = [
         {
@@ -244,6 +246,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--max-chars", type=int, default=2000, help="excerpt characters per training prompt")
     ap.add_argument("--max-length", type=int, default=1024)
+    ap.add_argument("--max-steps", type=int, default=-1, help="optimizer steps of 4 rows (-1: --epochs over all rows)")
     ap.add_argument("--dpo", action="store_true")
     ap.add_argument("--no-chunks", action="store_true", help="skip the base model on whole chunks")
     ap.add_argument("--judge-rows", type=int, default=960, help="rows of the reference-free judge (0: no judge_rerank)")
