@@ -69,9 +69,12 @@ def _interruptible(conn, work, timeout_s: float | None):
     """`work(conn)` in a worker thread, so that Ctrl-C reaches this (main) thread at once and a time limit can
     be kept: either one interrupts DuckDB (`conn.interrupt()`), which stops the query within milliseconds."""
     outcome: dict = {}
+    stopped = threading.Event()  # Ctrl-C before DuckDB started the query: never start it
 
     def target():
         try:
+            if stopped.is_set():
+                raise KeyboardInterrupt
             outcome["value"] = work(conn)
         except BaseException as exc:  # handed to the caller below
             outcome["error"] = exc
@@ -87,8 +90,12 @@ def _interruptible(conn, work, timeout_s: float | None):
                 worker.join()
                 raise QueryTimeout
     except KeyboardInterrupt:
+        stopped.set()
         conn.interrupt()
         worker.join(5)
+        if worker.is_alive():  # the query had not started when interrupt() came: stop it now that it runs
+            conn.interrupt()
+            worker.join(5)
         raise
     if "error" in outcome:
         raise outcome["error"]
