@@ -203,11 +203,11 @@ def test_s3_missing_bucket_is_a_clear_error(s3):
 def test_s3_client_is_created_only_when_first_used(monkeypatch):
     made = []
 
-    def no_real_client(*args, **kwargs):
+    def no_real_client(session, *args, **kwargs):
         made.append(args)
         raise RuntimeError("stop before any network call")
 
-    monkeypatch.setattr(boto3, "client", no_real_client)
+    monkeypatch.setattr(boto3.session.Session, "client", no_real_client)  # a session of its own, made when used
     inbox = Inbox("s3://b/p/")
     assert made == [] and inbox.location == "s3://b/p/"
     with pytest.raises(RuntimeError, match="stop before"):

@@ -128,7 +128,9 @@ class Inbox:
         if self._client is None:
             import boto3  # only S3 inboxes pay for importing boto3, and only when first used
 
-            self._client = boto3.client("s3")
+            # A session of its own: boto3's default session caches the credentials it first found, so an inbox
+            # would otherwise use credentials the environment no longer has (and never name the missing ones).
+            self._client = boto3.session.Session().client("s3")
         return self._client
 
     def _s3_unavailable(self, exc: Exception) -> InboxUnavailable:
