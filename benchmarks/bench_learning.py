@@ -7,7 +7,9 @@ Dagster-free and resumable (each stage writes a JSON file under --out and is ski
    turn, answerable and unanswerable alternating) become window rows (`finetune.window_rows`): the first --train
    train the adapter, the next --cal choose each model's abstain margin; --eval eval-split questions are scored.
    Contexts are BM25's top --k chunks of the question's contract (1,000-char chunks, no overlap, as the assets).
-2. sft (and dpo with --dpo): a LoRA adapter trained in-process by `training.trainers` on those rows.
+2. sft (and dpo with --dpo): a LoRA adapter trained in-process by `training.trainers` on those rows. DPO's pairs
+   are the window rows' own: chosen = the target (the gold window, or "No such clause." on an unanswerable
+   question), rejected = the hardest wrong window; `--dpo-from base` trains them on a fresh LoRA (no SFT first).
 3. score: base and each adapter answer the cal and eval questions with window prompts (`scorer_answers`,
    margin -inf: every answer quotes and keeps its gap); bm25_sentence and the base model on whole chunks
    ("base_chunks", the method before window prompts) beside them.
@@ -131,8 +133,11 @@ def train_adapter(kind: str, rows: list[dict], base: Path, out: Path, args) -> d
         for r in rows
         if r.get("rejected")
     ]
-    settings = settings_from_dict("dpo", {"epochs": 1.0, "max_length": args.max_length})
-    return train_dpo(data, base, out, settings, start_adapter=out.parent / "sft")
+    knobs = {"epochs": 1.0, "max_length": args.max_length, "max_steps": args.dpo_steps}
+    knobs |= {"learning_rate": args.dpo_lr, "beta": args.dpo_beta, "activation_checkpointing": False}
+    settings = settings_from_dict("dpo", knobs)
+    start = out.parent / "sft" if args.dpo_from == "sft" else None  # None: a fresh LoRA on the base model
+    return {**train_dpo(data, base, out, settings, start_adapter=start), "pairs": len(data), "from": args.dpo_from}
 
 
 def train_rerank_judge(out: Path, args) -> dict:
@@ -248,6 +253,11 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=1024)
     ap.add_argument("--max-steps", type=int, default=-1, help="optimizer steps of 4 rows (-1: --epochs over all rows)")
     ap.add_argument("--dpo", action="store_true")
+    ap.add_argument("--dpo-from", choices=("sft", "base"), default="sft", help="DPO's starting point and reference")
+    ap.add_argument("--dpo-lr", type=float, default=5e-5)
+    ap.add_argument("--dpo-beta", type=float, default=0.1)
+    ap.add_argument("--dpo-steps", type=int, default=-1, help="DPO optimizer steps of 4 pairs (-1: one epoch)")
+    ap.add_argument("--no-sft", action="store_true", help="no SFT adapter (with --dpo-from base: DPO alone)")
     ap.add_argument("--no-chunks", action="store_true", help="skip the base model on whole chunks")
     ap.add_argument("--judge-rows", type=int, default=960, help="rows of the reference-free judge (0: no judge_rerank)")
     ap.add_argument("--distill", action="store_true", help="also SFT on the judge's picks (sft_judge)")
@@ -263,7 +273,7 @@ def main() -> None:
     data = _json(args.out / "rows.json", lambda: build_rows(args))
     base = prepare_base_model(project_home() / "models")
     print("cost", _json(args.out / "cost.json", lambda: row_cost(data, base)), flush=True)
-    adapters = {"sft": args.out / "sft"}
+    adapters = {} if args.no_sft else {"sft": args.out / "sft"}
     if args.dpo:
         adapters["dpo"] = args.out / "dpo"
     scored, rows = {}, {"sft": data["train"], "dpo": data["train"]}

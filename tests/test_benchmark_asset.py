@@ -26,14 +26,17 @@ def test_benchmark_scores_answers_every_question_with_every_method(small_cuad, h
         with duckdb.connect(str(home / "selfinstruct.duckdb")) as conn:  # rag_eval as the RAG group leaves it
             empty = pl.DataFrame(schema={"method": pl.Utf8, "question_id": pl.Utf8, "answer": pl.Utf8}).to_arrow()  # noqa: F841
             conn.execute("create table rag_eval as select * from empty")
-        result = dg.materialize(
-            ASSETS,
-            instance=instance,
-            resources=resources,
-            selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"),
-            run_config={"ops": {"benchmark_scores": {"config": CONFIG}}},
+        result, again = (
+            dg.materialize(
+                ASSETS,
+                instance=instance,
+                resources=resources,
+                selection=dg.AssetSelection.assets("benchmark_scores", "benchmark_answers"),
+                run_config={"ops": {"benchmark_scores": {"config": CONFIG}}},
+            )
+            for _ in range(2)
         )
-    assert result.success
+    assert result.success and again.success
     md = next(
         e.materialization.metadata
         for e in result.get_asset_materialization_events()
@@ -44,12 +47,14 @@ def test_benchmark_scores_answers_every_question_with_every_method(small_cuad, h
             r[0]: r[1:]
             for r in conn.execute(
                 "select method, n, n_answerable + n_unanswerable, cuad_match, cuad_match_low, detection_f1 "
-                "from benchmark_scores"
+                "from benchmark_scores where run_id = ?",
+                [result.run_id],
             ).fetchall()
         }
         answers = conn.execute(
-            "select method, count(*), count(distinct question_id) from benchmark_answers "
-            "group by method order by method"
+            "select method, count(*), count(distinct question_id) from benchmark_answers where run_id = ? "
+            "group by method order by method",
+            [result.run_id],
         ).fetchall()
         splits = dict(conn.execute("select contract_id, split from cuad_contracts").fetchall())
         asked = {c for (c,) in conn.execute("select distinct contract_id from benchmark_answers").fetchall()}
@@ -62,3 +67,21 @@ def test_benchmark_scores_answers_every_question_with_every_method(small_cuad, h
     assert ("cuad_match/base" in md) == (scores["base"][2] is not None)
     assert md["judge"].value == "none" and "detection_f1" in md["scores"].value
     assert md["retriever"].value.startswith("hybrid")  # no retriever_model was trained here
+    # The second run scored nothing again: the same models on the same questions and passages read back.
+    md2 = next(
+        e.materialization.metadata
+        for e in again.get_asset_materialization_events()
+        if e.materialization.asset_key.to_user_string() == "benchmark_scores"
+    )
+    # (in the first run, the oracle's answers to unanswerable questions are the base model's: the same passages)
+    assert md["cache_hits"].value == md["n_unanswerable"].value and md["cache_misses"].value > 0
+    assert (
+        md2["cache_misses"].value == 0 and md2["cache_hits"].value == md["cache_hits"].value + md["cache_misses"].value
+    )
+    with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
+        runs = conn.execute(
+            "select run_id, list(answer order by question_id) from benchmark_answers where method = 'base' "
+            "group by run_id"
+        ).fetchall()
+        cached = conn.execute("select count(*) from benchmark_answer_cache").fetchone()[0]
+    assert len(runs) == 2 and runs[0][1] == runs[1][1] and cached == md["cache_misses"].value

@@ -134,3 +134,38 @@ def test_drift_sensor_reads_new_queries_and_acts_on_a_drifted_report(tmp_path, d
         instance.report_runless_asset_event(dg.AssetMaterialization("drift_report", metadata={"drifted": True}))
         cooling, _ = tick("drift_sensor", instance, tmp_path, db, hot.cursor)
         assert not cooling.run_requests and "cooldown" in cooling.skip_reason.skip_message
+
+
+def test_a_refresh_runs_with_the_profile_the_user_chose(tmp_path, db, monkeypatch):
+    """main_job ran benchmark_scores on 41 questions: the feedback refresh must too, not on the defaults."""
+
+    class Profile(dg.Config):
+        n_questions: int = 123
+
+    @dg.asset(name="benchmark_scores")
+    def chosen(config: Profile) -> int:
+        return config.n_questions
+
+    monkeypatch.setenv("SELFINSTRUCT_FEEDBACK_MIN_ROWS", "1")
+    with dg.instance_for_test() as instance:
+        ratings(tmp_path, "a.jsonl", ["e1"])
+        result, _ = tick("feedback_sensor", instance, tmp_path, db)
+        assert isinstance(result, dg.RunRequest) and not result.run_config  # nothing ran yet: the defaults
+        profile = {"ops": {"benchmark_scores": {"config": {"n_questions": 41}}}}
+        assert dg.materialize([chosen], instance=instance, run_config=profile).success
+        ratings(tmp_path, "b.jsonl", ["e2"])
+        result, _ = tick("feedback_sensor", instance, tmp_path, db)
+        assert isinstance(result, dg.RunRequest) and result.run_config == profile
+
+
+def test_the_demo_profile_is_valid_config_for_every_loop_job():
+    from selfinstruct_assets.cli.demo import demo_run_config
+    from selfinstruct_assets.loop.jobs import JOB_ASSETS
+
+    ops = demo_run_config()["ops"]
+    for name, assets in JOB_ASSETS.items():
+        job = defs().resolve_job_def(name)
+        assert set(assets) == {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+        kept = {op: c for op, c in ops.items() if op in assets}
+        dg.validate_run_config(job, {"ops": kept})  # raises on an op the job lacks or a config it refuses
+    assert "benchmark_scores" in JOB_ASSETS["feedback_refresh_job"] and "benchmark_scores" in ops

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 from selfinstruct.answering import Answer, SpanScorer
 from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
+from selfinstruct.benchmark.answer_cache import AnswerCache
 from selfinstruct.benchmark.methods import answer_rows, bm25_answers, oracle_context, scorer_answers, snapped_answers
 from selfinstruct.core.memory import release_memory
 from selfinstruct.core.parallel import thread_map
@@ -43,8 +45,25 @@ def progress(log: Callable[[str], None], method: str, every: int = 10) -> Callab
     return report
 
 
+class LazyScorer:
+    """A scorer loaded on first use: a model whose answers all come from the cache is never loaded."""
+
+    def __init__(self, make: Callable[[], SpanScorer]):
+        self._make: Callable[[], SpanScorer] = make
+        self._scorer: SpanScorer | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._scorer is not None
+
+    def __getattr__(self, name: str):
+        if self.__dict__.get("_scorer") is None:
+            self._scorer = self._make()
+        return getattr(self._scorer, name)
+
+
 def scored_answers(
-    scorer: SpanScorer,
+    scorer: SpanScorer | LazyScorer,
     questions: Sequence[dict],
     contexts: Sequence[Sequence[str]],
     n_windows: int,
@@ -53,18 +72,26 @@ def scored_answers(
     on_progress=None,
     pmi: bool = False,
     prompt: str = "windows",
+    cache: AnswerCache | None = None,
+    key: str = "",
 ) -> tuple[list[Answer], dict]:
     """(answers, abstain rule) of one local model. `margin` None: the margin is chosen on the `calibration`
-    (train-split) questions by `abstain.choose_margin`; a number: that margin, fixed."""
+    (train-split) questions by `abstain.choose_margin`; a number: that margin, fixed. With a `cache`, answers it
+    holds under model `key` are read back and only the others are scored (and added to it)."""
+
+    def quotes(qs: Sequence[dict], cs: Sequence[Sequence[str]], report=None) -> list[Answer]:
+        model = cast(SpanScorer, scorer)  # a LazyScorer is one, once loaded
+        score = lambda q, c: scorer_answers(model, q, c, n_windows, NEVER, report, pmi, prompt)  # noqa: E731
+        return score(qs, cs) if cache is None else cache.answers(key, list(qs), list(cs), score)
+
     if margin is None:
         if calibration is None:
             raise ValueError("margin None (choose it on train-split questions) needs calibration questions")
         cal_q, cal_c = calibration
-        cal = scorer_answers(scorer, cal_q, cal_c, n_windows, NEVER, None, pmi, prompt)
-        rule = choose_margin(cal_q, cal)
+        rule = choose_margin(cal_q, quotes(cal_q, cal_c))
     else:
         rule = {"margin": margin, "chosen_on": "fixed"}
-    answers = scorer_answers(scorer, questions, contexts, n_windows, NEVER, on_progress, pmi, prompt)
+    answers = quotes(questions, contexts, on_progress)
     return [with_margin(a, rule["margin"]) for a in answers], rule
 
 
@@ -83,13 +110,18 @@ def benchmark_rows(
     calibration: tuple[Sequence[dict], Sequence[Sequence[str]]] | None = None,
     aliases: Mapping[str, str] | None = None,
     rules: dict | None = None,
+    cache: AnswerCache | None = None,
+    keys: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """Rows of every method, in order: snapped RAG replies, bm25_sentence, each local model, oracle_retrieval.
 
     `aliases` {method: scored method}: a model with the same weights as one already scored (the served adapter
     is one of the candidates) gets that method's answers under its own name instead of being scored again.
-    `rules`, when given, receives each local model's abstain rule (see `scored_answers`).
+    `rules`, when given, receives each local model's abstain rule (see `scored_answers`). `cache` with `keys`
+    {method: model key}: answers of earlier runs are read back (`answer_cache`); a model whose answers are all
+    there is never loaded.
     """
+    keys = keys or {}
     rows: list[dict] = []
     rules = {} if rules is None else rules
     n = max(1, len(questions))
@@ -99,9 +131,19 @@ def benchmark_rows(
     t0 = time.perf_counter()
     rows += answer_rows("bm25_sentence", questions, bm25_answers(questions, contexts), (time.perf_counter() - t0) / n)
     for method, make in scorers.items():
-        t0, scorer = time.perf_counter(), make()
+        t0, scorer = time.perf_counter(), LazyScorer(make)
         answers, rules[method] = scored_answers(
-            scorer, questions, contexts, n_windows, margin, calibration, progress(log, method), pmi, prompt
+            scorer,
+            questions,
+            contexts,
+            n_windows,
+            margin,
+            calibration,
+            progress(log, method),
+            pmi,
+            prompt,
+            cache if method in keys else None,
+            keys.get(method, ""),
         )
         rows += answer_rows(method, questions, answers, (time.perf_counter() - t0) / n)
         del scorer
@@ -115,10 +157,20 @@ def benchmark_rows(
         rules[method] = rules.get(same, {})
     if oracle and "base" in scorers:
         gold_ctx = [oracle_context(q, texts.get(q["contract_id"], ""), c) for q, c in zip(questions, contexts)]
-        t0, scorer = time.perf_counter(), scorers["base"]()
+        t0, scorer = time.perf_counter(), LazyScorer(scorers["base"])
         fixed = rules.get("base", {}).get("margin", 0.0 if margin is None else margin)
         answers, rules["oracle_retrieval"] = scored_answers(
-            scorer, questions, gold_ctx, n_windows, fixed, None, progress(log, "oracle_retrieval"), pmi, prompt
+            scorer,
+            questions,
+            gold_ctx,
+            n_windows,
+            fixed,
+            None,
+            progress(log, "oracle_retrieval"),
+            pmi,
+            prompt,
+            cache if "base" in keys else None,
+            keys.get("base", ""),
         )
         rows += answer_rows("oracle_retrieval", questions, answers, (time.perf_counter() - t0) / n)
     return rows

@@ -13,10 +13,15 @@ from pydantic import Field
 
 from resources.llm import LLMResource
 from resources.local_lm import adapter_hash
+from resources.model_folders import model_hash
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, ProjectHome
 from resources.s3 import ArtifactsResource
+from selfinstruct import answering
 from selfinstruct.answering import SpanScorer
 from selfinstruct.answering.windows import N_WINDOWS
+from selfinstruct.benchmark import methods
+from selfinstruct.benchmark.answer_cache import TABLE as CACHE_TABLE
+from selfinstruct.benchmark.answer_cache import AnswerCache, answer_key, code_hash, file_hash, model_key
 from selfinstruct.benchmark.calibration import calibration_questions, same_weights
 from selfinstruct.benchmark.run import benchmark_rows, rag_replies, rerank_rows
 from selfinstruct.benchmark.summary import summarize_methods
@@ -28,7 +33,7 @@ from selfinstruct.finetune.judging import judge_agreement, lm_scores, trained_sc
 from selfinstruct.judging.trained_judge import TrainedJudge
 from selfinstruct.rag.program import load_program
 from selfinstruct.serving import served_adapter_dir
-from selfinstruct_assets.benchmark.table import ANSWERS_SCHEMA, SCORES_SCHEMA, report
+from selfinstruct_assets.benchmark.table import ANSWERS_SCHEMA, CACHE_SCHEMA, SCORES_SCHEMA, report
 from selfinstruct_assets.constants import BENCHMARK, DUCKDB_POOL
 from selfinstruct_assets.locations import recorded_path, trained_adapters
 from selfinstruct_assets.retrievers import retriever_for
@@ -88,6 +93,25 @@ def _trained_rows(duckdb: DuckDBResource) -> list[dict]:
             return []
         got = conn.execute("select contract_id, question from sft_dataset").fetchall()
     return [{"contract_id": c, "question": q} for c, q in got]
+
+
+def _stored_answers(duckdb: DuckDBResource) -> list[tuple]:
+    """(model_key, answer_key, value_json) of every answer an earlier run computed (none on a first run)."""
+    with duckdb.get_connection() as conn:
+        if CACHE_TABLE not in existing_tables(lambda sql: conn.execute(sql).fetchall()):
+            return []
+        return conn.execute(f"select model_key, answer_key, value_json from {CACHE_TABLE}").fetchall()
+
+
+def _model_keys(ids: dict, base_dir, config: BenchmarkConfig) -> dict:
+    """Each local model's cache key: base weights, adapter weights, scoring settings and the answering code."""
+    code = code_hash(answering, methods)
+    return {
+        m: model_key(
+            model_hash(base_dir), a, n_windows=config.n_windows, prompt=config.prompt, pmi=config.pmi, code=code
+        )
+        for m, a in ids.items()
+    }
 
 
 def _finite(rules: dict) -> dict:
@@ -180,13 +204,20 @@ def benchmark_scores(
     aliases = same_weights(ids)
     base_dir, t0 = base_model.dir(), time.perf_counter()
     scorers = {m: (lambda p=p: _scorer(llm, base_dir, p)) for m, p in models.items() if m not in aliases}
+    cache, keys = AnswerCache(_stored_answers(duckdb)), _model_keys(ids, base_dir, config)
     rules: dict = {}
     with dspy.context(**llm.context("generator")):
         replies = {}
         for method, asset in (("standard_rag", "rag_program"), ("optimized_rag", "optimized_rag_program")):
             known = {r["question_id"]: r["answer"] for r in rag_eval.to_dicts() if r["method"] == method}
             if (path := recorded_path(context.instance, asset)) is not None:
-                replies[method] = rag_replies(load_program(path, retrieve, config.k), questions, known)
+                program = load_program(path, retrieve, config.k)
+                replies[method] = cache.values(
+                    model_key(llm.describe("generator"), file_hash(path), k=config.k),
+                    list(zip(questions, contexts)),
+                    lambda todo, p=program, known=known: rag_replies(p, [q for q, _ in todo], known),
+                    lambda pair: answer_key(*pair),
+                )
         rows = benchmark_rows(
             questions,
             contexts,
@@ -202,6 +233,8 @@ def benchmark_scores(
             calibration,
             aliases,
             rules,
+            cache,
+            keys,
         )
         if (rerank := recorded_path(context.instance, "rerank_judge")) is not None:
             extra, rules["judge_rerank"] = rerank_rows(
@@ -239,7 +272,8 @@ def benchmark_scores(
     )
     answers = pl.DataFrame([{**r, "run_id": context.run_id, "created_at": stamp} for r in rows], schema=ANSWERS_SCHEMA)
     # Both tables keep every run, so they are appended here, in one transaction: scores never without answers.
-    append_tables(duckdb, {"benchmark_scores": table, "benchmark_answers": answers})
+    fresh = pl.DataFrame(cache.new_rows(), schema=CACHE_SCHEMA)
+    append_tables(duckdb, {"benchmark_scores": table, "benchmark_answers": answers, CACHE_TABLE: fresh})
     yield dg.MaterializeResult(
         asset_key="benchmark_scores",
         metadata={
@@ -250,6 +284,7 @@ def benchmark_scores(
             "retriever": which,
             "abstain_rules": dg.MetadataValue.json(_finite(rules)),
             "scored_once": ", ".join(f"{m} = {a}" for m, a in aliases.items()) or "none",
+            **cache.report(),
             "calibration_questions": len(cal),
             "seconds": round(time.perf_counter() - t0, 1),
             "dagster/row_count": table.height,

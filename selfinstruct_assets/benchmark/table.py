@@ -69,6 +69,7 @@ ANSWERS_SCHEMA = {
     "reason": _S,
     "latency_s": _F,
 }
+CACHE_SCHEMA = {"model_key": _S, "answer_key": _S, "value_json": _S, "created_at": pl.Datetime("us")}
 SCORE_COLUMNS = [
     "method",
     "n_answerable",

@@ -17,7 +17,7 @@ from selfinstruct_assets.constants import (
 from selfinstruct_assets.partitions import ADDED_CONTRACTS
 
 ADDED = dg.AssetSelection.assets("added_contracts", "added_contract_chunks", "added_contract_index")
-TRAIN_AND_GATE = dg.AssetSelection.assets(
+TRAIN_AND_GATE_ASSETS = (
     "preference_pairs",
     "dpo_adapter",
     "orpo_adapter",
@@ -27,7 +27,21 @@ TRAIN_AND_GATE = dg.AssetSelection.assets(
     "promotion_decisions",
     "serving_model",
 )
-FEEDBACK = dg.AssetSelection.assets("human_feedback", "feedback_rejects")
+FEEDBACK_ASSETS = ("human_feedback", "feedback_rejects")
+REGENERATE_ASSETS = (
+    "synthetic_qa",
+    "synthetic_qa_rejects",
+    "sft_dataset",
+    "sft_adapter",
+    "rag_responses",
+    "ai_feedback",
+    "grpo_adapter",
+    *FEEDBACK_ASSETS,
+    *TRAIN_AND_GATE_ASSETS,
+)
+QUERY_LOG_ASSETS = ("query_log", "query_log_rejects")
+TRAIN_AND_GATE = dg.AssetSelection.assets(*TRAIN_AND_GATE_ASSETS)
+FEEDBACK = dg.AssetSelection.assets(*FEEDBACK_ASSETS)
 EVERY_GROUP = dg.AssetSelection.groups(
     CORPUS, RETRIEVAL, SYNTHETIC, RAG, EVALUATION, FINETUNE, BENCHMARK, INTAKE, DRIFT, SERVING
 )
@@ -53,7 +67,7 @@ contract_refresh_job = dg.define_asset_job(
 
 query_log_job = dg.define_asset_job(
     "query_log_job",
-    selection=dg.AssetSelection.assets("query_log", "query_log_rejects"),
+    selection=dg.AssetSelection.assets(*QUERY_LOG_ASSETS),
     description="New production queries read from the query inbox (drift_report follows by automation).",
 )
 
@@ -61,18 +75,16 @@ query_log_job = dg.define_asset_job(
 # (through the retrieval and finetune groups) trains them; ai_feedback and retrieval_eval read their recorded folders.
 regenerate_job = dg.define_asset_job(
     "regenerate_job",
-    selection=dg.AssetSelection.assets(
-        "synthetic_qa",
-        "synthetic_qa_rejects",
-        "sft_dataset",
-        "sft_adapter",
-        "rag_responses",
-        "ai_feedback",
-        "grpo_adapter",
-    )
-    | FEEDBACK
-    | TRAIN_AND_GATE,
+    selection=dg.AssetSelection.assets(*REGENERATE_ASSETS),
     description="Drift: new synthetic QA -> SFT -> candidates -> AI feedback -> DPO/ORPO -> benchmark -> gate.",
 )
 
 LOOP_JOBS = [feedback_refresh_job, contract_refresh_job, query_log_job, regenerate_job]
+
+# The assets each sensor-launched job materialises, by job name: their ops run with the config the user last ran
+# them with (loop/last_config.py), so a refresh keeps the chosen profile.
+JOB_ASSETS = {
+    feedback_refresh_job.name: FEEDBACK_ASSETS + TRAIN_AND_GATE_ASSETS,
+    regenerate_job.name: REGENERATE_ASSETS,
+    query_log_job.name: QUERY_LOG_ASSETS,
+}

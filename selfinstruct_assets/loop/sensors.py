@@ -22,6 +22,8 @@ from selfinstruct.intake.triggers import (
     feedback_decision,
     new_files_decision,
 )
+from selfinstruct_assets.loop.jobs import JOB_ASSETS
+from selfinstruct_assets.loop.last_config import last_run_config
 from selfinstruct_assets.partitions import ADDED_CONTRACTS
 
 TICK_S = 30
@@ -82,7 +84,9 @@ def feedback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
             return dg.SkipReason(d.reason)
         context.log.info(d.reason)
         return dg.RunRequest(
-            run_key=d.run_key, tags={"selfinstruct/trigger": "feedback", "selfinstruct/new_rows": str(d.new_rows)}
+            run_key=d.run_key,
+            run_config=last_run_config(context.instance, JOB_ASSETS[job.name]),
+            tags={"selfinstruct/trigger": "feedback", "selfinstruct/new_rows": str(d.new_rows)},
         )
 
     return _sensor
@@ -157,7 +161,10 @@ def drift_sensor(query_job: dg.JobDefinition, regenerate_job: dg.JobDefinition) 
         if queries.request:
             requests.append(
                 dg.RunRequest(
-                    job_name=query_job.name, run_key=queries.run_key, tags={"selfinstruct/trigger": "queries"}
+                    job_name=query_job.name,
+                    run_key=queries.run_key,
+                    run_config=last_run_config(context.instance, JOB_ASSETS[query_job.name]),
+                    tags={"selfinstruct/trigger": "queries"},
                 )
             )
         records = context.instance.fetch_materializations(dg.AssetKey("drift_report"), limit=1).records
@@ -175,7 +182,10 @@ def drift_sensor(query_job: dg.JobDefinition, regenerate_job: dg.JobDefinition) 
         if drift.request:
             requests.append(
                 dg.RunRequest(
-                    job_name=regenerate_job.name, run_key=drift.run_key, tags={"selfinstruct/trigger": "drift"}
+                    job_name=regenerate_job.name,
+                    run_key=drift.run_key,
+                    run_config=last_run_config(context.instance, JOB_ASSETS[regenerate_job.name]),
+                    tags={"selfinstruct/trigger": "drift"},
                 )
             )
         for d in (queries, drift):
