@@ -9,6 +9,7 @@ from fakes import FakeLLMResource
 
 from resources.llm import LMSpec
 from resources.project import BaseModelResource, EmbedderResource
+from selfinstruct.corpus.spans import verbatim_span
 from selfinstruct_assets.definitions import ALL_CHECKS, ASSETS, default_resources
 from selfinstruct_assets.loop.jobs import main_job
 
@@ -114,11 +115,22 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     assert second == set(methods) | {"serving"}  # the served adapter is scored on the same questions
     assert answers == (len(second) * methods["sft"][0],)
 
-    # Too few preferences (one question, one pair at most, none from the SFT window rows): DPO and ORPO skip with a
-    # reason, the check fails, nothing crashes. (A gold clause against a wrong window differs by a full grade, so a margin alone no
-    # longer empties the pairs.)
+    # A reviewer corrects the answer to a question no candidate asks: it becomes an SFT row and a pair (issue 25).
+    with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
+        cid, text = conn.execute(
+            "select contract_id, text from cuad_contracts where split = 'train' limit 1"
+        ).fetchone()
+    quote = " ".join(text[len(text) // 2 :].split()[1:15])
+    served = "reviewer: ana; request 0123456789abcdef answered by a1; correction of the served answer: No such clause."
+    correction = {"question": "Which clause did the reviewer mark?", "answer": quote, "contract_id": cid, "score": 1}
+    row = {"event_id": "0123456789abcdef-correct-0badcafe", **correction, "comment": served, "source": "human"}
+    (home / "inbox" / "feedback" / "b.jsonl").write_text(json.dumps(row) + "\n")
+    # Too few preferences (one question, one pair at most besides the reviewer's, none from the SFT window rows): DPO
+    # and ORPO skip with a reason, the check fails, nothing crashes. (A gold clause against a wrong window differs by a
+    # full grade, so a margin alone no longer empties the pairs.)
     few = {
         "ops": {
+            "sft_dataset": _config(small_cuad)["ops"]["sft_dataset"],
             "rag_responses": {"config": {**_config(small_cuad)["ops"]["rag_responses"]["config"], "n_questions": 1}},
             "preference_pairs": {"config": {"max_pairs_per_question": 1, "window_pairs": False}},
             "benchmark_scores": _config(small_cuad)["ops"]["benchmark_scores"],
@@ -131,6 +143,9 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
         raise_on_error=False,
         instance=instance,
         selection=dg.AssetSelection.assets(
+            "human_feedback",
+            "feedback_rejects",
+            "sft_dataset",
             "rag_responses",
             "ai_feedback",
             "preference_pairs",
@@ -147,6 +162,17 @@ def test_finetune_group_end_to_end(small_cuad, home, tiny):
     }
     n_pairs = md["preference_pairs"]["dagster/row_count"].value
     assert n_pairs < 4
+    assert (md["sft_dataset"]["human_rows"].value, md["sft_dataset"]["feedback_golds"].value) == (1, 1)
+    pairs_md = md["preference_pairs"]
+    assert (pairs_md["pairs_chosen_human"].value, pairs_md["gold_questions"].value) == (1, 1)
+    with duckdb.connect(str(home / "selfinstruct.duckdb"), read_only=True) as conn:
+        [(target,)] = conn.execute("select answer from sft_dataset where source = 'human'").fetchall()
+        [(chosen, rejected)] = conn.execute(
+            "select chosen, rejected from preference_pairs where chosen_source = 'human'"
+        ).fetchall()
+    # The target is the window holding the reviewer's quote, the contract's own text; the served answer is rejected.
+    assert verbatim_span(target, text) is not None and verbatim_span(chosen, text) is not None
+    assert rejected == "No such clause."
     assert all(f"{n_pairs} preference pairs < 4" in md[a]["skipped"].value for a in ("dpo_adapter", "orpo_adapter"))
     assert {e.check_name: e.passed for e in third.get_asset_check_evaluations()}["preference_pairs_minimum"] is False
     assert "benchmark_scores" in md

@@ -68,6 +68,22 @@ QUESTIONS = [
     (SENTENCES[5], "Is there a non-compete?"),
 ]
 ANNOTATIONS = [_ann(c["contract_id"], s, q) for c in CONTRACTS for s, q in QUESTIONS]
+# human_feedback rows: a reviewer's correction (as serving.ratings writes it) on a train and on an eval contract.
+HUMAN_ROWS = [
+    {
+        "event_id": f"{i:016x}-correct-0000000{i}",
+        "question": "Which law applies?",
+        "answer": SENTENCES[0],
+        "contract_id": cid,
+        "score": 1.0,
+        "comment": f"reviewer: ana; request {i:016x} answered by a1; correction of the served answer: {SENTENCES[3]}",
+        "source": "human",
+        "file": "review.jsonl",
+        "line": i,
+        "split": split,
+    }
+    for i, (cid, split) in enumerate((("t1", "train"), ("e1", "eval")), 1)
+]
 
 
 def test_hybrid_retriever_stays_in_the_contract_and_finds_a_keyword_match(tmp_path):
@@ -192,6 +208,10 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     def annotations() -> pl.DataFrame:
         return pl.DataFrame(ANNOTATIONS)
 
+    @dg.asset(name="human_feedback")
+    def human_feedback() -> pl.DataFrame:
+        return pl.DataFrame(HUMAN_ROWS)
+
     db = str(tmp_path / "db.duckdb")
     resources = {
         "io_manager": DuckDBTablesIOManager(database=db, schema="main"),
@@ -200,7 +220,7 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     }
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [contracts, annotations, answer_judge, answer_judge_train_only],
+        [contracts, annotations, human_feedback, answer_judge, answer_judge_train_only],
         resources=resources,
         instance=instance,
         run_config={"ops": {"answer_judge": {"config": {"max_steps": 1, "per_question": 4, "max_heldout": 20}}}},
@@ -210,6 +230,9 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     assert check.passed and check.metadata["trained_contracts"].value == 3
     md = result.asset_materializations_for_node("answer_judge")[0].metadata
     assert md["path"].value.endswith("answer_judge") and md["n_heldout"].value > 0
+    # The reviewer's correction on t1 says the served sentence is wrong: one human row, trained on; e1's is not.
+    assert (md["human_examples"].value, md["human_examples_trained"].value) == (1, 1)
+    assert (md["feedback_used"].value, md["feedback_ignored_eval_split"].value) == (1, 1)
     # ai_feedback finds the judge through the recorded path and scores only the quotes it cannot settle.
     from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
 
@@ -274,6 +297,7 @@ def test_answer_judge_that_cannot_train_records_a_fallback_without_a_path(tmp_pa
         AnswerJudgeConfig(),
         pl.DataFrame(CONTRACTS),
         pl.DataFrame(no_gold),
+        pl.DataFrame(HUMAN_ROWS),
         ProjectHome(path=str(tmp_path)),
     )
     assert result.metadata["fallback"] is True and "both labels" in result.metadata["reason"]

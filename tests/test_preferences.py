@@ -89,3 +89,16 @@ def test_summary_improvement_against_standard_rag():
     by = {s["method"]: s for s in summarize_methods(rows)}
     assert by["standard_rag"]["judge_missing"] == 1 and by["standard_rag"]["judge_score"] == 0.4
     assert by["sft"]["improvement_pct"] == pytest.approx(50.0) and by["sft"]["cuad_ratio"] == pytest.approx(2.5)
+
+
+def test_gold_questions_pair_their_human_gold_unless_a_candidate_asked_them():
+    cands = [cand("q1", "Texas", 0.0)]
+    asked = {**cand("h1", "", 0), "gold_answer": "human gold", "gold_source": "human"}
+    fresh = {**asked, "question_id": "h2", "question": "Who pays?", "gold_answer": "the Buyer pays"}
+    human = [{"contract_id": "k", "question": "who pays?", "answer": "the Seller", "score": 0.0}]
+    pairs, stats = build_preference_pairs(cands, human, gold_questions=[asked, fresh])
+    assert {(p["question_id"], p["chosen"], p["rejected"], p["chosen_source"]) for p in pairs} == {
+        ("q1", "the laws of Delaware", "Texas", "gold"),
+        ("h2", "the Buyer pays", "the Seller", "human"),
+    }
+    assert (stats["gold_questions"], stats["questions"], stats["human_unmatched"]) == (1, 2, 0)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from selfinstruct.core.held_out import refuse_eval_contracts
+from selfinstruct.finetune.human_gold import example_key, outrank
 from selfinstruct.judging.judge_candidates import build_judge_examples
 from selfinstruct.judging.trained_judge import (
     METRICS_FILE,
@@ -82,9 +84,12 @@ def check_examples(rows: Sequence[dict], where: str) -> list[dict]:
 
 
 def _balanced(examples: Sequence[dict], cap: int | None, seed: int) -> list[dict]:
+    """Up to `cap` examples, half positive where possible; human-labelled ones (source "human") go in first."""
     rng = random.Random(seed)
     pos = rng.sample([e for e in examples if e["label"]], sum(1 for e in examples if e["label"]))
     neg = rng.sample([e for e in examples if not e["label"]], sum(1 for e in examples if not e["label"]))
+    pos.sort(key=lambda e: e.get("source") != "human")  # stable: the random order stays within each kind
+    neg.sort(key=lambda e: e.get("source") != "human")
     if cap is None or cap >= len(examples):
         out = pos + neg
     else:
@@ -155,6 +160,7 @@ def train_judge(
     metrics = {
         "examples": len(rows),
         "positives": sum(e["label"] for e in rows),
+        "human_examples": sum(e.get("source") == "human" for e in rows),
         "steps": int(result.global_step),
         "final_loss": final,
         "mean_loss": float(result.training_loss),
@@ -193,12 +199,16 @@ def fit_answer_judge(
     per_question: int = 6,
     max_heldout: int = 600,
     calibration_share: float = 0.15,
+    human_examples: Sequence[dict] = (),
 ) -> dict:
     """Train on train-split contracts, pick the decision threshold on train-split contracts left out of
     training (`calibration_share` of them), measure against CUAD match on eval-split ones.
 
-    Returns `train_judge`'s metrics plus `trained_contracts` (written into the folder's metrics file, where
-    the held-out check reads them), `threshold` and the `agreement_report` of up to `max_heldout` eval rows.
+    `human_examples` (`finetune.human_gold.judge_examples`: reviewers' labels) join the CUAD-labelled rows, replace
+    those of the same (contract, question, candidate) and go first under the `max_examples` cap; those on a
+    calibration contract are left out and counted. Returns `train_judge`'s metrics plus `trained_contracts` (written
+    into the folder's metrics file, where the held-out check reads them), `threshold`, `human` (counts) and the
+    `agreement_report` of up to `max_heldout` eval rows.
     """
     split = {c["contract_id"]: c["split"] for c in contracts}
     train_ids = sorted(cid for cid, s in split.items() if s == "train")
@@ -213,7 +223,10 @@ def fit_answer_judge(
     fit_ann = _enough(fit_ann, settings.max_examples, per_question, seed=0)
     calib_ann = _enough(calib_ann, max_heldout, per_question, seed=2)
     eval_ann = _enough(eval_ann, max_heldout, per_question, seed=1)
-    examples = build_judge_examples(fit_ann, contracts, per_question, eval_contract_ids=eval_ids)
+    human = [e for e in human_examples if e["contract_id"] not in calib_ids]
+    refuse_eval_contracts({e["contract_id"] for e in human}, eval_ids, "human judge rows")
+    cuad = build_judge_examples(fit_ann, contracts, per_question, eval_contract_ids=eval_ids)
+    examples, outranked = outrank(human, cuad, example_key)
     metrics = train_judge(examples, output_dir, settings)
     trained = sorted({e["contract_id"] for e in examples})
     judge = TrainedJudge(metrics["model_dir"])
@@ -243,5 +256,10 @@ def fit_answer_judge(
         "trained_contracts": trained,
         "threshold": threshold,
         "calibration_rows": len(calib),
+        "human": {
+            "on_calibration_contracts": len(human_examples) - len(human),
+            "cuad_rows_outranked": outranked,
+            "trained": metrics["human_examples"],
+        },
         "heldout": report,
     }

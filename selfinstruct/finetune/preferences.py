@@ -9,7 +9,9 @@ best-graded candidate (`chosen="best"`); a rejected answer is any other answer g
 (`window_candidates`, source "bm25_window"). In the one answer format the gold answer is the verbatim
 clause, or "No such clause." when the contract has none. Human feedback joins by (contract_id, question):
 a human score replaces the AI grade of the same answer (human rows outrank AI rows on conflict), and a
-human-rated answer that no candidate gave becomes a candidate itself. Human rows that match no question are counted, not used.
+human-rated answer that no candidate gave becomes a candidate itself. `gold_questions` are questions no candidate
+asked (a reviewer's correction of live traffic, `human_gold.pair_inputs`): their gold answer is the human one. Human
+rows that match no question are counted, not used.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 from selfinstruct.corpus.spans import normalize_ws
 
 
-def _norm(text: str) -> str:
+def text_key(text: str) -> str:
+    """What two answers (or questions) that say the same thing share: whitespace, case and end punctuation aside."""
     return normalize_ws(text).lower().strip(" .;,")
 
 
@@ -64,8 +67,10 @@ def build_preference_pairs(
     margin: float = 0.3,
     chosen: str = "gold",
     max_pairs_per_question: int = 2,
+    gold_questions: Sequence[dict] = (),
 ) -> tuple[list[dict], dict]:
-    """(pairs, stats). Candidates need question_id, contract_id, question, prompt_json, gold_answer, answer, grade."""
+    """(pairs, stats). Candidates need question_id, contract_id, question, prompt_json, gold_answer, answer, grade;
+    `gold_questions` the same keys but answer and grade, plus gold_source (the chosen side's source)."""
     if chosen not in ("gold", "best"):
         raise ValueError(f"chosen must be 'gold' or 'best', got {chosen!r}")
     if not 0 < margin <= 1:
@@ -76,26 +81,33 @@ def build_preference_pairs(
         questions.setdefault(c["question_id"], c)
         entry = {"answer": c["answer"], "grade": float(c["grade"]), "source": c.get("source") or "ai"}
         slot = graded.setdefault(c["question_id"], {})
-        key = _norm(c["answer"])
+        key = text_key(c["answer"])
         if key and (key not in slot or entry["grade"] > slot[key]["grade"]):
             slot[key] = entry
-    by_text = {(q["contract_id"], _norm(q["question"])): qid for qid, q in questions.items()}
+    by_text = {(q["contract_id"], text_key(q["question"])): qid for qid, q in questions.items()}
+    added = 0
+    for q in gold_questions:  # a question some candidate asked keeps its candidates' prompt and gold
+        if (q["contract_id"], text_key(q["question"])) not in by_text:
+            questions[q["question_id"]], graded[q["question_id"]] = q, {}
+            by_text[(q["contract_id"], text_key(q["question"]))] = q["question_id"]
+            added += 1
     stats: dict[str, Any] = {
         "questions": len(questions),
         "human_rows": len(human),
         "human_used": 0,
         "human_unmatched": 0,
         "human_overrides": 0,
+        "gold_questions": added,
         "pairs": 0,
         "questions_without_pair": 0,
     }
     for h in human:
-        qid = by_text.get((h["contract_id"], _norm(h["question"])))
+        qid = by_text.get((h["contract_id"], text_key(h["question"])))
         if qid is None:
             stats["human_unmatched"] += 1
             continue
         stats["human_used"] += 1
-        slot, key = graded[qid], _norm(h["answer"])
+        slot, key = graded[qid], text_key(h["answer"])
         if key in slot and slot[key]["source"] != "human" and abs(slot[key]["grade"] - h["score"]) >= margin:
             stats["human_overrides"] += 1
         slot[key] = {"answer": h["answer"], "grade": float(h["score"]), "source": "human"}
@@ -103,13 +115,17 @@ def build_preference_pairs(
     for qid, q in questions.items():
         slot = graded.get(qid, {})
         if chosen == "gold":
-            top: dict[str, Any] | None = {"answer": q["gold_answer"], "grade": 1.0, "source": "gold"}
+            top: dict[str, Any] | None = {
+                "answer": q["gold_answer"],
+                "grade": 1.0,
+                "source": q.get("gold_source", "gold"),
+            }
         else:
             top = max(slot.values(), key=lambda e: (e["grade"], e["source"] == "human"), default=None)
         if top is None:
             stats["questions_without_pair"] += 1
             continue
-        losers = [e for k, e in slot.items() if k != _norm(top["answer"]) and e["grade"] <= top["grade"] - margin]
+        losers = [e for k, e in slot.items() if k != text_key(top["answer"]) and e["grade"] <= top["grade"] - margin]
         losers.sort(key=lambda e: (e["source"] != "human", e["grade"]))  # human-rated first, then the worst
         if not losers:
             stats["questions_without_pair"] += 1

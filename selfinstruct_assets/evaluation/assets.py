@@ -8,6 +8,7 @@ import polars as pl
 from pydantic import Field
 
 from resources.project import ProjectHome
+from selfinstruct.finetune.human_gold import human_questions, judge_examples
 from selfinstruct_assets.constants import EVALUATION
 from training.judge import JudgeTrainSettings, fit_answer_judge
 
@@ -27,10 +28,15 @@ def _fit(
     config: AnswerJudgeConfig,
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
+    human_feedback: pl.DataFrame,
     home: ProjectHome,
     name: str,
     use_gold: bool,
 ) -> dg.MaterializeResult:
+    contracts = cuad_contracts.to_dicts()
+    questions, feedback = human_questions(human_feedback.to_dicts(), {c["contract_id"]: c for c in contracts})
+    human, made = judge_examples(questions, use_gold)
+    counts = {f"feedback_{k}": v for k, v in feedback.items()} | {f"human_{k}": v for k, v in made.items()}
     settings = JudgeTrainSettings(
         use_gold=use_gold,
         epochs=config.epochs,
@@ -42,17 +48,18 @@ def _fit(
     try:
         m = fit_answer_judge(
             cuad_annotations.to_dicts(),
-            cuad_contracts.to_dicts(),
+            contracts,
             home.subdir("models") / name,
             settings,
             config.per_question,
             config.max_heldout,
+            human_examples=human,
         )
     except (ValueError, RuntimeError) as exc:
         # Documented fallback: no new judge is published (no `path`); its readers keep the last published one,
         # or go without (ai_feedback grades by correctness alone, the benchmark has no judge_rerank row).
         context.log.warning(f"{name} not trained: {exc}")
-        return dg.MaterializeResult(metadata={"fallback": True, "reason": str(exc)})
+        return dg.MaterializeResult(metadata={"fallback": True, "reason": str(exc), **counts})
     h = m["heldout"]
     context.log.info(f"{name}: kappa {h['kappa']} AUROC {h['auroc']} on {h['n']} held-out candidates")
     return dg.MaterializeResult(
@@ -73,6 +80,8 @@ def _fit(
             "heldout_auroc": h["auroc"],
             "n_heldout": h["n"],
             "kappa_target_met": bool(h["kappa"] is not None and h["kappa"] >= 0.6),
+            **counts,
+            **{f"human_examples_{k}": v for k, v in m["human"].items()},
         }
     )
 
@@ -83,10 +92,12 @@ def answer_judge(
     config: AnswerJudgeConfig,
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
+    human_feedback: pl.DataFrame,
     home: ProjectHome,
 ) -> dg.MaterializeResult:
-    """Cross-encoder judge trained on train-split answers labelled by CUAD match; agreement measured held out."""
-    return _fit(context, config, cuad_contracts, cuad_annotations, home, "answer_judge", use_gold=True)
+    """Cross-encoder judge trained on train-split answers labelled by CUAD match or by reviewers (outranking it);
+    agreement measured held out."""
+    return _fit(context, config, cuad_contracts, cuad_annotations, human_feedback, home, "answer_judge", True)
 
 
 @dg.asset(group_name=EVALUATION)
@@ -95,7 +106,9 @@ def rerank_judge(
     config: AnswerJudgeConfig,
     cuad_contracts: pl.DataFrame,
     cuad_annotations: pl.DataFrame,
+    human_feedback: pl.DataFrame,
     home: ProjectHome,
 ) -> dg.MaterializeResult:
-    """The same cross-encoder without the gold clause: picks among candidate windows (judge_rerank, distillation)."""
-    return _fit(context, config, cuad_contracts, cuad_annotations, home, "rerank_judge", use_gold=False)
+    """The same cross-encoder without the gold clause, reviewers' labels included: picks among candidate windows
+    (judge_rerank, distillation)."""
+    return _fit(context, config, cuad_contracts, cuad_annotations, human_feedback, home, "rerank_judge", False)

@@ -1,4 +1,4 @@
-"""Training data for the adapters: SFT rows, candidate answers, AI and human feedback, preference pairs."""
+"""Training data for the adapters: SFT rows (reviewers' corrections among them), candidate answers, AI feedback."""
 
 import json
 from typing import Literal
@@ -22,9 +22,10 @@ from selfinstruct.finetune.examples import (
     sft_rows,
     unanswerable_questions,
 )
-from selfinstruct.finetune.preferences import build_preference_pairs, grade_rows, window_candidates
+from selfinstruct.finetune.human_gold import human_questions, with_human_rows
+from selfinstruct.finetune.preferences import grade_rows
 from selfinstruct.finetune.prompts import fit_passages, quote_prompt
-from selfinstruct.finetune.window_rows import window_pairs, window_row, window_sft_rows
+from selfinstruct.finetune.window_rows import window_row, window_sft_rows
 from selfinstruct.judging.judges import judge_factuality
 from selfinstruct.judging.trained_judge import agreement_report
 from selfinstruct.rag.evaluate import sample_questions
@@ -33,16 +34,19 @@ from selfinstruct_assets.locations import recorded_path, required_path
 from selfinstruct_assets.retrievers import retriever_for
 
 
-class PromptConfig(dg.Config):
+class WindowConfig(dg.Config):
     k: int = Field(3, ge=1, description="chunks retrieved into a prompt")
+    n_windows: int = Field(N_WINDOWS, ge=2, description="windows per prompt (as benchmark_scores.n_windows)")
+    max_context_chars: int = Field(
+        2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer within the trainers' max_length)"
+    )
+
+
+class PromptConfig(WindowConfig):
     prompt: Literal["windows", "chunks"] = Field(
         "windows",
         description="'windows': the candidate windows the scorer compares (gold window + the hardest wrong ones); "
         "'chunks': the retrieved chunks within max_context_chars (the earlier rows, ~2x the tokens)",
-    )
-    n_windows: int = Field(N_WINDOWS, ge=2, description="windows per prompt (as benchmark_scores.n_windows)")
-    max_context_chars: int = Field(
-        2000, ge=1, description="excerpt characters per prompt (keeps prompt + answer within the trainers' max_length)"
     )
     no_clause_share: float = Field(
         0.25,
@@ -67,8 +71,8 @@ class SftDatasetConfig(PromptConfig):
     )
     labelled: bool = Field(
         True,
-        description="keep the labelled rows (seed, synthetic, gold_rows and CUAD's no-clause questions); "
-        "False with judge_rows > 0 trains on the judge's picks alone",
+        description="keep the labelled rows (seed, synthetic, gold_rows, CUAD's no-clause questions and human gold "
+        "rows); False with judge_rows > 0 trains on the judge's picks alone",
     )
 
 
@@ -80,11 +84,12 @@ def sft_dataset(
     cuad_annotations: pl.DataFrame,
     seed_qa: pl.DataFrame,
     synthetic_qa: pl.DataFrame,
+    human_feedback: pl.DataFrame,
     embedder: EmbedderResource,
     chroma: ChromaResource,
 ) -> dg.Output[pl.DataFrame]:
-    """Quote prompt and its target (the verbatim clause, or 'No such clause.') from seed QA, synthetic QA and
-    unanswerable questions of train-split contracts; the passage each clause came from is always in its prompt."""
+    """Quote prompt and its target (the verbatim clause, or 'No such clause.') from seed QA, synthetic QA, reviewers'
+    corrections and unanswerable questions of train-split contracts; the clause's passage is always in its prompt."""
     contracts = {r["contract_id"]: r for r in cuad_contracts.to_dicts()}
     annotations = cuad_annotations.to_dicts()
     qa = [{"source": "seed", "id": r["seed_id"], **r} for r in seed_qa.to_dicts()] + [
@@ -108,6 +113,10 @@ def sft_dataset(
         rows, stats = sft_rows(
             qa, none, contracts, retrieve, config.k, config.max_context_chars, config.no_clause_share
         )
+    # A reviewer's gold replaces the rows of its question (human feedback outranks); window prompts only.
+    questions, human = human_questions(human_feedback.to_dicts(), contracts)
+    skip = "labelled=False" if not config.labelled else None if config.prompt == "windows" else "prompt 'chunks'"
+    rows, added = with_human_rows(rows, questions, retrieve, config.k, config.n_windows, config.max_context_chars, skip)
     out = [
         {"rejected": None, **{k: v for k, v in r.items() if k != "prompt"}, "prompt_json": json.dumps(r["prompt"])}
         for r in rows
@@ -124,9 +133,12 @@ def sft_dataset(
             "synthetic_rows": sum(r["source"] == "synthetic" for r in out),
             "cuad_train_rows": sum(r["source"] == "cuad_train" for r in out),
             "judge_rows": sum(r["source"] == "judge" for r in out),
+            "human_rows": sum(r["source"] == "human" for r in out),
             "prompt": config.prompt,
             "mean_prompt_chars": round(sum(len(r["prompt_json"]) for r in out) / max(1, len(out))),
             **stats,
+            **added,
+            **{f"feedback_{k}": v for k, v in human.items()},
             "retriever": which,
             "categories_without_train_gold": ", ".join(missing) or "none",
         },
@@ -339,60 +351,3 @@ def _lm_scores(rows: list[dict], llm: LLMResource) -> list:
     judge = llm.lm("judge")
     with dspy.context(**llm.context("judge")):
         return thread_map(lambda r: judge_factuality(judge, r["question"], r["gold_answer"], r["answer"]), rows)
-
-
-class PairsConfig(dg.Config):
-    margin: float = Field(
-        0.3, gt=0, le=1, description="a rejected answer is graded at least this far below the chosen one"
-    )
-    chosen: Literal["gold", "best"] = Field(
-        "gold", description="'gold' (the CUAD clause or 'No such clause.') or 'best' (the best-graded candidate)"
-    )
-    max_pairs_per_question: int = Field(2, ge=1, description="pairs kept per question (human-rated and worst first)")
-    window_pairs: bool = Field(
-        True,
-        description="also one pair per sft_dataset window row: its target window (or 'No such clause.') over the "
-        "hardest wrong window BM25 picks among the same excerpts",
-    )
-
-
-@dg.asset(pool=DUCKDB_POOL, group_name=FINETUNE)
-def preference_pairs(
-    config: PairsConfig,
-    rag_responses: pl.DataFrame,
-    ai_feedback: pl.DataFrame,
-    human_feedback: pl.DataFrame,
-    sft_dataset: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """prompt / chosen (the gold window or 'No such clause.') / rejected (the hardest wrong window of the same
-    excerpts, or a judged-wrong model answer); human ratings outrank AI grades; train-split contracts only."""
-    graded = rag_responses.join(ai_feedback.select("candidate_id", "grade"), on="candidate_id").to_dicts()
-    windows = window_candidates(graded)
-    cands = graded + windows
-    human = human_feedback.filter(pl.col("split") == "train").to_dicts()
-    pairs, stats = build_preference_pairs(cands, human, config.margin, config.chosen, config.max_pairs_per_question)
-    if config.window_pairs:
-        seen = {p["pair_id"] for p in pairs}
-        extra = [p for p in window_pairs(sft_dataset.to_dicts()) if p["pair_id"] not in seen]
-        pairs += extra
-        stats["pairs_from_sft_windows"] = len(extra)
-    stats["human_eval_split_ignored"] = human_feedback.height - len(human)
-    stats["window_rejects_available"] = len(windows)
-    stats["pairs_rejecting_window"] = sum(p["rejected_source"] == "bm25_window" for p in pairs)
-    return dg.Output(pl.DataFrame(pairs, schema=PAIR_SCHEMA), metadata={"dagster/row_count": len(pairs), **stats})
-
-
-PAIR_SCHEMA = {
-    "pair_id": pl.Utf8,
-    "question_id": pl.Utf8,
-    "contract_id": pl.Utf8,
-    "question": pl.Utf8,
-    "prompt_json": pl.Utf8,
-    "chosen": pl.Utf8,
-    "rejected": pl.Utf8,
-    "chosen_grade": pl.Float64,
-    "rejected_grade": pl.Float64,
-    "margin": pl.Float64,
-    "chosen_source": pl.Utf8,
-    "rejected_source": pl.Utf8,
-}
