@@ -71,8 +71,9 @@ query_log_job = dg.define_asset_job(
     description="New production queries read from the query inbox (drift_report follows by automation).",
 )
 
-# retriever_model and answer_judge are trained on CUAD's train split, which no loop trigger changes: main_job
-# (through the retrieval and finetune groups) trains them; ai_feedback and retrieval_eval read their recorded folders.
+# retriever_model, answer_judge and rerank_judge are trained by main_job only (CUAD's train split, plus reviewers'
+# gold rows for the judges): no loop job retrains them, so a correction reaches the judges at the next main_job,
+# the SFT rows at the next regenerate_job and the preference pairs at the next feedback refresh.
 regenerate_job = dg.define_asset_job(
     "regenerate_job",
     selection=dg.AssetSelection.assets(*REGENERATE_ASSETS),
