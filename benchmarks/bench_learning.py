@@ -13,7 +13,8 @@ Dagster-free and resumable (each stage writes a JSON file under --out and is ski
 3. score: base and each adapter answer the cal and eval questions with window prompts (`scorer_answers`,
    margin -inf: every answer quotes and keeps its gap); bm25_sentence and the base model on whole chunks
    ("base_chunks", the method before window prompts) beside them.
-4. report: each model's margin chosen on the cal questions only (`benchmark.abstain.choose_margin`), applied to
+4. report: each model's gap AUROC (answerable vs unanswerable, paired with base), its margin chosen on the cal
+   questions only (`benchmark.abstain.choose_margin`), applied to
    the eval answers; CUAD match (answerable), detection F1 vs always-yes, 95 % intervals clustered by contract,
    paired bootstrap + McNemar against base. Writes report.json and prints it.
 """
@@ -33,7 +34,7 @@ from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.base_model import prepare_base_model
 from selfinstruct.core.bm25 import bm25_index
 from selfinstruct.core.paths import project_home
-from selfinstruct.core.stats import mcnemar, paired_bootstrap
+from selfinstruct.core.stats import auroc, mcnemar, paired_bootstrap, paired_stat_bootstrap
 from selfinstruct.corpus.chunking import chunk_contracts
 from selfinstruct.corpus.cuad import load_cuad
 from selfinstruct.corpus.questions import benchmark_questions
@@ -237,7 +238,30 @@ def report(data: dict, scored: dict, n_boot: int) -> dict:
         x, y = [int(by[a][q]["cuad_match"]) for q in qids], [int(by[ref][q]["cuad_match"]) for q in qids]
         boot = paired_bootstrap(x, y, [by[a][q]["contract_id"] for q in qids], n_boot=n_boot)
         paired[f"{a} - {ref}"] = {**boot, "mcnemar_p": mcnemar(x, y)["p_value"], "n": len(qids)}
-    return {"summary": summary, "margins": rules, "paired": paired}
+    return {"summary": summary, "margins": rules, "paired": paired, "gap_auroc": gap_auroc(data, scored, n_boot)}
+
+
+def gap_auroc(data: dict, scored: dict, n_boot: int) -> dict:
+    """How well each model's gap (best window over "No such clause.") ranks answerable above unanswerable eval
+    questions, threshold-free: AUROC, and each model minus base with an interval clustered by contract."""
+    ev = data["eval"]
+    truth = [int(bool(q["gold_answers"])) for q in ev]
+    gaps = {m: [a["score"] for a in s["eval"]] for m, s in scored.items() if m != "judge_rerank"}
+    out = {}
+    for m, g in gaps.items():
+        if m == "base" or "base" not in gaps:
+            out[m] = {"auroc": auroc(g, truth)}
+            continue
+        base = gaps["base"]
+        res = paired_stat_bootstrap(
+            lambda at, x=base: auroc([x[i] for i in at], [truth[i] for i in at]),
+            lambda at, x=g: auroc([x[i] for i in at], [truth[i] for i in at]),
+            len(ev),
+            [q["contract_id"] for q in ev],
+            n_boot,
+        )
+        out[m] = {"auroc": auroc(g, truth), **{k: res[k] for k in ("diff", "low", "high", "p_value", "n_clusters")}}
+    return out
 
 
 def main() -> None:
@@ -310,6 +334,7 @@ def main() -> None:
     for name, p in result["paired"].items():
         print(name, {k: p.get(k) for k in ("diff", "low", "high", "p_value", "mcnemar_p", "n")})
     print({m: r["margin"] for m, r in result["margins"].items()})
+    print("gap AUROC (answerable vs not, eval)", result["gap_auroc"])
 
 
 if __name__ == "__main__":
