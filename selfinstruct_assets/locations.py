@@ -3,7 +3,8 @@
     program = recorded_path(context.instance, "rag_program")         # the folder/file the producer published
     adapters = trained_adapters(context.instance)                    # {"sft": Path(...), "dpo": Path(...)}
 
-A consumer never rebuilds a path by convention: if the producer moves its output, consumers follow. A
+A consumer never rebuilds a path by convention: if the producer moves its output, consumers follow. A home
+copied to another folder finds its artifacts under the new home (`core.paths.relocated`). A
 producer that published to S3 (SELFINSTRUCT_ARTIFACTS=s3://...) records the version's s3:// URI; consumers get
 a local, sha256-checked copy of exactly that version from the artifact store's cache.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from selfinstruct.core.artifacts import ADAPTER_METHODS
+from selfinstruct.core.paths import project_home, relocated
 from selfinstruct.core.s3_uri import is_s3_uri
 
 PAGE = 20  # materialisations read per query while looking back past skipped runs
@@ -35,7 +37,7 @@ def recorded_uri(instance: dg.DagsterInstance, asset: str, key: str = "path") ->
 def local_copy(uri: str) -> Path:
     """`uri` as a local path: itself for a local artifact, else the store's checked download of that version."""
     if not is_s3_uri(uri):
-        return Path(uri)
+        return relocated(Path(uri), project_home())  # a home copied elsewhere still finds its artifacts
     from resources.s3 import ArtifactsResource
 
     store = ArtifactsResource().store()

@@ -76,3 +76,40 @@ def test_open_checked_zip_names_the_damage(tmp_path):
     with pytest.raises(DamagedZip, match="'a.txt' fails its CRC check") as info:
         open_checked_zip(bad)
     assert info.value.member == "a.txt"
+
+
+def test_relocated_finds_a_recorded_path_under_a_moved_home(tmp_path):
+    from selfinstruct.core.paths import relocated
+
+    old, new = tmp_path / "old" / "home", tmp_path / "new" / "home"
+    (new / "models" / "answer_judge").mkdir(parents=True)
+    (new / "answer_judge").mkdir()  # a shorter trailing match must not win over the longer one
+    recorded = old / "models" / "answer_judge"
+    assert relocated(recorded, new) == new / "models" / "answer_judge"
+    assert relocated(old / "models" / "gone", new) == old / "models" / "gone"  # nowhere: as recorded
+    (old / "models" / "answer_judge").mkdir(parents=True)
+    assert relocated(recorded, new) == recorded  # still there: as recorded
+    assert relocated(tmp_path.joinpath("x").relative_to(tmp_path), new) == tmp_path.joinpath("x").relative_to(tmp_path)
+
+
+def test_recorded_path_follows_a_home_that_was_copied_elsewhere(tmp_path, monkeypatch):
+    import shutil
+
+    import dagster as dg
+
+    from selfinstruct_assets.locations import recorded_path
+
+    old = tmp_path / "old"
+    (old / "models" / "judge").mkdir(parents=True)
+
+    @dg.asset(name="answer_judge")
+    def judge() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"path": str(old / "models" / "judge")})
+
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([judge], instance=instance).success
+        monkeypatch.setenv("SELFINSTRUCT_HOME", str(old))
+        assert recorded_path(instance, "answer_judge") == old / "models" / "judge"
+        shutil.move(str(old), str(tmp_path / "new"))
+        monkeypatch.setenv("SELFINSTRUCT_HOME", str(tmp_path / "new"))
+        assert recorded_path(instance, "answer_judge") == tmp_path / "new" / "models" / "judge"
