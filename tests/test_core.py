@@ -113,3 +113,15 @@ def test_recorded_path_follows_a_home_that_was_copied_elsewhere(tmp_path, monkey
         shutil.move(str(old), str(tmp_path / "new"))
         monkeypatch.setenv("SELFINSTRUCT_HOME", str(tmp_path / "new"))
         assert recorded_path(instance, "answer_judge") == tmp_path / "new" / "models" / "judge"
+
+
+def test_a_serving_entry_recorded_with_an_absolute_path_resolves_after_the_home_moved(tmp_path):
+    from selfinstruct.serving.registry import adapter_dir
+
+    new_root = tmp_path / "new" / "home" / "serving"
+    (new_root / "adapters" / "5f05683c2bfa").mkdir(parents=True)
+    recorded = {"path": str(tmp_path / "old" / "home" / "serving" / "adapters" / "5f05683c2bfa")}
+    assert adapter_dir(new_root, recorded) == (new_root / "adapters" / "5f05683c2bfa").resolve()
+    assert (
+        adapter_dir(new_root, {"path": "adapters/5f05683c2bfa"}) == (new_root / "adapters" / "5f05683c2bfa").resolve()
+    )

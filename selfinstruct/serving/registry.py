@@ -40,6 +40,7 @@ from selfinstruct.core.artifacts import (
     serving_snapshot,
 )
 from selfinstruct.core.artifacts import serving_root as _serving_root
+from selfinstruct.core.paths import relocated
 from selfinstruct.core.s3_uri import is_s3_uri
 
 ENTRY_KEYS = ("method", "adapter_id", "path", "scores", "benchmark_run_id")
@@ -191,7 +192,8 @@ def adapter_dir(serving_root: Path, entry: dict, store: ArtifactStore | None = N
             )
         return store.fetch_dir(entry["path"])
     path = Path(entry["path"])
-    return (path if path.is_absolute() else Path(serving_root) / path).resolve()
+    # an absolute path recorded before the home was copied elsewhere resolves under the registry's new place
+    return (relocated(path, Path(serving_root)) if path.is_absolute() else Path(serving_root) / path).resolve()
 
 
 def entry_location(serving_root: Path, entry: dict, store: ArtifactStore | None = None) -> str:
