@@ -104,9 +104,10 @@ class AnswerCache:
             if len(fresh) != len(todo):
                 raise ValueError(f"compute returned {len(fresh)} values for {len(todo)} items")
             for i, v in zip(todo, fresh):
+                text = json.dumps(v, default=str)  # stored as read back: a first run gives what a later one reads
                 if (key, keys[i]) not in self._values:
-                    self._new.append((key, keys[i], json.dumps(v, default=str)))
-                self._values[(key, keys[i])] = json.loads(json.dumps(v, default=str))
+                    self._new.append((key, keys[i], text))
+                self._values[(key, keys[i])] = json.loads(text)
         return [self._values[(key, k)] for k in keys]
 
     def answers(

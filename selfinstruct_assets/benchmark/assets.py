@@ -105,13 +105,9 @@ def _stored_answers(duckdb: DuckDBResource) -> list[tuple]:
 
 def _model_keys(ids: dict, base_dir, config: BenchmarkConfig) -> dict:
     """Each local model's cache key: base weights, adapter weights, scoring settings and the answering code."""
-    code = code_hash(answering, methods)
-    return {
-        m: model_key(
-            model_hash(base_dir), a, n_windows=config.n_windows, prompt=config.prompt, pmi=config.pmi, code=code
-        )
-        for m, a in ids.items()
-    }
+    base, code = model_hash(base_dir), code_hash(answering, methods)
+    settings = {"n_windows": config.n_windows, "prompt": config.prompt, "pmi": config.pmi, "code": code}
+    return {m: model_key(base, a, **settings) for m, a in ids.items()}
 
 
 def _finite(rules: dict) -> dict:
