@@ -219,7 +219,9 @@ class LocalLM(dspy.BaseLM):
         if self.adapter_path:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, self.adapter_path)
+            # Merged into the weights: peft's separate LoRA matmuls cost ~23 % of a scoring pass here
+            # (benchmarks/results_lora_merge.json); answers agree up to bfloat16 rounding.
+            model = PeftModel.from_pretrained(model, self.adapter_path).merge_and_unload()
         model.to(device).eval()
         stops = {
             tok.eos_token_id,
@@ -252,6 +254,7 @@ class LocalLM(dspy.BaseLM):
                 "seed": self.seed,
                 **({"precision": self.precision} if self.precision != "float32" else {}),
                 "decoding": f"sample@{self.sample_temperature}" if self.sample_temperature else "greedy",
+                **({"lora": "merged"} if adapter_id else {}),
             },
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

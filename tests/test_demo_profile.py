@@ -3,9 +3,13 @@
 .venv/bin/python -m pytest -q tests/test_demo_profile.py
 """
 
+from pathlib import Path
+
 import pytest
 
 from selfinstruct_assets.cli.demo import DEMO_PROFILE, demo_run_config
+
+BENCHMARK_PROFILE = Path(__file__).resolve().parents[1] / "benchmarks" / "benchmark.yaml"
 
 
 def test_the_demo_profile_configures_assets_of_main_job():
@@ -22,3 +26,17 @@ def test_a_misspelt_field_in_a_profile_fails_before_the_run(tmp_path):
     bad.write_text(DEMO_PROFILE.read_text().replace("max_pairs:", "max_pair:"))
     with pytest.raises(ValueError, match="no field max_pair"):
         demo_run_config(bad)
+
+
+def test_the_demo_samples_contracts_and_says_so_while_the_benchmark_profile_uses_all():
+    from selfinstruct_assets.cli.demo import subset_line
+    from selfinstruct_assets.cli.profile import load_profile
+
+    demo = demo_run_config()
+    limit = demo["ops"]["cuad_corpus"]["config"]["max_contracts"]
+    assert 0 < limit < 449  # the project reads 449 CUAD contracts: the quick profile embeds a sample
+    line = subset_line(demo, limit, 510)
+    assert f"{limit} of 510" in line and "make benchmark" in line
+    bench = load_profile(BENCHMARK_PROFILE).get("ops") or {}
+    assert not bench.get("cuad_corpus", {}).get("config", {}).get("max_contracts")
+    assert subset_line({"ops": bench}, 510, 510) == "Corpus: all 510 CUAD contracts."

@@ -269,3 +269,18 @@ def test_the_heap_is_trimmed_after_every_generated_batch(tiny, monkeypatch):
     monkeypatch.setattr(local_lm, "trim_heap", lambda: trims.append(1) or True)
     LocalLM(tiny, max_tokens=4, batch_size=2).generate_batch([chat(q + " trimmed?") for q in QUESTIONS])
     assert len(trims) == 2  # three prompts in batches of two
+
+
+def test_an_adapter_is_merged_into_the_weights_and_computes_what_peft_computes(tiny, adapters):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    tok, merged, _ = LocalLM(tiny, adapter_path=adapters[0], max_tokens=4).load()
+    assert not isinstance(merged, PeftModel) and not any("lora" in n for n, _ in merged.named_parameters())
+    apart = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny), adapters[0]).eval()
+    plain = AutoModelForCausalLM.from_pretrained(tiny).eval()
+    ids = tok(QUESTIONS[0], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        got, want, without = (m(input_ids=ids).logits for m in (merged, apart, plain))
+    assert torch.allclose(got, want, atol=1e-4)  # float32: merging changes nothing but rounding
+    assert not torch.allclose(got, without, atol=1e-2)  # and the adapter is really in the weights

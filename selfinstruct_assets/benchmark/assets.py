@@ -106,7 +106,13 @@ def _stored_answers(duckdb: DuckDBResource) -> list[tuple]:
 def _model_keys(ids: dict, base_dir, config: BenchmarkConfig) -> dict:
     """Each local model's cache key: base weights, adapter weights, scoring settings and the answering code."""
     base, code = model_hash(base_dir), code_hash(answering, methods)
-    settings = {"n_windows": config.n_windows, "prompt": config.prompt, "pmi": config.pmi, "code": code}
+    settings = {
+        "n_windows": config.n_windows,
+        "prompt": config.prompt,
+        "pmi": config.pmi,
+        "code": code,
+        "lora": "merged",
+    }
     return {m: model_key(base, a, **settings) for m, a in ids.items()}
 
 

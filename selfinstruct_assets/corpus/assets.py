@@ -41,7 +41,12 @@ class CuadConfig(dg.Config):
         allow_inf_nan=False,
         description="share of contracts held out for evaluation (by hash of contract_id)",
     )
-    max_contracts: int = Field(0, ge=0, description="keep only the first N contracts by id (0 = all); for quick trials")
+    max_contracts: int = Field(
+        0,
+        ge=0,
+        description="keep only the first N contracts by contract_id (0 = all): ids are hashes of file names, so "
+        "a stable pseudo-random sample of both splits; the quick demo profile uses one",
+    )
 
 
 @dg.multi_asset(
