@@ -99,7 +99,7 @@ def subset_line(run_config: dict, kept: int | None, total: int | None) -> str:
     return (
         f"Corpus: {kept} of {total} CUAD contracts, the quick profile's sample (cuad_corpus.max_contracts {limit}: "
         "the first by contract_id, a hash of the file name, so a stable pseudo-random draw from both splits). "
-        "It keeps the demo near its 15-minute budget on 2 cores; `make benchmark` uses every contract."
+        "It embeds about a third of the corpus to save the demo time; `make benchmark` uses every contract."
     )
 
 
