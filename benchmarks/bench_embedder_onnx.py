@@ -37,26 +37,29 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-def onnx_embed(path: Path, tok, texts: list[str], batch: int = 32) -> np.ndarray:
+def embed_sorted(run, tok, texts: list[str], batch: int = 32) -> np.ndarray:
+    """`run(ids, mask, types)` -> (rows, 384) over length-sorted batches, as sentence-transformers batches."""
+    out = np.zeros((len(texts), 384), np.float32)
+    order = np.argsort([len(t) for t in texts])
+    for i in range(0, len(texts), batch):
+        idx = order[i : i + batch]
+        enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="np")
+        out[idx] = run(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    return out
+
+
+def onnx_embed(path: Path, tok, texts: list[str]) -> np.ndarray:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    out = np.zeros((len(texts), 384), np.float32)
-    order = np.argsort([len(t) for t in texts])  # length-sorted batches, as sentence-transformers does
-    for i in range(0, len(texts), batch):
-        idx = order[i : i + batch]
-        enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="np")
-        out[idx] = sess.run(
-            None, {"ids": enc["input_ids"], "mask": enc["attention_mask"], "types": enc["token_type_ids"]}
-        )[0]
-    return out
+    return embed_sorted(lambda i, m, t: sess.run(None, {"ids": i, "mask": m, "types": t})[0], tok, texts)
 
 
-def export(model, tok, folder: Path) -> tuple[Path, Path]:
+def pooled(bert):
+    """The MiniLM encoder with mean pooling inside the graph: (ids, mask, types) -> one vector per row."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     class Pooled(torch.nn.Module):
         def __init__(self, bert):
@@ -68,11 +71,38 @@ def export(model, tok, folder: Path) -> tuple[Path, Path]:
             m = mask.unsqueeze(-1).to(h.dtype)
             return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
+    return Pooled(bert)
+
+
+def measure(variants: dict, ref: np.ndarray, runs: int) -> dict:
+    """Each variant's median chunks/s over `runs` and the cosine of its unit vectors to `ref` (min, mean)."""
+    results = {}
+    for name, run in variants.items():
+        speeds, vecs = [], None
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            vecs = run()
+            speeds.append(len(ref) / (time.perf_counter() - t0))
+        cos = (unit(vecs) * ref).sum(1)
+        r = results[name] = {
+            "chunks_per_s": round(statistics.median(speeds), 1),
+            "runs": [round(x, 1) for x in speeds],
+            "cos_min": round(float(cos.min()), 4),
+            "cos_mean": round(float(cos.mean()), 4),
+        }
+        print(f"| {name} | {r['chunks_per_s']} {r['runs']} | {r['cos_min']} | {r['cos_mean']} |", flush=True)
+    return results
+
+
+def export(model, tok, folder: Path) -> tuple[Path, Path]:
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     enc = tok(["an example", "another example text"], padding=True, return_tensors="pt")
     f32, i8 = folder / "minilm.onnx", folder / "minilm-int8.onnx"
     axes = {"ids": {0: "b", 1: "s"}, "mask": {0: "b", 1: "s"}, "types": {0: "b", 1: "s"}, "emb": {0: "b"}}
     torch.onnx.export(
-        Pooled(model[0].auto_model.eval()),
+        pooled(model[0].auto_model.eval()),
         (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
         str(f32),
         input_names=["ids", "mask", "types"],
@@ -108,24 +138,7 @@ def main() -> None:
             "onnxruntime float32": lambda: onnx_embed(onnx32, f32.tokenizer, texts),
             "onnxruntime int8": lambda: onnx_embed(onnx8, f32.tokenizer, texts),
         }
-        results = {}
-        for name, run in variants.items():
-            speeds, vecs = [], None
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                vecs = run()
-                speeds.append(len(texts) / (time.perf_counter() - t0))
-            cos = (unit(vecs) * ref).sum(1)
-            results[name] = {
-                "chunks_per_s": round(statistics.median(speeds), 1),
-                "runs": [round(s, 1) for s in speeds],
-                "cos_min": round(float(cos.min()), 4),
-                "cos_mean": round(float(cos.mean()), 4),
-            }
-            print(
-                f"| {name} | {results[name]['chunks_per_s']} | {results[name]['cos_min']} | {results[name]['cos_mean']} |",
-                flush=True,
-            )
+        results = measure(variants, ref, args.runs)
     if args.out:
         Path(args.out).write_text(json.dumps({"n": len(texts), "results": results}, indent=2))
 

@@ -11,43 +11,23 @@ ones. The same --n 1,000-char CUAD chunks are embedded by each variant, --runs t
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
-from bench_embedder_onnx import chunks, unit
+from bench_embedder_onnx import chunks, embed_sorted, measure, pooled, unit
 
 
-def ov_embed(compiled, tok, texts: list[str], batch: int = 32) -> np.ndarray:
-    out = np.zeros((len(texts), 384), np.float32)
-    order = np.argsort([len(t) for t in texts])
-    for i in range(0, len(texts), batch):
-        idx = order[i : i + batch]
-        enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=256, return_tensors="np")
-        got = compiled([enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]])
-        out[idx] = next(iter(got.values()))
-    return out
+def ov_embed(compiled, tok, texts: list[str]) -> np.ndarray:
+    return embed_sorted(lambda i, m, t: next(iter(compiled([i, m, t]).values())), tok, texts)
 
 
 def convert(model, tok):
     import openvino as ov
-    import torch
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, ids, mask, types):
-            h = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-            m = mask.unsqueeze(-1).to(h.dtype)
-            return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
     enc = tok(["an example", "another example text"], padding=True, return_tensors="pt")
     example = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
     shape = [ov.PartialShape([-1, -1])] * 3
-    return ov.convert_model(Pooled(model[0].auto_model.eval()), example_input=example, input=shape)
+    return ov.convert_model(pooled(model[0].auto_model.eval()), example_input=example, input=shape)
 
 
 def quantized(ov_model, tok, calibration: list[str]):
@@ -90,22 +70,7 @@ def main() -> None:
         "openvino bfloat16": lambda: ov_embed(ov16, f32.tokenizer, texts),
         "openvino int8 (nncf)": lambda: ov_embed(ov8, f32.tokenizer, texts),
     }
-    results = {}
-    for name, run in variants.items():
-        speeds, vecs = [], None
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            vecs = run()
-            speeds.append(len(texts) / (time.perf_counter() - t0))
-        cos = (unit(vecs) * ref).sum(1)
-        results[name] = {
-            "chunks_per_s": round(statistics.median(speeds), 1),
-            "runs": [round(s, 1) for s in speeds],
-            "cos_min": round(float(cos.min()), 4),
-            "cos_mean": round(float(cos.mean()), 4),
-        }
-        r = results[name]
-        print(f"| {name} | {r['chunks_per_s']} {r['runs']} | {r['cos_min']} | {r['cos_mean']} |", flush=True)
+    results = measure(variants, ref, args.runs)
     if args.out:
         Path(args.out).write_text(json.dumps({"n": len(texts), "results": results}, indent=2))
 
