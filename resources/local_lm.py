@@ -73,6 +73,10 @@ class _Runtime(SimpleNamespace):
 _RUNTIMES: weakref.WeakSet[_Runtime] = weakref.WeakSet()
 
 
+# How an adapter is applied when loaded (see _load_weights); part of every key of answers computed with one.
+LORA_LOADING = "merged"
+
+
 @on_release
 def unload_all() -> int:
     """Drop every live LocalLM's reference to its weights (each reloads on its next call); how many it dropped.
@@ -254,7 +258,7 @@ class LocalLM(dspy.BaseLM):
                 "seed": self.seed,
                 **({"precision": self.precision} if self.precision != "float32" else {}),
                 "decoding": f"sample@{self.sample_temperature}" if self.sample_temperature else "greedy",
-                **({"lora": "merged"} if adapter_id else {}),
+                **({"lora": LORA_LOADING} if adapter_id else {}),
             },
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from resources.llm import LLMResource
-from resources.local_lm import adapter_hash
+from resources.local_lm import LORA_LOADING, adapter_hash
 from resources.model_folders import model_hash
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, ProjectHome
 from resources.s3 import ArtifactsResource
@@ -111,7 +111,7 @@ def _model_keys(ids: dict, base_dir, config: BenchmarkConfig) -> dict:
         "prompt": config.prompt,
         "pmi": config.pmi,
         "code": code,
-        "lora": "merged",
+        "lora": LORA_LOADING,
     }
     return {m: model_key(base, a, **settings) for m, a in ids.items()}
 
