@@ -22,6 +22,7 @@ Dagster-free and resumable (each stage writes a JSON file under --out and is ski
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -185,6 +186,19 @@ def distilled_rows(judge_dir: Path, data: dict, args) -> dict:
     return {"rows": rows, "stats": {**stats, "has_clause_agrees_with_label": sum(right) / max(1, len(right))}}
 
 
+@dataclasses.dataclass
+class SharedPasses(SpanScorer):
+    """A SpanScorer whose passes are kept: the --leads rules re-read them instead of running the model again."""
+
+    memo: dict = dataclasses.field(default_factory=dict)
+
+    def reply_logprobs(self, messages, replies):
+        key = json.dumps([messages, list(replies)])
+        if key not in self.memo:
+            self.memo[key] = super().reply_logprobs(messages, replies)
+        return self.memo[key]
+
+
 def score_model(name: str, base: Path, adapter: Path | None, data: dict, args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -194,7 +208,7 @@ def score_model(name: str, base: Path, adapter: Path | None, data: dict, args) -
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter)).eval()
-    scorer, out = SpanScorer(model, tok), {}
+    scorer, out = SharedPasses(model, tok), {"leads": {}}
     prompt = "chunks" if name == "base_chunks" else "windows"
     for part in ("cal", "eval"):
         qs = data[part]
@@ -203,6 +217,11 @@ def score_model(name: str, base: Path, adapter: Path | None, data: dict, args) -
         out[part] = [_dump(a) for a in answers]
         out[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(qs)), 3)
         print(name, part, out[f"{part}_s_per_q"], "s/question", flush=True)
+        for lead in args.leads:  # the same passes, read by another rule
+            ruled = dataclasses.replace(scorer, lead=lead)
+            answers = scorer_answers(ruled, qs, [q["contexts"] for q in qs], args.windows, NEVER, prompt=prompt)
+            out["leads"].setdefault(str(lead), {})[part] = [_dump(a) for a in answers]
+        scorer.memo.clear()
     return out
 
 
@@ -232,8 +251,9 @@ def report(data: dict, scored: dict, n_boot: int) -> dict:
     by = {}
     for r in rows:
         by.setdefault(r["method"], {})[r["question_id"]] = r
-    for a in [m for m in by if m not in ("base", "base_quote")]:
-        ref = "base" if not a.endswith("_quote") and a != "bm25_sentence" else "base_quote"
+    pairs = [(a, "base" if not a.endswith("_quote") and a != "bm25_sentence" else "base_quote") for a in by]
+    pairs += [(a, "base" + a[a.index("_lead") :]) for a in by if "_lead" in a and not a.startswith("base_")]
+    for a, ref in [(a, ref) for a, ref in pairs if a not in ("base", "base_quote") and ref in by]:
         qids = [q for q in by[a] if by[a][q]["cuad_match"] is not None]
         x, y = [int(by[a][q]["cuad_match"]) for q in qids], [int(by[ref][q]["cuad_match"]) for q in qids]
         boot = paired_bootstrap(x, y, [by[a][q]["contract_id"] for q in qids], n_boot=n_boot)
@@ -286,6 +306,7 @@ def main() -> None:
     ap.add_argument("--judge-rows", type=int, default=960, help="rows of the reference-free judge (0: no judge_rerank)")
     ap.add_argument("--distill", action="store_true", help="also SFT on the judge's picks (sft_judge)")
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--leads", type=int, nargs="*", default=[], help="also score by each reply's first L tokens")
     ap.add_argument(
         "--only",
         nargs="*",
@@ -326,6 +347,9 @@ def main() -> None:
     }
     if args.only:
         return
+    for m, s in list(scored.items()):
+        for lead, d in s.get("leads", {}).items():
+            scored[f"{m}_lead{lead}"] = {**d, "eval_s_per_q": s["eval_s_per_q"]}
     result = report(data, scored, args.n_boot)
     (args.out / "report.json").write_text(json.dumps(result, indent=1, default=str))
     keys = ("n_answerable", "cuad_match", "cuad_match_low", "cuad_match_high", "detection_f1", "detection_f1_low")

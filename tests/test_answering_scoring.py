@@ -106,3 +106,43 @@ def test_no_clause_wins_when_the_model_learned_it_and_margin_gates_it(tiny):
     forced = scorer.answer(QUESTION, PASSAGES, margin=ans.score - 1.0)
     assert forced.has_clause and forced.text == ans.method_detail["best_span"]
     assert not scorer.answer(QUESTION, []).has_clause  # nothing retrieved: nothing to quote
+
+
+def test_reply_prefixes_are_the_naive_first_tokens_and_lead_scores_them(tiny):
+    tok, model = _load(tiny)
+    scorer = SpanScorer(model, tok, batch_size=3)
+    spans = candidate_spans(PASSAGES)
+    replies = [s.text for s in spans] + [NO_CLAUSE]
+    messages = quote_messages(QUESTION, [p["text"] for p in PASSAGES])
+    scored = scorer.reply_logprobs(messages, replies)
+    prompt = scorer.prompt_ids(messages)
+    with torch.inference_mode():
+        for text, r in zip(replies[:3] + replies[-1:], scored[:3] + scored[-1:]):
+            ids = scorer.reply_ids(text)
+            lp = model(input_ids=torch.tensor([prompt + ids])).logits[0].float().log_softmax(-1)
+            naive = [float(lp[len(prompt) - 1 + i, ids[i]]) for i in range(len(ids))]
+            assert len(r.prefix) == r.n == len(ids)  # prefix[0] = 0, ..., prefix[n-1] = all but the end token
+            assert all(abs(r.prefix[i] - sum(naive[:i])) < 1e-4 for i in range(r.n))
+            assert abs(r.total - sum(naive)) < 1e-4
+            assert r.lead(10_000) == r.prefix[-1]
+    whole = SpanScorer(model, tok).values(scored)
+    first = SpanScorer(model, tok, lead=1).values(scored)
+    assert whole == [r.total / r.n for r in scored]
+    # lead 1: the first token decides; replies that start alike differ only by the tie-break (their means).
+    for a, b in zip(scored, first):
+        assert abs(b - a.prefix[1]) <= 1e-3 * abs(a.total / a.n) + 1e-9
+    same_start = [i for i in range(len(spans)) if scored[i].prefix[1] == scored[0].prefix[1]]
+    assert len(same_start) >= 2  # windows of one passage share their first sentence
+    by_first = sorted(same_start, key=lambda i: first[i])
+    assert by_first == sorted(same_start, key=lambda i: whole[i])
+
+
+def test_lead_scoring_picks_the_window_a_model_learned_to_start(tiny):
+    tok, model = _load(tiny)
+    scorer = SpanScorer(_lora(model), tok, batch_size=4, lead=2)
+    spans = candidate_spans(PASSAGES)
+    target = next(s for s in spans if s.text.startswith("The Licensee shall not assign"))
+    _train(scorer, target.text)
+    ans = scorer.answer(QUESTION, PASSAGES, margin=float("-inf"))
+    assert ans.has_clause and ans.text.startswith("The Licensee shall not assign")
+    assert ans.method_detail["lead"] == 2

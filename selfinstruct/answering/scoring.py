@@ -11,6 +11,11 @@ choice is near chance at every alpha, so the base model gains its accuracy from 
 from alpha. "No such clause." is scored the same way
 and wins unless the best span beats it by `margin`, so the model can say there is none.
 
+`lead=L` scores a reply by the log-probability of its first L tokens instead (ties, as between windows that
+start alike, broken by the whole reply's mean): after a model has learnt to copy, every shown window is easy to
+continue, and what it learnt about *which* window to quote (or to say none) sits in the first tokens, diluted
+~60-fold by the mean.
+
 Cost: the shared prompt (~800 tokens for three 1,000-char chunks) runs once and its KV cache is repeated for
 each right-padded batch of candidates; windows that extend one another (same first sentence) share one pass.
 """
@@ -27,9 +32,24 @@ from selfinstruct.answering.candidates import Passage, candidate_spans
 from selfinstruct.answering.prompt import NO_CLAUSE, quote_messages
 from selfinstruct.answering.sharing import cache_kwarg, cache_of, keep_scores, maximal
 
+TIE = 1e-3  # weight of the whole reply's mean beside its lead: only breaks ties
+
 
 def normalised(logprob: float, n_tokens: int, alpha: float) -> float:
     return logprob / max(1, n_tokens) ** alpha
+
+
+@dataclass(frozen=True)
+class ReplyLogprob:
+    """One reply's log-probs: `prefix[i]` is the sum over its first i tokens (i = 0..n-1, the end token not
+    counted); `total` counts every token and the end token; `n` tokens with the end token."""
+
+    prefix: tuple[float, ...]
+    total: float
+    n: int
+
+    def lead(self, k: int) -> float:
+        return self.prefix[min(k, len(self.prefix) - 1)]
 
 
 @dataclass
@@ -38,6 +58,7 @@ class SpanScorer:
     tok: Any  # its tokenizer, with a chat template
     batch_size: int = 8  # candidates per forward pass; each holds a copy of the prompt's KV cache
     alpha: float = 1.0  # length normalisation: score = log p / n_tokens ** alpha
+    lead: int = 0  # > 0: score = log p of the first `lead` tokens (+ TIE x the mean); 0: the normalised whole
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         text = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -54,7 +75,17 @@ class SpanScorer:
         return self.tok(text, add_special_tokens=False)["input_ids"] + [self.end_id()]
 
     def logprobs(self, messages: list[dict], replies: Sequence[str]) -> list[tuple[float, int]]:
-        """(sum of token log-probs, n tokens incl. the end token) of each reply to `messages`.
+        """(sum of token log-probs, n tokens incl. the end token) of each reply to `messages`."""
+        return [(r.total, r.n) for r in self.reply_logprobs(messages, replies)]
+
+    def values(self, scored: Sequence[ReplyLogprob]) -> list[float]:
+        """Each reply's score under this scorer's rule (`alpha`, `lead`)."""
+        if self.lead <= 0:
+            return [normalised(r.total, r.n, self.alpha) for r in scored]
+        return [r.lead(self.lead) + TIE * normalised(r.total, r.n, self.alpha) for r in scored]
+
+    def reply_logprobs(self, messages: list[dict], replies: Sequence[str]) -> list[ReplyLogprob]:
+        """Each reply's `ReplyLogprob` as the assistant's answer to `messages`.
 
         Exact and shared: the prompt runs once and its KV cache serves every batch; a reply whose tokens
         are a prefix of a longer reply's (a 1-sentence window of the 3-sentence window with the same start)
@@ -98,7 +129,8 @@ class SpanScorer:
         for body in bodies:
             # The smallest run >= body in lexicographic order is one of its extensions (or itself).
             cum, end_lp = kept[runs[bisect.bisect_left(runs, tuple(body))]]
-            out.append((float(cum[len(body)] + end_lp[len(body)]), len(body) + 1))
+            prefix = tuple(float(x) for x in cum[: len(body) + 1])
+            out.append(ReplyLogprob(prefix, float(cum[len(body)] + end_lp[len(body)]), len(body) + 1))
         return out
 
     def logprobs_naive(self, messages: list[dict], replies: Sequence[str]) -> list[tuple[float, int]]:
@@ -124,9 +156,9 @@ class SpanScorer:
         """
         spans = list(spans) if spans is not None else candidate_spans(passages)
         texts = [p if isinstance(p, str) else p["text"] for p in passages]
-        scored = self.logprobs(quote_messages(question, texts), [s.text for s in spans] + [NO_CLAUSE])
-        values = [normalised(lp, n, self.alpha) for lp, n in scored]
-        return pick_answer(spans, values, margin, method="lm", alpha=self.alpha)
+        scored = self.reply_logprobs(quote_messages(question, texts), [s.text for s in spans] + [NO_CLAUSE])
+        detail = {"alpha": self.alpha} | ({"lead": self.lead} if self.lead > 0 else {})
+        return pick_answer(spans, self.values(scored), margin, method="lm", **detail)
 
 
 def pick_answer(spans: Sequence[Span], values: list[float], margin: float, **detail) -> Answer:
