@@ -14,7 +14,8 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from resources.project import InboxResource
-from selfinstruct.core.inbox import Inbox, InboxEntryError, InboxUnavailable, inbox_for
+from selfinstruct.core.inbox import Inbox, inbox_for
+from selfinstruct.core.inbox_types import InboxEntryError, InboxUnavailable
 from selfinstruct.corpus.cuad import contract_id_for
 from selfinstruct.intake.contract_inbox import read_contract_files
 from selfinstruct.intake.feedback import read_feedback_inbox

@@ -7,7 +7,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from selfinstruct.core.inbox import Inbox, InboxFile, as_inbox, inbox_for, inbox_root
+from selfinstruct.core.inbox import Inbox, as_inbox, inbox_for, inbox_root
+from selfinstruct.core.inbox_types import InboxFile
 
 BUCKET = "inbox-bucket"
 

@@ -13,7 +13,8 @@ import pytest
 from procs import REPO
 from services import PG_ADMIN, require_redis, require_tcp
 
-from selfinstruct.core.inbox import Inbox, InboxUnavailable
+from selfinstruct.core.inbox import Inbox
+from selfinstruct.core.inbox_types import InboxUnavailable
 from selfinstruct.core.services import ServiceUnavailable, check_broker, check_http, check_postgres
 
 

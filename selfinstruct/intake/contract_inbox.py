@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
-from selfinstruct.core.inbox import InboxEntryError
+from selfinstruct.core.inbox_types import InboxEntryError
 from selfinstruct.core.zips import DamagedZip, open_checked_zip
 from selfinstruct.corpus.cuad import CuadCorpus, contract_id_for, load_contract_texts
 from selfinstruct.corpus.source import CuadArchive, CuadSourceError

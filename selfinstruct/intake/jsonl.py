@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from selfinstruct.core.inbox import InboxEntryError
+from selfinstruct.core.inbox_types import InboxEntryError
 
 REJECT_COLUMNS = ("file", "line", "reason", "raw")
 SETTLE_S = 10.0  # seconds unmodified after which a file without a final newline counts as complete

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from selfinstruct.core.inbox import InboxEntryError
+from selfinstruct.core.inbox_types import InboxEntryError
 from selfinstruct.intake.feedback import read_feedback_bytes
 from selfinstruct.intake.jsonl import SETTLE_S
 

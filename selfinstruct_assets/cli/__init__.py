@@ -13,7 +13,7 @@ selfinstruct instance             # the Dagster instance under DAGSTER_HOME (--p
 import argparse
 import sys
 
-from selfinstruct.core.inbox import InboxUnavailable
+from selfinstruct.core.inbox_types import InboxUnavailable
 from selfinstruct.core.paths import duckdb_path, project_home
 from selfinstruct.core.services import ServiceUnavailable
 from selfinstruct.core.settings import SettingsError

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from resources.project import InboxResource
-from selfinstruct.core.inbox import InboxUnavailable
+from selfinstruct.core.inbox_types import InboxUnavailable
 from selfinstruct.core.known import read_known, splits
 from selfinstruct.core.tables import QueryError, query_readonly
 from selfinstruct.intake.loop_settings import LoopSettings
