@@ -21,7 +21,7 @@ from selfinstruct_assets.drift import assets as drift_assets
 from selfinstruct_assets.evaluation import assets as evaluation_assets
 from selfinstruct_assets.evaluation.checks import EVALUATION_CHECKS
 from selfinstruct_assets.executors import executor_for
-from selfinstruct_assets.finetune import adapter_assets, data_assets, pair_assets
+from selfinstruct_assets.finetune import adapter_assets, candidate_assets, data_assets, pair_assets
 from selfinstruct_assets.finetune.checks import FINETUNE_CHECKS
 from selfinstruct_assets.intake import assets as intake_assets
 from selfinstruct_assets.intake import contract_assets
@@ -55,6 +55,7 @@ ASSETS = [
             synthetic_assets,
             rag_assets,
             data_assets,
+            candidate_assets,
             pair_assets,
             evaluation_assets,
             adapter_assets,

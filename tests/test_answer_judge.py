@@ -107,7 +107,7 @@ def test_answer_judge_asset_and_its_blocking_check(tmp_path):
     assert (md["human_examples"].value, md["human_examples_trained"].value) == (1, 1)
     assert (md["feedback_used"].value, md["feedback_ignored_eval_split"].value) == (1, 1)
     # ai_feedback finds the judge through the recorded path and scores only the quotes it cannot settle.
-    from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
+    from selfinstruct_assets.finetune.candidate_assets import FeedbackConfig, ai_feedback
 
     cands = pl.DataFrame(
         [
@@ -159,7 +159,7 @@ def test_answer_judge_that_cannot_train_records_a_fallback_without_a_path(tmp_pa
 
 
 def test_ai_feedback_without_a_judge_grades_by_correctness():
-    from selfinstruct_assets.finetune.data_assets import FeedbackConfig, ai_feedback
+    from selfinstruct_assets.finetune.candidate_assets import FeedbackConfig, ai_feedback
 
     gold = SENTENCES[0]
     rows = pl.DataFrame(
