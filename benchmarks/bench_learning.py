@@ -12,7 +12,8 @@ Dagster-free and resumable (each stage writes a JSON file under --out and is ski
    question), rejected = the hardest wrong window; `--dpo-from base` trains them on a fresh LoRA (no SFT first).
 3. score: base and each adapter answer the cal and eval questions with window prompts (`scorer_answers`,
    margin -inf: every answer quotes and keeps its gap); bm25_sentence and the base model on whole chunks
-   ("base_chunks", the method before window prompts) beside them.
+   ("base_chunks", the method before window prompts) beside them. `--leads 1 2` also reads each model's passes
+   by the first-L-tokens rule (`SpanScorer(lead=L)`; rows "<model>_lead<L>", paired with base and base_lead<L>).
 4. report: each model's gap AUROC (answerable vs unanswerable, paired with base), its margin chosen on the cal
    questions only (`benchmark.abstain.choose_margin`), applied to
    the eval answers; CUAD match (answerable), detection F1 vs always-yes, 95 % intervals clustered by contract,
