@@ -15,6 +15,9 @@ weights, messages, max_tokens): results go to a disk cache keyed by content hash
 and repeating a call costs no generation. The model loads on first use, once per instance. A folder
 that is not a model (no config.json or weights) is refused when the LM is built, and one that fails to
 load fails every call, both with `ModelLoadError` naming the folder and the fix.
+
+Loading and sharing the weights live in local_weights.py, the batched `generate` in local_generation.py;
+this module holds the DSPy face, the disk cache and the gathering of concurrent calls.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import json
 import logging
 import threading
 import time
-import weakref
 from concurrent.futures import Future
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,80 +35,22 @@ from typing import Any
 
 import dspy
 
-from resources.lm_batches import MAX_BATCH_TOKENS, plan_batches
-from resources.model_folders import (
-    ADAPTER_FIX,
-    MODEL_FIX,
-    ModelLoadError,
-    adapter_hash,
-    check_adapter_dir,
-    check_model_dir,
-    model_hash,
-)
+from resources.lm_batches import MAX_BATCH_TOKENS
+from resources.local_generation import BatchGenerateMixin, normalize
+from resources.local_weights import _RUNTIMES, LoadedWeightsMixin, _Runtime
+from resources.model_folders import adapter_hash, check_adapter_dir, check_model_dir, model_hash
 from selfinstruct.core.cpu import resolve_precision
-from selfinstruct.core.memory import on_release, trim_heap
 
 log = logging.getLogger(__name__)
 
 BACKEND = "transformers"
 
 
-class _Weights:
-    """A loaded tokenizer and model; one generate at a time runs on it, whichever instance asks."""
-
-    __slots__ = ("tok", "model", "stops", "lock", "__weakref__")
-
-    def __init__(self, tok, model, stops: list[int]):
-        self.tok, self.model, self.stops, self.lock = tok, model, stops, threading.Lock()
-
-
-_SHARED: weakref.WeakValueDictionary[tuple, _Weights] = weakref.WeakValueDictionary()
-_SHARED_LOCK = threading.Lock()
-
-
-class _Runtime(SimpleNamespace):
-    """What a LocalLM and its copies share: the loaded weights (or the load error), the cache handle, the queue."""
-
-    __hash__ = object.__hash__  # by identity, for the WeakSet (SimpleNamespace compares by value)
-
-
-_RUNTIMES: weakref.WeakSet[_Runtime] = weakref.WeakSet()
-
-
-# How an adapter is applied when loaded (see _load_weights); part of every key of answers computed with one.
+# How an adapter is applied when loaded (local_weights._load_weights); part of every key of answers computed with one.
 LORA_LOADING = "merged"
 
 
-@on_release
-def unload_all() -> int:
-    """Drop every live LocalLM's reference to its weights (each reloads on its next call); how many it dropped.
-
-    Weights still in use by a running generate stay alive until it returns (the caller holds them)."""
-    dropped = 0
-    for rt in list(_RUNTIMES):
-        with rt.lock:
-            dropped += rt.loaded is not None
-            rt.loaded = None
-    return dropped
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content or []:
-        if not (isinstance(part, dict) and part.get("type") == "text"):
-            raise ValueError(f"LocalLM reads text only; got content part {part!r:.80}")
-        parts.append(part["text"])
-    return "".join(parts)
-
-
-def normalize(messages: list[dict]) -> list[dict]:
-    """Chat messages as plain {role, content: str} dicts, the form chat templates and cache keys use."""
-    return [{"role": m["role"], "content": _text(m.get("content"))} for m in messages]
-
-
-class LocalLM(dspy.BaseLM):
+class LocalLM(LoadedWeightsMixin, BatchGenerateMixin, dspy.BaseLM):
     """`dspy.BaseLM` over a transformers causal LM folder on CPU (CUDA when present), with a disk cache."""
 
     def __init__(
@@ -173,67 +117,7 @@ class LocalLM(dspy.BaseLM):
         # Programs are deep-copied by DSPy optimizers; weights and the cache handle are shared, not cloned.
         return self.copy()
 
-    # -- loading -------------------------------------------------------------------------------------
-    def load(self) -> tuple:
-        """(tokenizer, model, stop ids), loaded on first use; instances of the same folder, adapter, precision
-        and device share one copy (a run holds several: generator, judge, teacher, samplers)."""
-        rt = self._rt
-        with rt.lock:
-            if rt.failed is not None:  # a folder that failed once fails again; don't reload it per call
-                raise rt.failed
-            if rt.loaded is None:
-                import torch
-
-                device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-                key = (
-                    str(self.model_dir.resolve()),
-                    self.adapter_path and str(self.adapter_path.resolve()),
-                    self.precision,
-                    device,
-                )
-                with _SHARED_LOCK:
-                    weights = _SHARED.get(key)
-                    if weights is None:
-                        try:
-                            weights = _SHARED[key] = self._load_weights(device)
-                        except Exception as exc:
-                            rt.failed = self._load_error(exc)
-                            raise rt.failed from exc
-                rt.loaded = weights  # a strong reference: the shared copy lives while an instance uses it
-            w = rt.loaded
-            return w.tok, w.model, w.stops
-
-    def _load_error(self, exc: Exception) -> ModelLoadError:
-        what = f"model folder {self.model_dir}" + (f" with adapter {self.adapter_path}" if self.adapter_path else "")
-        return ModelLoadError(
-            f"could not load {what}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
-            f"{MODEL_FIX}" + (f"; or {ADAPTER_FIX}" if self.adapter_path else "")
-        )
-
-    def _load_weights(self, device: str) -> _Weights:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(self.model_dir)
-        tok.padding_side = "left"  # generation continues from the right edge of every row
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
-        if self.adapter_path:
-            from peft import PeftModel
-
-            # Merged into the weights: peft's separate LoRA matmuls cost ~23 % of a scoring pass here
-            # (benchmarks/results_lora_merge.json); answers agree up to bfloat16 rounding.
-            model = PeftModel.from_pretrained(model, self.adapter_path).merge_and_unload()
-        model.to(device).eval()
-        stops = {
-            tok.eos_token_id,
-            *(tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()),
-        }
-        log.info("LocalLM loaded %s on %s", self.model, device)
-        return _Weights(tok, model, sorted(i for i in stops if i is not None))
-
+    # -- the disk cache ------------------------------------------------------------------------------
     def _identity(self) -> tuple[str, str | None]:
         if self._rt.ids is None:
             self._rt.ids = (model_hash(self.model_dir), adapter_hash(self.adapter_path) if self.adapter_path else None)
@@ -264,52 +148,6 @@ class LocalLM(dspy.BaseLM):
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     # -- generation ----------------------------------------------------------------------------------
-    def _generate(self, batch: list[list[dict]], max_tokens: int) -> list[dict]:
-        """One left-padded greedy `generate` over a batch of conversations (no cache)."""
-        import torch
-
-        tok, model, stops = self.load()
-        texts = self._prompts(batch)
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        with self._rt.loaded.lock, torch.inference_mode():
-            torch.manual_seed(self.seed)
-            sampling = (
-                {"do_sample": True, "temperature": self.sample_temperature, "top_p": 0.95, "top_k": 50}
-                if self.sample_temperature > 0
-                else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-            )
-            out = model.generate(
-                **enc, max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id, eos_token_id=stops, **sampling
-            )
-            # Each decoding step grows every layer's KV cache into a slightly larger heap block and frees the last:
-            # without a trim after each batch the freed blocks piled up (1.8 -> 4.2 GiB over the benchmark's RAG
-            # answering, benchmarks/RESULTS.md). Mapping them instead (a 1 MiB mmap threshold) cost ~70 % time.
-            trim_heap()
-        width = enc["input_ids"].shape[1]
-        results = []
-        for row, mask in zip(out[:, width:].tolist(), enc["attention_mask"].sum(dim=1).tolist()):
-            end = next((i for i, t in enumerate(row) if t in stops), len(row))
-            results.append(
-                {
-                    "text": tok.decode(row[:end], skip_special_tokens=True).strip(),
-                    "prompt_tokens": int(mask),
-                    "completion_tokens": end,
-                    "finish_reason": "stop" if end < len(row) else "length",
-                }
-            )
-        return results
-
-    def _prompts(self, batch: list[list[dict]]) -> list[str]:
-        tok = self.load()[0]
-        return [tok.apply_chat_template(normalize(m), tokenize=False, add_generation_prompt=True) for m in batch]
-
-    def _batches(self, conversations: list[list[dict]], max_tokens: int) -> list[range]:
-        if self.max_batch_tokens is None or len(conversations) <= 1:
-            return plan_batches([0] * len(conversations), self.batch_size, None)
-        tok = self.load()[0]
-        lengths = [len(ids) for ids in tok(self._prompts(conversations), add_special_tokens=False)["input_ids"]]
-        return plan_batches(lengths, self.batch_size, self.max_batch_tokens, max_tokens)
-
     def complete(self, conversations: list[list[dict]], max_tokens: int | None = None) -> list[dict]:
         """Result dicts (text, token counts, finish_reason, cached) for many conversations, cache first."""
         max_tokens = int(max_tokens or self.kwargs.get("max_tokens") or 256)

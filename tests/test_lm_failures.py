@@ -20,7 +20,8 @@ import pytest  # noqa: E402
 
 from resources.embedders import HashingEmbedder  # noqa: E402
 from resources.llm import LLMResource, LMSpec  # noqa: E402
-from resources.local_lm import LocalLM, ModelLoadError  # noqa: E402
+from resources.local_lm import LocalLM  # noqa: E402
+from resources.model_folders import ModelLoadError  # noqa: E402
 from resources.project import EmbedderResource  # noqa: E402
 from selfinstruct.rag.optimize import compile_program  # noqa: E402
 from selfinstruct.rag.program import ContractRAG  # noqa: E402

@@ -236,7 +236,7 @@ def test_instances_of_the_same_weights_share_one_loaded_model(tiny, adapters):
 
 
 def test_batches_respect_rows_and_the_padded_token_budget():
-    from resources.local_lm import plan_batches
+    from resources.lm_batches import plan_batches
 
     as_lists = lambda bs: [list(b) for b in bs]  # noqa: E731
     assert as_lists(plan_batches([10] * 5, 2, None)) == [[0, 1], [2, 3], [4]]
@@ -263,10 +263,10 @@ def test_a_token_budget_splits_long_prompts_without_changing_answers(tiny, count
 
 
 def test_the_heap_is_trimmed_after_every_generated_batch(tiny, monkeypatch):
-    import resources.local_lm as local_lm
+    import resources.local_generation as local_generation
 
     trims = []
-    monkeypatch.setattr(local_lm, "trim_heap", lambda: trims.append(1) or True)
+    monkeypatch.setattr(local_generation, "trim_heap", lambda: trims.append(1) or True)
     LocalLM(tiny, max_tokens=4, batch_size=2).generate_batch([chat(q + " trimmed?") for q in QUESTIONS])
     assert len(trims) == 2  # three prompts in batches of two
 
