@@ -21,8 +21,9 @@ from serve_world import TOKEN, A, B, ask, fresh_world, splits, tiny_world  # noq
 
 from selfinstruct.answering import NO_CLAUSE  # noqa: E402
 from selfinstruct.intake.queries import read_query_inbox  # noqa: E402
+from selfinstruct.serving.answer import answer_question  # noqa: E402
 from selfinstruct.serving.app import serve_in_thread  # noqa: E402
-from selfinstruct.serving.service import ServeSettings, answer_question  # noqa: E402
+from selfinstruct.serving.serve_settings import ServeSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow  # loads the tiny model and starts uvicorn
 

@@ -20,8 +20,8 @@ from serve_world import ask, fresh_world, splits, tiny_world  # noqa: E402, F401
 
 from selfinstruct.intake.feedback import read_feedback_inbox  # noqa: E402
 from selfinstruct.serving.app import serve_in_thread  # noqa: E402
+from selfinstruct.serving.query_log import QueryLog  # noqa: E402
 from selfinstruct.serving.review import queue  # noqa: E402
-from selfinstruct.serving.service import QueryLog  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the feedback test loads the tiny model and starts uvicorn
 

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from selfinstruct.answering import NO_CLAUSE, Answer
 from selfinstruct.core.inbox import Inbox
 from selfinstruct.serving.app import create_app
-from selfinstruct.serving.service import ServeSettings, Service
+from selfinstruct.serving.serve_settings import ServeSettings
+from selfinstruct.serving.service import Service
 
 TEXT = "This Agreement is governed by the laws of New York. Either party may terminate it on 30 days notice."
 QUOTE = "governed by the laws of New York"

@@ -33,8 +33,9 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selfinstruct.serving.ratings import check_correction, check_reviewer, rated_requests, rating_rows, write_rows
+from selfinstruct.serving.request_errors import RequestError
 from selfinstruct.serving.review import queue, recent_requests, render_login, render_queue
-from selfinstruct.serving.service import CANDIDATE, SERVED, RequestError, Service
+from selfinstruct.serving.service import CANDIDATE, SERVED, Service
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, datetime
 
 from selfinstruct.answering import NO_CLAUSE
-from selfinstruct.serving.service import RequestError, utf8_text
+from selfinstruct.serving.request_errors import RequestError, utf8_text
 
 ACTIONS = ("right", "wrong", "no_clause", "correct", "rate")
 MAX_COMMENT = 2000  # the feedback inbox's limits

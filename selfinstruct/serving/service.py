@@ -7,120 +7,38 @@ promotions, and log every answered request to the query inbox.
     record = service.ask("Which law governs?", "c-1")  # quote + contract offsets, or "No such clause."
     service.stop()                                     # flushes the query log
 
-Dagster-free; serving/app.py puts HTTP in front of it. The answer is the benchmark's: `make_retriever`'s k chunks,
-the candidate windows BM25 ranks best (answering.windows.top_windows, shown as the prompt's excerpts, as
-benchmark.methods.scorer_answers does) and `SpanScorer.answer` with `margin` (`answer_question` is the one call). A poller re-reads the served pointer every
-`poll_s`; a new adapter is loaded beside the old one and swapped in by one assignment, so a request keeps the model
-it started with and a promotion is served within seconds without a restart.
+Dagster-free; serving/app.py puts HTTP in front of it. The answer is the benchmark's (serving/answer.py's
+`answer_question` is the one call); the settings live in serve_settings.py, the query log in query_log.py and the
+refusals in request_errors.py. A poller re-reads the served pointer every `poll_s`; a new adapter is loaded beside
+the old one and swapped in by one assignment, so a request keeps the model it started with and a promotion is
+served within seconds without a restart.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import random
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from selfinstruct.answering import NO_CLAUSE, Answer, SpanScorer
-from selfinstruct.answering.windows import N_WINDOWS, top_windows, window_excerpts
+from selfinstruct.answering import NO_CLAUSE, SpanScorer
 from selfinstruct.core.artifact_store import ArtifactStore
+from selfinstruct.serving.answer import answer_question, locate
+from selfinstruct.serving.query_log import QueryLog, query_line
 from selfinstruct.serving.registry import adapter_dir, current
+from selfinstruct.serving.request_errors import RequestError, utf8_text
+from selfinstruct.serving.serve_settings import ServeSettings
 
 log = logging.getLogger(__name__)
 
-NO_TEXT = "no retrievable text"
 BASE = "base"  # the adapter id answered with while nothing is promoted: the base model alone
 SERVED, CANDIDATE = "served", "candidate"  # the A/B arms recorded with each request
-
-
-@dataclass
-class ServeSettings:
-    k: int = 3  # chunks retrieved per question (benchmark_scores' k)
-    n_windows: int = N_WINDOWS  # candidate windows BM25 keeps (benchmark_scores' n_windows; 0 keeps all)
-    prompt: str = "windows"  # what the model reads: the candidate windows or the whole chunks (benchmark's prompt)
-    # "No such clause." wins unless the best window beats it by this: the fallback for a model whose own abstain
-    # margin (chosen by benchmark_scores on train-split questions) is not recorded; see Service's `margin_for`
-    margin: float = 0.0
-    candidate_share: float = 0.0  # share of requests the candidate arm answers (0: A/B off)
-    poll_s: float = 1.0  # how often the served pointer (and the candidate) is re-read
-    max_question_chars: int = 4000  # the query inbox's limit
-    max_body_bytes: int = 64_000  # request bodies above it get 413
-    flush_s: float = 0.5  # the query log is published as one inbox file per this many seconds of traffic
-
-    def __post_init__(self):
-        if self.k < 1 or self.n_windows < 0:
-            raise ValueError(f"k must be >= 1 and n_windows >= 0, got k={self.k}, n_windows={self.n_windows}")
-        if self.prompt not in ("windows", "chunks"):
-            raise ValueError(f"prompt must be 'windows' or 'chunks' (as benchmark_scores), got {self.prompt!r}")
-        if not isinstance(self.margin, (int, float)) or math.isnan(self.margin):
-            raise ValueError(f"margin must be a number (-inf: always quote), got {self.margin!r}")
-        if not 0.0 <= self.candidate_share <= 1.0:
-            raise ValueError(f"candidate_share must lie in [0, 1] (0: A/B off), got {self.candidate_share!r}")
-        if self.poll_s <= 0 or self.flush_s <= 0:
-            raise ValueError(f"poll_s and flush_s must be > 0 seconds, got {self.poll_s}, {self.flush_s}")
-        if self.max_question_chars < 1 or self.max_body_bytes < 1024:
-            raise ValueError("max_question_chars must be >= 1 and max_body_bytes >= 1024")
-
-
-class RequestError(ValueError):
-    """A request the service cannot answer: `status` is the HTTP status, the message names the problem."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-def utf8_text(text: str, name: str) -> str:
-    """`text`, refused (422) when it holds a lone surrogate (JSON's "\\ud800"): such a string is no text, and
-    an answer, an inbox line or a feedback row holding it cannot be written as UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        bad = text[exc.start : exc.end]
-        raise RequestError(
-            f"{name} holds {bad!r} at character {exc.start}, a lone surrogate that is no text; send UTF-8 text", 422
-        ) from None
-    return text
-
-
-# ------------------------------------------------------------------------------------------------ the answer
-
-
-def answer_question(
-    scorer: SpanScorer,
-    retrieve: Callable[[str, str, int], list[str]],
-    question: str,
-    contract_id: str,
-    settings: ServeSettings,
-    margin: float | None = None,
-) -> tuple[Answer, list[str]]:
-    """The one answering call, a local model's path in benchmark.methods.scorer_answers: (answer, passages).
-    `margin` (the model's recorded abstain margin) replaces `settings.margin` when given."""
-    passages = retrieve(question, contract_id, settings.k)
-    if not passages:
-        return Answer.none(0.0, method="lm", reason=NO_TEXT), []
-    windows = top_windows(question, passages, settings.n_windows)
-    shown = window_excerpts(windows, passages) if settings.prompt == "windows" else passages
-    return scorer.answer(question, shown, settings.margin if margin is None else margin, windows), passages
-
-
-def locate(contract_text: str, passages: Sequence[str], quote: str) -> tuple[int | None, int | None]:
-    """Contract offsets of `quote`: inside the retrieved passage that holds it (chunks are slices of the contract),
-    else its first occurrence in the contract; (None, None) when it is not in the contract."""
-    for passage in passages:
-        at, base = passage.find(quote), contract_text.find(passage)
-        if at >= 0 and base >= 0:
-            return base + at, base + at + len(quote)
-    at = contract_text.find(quote)
-    return (at, at + len(quote)) if at >= 0 else (None, None)
 
 
 # ------------------------------------------------------------------------------------------------ the models
@@ -154,81 +72,6 @@ class ServedPointer:
             return None
         folder = adapter_dir(self.root, entry, self.store)
         return {"adapter_id": entry["adapter_id"], "method": entry["method"], "folder": folder}
-
-
-# ------------------------------------------------------------------------------------------------ the query log
-
-
-class QueryLog:
-    """Answered requests as query inbox lines, published as one new file per `flush_s` with traffic.
-
-    `add` only appends to a buffer under a lock, so concurrent requests neither wait for the inbox nor lose or
-    double a line: each line is taken out of the buffer exactly once, by the flush that publishes it. A write that
-    fails puts its lines back (they go out with the next flush). `close` publishes what is left."""
-
-    def __init__(self, inbox, flush_s: float = 0.5, prefix: str = "serve"):
-        self.inbox, self.flush_s, self.prefix = inbox, flush_s, prefix
-        self._lines: list[str] = []
-        self._lock, self._write_lock = threading.Lock(), threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.written = 0  # lines published so far
-
-    def add(self, line: dict) -> None:
-        text = json.dumps(line, ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")  # a line that cannot be written fails here, never in the buffer that later lines share
-        with self._lock:
-            self._lines.append(text)
-
-    def flush(self) -> int:
-        """Publish the buffered lines as one inbox file; how many."""
-        with self._write_lock:  # one file at a time, so lines keep their order across files
-            with self._lock:
-                lines, self._lines = self._lines, []
-            if not lines:
-                return 0
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            try:
-                self.inbox.write(
-                    f"{self.prefix}-{stamp}-{uuid.uuid4().hex[:8]}.jsonl", ("\n".join(lines) + "\n").encode()
-                )
-            except Exception:
-                with self._lock:
-                    self._lines[:0] = lines
-                raise
-            self.written += len(lines)
-            return len(lines)
-
-    def start(self) -> None:
-        def loop() -> None:
-            while not self._stop.wait(self.flush_s):
-                try:
-                    self.flush()
-                except Exception as exc:  # kept in the buffer; the next tick tries again
-                    log.error("query log: could not write to %s: %s", getattr(self.inbox, "location", "inbox"), exc)
-
-        self._thread = threading.Thread(target=loop, name="query-log", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.flush()
-
-
-def query_line(record: dict) -> dict:
-    """A request record in the query inbox's format (selfinstruct.intake.queries)."""
-    return {
-        "query_id": record["request_id"],
-        "question": record["question"],
-        "contract_id": record["contract_id"],
-        "timestamp": record["timestamp"],
-        "answer": record["answer"],
-        "latency_s": record["latency_s"],
-        "adapter": record["adapter_id"],
-        "arm": record["arm"],
-    }
 
 
 # ------------------------------------------------------------------------------------------------ the service

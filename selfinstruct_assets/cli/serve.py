@@ -134,7 +134,8 @@ def build_app(args: argparse.Namespace, token: str | None):
     from selfinstruct.core.inbox import inbox_for
     from selfinstruct.core.paths import duckdb_path, project_home
     from selfinstruct.serving.app import create_app
-    from selfinstruct.serving.service import ServedPointer, ServeSettings, Service
+    from selfinstruct.serving.serve_settings import ServeSettings
+    from selfinstruct.serving.service import ServedPointer, Service
     from selfinstruct_assets.cli.promote import serving_store
     from selfinstruct_assets.definitions import default_resources
     from selfinstruct_assets.locations import recorded_path
