@@ -141,7 +141,8 @@ class TinyWorld:
         return SpanScorer(model, tok)
 
     def service(self, candidate: str | None = None, load_scorer=None, margin_for=None, **settings):
-        from selfinstruct.serving.service import ServedPointer, ServeSettings, Service
+        from selfinstruct.serving.serve_settings import ServeSettings
+        from selfinstruct.serving.service import ServedPointer, Service
 
         named = None
         if candidate is not None:

@@ -12,7 +12,8 @@ import dspy  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from resources.local_lm import LocalLM, adapter_hash, model_hash  # noqa: E402
+from resources.local_lm import LocalLM  # noqa: E402
+from resources.model_folders import adapter_hash, model_hash  # noqa: E402
 from selfinstruct.core.base_model import make_tiny_model  # noqa: E402
 
 QUESTIONS = ["Who pays the fee?", "What is the governing law of this agreement, in one word?", "Term?"]

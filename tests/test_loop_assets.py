@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from safetensors.numpy import save_file
 
-from resources.local_lm import adapter_hash
+from resources.model_folders import adapter_hash
 from resources.project import ChromaResource, EmbedderResource
 from selfinstruct.corpus.cuad import contract_id_for
 from selfinstruct_assets.constants import CORPUS, RETRIEVAL

@@ -12,8 +12,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from resources.llm import LLMResource
-from resources.local_lm import LORA_LOADING, adapter_hash
-from resources.model_folders import model_hash
+from resources.local_lm import LORA_LOADING
+from resources.model_folders import adapter_hash, model_hash
 from resources.project import BaseModelResource, ChromaResource, EmbedderResource, ProjectHome
 from resources.s3 import ArtifactsResource
 from selfinstruct import answering

@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from resources.local_lm import adapter_hash
+from resources.model_folders import adapter_hash
 from resources.project import ProjectHome
 from resources.s3 import ArtifactsResource
 from selfinstruct.core.artifacts import serving_root
