@@ -13,7 +13,8 @@ Dagster-free and resumable (each stage writes a JSON file under --out and is ski
 3. score: base and each adapter answer the cal and eval questions with window prompts (`scorer_answers`,
    margin -inf: every answer quotes and keeps its gap); bm25_sentence and the base model on whole chunks
    ("base_chunks", the method before window prompts) beside them. `--leads 1 2` also reads each model's passes
-   by the first-L-tokens rule (`SpanScorer(lead=L)`; rows "<model>_lead<L>", paired with base and base_lead<L>).
+   by the first-L-tokens rule (`SpanScorer(lead=L)`; rows "<model>_lead<L>", paired with base and base_lead<L>);
+   `--rerank-windows 10 20` lets judge_rerank choose among more of BM25's windows (rows "judge_rerank_w<n>").
 4. report: each model's gap AUROC (answerable vs unanswerable, paired with base), its margin chosen on the cal
    questions only (`benchmark.abstain.choose_margin`), applied to
    the eval answers; CUAD match (answerable), detection F1 vs always-yes, 95 % intervals clustered by contract,
@@ -157,17 +158,19 @@ def score_rerank(judge_dir: Path, data: dict, args) -> dict:
     from selfinstruct.judging.rerank import rerank_answer
     from selfinstruct.judging.trained_judge import TrainedJudge
 
-    judge, out = TrainedJudge(judge_dir), {}
-    for part in ("cal", "eval"):
-        t0 = time.perf_counter()
-        answers = [
-            rerank_answer(judge, q["question"], top_windows(q["question"], q["contexts"], args.windows), NEVER)
-            if q["contexts"]
-            else Answer.none(0.0, reason="no retrievable text")
-            for q in data[part]
-        ]
-        out[part] = [_dump(a) for a in answers]
-        out[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(data[part])), 3)
+    judge, out = TrainedJudge(judge_dir), {"windows": {}}
+    for n in [args.windows, *args.rerank_windows]:
+        got = out if n == args.windows else out["windows"].setdefault(str(n), {})
+        for part in ("cal", "eval"):
+            t0 = time.perf_counter()
+            answers = [
+                rerank_answer(judge, q["question"], top_windows(q["question"], q["contexts"], n), NEVER)
+                if q["contexts"]
+                else Answer.none(0.0, reason="no retrievable text")
+                for q in data[part]
+            ]
+            got[part] = [_dump(a) for a in answers]
+            got[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(data[part])), 3)
     out["judge_threshold"] = judge.threshold
     return out
 
@@ -267,7 +270,7 @@ def gap_auroc(data: dict, scored: dict, n_boot: int) -> dict:
     questions, threshold-free: AUROC, and each model minus base with an interval clustered by contract."""
     ev = data["eval"]
     truth = [int(bool(q["gold_answers"])) for q in ev]
-    gaps = {m: [a["score"] for a in s["eval"]] for m, s in scored.items() if m != "judge_rerank"}
+    gaps = {m: [a["score"] for a in s["eval"]] for m, s in scored.items()}  # judge_rerank: its best window
     out = {}
     for m, g in gaps.items():
         if m == "base" or "base" not in gaps:
@@ -307,6 +310,7 @@ def main() -> None:
     ap.add_argument("--judge-rows", type=int, default=960, help="rows of the reference-free judge (0: no judge_rerank)")
     ap.add_argument("--distill", action="store_true", help="also SFT on the judge's picks (sft_judge)")
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--rerank-windows", type=int, nargs="*", default=[], help="judge_rerank also over n windows")
     ap.add_argument("--leads", type=int, nargs="*", default=[], help="also score by each reply's first L tokens")
     ap.add_argument(
         "--only",
@@ -351,6 +355,8 @@ def main() -> None:
     for m, s in list(scored.items()):
         for lead, d in s.get("leads", {}).items():
             scored[f"{m}_lead{lead}"] = {**d, "eval_s_per_q": s["eval_s_per_q"]}
+        for n, d in s.get("windows", {}).items():
+            scored[f"{m}_w{n}"] = d
     result = report(data, scored, args.n_boot)
     (args.out / "report.json").write_text(json.dumps(result, indent=1, default=str))
     keys = ("n_answerable", "cuad_match", "cuad_match_low", "cuad_match_high", "detection_f1", "detection_f1_low")
