@@ -29,15 +29,15 @@ import json
 import time
 from pathlib import Path
 
+from learning_report import dump_answer, report
+
 from selfinstruct.answering import NO_CLAUSE, Answer, SpanScorer
 from selfinstruct.answering.windows import top_windows
-from selfinstruct.benchmark.abstain import NEVER, choose_margin, with_margin
-from selfinstruct.benchmark.methods import answer_rows, bm25_answers, scorer_answers
-from selfinstruct.benchmark.summary import summarize_methods
+from selfinstruct.benchmark.abstain import NEVER
+from selfinstruct.benchmark.methods import scorer_answers
 from selfinstruct.core.base_model import prepare_base_model
 from selfinstruct.core.bm25 import bm25_index
 from selfinstruct.core.paths import project_home
-from selfinstruct.core.stats import auroc, mcnemar, paired_bootstrap, paired_stat_bootstrap
 from selfinstruct.corpus.chunking import chunk_contracts
 from selfinstruct.corpus.cuad import load_cuad
 from selfinstruct.corpus.questions import benchmark_questions
@@ -169,7 +169,7 @@ def score_rerank(judge_dir: Path, data: dict, args) -> dict:
                 else Answer.none(0.0, reason="no retrievable text")
                 for q in data[part]
             ]
-            got[part] = [_dump(a) for a in answers]
+            got[part] = [dump_answer(a) for a in answers]
             got[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(data[part])), 3)
     out["judge_threshold"] = judge.threshold
     return out
@@ -218,73 +218,14 @@ def score_model(name: str, base: Path, adapter: Path | None, data: dict, args) -
         qs = data[part]
         t0 = time.perf_counter()
         answers = scorer_answers(scorer, qs, [q["contexts"] for q in qs], args.windows, NEVER, prompt=prompt)
-        out[part] = [_dump(a) for a in answers]
+        out[part] = [dump_answer(a) for a in answers]
         out[f"{part}_s_per_q"] = round((time.perf_counter() - t0) / max(1, len(qs)), 3)
         print(name, part, out[f"{part}_s_per_q"], "s/question", flush=True)
         for lead in args.leads:  # the same passes, read by another rule
             ruled = dataclasses.replace(scorer, lead=lead)
             answers = scorer_answers(ruled, qs, [q["contexts"] for q in qs], args.windows, NEVER, prompt=prompt)
-            out["leads"].setdefault(str(lead), {})[part] = [_dump(a) for a in answers]
+            out["leads"].setdefault(str(lead), {})[part] = [dump_answer(a) for a in answers]
         scorer.memo.clear()
-    return out
-
-
-def _dump(a: Answer) -> dict:
-    return {"has_clause": a.has_clause, "text": a.text, "score": a.score, "n": a.method_detail.get("n_candidates", 0)}
-
-
-def _load(d: dict) -> Answer:
-    return Answer(d["has_clause"], d["text"], None, None, d["score"], {"n_candidates": d["n"]})
-
-
-def report(data: dict, scored: dict, n_boot: int) -> dict:
-    ev, rows, rules = data["eval"], [], {}
-    for name, s in scored.items():
-        rule = choose_margin(data["cal"], [_load(a) for a in s["cal"]])
-        rules[name] = rule
-        rows += answer_rows(name, ev, [with_margin(_load(a), rule["margin"]) for a in s["eval"]], s["eval_s_per_q"])
-        rows += answer_rows(name + "_quote", ev, [_load(a) for a in s["eval"]], s["eval_s_per_q"])
-    if "judge_rerank" in scored:  # the judge's own threshold (calibrated on train-split contracts) instead
-        own = scored["judge_rerank"]["judge_threshold"] - 1e-9
-        rules["judge_rerank_own"] = {"margin": own}
-        answers = [with_margin(_load(a), own) for a in scored["judge_rerank"]["eval"]]
-        rows += answer_rows("judge_rerank_own", ev, answers, scored["judge_rerank"]["eval_s_per_q"])
-    rows += answer_rows("bm25_sentence", ev, bm25_answers(ev, [q["contexts"] for q in ev]), 0.0)
-    summary = {s["method"]: s for s in summarize_methods(rows, baseline="base_quote", n_boot=n_boot)}
-    paired = {}
-    by = {}
-    for r in rows:
-        by.setdefault(r["method"], {})[r["question_id"]] = r
-    pairs = [(a, "base" if not a.endswith("_quote") and a != "bm25_sentence" else "base_quote") for a in by]
-    pairs += [(a, "base" + a[a.index("_lead") :]) for a in by if "_lead" in a and not a.startswith("base_")]
-    for a, ref in [(a, ref) for a, ref in pairs if a not in ("base", "base_quote") and ref in by]:
-        qids = [q for q in by[a] if by[a][q]["cuad_match"] is not None]
-        x, y = [int(by[a][q]["cuad_match"]) for q in qids], [int(by[ref][q]["cuad_match"]) for q in qids]
-        boot = paired_bootstrap(x, y, [by[a][q]["contract_id"] for q in qids], n_boot=n_boot)
-        paired[f"{a} - {ref}"] = {**boot, "mcnemar_p": mcnemar(x, y)["p_value"], "n": len(qids)}
-    return {"summary": summary, "margins": rules, "paired": paired, "gap_auroc": gap_auroc(data, scored, n_boot)}
-
-
-def gap_auroc(data: dict, scored: dict, n_boot: int) -> dict:
-    """How well each model's gap (best window over "No such clause.") ranks answerable above unanswerable eval
-    questions, threshold-free: AUROC, and each model minus base with an interval clustered by contract."""
-    ev = data["eval"]
-    truth = [int(bool(q["gold_answers"])) for q in ev]
-    gaps = {m: [a["score"] for a in s["eval"]] for m, s in scored.items()}  # judge_rerank: its best window
-    out = {}
-    for m, g in gaps.items():
-        if m == "base" or "base" not in gaps:
-            out[m] = {"auroc": auroc(g, truth)}
-            continue
-        base = gaps["base"]
-        res = paired_stat_bootstrap(
-            lambda at, x=base: auroc([x[i] for i in at], [truth[i] for i in at]),
-            lambda at, x=g: auroc([x[i] for i in at], [truth[i] for i in at]),
-            len(ev),
-            [q["contract_id"] for q in ev],
-            n_boot,
-        )
-        out[m] = {"auroc": auroc(g, truth), **{k: res[k] for k in ("diff", "low", "high", "p_value", "n_clusters")}}
     return out
 
 
