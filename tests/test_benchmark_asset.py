@@ -65,6 +65,9 @@ def test_benchmark_scores_answers_every_question_with_every_method(small_cuad, h
     assert {splits[c] for c in asked} == {"eval"}  # held-out contracts only
     assert md["n_answerable"].value + md["n_unanswerable"].value == n
     assert ("cuad_match/base" in md) == (scores["base"][2] is not None)
+    # Choosing among the windows cannot beat the share of questions where some window is right.
+    assert md["candidate_ceiling_answerable"].value == md["n_answerable"].value > 0
+    assert scores["base"][2] <= md["candidate_ceiling"].value <= 1
     assert md["judge"].value == "none" and "detection_f1" in md["scores"].value
     assert md["retriever"].value.startswith("hybrid")  # no retriever_model was trained here
     # The second run scored nothing again: the same models on the same questions and passages read back.

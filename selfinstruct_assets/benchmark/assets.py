@@ -23,6 +23,7 @@ from selfinstruct.benchmark import methods
 from selfinstruct.benchmark.answer_cache import TABLE as CACHE_TABLE
 from selfinstruct.benchmark.answer_cache import AnswerCache, answer_key, code_hash, file_hash, model_key
 from selfinstruct.benchmark.calibration import calibration_questions, same_weights
+from selfinstruct.benchmark.ceiling import candidate_ceiling
 from selfinstruct.benchmark.run import benchmark_rows, rag_replies, rerank_rows
 from selfinstruct.benchmark.summary import summarize_methods
 from selfinstruct.core.artifacts import serving_root
@@ -281,6 +282,7 @@ def benchmark_scores(
         metadata={
             **report(summary),
             **counts(questions),
+            **candidate_ceiling(questions, contexts, config.n_windows),
             **judge_agreement(rows, threshold),
             "judge": judge_note,
             "retriever": which,
