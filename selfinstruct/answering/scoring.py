@@ -42,11 +42,15 @@ def normalised(logprob: float, n_tokens: int, alpha: float) -> float:
 @dataclass(frozen=True)
 class ReplyLogprob:
     """One reply's log-probs: `prefix[i]` is the sum over its first i tokens (i = 0..n-1, the end token not
-    counted); `total` counts every token and the end token; `n` tokens with the end token."""
+    counted); `total` counts every token and the end token."""
 
     prefix: tuple[float, ...]
     total: float
-    n: int
+
+    @property
+    def n(self) -> int:
+        """Tokens with the end token."""
+        return len(self.prefix)
 
     def lead(self, k: int) -> float:
         return self.prefix[min(k, len(self.prefix) - 1)]
@@ -129,8 +133,8 @@ class SpanScorer:
         for body in bodies:
             # The smallest run >= body in lexicographic order is one of its extensions (or itself).
             cum, end_lp = kept[runs[bisect.bisect_left(runs, tuple(body))]]
-            prefix = tuple(float(x) for x in cum[: len(body) + 1])
-            out.append(ReplyLogprob(prefix, float(cum[len(body)] + end_lp[len(body)]), len(body) + 1))
+            prefix = tuple(cum[: len(body) + 1].tolist())  # one conversion, not one per token
+            out.append(ReplyLogprob(prefix, float(cum[len(body)] + end_lp[len(body)])))
         return out
 
     def logprobs_naive(self, messages: list[dict], replies: Sequence[str]) -> list[tuple[float, int]]:

@@ -25,8 +25,7 @@ def candidate_ceiling(questions: Sequence[dict], contexts: Sequence[Sequence[str
         if not q.get("gold_answers"):
             continue
         n += 1
-        windows = top_windows(q["question"], passages, n_windows) if passages else []
-        hits += any(is_right(w.text, q["gold_answers"]) for w in windows)
+        hits += any(is_right(w.text, q["gold_answers"]) for w in top_windows(q["question"], passages, n_windows))
     low, high = wilson_interval(hits, n)
     return {
         "candidate_ceiling": hits / n if n else None,
